@@ -1,0 +1,57 @@
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from apps.core import demo
+from apps.messaging.models import VirtualPhoneNumber
+from apps.sequences.models import Prospect, ProspectEmail, ProspectPhone, Sequence, SequenceStep
+from apps.teams.models import Membership, Team
+
+
+class Command(BaseCommand):
+    help = "Load demo data: a team, an admin, a recruiter, support staff, a sequence and prospects."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        User = get_user_model()
+        team, _ = Team.objects.get_or_create(slug=demo.DEMO_TEAM["slug"], defaults=demo.DEMO_TEAM)
+        users = {}
+        for username, first, last, email, role in demo.DEMO_USERS:
+            user, created = User.objects.get_or_create(
+                username=username,
+                defaults={"first_name": first, "last_name": last, "email": email},
+            )
+            if created:
+                user.set_password(demo.DEMO_PASSWORD)
+                if role == "support":
+                    user.is_staff = user.is_superuser = True
+                user.save()
+            if role != "support":
+                Membership.objects.get_or_create(user=user, defaults={"team": team, "role": role})
+            users[username] = user
+        recruiter = users["rob"]
+        VirtualPhoneNumber.objects.get_or_create(
+            user=recruiter, defaults={"team": team, "number": demo.RECRUITER_VIRTUAL_NUMBER}
+        )
+        for first, last, email, phone in demo.DEMO_PROSPECTS:
+            if ProspectEmail.objects.filter(team=team, email=email).exists():
+                continue
+            prospect = Prospect.objects.create(
+                team=team, first_name=first, last_name=last, owner=recruiter
+            )
+            ProspectEmail.objects.create(prospect=prospect, email=email, is_primary=True)
+            ProspectPhone.objects.create(prospect=prospect, number=phone)
+        spec = demo.DEMO_SEQUENCE
+        sequence, created = Sequence.objects.get_or_create(
+            team=team, name=spec["name"], defaults={"owner": recruiter, "bcc": team.default_bcc}
+        )
+        if created:
+            for position, (subject, body, delay) in enumerate(spec["steps"], start=1):
+                SequenceStep.objects.create(
+                    sequence=sequence,
+                    position=position,
+                    subject_template=subject,
+                    body_template=body,
+                    delay=delay,
+                )
+        self.stdout.write(self.style.SUCCESS(f"Demo data ready for team “{team.name}”."))

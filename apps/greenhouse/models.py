@@ -1,0 +1,1 @@
+# Greenhouse models (integration, user mapping, sync records) arrive with the Harvest issue.

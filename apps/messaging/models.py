@@ -1,0 +1,155 @@
+from django.conf import settings
+from django.db import models
+
+from apps.sequences.models import Enrollment, Prospect, SequenceStep
+from apps.teams.models import Team
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
+class VirtualPhoneNumber(models.Model):
+    """A recruiter's Twilio number. SMS sent or received on it belongs to that recruiter."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="phone_numbers")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="virtual_number"
+    )
+    number = models.CharField(max_length=20, unique=True, help_text="E.164, e.g. +14155550100")
+    twilio_sid = models.CharField("Twilio SID", max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["number"]
+        verbose_name = "virtual phone number"
+
+    def __str__(self):
+        return self.number
+
+
+class Thread(models.Model):
+    """One email or SMS conversation between a recruiter and one prospect."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="threads")
+    prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="threads")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="threads",
+        help_text="The recruiter the conversation belongs to.",
+    )
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    # Set when the thread was started by a sequence.
+    enrollment = models.OneToOneField(
+        Enrollment, on_delete=models.SET_NULL, null=True, blank=True, related_name="thread"
+    )
+    virtual_number = models.ForeignKey(
+        VirtualPhoneNumber,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="threads",
+    )
+    subject = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_message_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-last_message_at", "-created_at"]
+        constraints = [
+            # Inbound SMS is matched by (virtual number, prospect): one conversation per pair.
+            models.UniqueConstraint(
+                fields=["virtual_number", "prospect"],
+                condition=models.Q(channel="sms"),
+                name="one_sms_thread_per_number_and_prospect",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(channel="sms") | models.Q(virtual_number__isnull=False),
+                name="sms_thread_has_virtual_number",
+            ),
+        ]
+        indexes = [models.Index(fields=["team", "prospect"])]
+
+    def __str__(self):
+        label = self.subject or f"#{self.pk}"
+        return f"{self.get_channel_display()} with {self.prospect}: {label}"
+
+
+class Message(models.Model):
+    """One email or SMS, sent or received, as it went over the wire."""
+
+    class Direction(models.TextChoices):
+        OUTBOUND = "outbound", "Outbound"
+        INBOUND = "inbound", "Inbound"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        DELIVERED = "delivered", "Delivered"
+        FAILED = "failed", "Failed"
+        BOUNCED = "bounced", "Bounced"
+        RECEIVED = "received", "Received"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    sender = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The recruiter who sent it (outbound only).",
+    )
+    # The sequence step that produced it; one message per enrollment step, enforced below.
+    enrollment = models.ForeignKey(
+        Enrollment, on_delete=models.SET_NULL, null=True, blank=True, related_name="messages"
+    )
+    sequence_step = models.ForeignKey(
+        SequenceStep, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    from_address = models.CharField(max_length=320)
+    to_addresses = models.JSONField(default=list)
+    cc_addresses = models.JSONField(default=list, blank=True)
+    bcc_addresses = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    body_text = models.TextField(blank=True)
+    body_html = models.TextField(blank=True)
+    # RFC 5322 threading (email only), without angle brackets. NULL (not "") where absent, so
+    # the unique constraints below ignore messages that have none.
+    message_id = models.CharField("Message-ID", max_length=998, null=True, blank=True)  # noqa: DJ001
+    in_reply_to = models.CharField("In-Reply-To", max_length=998, blank=True)
+    references = models.TextField(blank=True)
+    # The ESP's message id or Twilio's MessageSid.
+    provider_message_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    error = models.TextField(blank=True)
+    send_attempts = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message_id"], name="message_rfc_id_unique"),
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_id"], name="message_provider_id_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["enrollment", "sequence_step"],
+                condition=models.Q(enrollment__isnull=False, sequence_step__isnull=False),
+                name="one_message_per_enrollment_step",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["thread", "created_at"]),
+            models.Index(fields=["status", "created_at"]),
+        ]
+
+    def __str__(self):
+        return f"{self.get_direction_display()} {self.get_channel_display()} #{self.pk}"

@@ -1,0 +1,289 @@
+"""Settings for the outreach platform.
+
+Every value comes from the environment (django-environ). With nothing set, the app runs on the
+embedded default: SQLite, a filesystem Celery broker, email and SMS written to local development
+outboxes, and Greenhouse pointed at the local Harvest sandbox. `.env.example` lists every variable.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.management.utils import get_random_secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+# A .env file is read when present; variables already in the environment win.
+environ.Env.read_env(BASE_DIR / ".env")
+
+# Local state of the embedded default (SQLite file, broker folders, dev outboxes, dev keys).
+VAR_DIR = Path(env("VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _local_secret(name: str, make) -> str:
+    """A development-only secret, generated once and kept in VAR_DIR so restarts keep sessions."""
+    path = VAR_DIR / name
+    if not path.exists():
+        path.write_text(make())
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _fernet_key() -> str:
+    from cryptography.fernet import Fernet
+
+    return Fernet.generate_key().decode()
+
+
+# --- Core --------------------------------------------------------------------------------------
+
+DEBUG = env.bool("DEBUG", default=False)
+# Development-only pages (outboxes, inbound simulators) and sandbox defaults.
+DEV_TOOLS = env.bool("DEV_TOOLS", default=DEBUG)
+
+SECRET_KEY = env("SECRET_KEY", default="") or _local_secret("dev-secret-key", get_random_secret_key)
+USING_DEV_SECRET_KEY = not env("SECRET_KEY", default="")
+
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "anymail",
+    "apps.core",
+    "apps.teams",
+    "apps.sequences",
+    "apps.messaging",
+    "apps.greenhouse",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "apps.core.context_processors.site",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------------------------
+
+DATABASES = {
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the web server read while a worker writes; IMMEDIATE takes the write lock at BEGIN
+    # so concurrent writers wait on the busy timeout instead of failing with "database is locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 20,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file (not :memory:) so that a worker process in the end-to-end tests sees the test data.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Shared by every process: tokens and the Greenhouse rate budget live here (Redis in production).
+CACHES = {
+    "default": env.cache("CACHE_URL", default=f"filecache://{VAR_DIR / 'cache'}"),
+}
+
+# --- Auth, i18n, static ------------------------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", default="UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+WHITENOISE_USE_FINDERS = DEBUG
+
+# --- Security (production behind HTTPS) --------------------------------------------------------
+
+HTTPS = PUBLIC_BASE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=HTTPS)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
+    # Only behind a proxy that sets this header itself (and strips it from clients).
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+SILENCED_SYSTEM_CHECKS = [
+    # HSTS for subdomains and the browsers' preload list commit every subdomain of the
+    # company's domain to HTTPS for a year: the operator decides, with the variables above.
+    "security.W005",
+    "security.W021",
+]
+
+# Keys for secrets stored in the database (Greenhouse client secrets): comma-separated Fernet
+# keys, the first encrypts, all decrypt. Generate with `python manage.py generate_encryption_key`.
+FIELD_ENCRYPTION_KEYS = env.list("FIELD_ENCRYPTION_KEYS", default=[]) or [
+    _local_secret("dev-field-encryption-key", _fernet_key)
+]
+USING_DEV_ENCRYPTION_KEY = not env.list("FIELD_ENCRYPTION_KEYS", default=[])
+
+
+# --- Email (django-anymail) --------------------------------------------------------------------
+
+# ANYMAIL_ESP picks the ESP ("postmark", "mailgun", "amazon_ses", ...). Every other ANYMAIL_<NAME>
+# variable becomes ANYMAIL["<NAME>"], e.g. ANYMAIL_POSTMARK_SERVER_TOKEN, ANYMAIL_WEBHOOK_SECRET.
+ANYMAIL_ESP = env("ANYMAIL_ESP", default="")
+ANYMAIL = {
+    key.removeprefix("ANYMAIL_"): value
+    for key, value in env.ENVIRON.items()
+    if key.startswith("ANYMAIL_") and key != "ANYMAIL_ESP"
+}
+EMAIL_BACKEND = env(
+    "EMAIL_BACKEND",
+    default=(
+        f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
+        if ANYMAIL_ESP
+        else "apps.messaging.backends.DevOutboxEmailBackend"
+    ),
+)
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Outreach <outreach@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Domain for our Message-IDs and for reply addresses that carry a thread token.
+EMAIL_DOMAIN = env("EMAIL_DOMAIN", default="localhost")
+REPLY_ADDRESS_DOMAIN = env("REPLY_ADDRESS_DOMAIN", default=EMAIL_DOMAIN)
+
+# --- SMS (Twilio) ------------------------------------------------------------------------------
+
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+SMS_BACKEND = env(
+    "SMS_BACKEND",
+    default=(
+        "apps.messaging.sms.TwilioSmsBackend"
+        if TWILIO_ACCOUNT_SID
+        else "apps.messaging.sms.DevOutboxSmsBackend"
+    ),
+)
+
+# Development outboxes: what would have gone to the ESP or to Twilio, for a person to read.
+DEV_OUTBOX_DIR = VAR_DIR / "outbox"
+
+# --- Greenhouse --------------------------------------------------------------------------------
+
+GREENHOUSE_SANDBOX_URL = env("GREENHOUSE_SANDBOX_URL", default="http://127.0.0.1:8001")
+GREENHOUSE_API_BASE_URL = env(
+    "GREENHOUSE_API_BASE_URL",
+    default=GREENHOUSE_SANDBOX_URL if DEV_TOOLS else "https://harvest.greenhouse.io",
+)
+GREENHOUSE_TOKEN_URL = env(
+    "GREENHOUSE_TOKEN_URL",
+    default=f"{GREENHOUSE_SANDBOX_URL}/token" if DEV_TOOLS else "https://auth.greenhouse.io/token",
+)
+
+# --- Celery ------------------------------------------------------------------------------------
+
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    # The embedded broker: messages are files in one folder shared by every process on this
+    # machine. No server needed; add Redis or RabbitMQ to spread workers over machines.
+    _broker_dir = Path(env("EMBEDDED_BROKER_DIR", default=str(VAR_DIR / "broker")))
+    for _sub in ("queue", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
+        "store_processed": False,
+    }
+else:
+    # Longer than any task runs; retries wait in the database, never as broker countdowns.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="outreach")
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_TIME_LIMIT = 300
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_WORKER_SEND_TASK_EVENTS = False
+CELERY_BEAT_SCHEDULE = {
+    "worker-ping": {"task": "apps.core.tasks.worker_ping_scheduled_task", "schedule": 60.0},
+}
+
+# --- Logging -----------------------------------------------------------------------------------
+
+LOG_LEVEL = env("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        # urllib3 logs request lines at DEBUG; keep it quiet so no URL with a token is logged.
+        "urllib3": {"level": "WARNING"},
+    },
+}
