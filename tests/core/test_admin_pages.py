@@ -1,0 +1,67 @@
+"""Every admin page of every registered model renders for support staff."""
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from apps.core.services import worker_ping_request
+from apps.messaging.models import Channel
+from tests.messaging.factories import MessageFactory, ThreadFactory, VirtualPhoneNumberFactory
+from tests.sequences.factories import (
+    EnrollmentFactory,
+    ProspectEmailFactory,
+    ProspectPhoneFactory,
+    SequenceStepFactory,
+)
+from tests.teams.factories import MembershipFactory
+
+OUR_APPS = {"core", "teams", "sequences", "messaging", "greenhouse"}
+REGISTERED = sorted(
+    (model for model in admin.site._registry if model._meta.app_label in OUR_APPS),
+    key=lambda m: m._meta.label,
+)
+
+
+@pytest.fixture
+def world(db):
+    """One row of every model, so that each change page has something to show."""
+    membership = MembershipFactory()
+    team = membership.team
+    enrollment = EnrollmentFactory(sequence__team=team, sequence__owner=membership.user)
+    SequenceStepFactory(sequence=enrollment.sequence)
+    ProspectEmailFactory(prospect=enrollment.prospect)
+    ProspectPhoneFactory(prospect=enrollment.prospect)
+    thread = ThreadFactory(team=team, prospect=enrollment.prospect, owner=membership.user)
+    MessageFactory(thread=thread)
+    number = VirtualPhoneNumberFactory(team=team, user=membership.user)
+    ThreadFactory(team=team, channel=Channel.SMS, virtual_number=number, owner=membership.user)
+    worker_ping_request(requested_by="test")
+
+
+@pytest.fixture
+def staff_client(client, db):
+    user = get_user_model().objects.create_superuser("support", "support@example.com", "pw")
+    client.force_login(user)
+    return client
+
+
+def test_our_apps_have_admin_pages():
+    assert len(REGISTERED) >= 10
+
+
+@pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)
+def test_changelist_add_and_change_pages_render(model, world, staff_client):
+    info = (model._meta.app_label, model._meta.model_name)
+    response = staff_client.get(reverse("admin:%s_%s_changelist" % info))
+    assert response.status_code == 200
+
+    model_admin = admin.site._registry[model]
+    request = response.wsgi_request
+    if model_admin.has_add_permission(request):
+        assert staff_client.get(reverse("admin:%s_%s_add" % info)).status_code == 200
+
+    obj = model._default_manager.first()
+    assert obj is not None, f"add a {model.__name__} to the `world` fixture"
+    response = staff_client.get(reverse("admin:%s_%s_change" % info, args=[obj.pk]))
+    assert response.status_code == 200

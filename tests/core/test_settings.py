@@ -1,0 +1,111 @@
+"""Settings pick their backends from the environment. Each case runs Django in a fresh process with
+exactly the variables given, as a deployment would."""
+
+import json
+import os
+import subprocess
+import sys
+
+from django.conf import settings
+
+# Variables the settings read; the parent's values (CI sets some) must not leak into a case.
+OURS = (
+    "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "EMAIL_BACKEND", "ANYMAIL_ESP", "SMS_BACKEND",
+    "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DEBUG",
+    "DEV_TOOLS", "PUBLIC_BASE_URL", "ALLOWED_HOSTS", "GREENHOUSE_API_BASE_URL",
+    "GREENHOUSE_TOKEN_URL",
+)  # fmt: skip
+
+PROBE = """
+import json, django
+django.setup()
+from django.conf import settings as s
+print(json.dumps({
+    "db": s.DATABASES["default"]["ENGINE"],
+    "db_name": s.DATABASES["default"]["NAME"],
+    "broker": s.CELERY_BROKER_URL,
+    "cache": s.CACHES["default"]["BACKEND"],
+    "email": s.EMAIL_BACKEND,
+    "anymail": s.ANYMAIL,
+    "sms": s.SMS_BACKEND,
+    "debug": s.DEBUG,
+    "greenhouse": s.GREENHOUSE_API_BASE_URL,
+    "hsts": s.SECURE_HSTS_SECONDS,
+    "secure_cookies": s.SESSION_COOKIE_SECURE,
+}))
+"""
+
+PRODUCTION = {
+    "DATABASE_URL": "postgres://app:pw@db.internal:5432/outreach",
+    "CELERY_BROKER_URL": "redis://cache.internal:6379/0",
+    "CACHE_URL": "redis://cache.internal:6379/1",
+    "ANYMAIL_ESP": "postmark",
+    "ANYMAIL_POSTMARK_SERVER_TOKEN": "server-token",
+    "ANYMAIL_WEBHOOK_SECRET": "user:pass",
+    "TWILIO_ACCOUNT_SID": "AC" + "0" * 32,
+    "TWILIO_AUTH_TOKEN": "twilio-token",
+    "SECRET_KEY": "x" * 64 + "-production-secret-key-long-enough",
+    "FIELD_ENCRYPTION_KEYS": "KFn1uQkCNk8VdyJOnGZC4Jp1j1c2Dbt8tYyz6Sbq3Mw=",
+    "PUBLIC_BASE_URL": "https://outreach.example.com",
+    "ALLOWED_HOSTS": "outreach.example.com",
+}
+
+
+def run_django(code_or_args, env_vars, tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in OURS and not k.startswith("ANYMAIL_")}
+    env.update(env_vars)
+    env["VAR_DIR"] = str(tmp_path)  # keep the probe's dev keys and files out of the checkout
+    env["DJANGO_SETTINGS_MODULE"] = "config.settings"
+    args = ["-c", code_or_args] if isinstance(code_or_args, str) else code_or_args
+    return subprocess.run(
+        [sys.executable, *args], env=env, cwd=settings.BASE_DIR, capture_output=True, text=True
+    )
+
+
+def probe(env_vars, tmp_path):
+    result = run_django(PROBE, env_vars, tmp_path)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_with_nothing_set_the_embedded_default_needs_no_server(tmp_path):
+    found = probe({}, tmp_path)
+    assert found["db"] == "django.db.backends.sqlite3"
+    assert found["db_name"] == str(tmp_path / "db.sqlite3")
+    assert found["broker"] == "filesystem://"
+    assert found["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
+    assert found["email"] == "apps.messaging.backends.DevOutboxEmailBackend"
+    assert found["sms"] == "apps.messaging.sms.DevOutboxSmsBackend"
+    assert found["debug"] is False
+    assert found["greenhouse"] == "https://harvest.greenhouse.io"
+
+
+def test_development_tools_point_greenhouse_at_the_local_sandbox(tmp_path):
+    found = probe({"DEBUG": "true"}, tmp_path)
+    assert found["debug"] is True
+    assert found["greenhouse"].startswith("http://127.0.0.1:")
+
+
+def test_production_variables_select_postgres_redis_anymail_and_twilio(tmp_path):
+    found = probe(PRODUCTION, tmp_path)
+    assert found["db"] == "django.db.backends.postgresql"
+    assert found["broker"] == "redis://cache.internal:6379/0"
+    assert found["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert found["email"] == "anymail.backends.postmark.EmailBackend"
+    assert found["anymail"] == {"POSTMARK_SERVER_TOKEN": "server-token", "WEBHOOK_SECRET": "user:pass"}
+    assert found["sms"] == "apps.messaging.sms.TwilioSmsBackend"
+    assert found["hsts"] == 31_536_000
+    assert found["secure_cookies"] is True
+
+
+def test_check_deploy_is_clean_with_production_settings(tmp_path):
+    result = run_django(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], PRODUCTION, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_names_every_embedded_default_left_in_place(tmp_path):
+    result = run_django(["manage.py", "check", "--deploy"], {"DEBUG": "true"}, tmp_path)
+    output = result.stdout + result.stderr
+    for check_id in ("W001", "W002", "W003", "W004", "W005", "W006", "W007", "W008"):
+        assert f"outreach.{check_id}" in output

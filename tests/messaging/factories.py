@@ -1,0 +1,40 @@
+import factory
+
+from apps.messaging.models import Channel, Message, Thread, VirtualPhoneNumber
+from tests.sequences.factories import ProspectFactory
+from tests.teams.factories import TeamFactory, UserFactory
+
+
+class VirtualPhoneNumberFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = VirtualPhoneNumber
+
+    team = factory.SubFactory(TeamFactory)
+    user = factory.SubFactory(UserFactory)
+    number = factory.Sequence(lambda n: f"+1500555{n:04d}")
+
+
+class ThreadFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Thread
+
+    team = factory.SubFactory(TeamFactory)
+    prospect = factory.SubFactory(ProspectFactory, team=factory.SelfAttribute("..team"))
+    owner = factory.SubFactory(UserFactory)
+    channel = Channel.EMAIL
+    subject = "Quick question"
+
+
+class MessageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Message
+
+    thread = factory.SubFactory(ThreadFactory)
+    team = factory.SelfAttribute("thread.team")
+    channel = factory.SelfAttribute("thread.channel")
+    direction = Message.Direction.OUTBOUND
+    from_address = "recruiter@team.example"
+    to_addresses = factory.LazyFunction(lambda: ["prospect@candidates.example"])
+    subject = factory.SelfAttribute("thread.subject")
+    body_text = "Hi there"
+    message_id = factory.Sequence(lambda n: f"msg{n}@test.example")
