@@ -26,7 +26,8 @@ run: install
 	@echo "  Recruiter:     rob / outreach-demo"
 	@echo "  Support staff: support / outreach-demo   (Django admin at /admin/)"
 	@echo ""
-	DEBUG=$${DEBUG:-true} WEB_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile.dev start
+	PATH="$(abspath $(VENV))/bin:$$PATH" DEBUG=$${DEBUG:-true} WEB_PORT=$(PORT) \
+		honcho -f Procfile.dev start
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
