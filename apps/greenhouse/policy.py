@@ -1,0 +1,118 @@
+"""The sync policy: should this message become a note in Greenhouse?
+
+One pure function, `decide(facts)`, with no database or network access. It runs twice for each
+message: when the sync record is written (with what is known locally) and again in the worker just
+before the note is written (with the Greenhouse candidate resolved and the team's switches as they
+are now). Its reason is stored on the sync record and shown to people ("why was this synced or
+skipped?").
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Decision(StrEnum):
+    SYNC = "sync"
+    SKIP = "skip"
+    HOLD = "hold"  # not now: goes out once the cause is fixed (connection, or a person's review)
+
+
+class Reason(StrEnum):
+    # sync
+    SEQUENCE_EMAIL = "sequence_email"
+    FIRST_REPLY = "first_reply"
+    THREAD_MESSAGE = "thread_message"
+    SMS = "sms"
+    # skip
+    TEAM_NOT_ENABLED = "team_not_enabled"
+    SYNC_TURNED_OFF = "sync_turned_off"
+    BEFORE_SYNC_ON = "before_sync_on"
+    NOT_SEQUENCE_THREAD = "not_sequence_thread"
+    CANDIDATE_PAUSED = "candidate_paused"
+    NO_CANDIDATE = "no_candidate"
+    # hold
+    CONNECTION_UNHEALTHY = "connection_unhealthy"
+    SEVERAL_CANDIDATES = "several_candidates"
+
+
+EXPLANATIONS = {
+    Reason.SEQUENCE_EMAIL: "An email sent by a sequence.",
+    Reason.FIRST_REPLY: "The candidate's first reply to a sequence email.",
+    Reason.THREAD_MESSAGE: "A later message in a sequence's email thread.",
+    Reason.SMS: "An SMS sent or received on a recruiter's virtual number.",
+    Reason.TEAM_NOT_ENABLED: "Support has not enabled Greenhouse sync for this team.",
+    Reason.SYNC_TURNED_OFF: "A team admin turned Greenhouse sync off.",
+    Reason.BEFORE_SYNC_ON: "The message is older than the moment sync was turned on.",
+    Reason.NOT_SEQUENCE_THREAD: "Only sequence threads are synced; this email is outside one.",
+    Reason.CANDIDATE_PAUSED: "Sync is paused for this candidate.",
+    Reason.NO_CANDIDATE: "No Greenhouse candidate has this prospect's email address.",
+    Reason.CONNECTION_UNHEALTHY: "The Greenhouse connection needs attention; held until it works.",
+    Reason.SEVERAL_CANDIDATES: (
+        "Several Greenhouse candidates share this email address; held for a person to choose."
+    ),
+}
+
+
+class CandidateMatch(StrEnum):
+    UNKNOWN = "unknown"  # not looked up yet
+    ONE = "one"
+    NONE = "none"
+    SEVERAL = "several"
+
+
+@dataclass(frozen=True)
+class SyncFacts:
+    channel: str  # "email" or "sms"
+    direction: str  # "outbound" or "inbound"
+    message_created_at: datetime
+    in_sequence_thread: bool  # the email thread was started by a sequence
+    earlier_inbound_in_thread: bool  # the thread already holds a reply from the candidate
+    team_enabled_by_support: bool
+    team_sync_on: bool
+    team_sync_on_since: datetime | None
+    connection_healthy: bool
+    candidate_paused: bool
+    candidate_match: CandidateMatch = CandidateMatch.UNKNOWN
+
+
+@dataclass(frozen=True)
+class Verdict:
+    decision: Decision
+    reason: Reason
+
+    @property
+    def explanation(self) -> str:
+        return EXPLANATIONS[self.reason]
+
+
+def decide(facts: SyncFacts) -> Verdict:
+    # The team's switches come first: nothing is written for a team that has not opted in.
+    if not facts.team_enabled_by_support:
+        return Verdict(Decision.SKIP, Reason.TEAM_NOT_ENABLED)
+    if not facts.team_sync_on:
+        return Verdict(Decision.SKIP, Reason.SYNC_TURNED_OFF)
+    if facts.team_sync_on_since and facts.message_created_at < facts.team_sync_on_since:
+        return Verdict(Decision.SKIP, Reason.BEFORE_SYNC_ON)
+
+    # What is in scope: all SMS on a virtual number; email only inside a sequence's thread.
+    if facts.channel == "sms":
+        reason = Reason.SMS
+    elif not facts.in_sequence_thread:
+        return Verdict(Decision.SKIP, Reason.NOT_SEQUENCE_THREAD)
+    elif facts.direction == "inbound" and not facts.earlier_inbound_in_thread:
+        reason = Reason.FIRST_REPLY
+    elif facts.direction == "outbound" and not facts.earlier_inbound_in_thread:
+        reason = Reason.SEQUENCE_EMAIL
+    else:
+        reason = Reason.THREAD_MESSAGE
+
+    if facts.candidate_paused:
+        return Verdict(Decision.SKIP, Reason.CANDIDATE_PAUSED)
+    if not facts.connection_healthy:
+        return Verdict(Decision.HOLD, Reason.CONNECTION_UNHEALTHY)
+    if facts.candidate_match == CandidateMatch.NONE:
+        return Verdict(Decision.SKIP, Reason.NO_CANDIDATE)
+    if facts.candidate_match == CandidateMatch.SEVERAL:
+        return Verdict(Decision.HOLD, Reason.SEVERAL_CANDIDATES)
+    return Verdict(Decision.SYNC, reason)

@@ -1,0 +1,117 @@
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from apps.greenhouse.policy import (
+    EXPLANATIONS,
+    CandidateMatch,
+    Decision,
+    Reason,
+    SyncFacts,
+    decide,
+)
+
+NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+
+SEQUENCE_EMAIL = SyncFacts(
+    channel="email",
+    direction="outbound",
+    message_created_at=NOW,
+    in_sequence_thread=True,
+    earlier_inbound_in_thread=False,
+    team_enabled_by_support=True,
+    team_sync_on=True,
+    team_sync_on_since=NOW - timedelta(days=1),
+    connection_healthy=True,
+    candidate_paused=False,
+    candidate_match=CandidateMatch.ONE,
+)
+
+
+def verdict(**changes):
+    v = decide(replace(SEQUENCE_EMAIL, **changes))
+    return v.decision, v.reason
+
+
+def test_every_outbound_sequence_email_is_synced():
+    assert verdict() == (Decision.SYNC, Reason.SEQUENCE_EMAIL)
+
+
+def test_the_first_reply_to_a_sequence_email_is_synced():
+    assert verdict(direction="inbound") == (Decision.SYNC, Reason.FIRST_REPLY)
+
+
+@pytest.mark.parametrize("direction", ["inbound", "outbound"])
+def test_later_messages_of_the_thread_are_synced_in_either_direction(direction):
+    assert verdict(direction=direction, earlier_inbound_in_thread=True) == (
+        Decision.SYNC,
+        Reason.THREAD_MESSAGE,
+    )
+
+
+@pytest.mark.parametrize("direction", ["inbound", "outbound"])
+@pytest.mark.parametrize("in_sequence", [True, False])
+def test_every_sms_on_a_virtual_number_is_synced(direction, in_sequence):
+    assert verdict(channel="sms", direction=direction, in_sequence_thread=in_sequence) == (
+        Decision.SYNC,
+        Reason.SMS,
+    )
+
+
+def test_an_email_outside_any_sequence_thread_is_skipped():
+    assert verdict(in_sequence_thread=False) == (Decision.SKIP, Reason.NOT_SEQUENCE_THREAD)
+
+
+def test_nothing_syncs_for_a_team_support_has_not_enabled():
+    assert verdict(team_enabled_by_support=False) == (Decision.SKIP, Reason.TEAM_NOT_ENABLED)
+
+
+def test_nothing_syncs_once_the_team_admin_turned_sync_off():
+    assert verdict(team_sync_on=False) == (Decision.SKIP, Reason.SYNC_TURNED_OFF)
+
+
+def test_a_paused_candidate_is_skipped_on_both_channels():
+    assert verdict(candidate_paused=True) == (Decision.SKIP, Reason.CANDIDATE_PAUSED)
+    assert verdict(channel="sms", candidate_paused=True) == (Decision.SKIP, Reason.CANDIDATE_PAUSED)
+
+
+def test_no_matching_candidate_is_skipped():
+    assert verdict(candidate_match=CandidateMatch.NONE) == (Decision.SKIP, Reason.NO_CANDIDATE)
+
+
+def test_several_matching_candidates_are_held_for_review_not_guessed():
+    assert verdict(candidate_match=CandidateMatch.SEVERAL) == (
+        Decision.HOLD,
+        Reason.SEVERAL_CANDIDATES,
+    )
+
+
+def test_a_message_from_before_sync_was_turned_on_is_skipped():
+    assert verdict(message_created_at=NOW - timedelta(days=2)) == (
+        Decision.SKIP,
+        Reason.BEFORE_SYNC_ON,
+    )
+
+
+def test_an_unhealthy_connection_holds_rather_than_skips():
+    assert verdict(connection_healthy=False) == (Decision.HOLD, Reason.CONNECTION_UNHEALTHY)
+
+
+def test_an_unresolved_candidate_does_not_stop_the_sync_from_proceeding():
+    # At record time the candidate is not looked up yet; the worker resolves it and decides again.
+    assert verdict(candidate_match=CandidateMatch.UNKNOWN) == (Decision.SYNC, Reason.SEQUENCE_EMAIL)
+
+
+def test_team_switches_win_over_everything_else():
+    facts = dict(
+        team_sync_on=False,
+        candidate_paused=True,
+        connection_healthy=False,
+        in_sequence_thread=False,
+    )
+    assert verdict(**facts) == (Decision.SKIP, Reason.SYNC_TURNED_OFF)
+
+
+def test_every_reason_has_an_explanation_for_people():
+    assert set(EXPLANATIONS) == set(Reason)
