@@ -193,6 +193,13 @@ ANYMAIL = {
     for key, value in env.ENVIRON.items()
     if key.startswith("ANYMAIL_") and key != "ANYMAIL_ESP"
 }
+# Basic auth ("user:password") on every Anymail webhook; comma-separated to rotate credentials.
+# Anymail accepts unauthenticated calls when no secret is set (it only warns), so without one we
+# use a random secret nobody knows: every webhook call is refused until it is configured.
+# Development has a fixed secret so the local inbound simulator and tests can sign in.
+ANYMAIL["WEBHOOK_SECRET"] = [
+    s.strip() for s in ANYMAIL.get("WEBHOOK_SECRET", "").split(",") if s.strip()
+] or ["dev:dev-anymail-webhook-secret" if DEV_TOOLS else f"unset:{get_random_secret_key()}"]
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
     default=(
@@ -210,7 +217,9 @@ REPLY_ADDRESS_DOMAIN = env("REPLY_ADDRESS_DOMAIN", default=EMAIL_DOMAIN)
 # --- SMS (Twilio) ------------------------------------------------------------------------------
 
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
-TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="")
+# Also the key that Twilio webhook signatures are checked with. Without it the webhooks answer
+# 403; development uses a fixed token so the local SMS simulator signs requests like Twilio.
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="dev-twilio-token" if DEV_TOOLS else "")
 SMS_BACKEND = env(
     "SMS_BACKEND",
     default=(
@@ -221,7 +230,7 @@ SMS_BACKEND = env(
 )
 
 # Development outboxes: what would have gone to the ESP or to Twilio, for a person to read.
-DEV_OUTBOX_DIR = VAR_DIR / "outbox"
+DEV_OUTBOX_DIR = Path(env("DEV_OUTBOX_DIR", default=str(VAR_DIR / "outbox")))
 
 # --- Greenhouse --------------------------------------------------------------------------------
 
@@ -234,10 +243,40 @@ GREENHOUSE_TOKEN_URL = env(
     "GREENHOUSE_TOKEN_URL",
     default=f"{GREENHOUSE_SANDBOX_URL}/token" if DEV_TOOLS else "https://auth.greenhouse.io/token",
 )
+# The credential the local Harvest sandbox accepts (`manage.py harvest_sandbox` prints it). Demo
+# values, not secrets: the sandbox only listens on loopback.
+GREENHOUSE_SANDBOX_CLIENT_ID = env("GREENHOUSE_SANDBOX_CLIENT_ID", default="sandbox-demo-client")
+GREENHOUSE_SANDBOX_CLIENT_SECRET = env(
+    "GREENHOUSE_SANDBOX_CLIENT_SECRET", default="sandbox-demo-secret-0000"
+)
+# Every Harvest call has a connect and a read timeout (seconds).
+GREENHOUSE_CONNECT_TIMEOUT = env.float("GREENHOUSE_CONNECT_TIMEOUT", default=5.0)
+GREENHOUSE_READ_TIMEOUT = env.float("GREENHOUSE_READ_TIMEOUT", default=30.0)
+# The rate budget of each credential is shared by every worker process and machine: in Redis when
+# the cache is Redis, else in lock-protected files in VAR_DIR (one machine).
+_cache = CACHES["default"]
+_cache_location = _cache.get("LOCATION", "")
+GREENHOUSE_RATE_BUDGET_URL = env(
+    "GREENHOUSE_RATE_BUDGET_URL",
+    default=(
+        (_cache_location[0] if isinstance(_cache_location, list) else _cache_location)
+        if _cache["BACKEND"].endswith("RedisCache")
+        else f"file://{VAR_DIR / 'greenhouse-ratelimit'}"
+    ),
+)
+# Share of the allowance left unused in each window, for requests that cross a window edge.
+GREENHOUSE_RATE_HEADROOM = env.float("GREENHOUSE_RATE_HEADROOM", default=0.02)
+# Assumed only when an answer carries no X-RateLimit-* headers (v3 sends them on every answer).
+GREENHOUSE_RATE_DEFAULT_LIMIT = env.int("GREENHOUSE_RATE_DEFAULT_LIMIT", default=50)
+GREENHOUSE_RATE_DEFAULT_WINDOW = env.int("GREENHOUSE_RATE_DEFAULT_WINDOW", default=30)
+# A call waits at most this long for budget, then raises HarvestRateLimited (the task retries).
+GREENHOUSE_RATE_MAX_WAIT = env.float("GREENHOUSE_RATE_MAX_WAIT", default=60.0)
+# Namespace of the cache keys (tokens) and budget keys.
+GREENHOUSE_KEY_PREFIX = env("GREENHOUSE_KEY_PREFIX", default="greenhouse")
 
 # --- Celery ------------------------------------------------------------------------------------
 
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost//")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker: messages are files in one folder shared by every process on this
     # machine. No server needed; add Redis or RabbitMQ to spread workers over machines.
@@ -270,6 +309,13 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
 CELERY_BEAT_SCHEDULE = {
     "worker-ping": {"task": "apps.core.tasks.worker_ping_scheduled_task", "schedule": 60.0},
+    # Creates the messages of due sequence steps (each exactly once, however many run at once).
+    "sequence-steps-dispatch": {
+        "task": "apps.sequences.tasks.sequence_steps_dispatch_task",
+        "schedule": env.float("SEQUENCE_DISPATCH_INTERVAL", default=15.0),
+    },
+    # Re-queues messages whose retry is due, whose wake-up was lost, or whose worker died.
+    "messages-sweep": {"task": "apps.messaging.tasks.messages_sweep_task", "schedule": 30.0},
 }
 
 # --- Logging -----------------------------------------------------------------------------------

@@ -10,5 +10,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    # ESP webhooks: /anymail/<esp>/inbound/ and /anymail/<esp>/tracking/ (basic auth required).
+    path("anymail/", include("anymail.urls")),
+    path("", include("apps.teams.urls")),
+    path("", include("apps.sequences.urls")),
+    path("", include("apps.messaging.urls")),
     path("", include("apps.core.urls")),
 ]

@@ -1,6 +1,7 @@
 from django.contrib import admin
+from django.utils import timezone
 
-from .models import Message, Thread, VirtualPhoneNumber
+from .models import Message, Thread, UnmatchedInbound, VirtualPhoneNumber
 
 
 @admin.register(VirtualPhoneNumber)
@@ -44,10 +45,35 @@ class MessageAdmin(admin.ModelAdmin):
         "from_address",
         "subject",
         "status",
+        "send_attempts",
     )
-    list_filter = ("channel", "direction", "status")
+    list_filter = ("channel", "direction", "status", "team")
     list_select_related = ("team",)
     search_fields = ("message_id", "provider_message_id", "from_address", "subject")
     raw_id_fields = ("thread", "sender", "enrollment", "sequence_step")
+    readonly_fields = ("created_at", "sent_at", "received_at", "claimed_at")
     date_hierarchy = "created_at"
     show_full_result_count = False
+
+
+@admin.register(UnmatchedInbound)
+class UnmatchedInboundAdmin(admin.ModelAdmin):
+    """Inbound mail and SMS that matched no thread: support decides what to do with it."""
+
+    list_display = ("received_at", "channel", "reason", "from_address", "subject", "resolved_at")
+    list_filter = ("channel", "reason", ("resolved_at", admin.EmptyFieldListFilter))
+    search_fields = ("from_address", "subject", "message_id", "provider_message_id")
+    readonly_fields = [
+        f.name for f in UnmatchedInbound._meta.fields if f.name not in ("id", "resolved_at")
+    ]
+    actions = ("mark_resolved",)
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    @admin.action(description="Mark as resolved")
+    def mark_resolved(self, request, queryset):
+        count = queryset.filter(resolved_at=None).update(resolved_at=timezone.now())
+        self.message_user(request, f"{count} marked as resolved.")

@@ -6,3 +6,6 @@ class MessagingConfig(AppConfig):
     name = "apps.messaging"
     label = "messaging"
     verbose_name = "Messages"
+
+    def ready(self):
+        from . import checks, signals  # noqa: F401  (connects the Anymail receivers, checks)

@@ -3,21 +3,36 @@
 It behaves like an Anymail backend (the message gets `anymail_status` with a message id), so the
 sending code is the same in development and production. Each email is kept as a .eml file, headers
 and BCC included, which the development outbox page lists.
+
+A copy BCC'd to a Greenhouse Maildrop address goes to the local Harvest sandbox, which logs it
+the way Greenhouse Maildrop does, so the demo shows BCC Maildrop next to the activity sync.
 """
 
+import logging
 import uuid
 from pathlib import Path
 
+import requests
 from anymail.backends.test import EmailBackend as AnymailTestBackend
 from anymail.message import AnymailRecipientStatus
 from django.conf import settings
 from django.utils import timezone
+
+from apps.teams.bcc import has_greenhouse_maildrop
+
+logger = logging.getLogger(__name__)
+
+MAILDROP_TIMEOUT = 3  # seconds; the sandbox is local, and sending must not wait on it
 
 
 def dev_email_outbox_dir() -> Path:
     path = Path(settings.DEV_OUTBOX_DIR) / "email"
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def maildrop_sandbox_url() -> str:
+    return f"{settings.GREENHOUSE_SANDBOX_URL.rstrip('/')}/_sandbox/maildrop"
 
 
 class DevOutboxEmailBackend(AnymailTestBackend):
@@ -29,7 +44,24 @@ class DevOutboxEmailBackend(AnymailTestBackend):
         if message.bcc:
             # Django leaves Bcc out of the rendered headers; the outbox shows it.
             raw["Bcc"] = ", ".join(message.bcc)
+        raw_bytes = raw.as_bytes()
         stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
-        (dev_email_outbox_dir() / f"{stamp}-{message_id}.eml").write_bytes(raw.as_bytes())
+        (dev_email_outbox_dir() / f"{stamp}-{message_id}.eml").write_bytes(raw_bytes)
+        if has_greenhouse_maildrop(message.bcc):
+            self._deliver_to_maildrop_sandbox(raw_bytes)
         status = AnymailRecipientStatus(message_id=message_id, status="sent")
         return {"recipient_status": {email: status for email in payload.recipient_emails}}
+
+    def _deliver_to_maildrop_sandbox(self, raw_bytes: bytes) -> None:
+        # What Greenhouse's mail server would receive as the BCC copy. A sandbox that is down
+        # must never stop the email itself.
+        try:
+            response = requests.post(
+                maildrop_sandbox_url(),
+                data=raw_bytes,
+                headers={"Content-Type": "message/rfc822"},
+                timeout=MAILDROP_TIMEOUT,
+            )
+            response.raise_for_status()
+        except requests.RequestException as exc:
+            logger.warning("Maildrop copy not delivered to the Harvest sandbox: %s", exc)

@@ -129,6 +129,13 @@ class Message(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
     send_attempts = models.PositiveSmallIntegerField(default=0)
+    # Sending: a worker claims the row (queued -> sending) and stamps claimed_at; a transient
+    # failure puts it back to queued with next_attempt_at, which the sweeper honours.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # Inbound only: whether the From address (email) or number (SMS) is one of the prospect's.
+    # Replies are matched by token or headers, not by From, which anyone can forge.
+    sender_is_prospect = models.BooleanField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(null=True, blank=True)
@@ -153,3 +160,49 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.get_direction_display()} {self.get_channel_display()} #{self.pk}"
+
+    @property
+    def is_outbound(self) -> bool:
+        return self.direction == self.Direction.OUTBOUND
+
+
+class UnmatchedInbound(models.Model):
+    """Inbound email or SMS that matched no thread, kept for support staff instead of dropped."""
+
+    class Reason(models.TextChoices):
+        NO_THREAD = "no_thread", "No thread matches its reply address or headers"
+        BAD_TOKEN = "bad_token", "Reply address with an invalid signature"
+        UNKNOWN_NUMBER = "unknown_number", "Sent to a number that is not a virtual number"
+        UNKNOWN_SENDER = "unknown_sender", "Sender's number belongs to no prospect of the team"
+
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    reason = models.CharField(max_length=30, choices=Reason.choices)
+    # Known for SMS to one of our numbers; unknown for email that matched nothing.
+    team = models.ForeignKey(
+        Team, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    from_address = models.CharField(max_length=320, blank=True)
+    to_addresses = models.JSONField(default=list, blank=True)
+    subject = models.CharField(max_length=998, blank=True)
+    body_text = models.TextField(blank=True)
+    message_id = models.CharField("Message-ID", max_length=998, null=True, blank=True)  # noqa: DJ001
+    in_reply_to = models.CharField("In-Reply-To", max_length=998, blank=True)
+    references = models.TextField(blank=True)
+    provider_message_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
+    provider = models.CharField(max_length=50, blank=True, help_text="ESP name or Twilio.")
+    raw = models.TextField(blank=True, help_text="The message as received (email: MIME).")
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = "unmatched inbound message"
+        constraints = [
+            models.UniqueConstraint(fields=["message_id"], name="unmatched_rfc_id_unique"),
+            models.UniqueConstraint(
+                fields=["channel", "provider_message_id"], name="unmatched_provider_id_unique"
+            ),
+        ]
+
+    def __str__(self):
+        return f"Unmatched {self.get_channel_display()} from {self.from_address or '?'}"

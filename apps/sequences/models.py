@@ -6,6 +6,8 @@ from django.db.models.functions import Lower
 
 from apps.teams.models import Team
 
+from .placeholders import validate_placeholders
+
 
 def split_addresses(value: str) -> list[str]:
     """'a@x.com, b@y.com' -> ['a@x.com', 'b@y.com'] (lower-cased, blanks dropped)."""
@@ -83,6 +85,8 @@ class ProspectPhone(models.Model):
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
     prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="phones")
     number = models.CharField(max_length=20)
+    # Set when the prospect texts STOP (or a synonym) to one of our numbers; START clears it.
+    opted_out_at = models.DateTimeField("SMS opted out at", null=True, blank=True)
 
     class Meta:
         ordering = ["number"]
@@ -145,9 +149,18 @@ class SequenceStep(models.Model):
         help_text="Wait after the previous step (after enrollment, for the first step)."
     )
     subject_template = models.CharField(
-        max_length=500, blank=True, help_text="Email only; later steps reply in the same thread."
+        max_length=500,
+        blank=True,
+        validators=[validate_placeholders],
+        help_text="Email only. Later email steps reply in the same thread (“Re: …”).",
     )
-    body_template = models.TextField(help_text="Placeholders: {{ first_name }}, {{ last_name }}…")
+    body_template = models.TextField(
+        validators=[validate_placeholders],
+        help_text=(
+            "Placeholders: {{ first_name }}, {{ last_name }}, {{ full_name }}, "
+            "{{ sender_first_name }}."
+        ),
+    )
 
     class Meta:
         ordering = ["sequence", "position"]
@@ -181,6 +194,8 @@ class Enrollment(models.Model):
     # The next step to send and when it is due; cleared when the enrollment ends.
     next_step_position = models.PositiveIntegerField(null=True, blank=True, default=1)
     next_step_due_at = models.DateTimeField(null=True, blank=True)
+    # Why the enrollment ended early, in words support staff and recruiters can act on.
+    stop_reason = models.CharField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 

@@ -1,6 +1,6 @@
 import factory
 
-from apps.messaging.models import Channel, Message, Thread, VirtualPhoneNumber
+from apps.messaging.models import Channel, Message, Thread, UnmatchedInbound, VirtualPhoneNumber
 from tests.sequences.factories import ProspectFactory
 from tests.teams.factories import TeamFactory, UserFactory
 
@@ -38,3 +38,16 @@ class MessageFactory(factory.django.DjangoModelFactory):
     subject = factory.SelfAttribute("thread.subject")
     body_text = "Hi there"
     message_id = factory.Sequence(lambda n: f"msg{n}@test.example")
+
+
+class UnmatchedInboundFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = UnmatchedInbound
+
+    channel = Channel.EMAIL
+    reason = UnmatchedInbound.Reason.NO_THREAD
+    from_address = "stranger@example.org"
+    to_addresses = factory.LazyFunction(lambda: ["rob@acme.example"])
+    subject = "Hello?"
+    body_text = "Who is this?"
+    message_id = factory.Sequence(lambda n: f"unmatched{n}@mail.example")

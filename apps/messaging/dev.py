@@ -1,0 +1,170 @@
+"""Development-only pages (settings.DEV_TOOLS; 404 otherwise): the outboxes of the dev email and
+SMS backends, and a simulator for inbound replies, so the whole loop can be shown without an ESP
+or a Twilio account.
+
+The simulator goes through the real entry points: an email reply is sent on Anymail's `inbound`
+signal (what its webhook views do after checking basic auth), an SMS is POSTed to the real Twilio
+webhook view with a signature computed from TWILIO_AUTH_TOKEN, exactly as Twilio would.
+"""
+
+import json
+import uuid
+from email import policy
+from email.parser import BytesParser
+from email.utils import make_msgid
+from functools import wraps
+
+from anymail.inbound import AnymailInboundMessage
+from anymail.signals import AnymailInboundEvent, EventType, inbound
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.test import RequestFactory
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+from twilio.request_validator import RequestValidator
+
+from apps.teams.access import team_member_required
+
+from .addressing import bracket, reply_address
+from .backends import dev_email_outbox_dir
+from .forms import SimulateEmailReplyForm, SimulateSmsForm
+from .models import Channel, Message, Thread, VirtualPhoneNumber
+from .sms import dev_sms_outbox_path
+from .webhooks import twilio_sms_inbound
+
+OUTBOX_LIMIT = 100
+SHOWN_HEADERS = ("From", "To", "Bcc", "Reply-To", "Subject", "Message-ID", "In-Reply-To",
+                 "References", "Date")  # fmt: skip
+
+
+def dev_tools_required(view):
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not settings.DEV_TOOLS:
+            raise Http404("Development tools are off.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _read_emails() -> list[dict]:
+    emails = []
+    files = sorted(dev_email_outbox_dir().glob("*.eml"), reverse=True)[:OUTBOX_LIMIT]
+    for path in files:
+        msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+        body = msg.get_body(preferencelist=("plain",))
+        emails.append(
+            {
+                "name": path.name,
+                "headers": [(h, msg[h]) for h in SHOWN_HEADERS if msg[h] is not None],
+                "body": body.get_content() if body is not None else "",
+            }
+        )
+    return emails
+
+
+def _read_sms() -> list[dict]:
+    path = dev_sms_outbox_path()
+    if not path.exists():
+        return []
+    lines = path.read_text(encoding="utf-8").splitlines()[-OUTBOX_LIMIT:]
+    return [json.loads(line) for line in reversed(lines) if line.strip()]
+
+
+@dev_tools_required
+@login_required
+def dev_outbox(request):
+    return render(
+        request, "messaging/dev_outbox.html", {"emails": _read_emails(), "sms": _read_sms()}
+    )
+
+
+def _simulate_forms(request, email_form=None, sms_form=None):
+    threads = Thread.objects.filter(team=request.team, channel=Channel.EMAIL).select_related(
+        "prospect"
+    )
+    numbers = VirtualPhoneNumber.objects.filter(team=request.team)
+    return {
+        "email_form": email_form or SimulateEmailReplyForm(threads=threads),
+        "sms_form": sms_form or SimulateSmsForm(numbers=numbers),
+        "threads": threads,
+        "numbers": numbers,
+    }
+
+
+@dev_tools_required
+@team_member_required
+def dev_simulate(request):
+    return render(request, "messaging/dev_simulate.html", _simulate_forms(request))
+
+
+@require_POST
+@dev_tools_required
+@team_member_required
+def dev_simulate_email(request):
+    context = _simulate_forms(request)
+    form = SimulateEmailReplyForm(request.POST, threads=context["threads"])
+    if not form.is_valid():
+        context["email_form"] = form
+        return render(request, "messaging/dev_simulate.html", context, status=400)
+    thread = form.cleaned_data["thread"]
+    last = thread.messages.filter(direction=Message.Direction.OUTBOUND).order_by("-id").first()
+    ids = list(
+        thread.messages.exclude(message_id=None).order_by("id").values_list("message_id", flat=True)
+    )
+    prospect_address = form.cleaned_data["from_address"] or (
+        last.to_addresses[0] if last else thread.prospect.emails.values_list("email", flat=True)[0]
+    )
+    match_by = form.cleaned_data["match_by"]
+    headers = [("Message-ID", make_msgid(domain="prospect.example"))]
+    if match_by in ("token", "headers") and ids:
+        headers += [("In-Reply-To", f"<{ids[-1]}>"), ("References", bracket(ids))]
+    recruiter = last.from_address if last else thread.owner.email
+    to = reply_address(thread.pk) if match_by == "token" else recruiter
+    mail = AnymailInboundMessage.construct(
+        from_email=prospect_address,
+        to=to,
+        subject=f"Re: {thread.subject}",
+        text=form.cleaned_data["body"],
+        headers=headers,
+    )
+    mail.envelope_recipient = to
+    event = AnymailInboundEvent(event_type=EventType.INBOUND, message=mail, event_id=None)
+    inbound.send(sender=dev_simulate_email, event=event, esp_name="DevSimulator")
+    messages.success(request, f"Inbound email from {prospect_address} delivered ({match_by}).")
+    return redirect("messaging:dev-simulate")
+
+
+@require_POST
+@dev_tools_required
+@team_member_required
+def dev_simulate_sms(request):
+    context = _simulate_forms(request)
+    form = SimulateSmsForm(request.POST, numbers=context["numbers"])
+    if not form.is_valid():
+        context["sms_form"] = form
+        return render(request, "messaging/dev_simulate.html", context, status=400)
+    path = reverse("messaging:twilio-sms")
+    params = {
+        "MessageSid": f"SM{uuid.uuid4().hex}",
+        "AccountSid": "ACdevsimulator",
+        "From": form.cleaned_data["from_number"].strip(),
+        "To": form.cleaned_data["to_number"].number,
+        "Body": form.cleaned_data["body"],
+        "NumMedia": "0",
+    }
+    signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(
+        settings.PUBLIC_BASE_URL + path, params
+    )
+    webhook_request = RequestFactory().post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
+    response = twilio_sms_inbound(webhook_request)
+    if response.status_code == 200:
+        messages.success(request, f"Inbound SMS from {params['From']} delivered to the webhook.")
+    else:
+        messages.error(
+            request, f"The webhook answered {response.status_code}: {response.content.decode()}"
+        )
+    return redirect("messaging:dev-simulate")

@@ -1,0 +1,21 @@
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+
+from .models import Team
+
+
+def team_default_bcc_set(*, team: Team, default_bcc: str) -> Team:
+    """Set the BCC that new sequences start with. Existing sequences keep theirs (on purpose:
+    a changed default must not silently start copying mail for sequences already running)."""
+    addresses = [a.strip().lower() for a in default_bcc.replace(";", ",").split(",") if a.strip()]
+    for address in addresses:
+        try:
+            validate_email(address)
+        except ValidationError as exc:
+            raise ValidationError(
+                {"default_bcc": f"“{address}” is not a valid email address."}
+            ) from exc
+    team.default_bcc = ", ".join(addresses)
+    team.full_clean(exclude=["slug", "name"])
+    team.save(update_fields=["default_bcc"])
+    return team

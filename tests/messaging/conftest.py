@@ -1,0 +1,1 @@
+from tests.messaging.fixtures import anymail_outbox, world  # noqa: F401
