@@ -6,6 +6,7 @@ from pytest_django.fixtures import _set_suffix_to_test_databases
 # Shared fixtures. Fixture modules of each area live in tests/fixtures/ and are listed here.
 pytest_plugins = [
     "tests.fixtures.worker",
+    "tests.fixtures.harvest",
 ]
 
 
@@ -21,3 +22,8 @@ def _test_settings(settings):
     # Anymail's test backend: sent mail lands in django.core.mail.outbox with Anymail's status.
     settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Pages render without `collectstatic` (the manifest storage used without DEBUG needs it).
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }

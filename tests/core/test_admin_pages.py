@@ -7,7 +7,13 @@ from django.urls import reverse
 
 from apps.core.services import worker_ping_request
 from apps.messaging.models import Channel
-from tests.messaging.factories import MessageFactory, ThreadFactory, VirtualPhoneNumberFactory
+from tests.greenhouse.factories import GreenhouseIntegrationFactory, GreenhouseUserMappingFactory
+from tests.messaging.factories import (
+    MessageFactory,
+    ThreadFactory,
+    UnmatchedInboundFactory,
+    VirtualPhoneNumberFactory,
+)
 from tests.sequences.factories import (
     EnrollmentFactory,
     ProspectEmailFactory,
@@ -36,6 +42,9 @@ def world(db):
     MessageFactory(thread=thread)
     number = VirtualPhoneNumberFactory(team=team, user=membership.user)
     ThreadFactory(team=team, channel=Channel.SMS, virtual_number=number, owner=membership.user)
+    UnmatchedInboundFactory()
+    integration = GreenhouseIntegrationFactory(team=team)
+    GreenhouseUserMappingFactory(integration=integration, user=membership.user)
     worker_ping_request(requested_by="test")
 
 
@@ -53,15 +62,17 @@ def test_our_apps_have_admin_pages():
 @pytest.mark.parametrize("model", REGISTERED, ids=lambda m: m._meta.label)
 def test_changelist_add_and_change_pages_render(model, world, staff_client):
     info = (model._meta.app_label, model._meta.model_name)
-    response = staff_client.get(reverse("admin:%s_%s_changelist" % info))
+    app_label, model_name = info
+    url = f"admin:{app_label}_{model_name}"
+    response = staff_client.get(reverse(f"{url}_changelist"))
     assert response.status_code == 200
 
     model_admin = admin.site._registry[model]
     request = response.wsgi_request
     if model_admin.has_add_permission(request):
-        assert staff_client.get(reverse("admin:%s_%s_add" % info)).status_code == 200
+        assert staff_client.get(reverse(f"{url}_add")).status_code == 200
 
     obj = model._default_manager.first()
     assert obj is not None, f"add a {model.__name__} to the `world` fixture"
-    response = staff_client.get(reverse("admin:%s_%s_change" % info, args=[obj.pk]))
+    response = staff_client.get(reverse(f"{url}_change", args=[obj.pk]))
     assert response.status_code == 200

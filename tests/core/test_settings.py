@@ -72,7 +72,7 @@ def test_with_nothing_set_the_embedded_default_needs_no_server(tmp_path):
     found = probe({}, tmp_path)
     assert found["db"] == "django.db.backends.sqlite3"
     assert found["db_name"] == str(tmp_path / "db.sqlite3")
-    assert found["broker"] == "filesystem://"
+    assert found["broker"].startswith("filesystem://")
     assert found["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
     assert found["email"] == "apps.messaging.backends.DevOutboxEmailBackend"
     assert found["sms"] == "apps.messaging.sms.DevOutboxSmsBackend"
@@ -92,14 +92,16 @@ def test_production_variables_select_postgres_redis_anymail_and_twilio(tmp_path)
     assert found["broker"] == "redis://cache.internal:6379/0"
     assert found["cache"] == "django.core.cache.backends.redis.RedisCache"
     assert found["email"] == "anymail.backends.postmark.EmailBackend"
-    assert found["anymail"] == {"POSTMARK_SERVER_TOKEN": "server-token", "WEBHOOK_SECRET": "user:pass"}
+    assert found["anymail"]["POSTMARK_SERVER_TOKEN"] == "server-token"
+    assert found["anymail"]["WEBHOOK_SECRET"] == ["user:pass"]
     assert found["sms"] == "apps.messaging.sms.TwilioSmsBackend"
     assert found["hsts"] == 31_536_000
     assert found["secure_cookies"] is True
 
 
 def test_check_deploy_is_clean_with_production_settings(tmp_path):
-    result = run_django(["manage.py", "check", "--deploy", "--fail-level", "WARNING"], PRODUCTION, tmp_path)
+    command = ["manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    result = run_django(command, PRODUCTION, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
 

@@ -28,9 +28,12 @@ def test_the_task_is_queued_only_when_the_transaction_commits(django_capture_on_
         worker_ping_request(requested_by="test")
     assert len(callbacks) == 1
 
-    with django_capture_on_commit_callbacks() as callbacks:
-        with pytest.raises(RuntimeError), transaction.atomic():
-            worker_ping_request(requested_by="test")
-            raise RuntimeError("roll back")
+    with (
+        django_capture_on_commit_callbacks() as callbacks,
+        pytest.raises(RuntimeError),
+        transaction.atomic(),
+    ):
+        worker_ping_request(requested_by="test")
+        raise RuntimeError("roll back")
     assert callbacks == []
     assert WorkerPing.objects.count() == 1

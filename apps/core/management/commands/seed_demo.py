@@ -3,13 +3,18 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from apps.core import demo
+from apps.greenhouse.models import GreenhouseIntegration
+from apps.greenhouse.services import greenhouse_integration_connect_sandbox
 from apps.messaging.models import VirtualPhoneNumber
 from apps.sequences.models import Prospect, ProspectEmail, ProspectPhone, Sequence, SequenceStep
 from apps.teams.models import Membership, Team
 
 
 class Command(BaseCommand):
-    help = "Load demo data: a team, an admin, a recruiter, support staff, a sequence and prospects."
+    help = (
+        "Load demo data: a team connected to the local Harvest sandbox, an admin, a recruiter, "
+        "support staff, a sequence and prospects. For local demos only."
+    )
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -54,4 +59,6 @@ class Command(BaseCommand):
                     body_template=body,
                     delay=delay,
                 )
+        if not GreenhouseIntegration.objects.filter(team=team).exists():
+            greenhouse_integration_connect_sandbox(team=team)
         self.stdout.write(self.style.SUCCESS(f"Demo data ready for team “{team.name}”."))

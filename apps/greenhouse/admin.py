@@ -1,0 +1,232 @@
+from django import forms
+from django.contrib import admin, messages
+from django.utils.html import format_html, format_html_join
+
+from apps.teams.models import Membership
+
+from .client import HarvestError
+from .crypto import SecretDecryptionError
+from .models import GreenhouseIntegration, GreenhouseUserMapping
+from .selectors import greenhouse_user_mapping_gaps
+from .services import (
+    CREDENTIAL_FIELDS,
+    greenhouse_integration_create,
+    greenhouse_integration_test_connection,
+    greenhouse_integration_update,
+    greenhouse_user_mapping_set,
+    greenhouse_user_mappings_refresh,
+    harvest_error_in_plain_words,
+)
+
+HEALTH_COLOURS = {
+    GreenhouseIntegration.Health.OK: "#2f9e44",
+    GreenhouseIntegration.Health.NEEDS_ATTENTION: "#c92a2a",
+    GreenhouseIntegration.Health.UNCHECKED: "#e67700",
+}
+
+
+class GreenhouseIntegrationForm(forms.ModelForm):
+    # Write-only: never rendered back, not even after a validation error.
+    client_secret = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only. Leave empty to keep the stored secret.",
+    )
+    api_base_url = forms.URLField(label="API base URL", assume_scheme="https")
+    token_url = forms.URLField(label="Token URL", assume_scheme="https")
+
+    class Meta:
+        model = GreenhouseIntegration
+        fields = (
+            "team",
+            "client_id",
+            "client_secret",
+            "acting_user_id",
+            "api_base_url",
+            "token_url",
+        )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and self.instance.has_client_secret:
+            self.fields[
+                "client_secret"
+            ].help_text = f"Stored: {self.instance.client_secret_hint}. Leave empty to keep it."
+
+    def clean_client_secret(self):
+        secret = self.cleaned_data["client_secret"].strip()
+        if not secret and not (self.instance.pk and self.instance.has_client_secret):
+            raise forms.ValidationError("Enter the client secret.")
+        return secret
+
+
+@admin.register(GreenhouseIntegration)
+class GreenhouseIntegrationAdmin(admin.ModelAdmin):
+    form = GreenhouseIntegrationForm
+    list_display = (
+        "team",
+        "client_id",
+        "acting_user_id",
+        "health_badge",
+        "last_checked_at",
+        "short_error",
+    )
+    list_filter = ("health",)
+    list_select_related = ("team",)
+    search_fields = ("team__name", "team__slug", "client_id")
+    raw_id_fields = ("team",)
+    readonly_fields = (
+        "client_secret_status",
+        "health_badge",
+        "last_error",
+        "last_checked_at",
+        "mapping_gaps",
+        "created_at",
+        "updated_at",
+    )
+    actions = ("test_connection", "refresh_user_mappings")
+
+    def get_fieldsets(self, request, obj=None):
+        credential = ["team", "client_id", "client_secret", "acting_user_id"]
+        if obj is not None:
+            credential.insert(3, "client_secret_status")
+        fieldsets = [
+            (None, {"fields": credential}),
+            ("Hosts", {"fields": ["api_base_url", "token_url"]}),
+        ]
+        if obj is not None:
+            fieldsets.append(
+                (
+                    "Health",
+                    {
+                        "fields": [
+                            "health_badge",
+                            "last_error",
+                            "last_checked_at",
+                            "mapping_gaps",
+                            "created_at",
+                            "updated_at",
+                        ]
+                    },
+                )
+            )
+        return fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*self.readonly_fields, "team") if obj is not None else self.readonly_fields
+
+    @admin.display(description="Client secret")
+    def client_secret_status(self, obj):
+        return obj.client_secret_hint
+
+    @admin.display(description="Health", ordering="health")
+    def health_badge(self, obj):
+        return format_html(
+            '<strong style="color:{}">{}</strong>',
+            HEALTH_COLOURS[obj.health],
+            obj.get_health_display(),
+        )
+
+    @admin.display(description="Last error")
+    def short_error(self, obj):
+        return obj.last_error[:120]
+
+    @admin.display(description="Team members without a Greenhouse user")
+    def mapping_gaps(self, obj):
+        gaps = greenhouse_user_mapping_gaps(integration=obj)
+        if not gaps:
+            return "None"
+        return format_html(
+            "<ul>{}</ul>",
+            format_html_join(
+                "",
+                "<li>{} ({}): {}</li>",
+                ((gap.user.email or gap.user.get_username(), gap.role, gap.reason) for gap in gaps),
+            ),
+        )
+
+    def save_model(self, request, obj, form, change):
+        data = form.cleaned_data
+        fields = {name: data[name] for name in CREDENTIAL_FIELDS if name in data}
+        if change:
+            stored = GreenhouseIntegration.objects.get(pk=obj.pk)
+            saved = greenhouse_integration_update(
+                integration=stored, client_secret=data["client_secret"], **fields
+            )
+        else:
+            saved = greenhouse_integration_create(
+                team=data["team"], client_secret=data["client_secret"], **fields
+            )
+        obj.pk = saved.pk
+        obj.client_secret_encrypted = saved.client_secret_encrypted
+        obj.health, obj.last_error = saved.health, saved.last_error
+
+    @admin.action(description="Test the connection to Greenhouse")
+    def test_connection(self, request, queryset):
+        for integration in queryset.select_related("team"):
+            check = greenhouse_integration_test_connection(integration=integration)
+            level = messages.SUCCESS if check.ok else messages.ERROR
+            self.message_user(request, f"{integration.team}: {check.message}", level)
+
+    @admin.action(description="Look up team members' Greenhouse users by email")
+    def refresh_user_mappings(self, request, queryset):
+        for integration in queryset.select_related("team"):
+            try:
+                mappings = greenhouse_user_mappings_refresh(integration=integration)
+            except (HarvestError, SecretDecryptionError) as exc:
+                reason = harvest_error_in_plain_words(exc, integration=integration)
+                self.message_user(request, f"{integration.team}: {reason}", messages.ERROR)
+                continue
+            mapped = sum(1 for m in mappings if m.greenhouse_user_id)
+            self.message_user(
+                request,
+                f"{integration.team}: {mapped} of {len(mappings)} team members mapped.",
+                messages.SUCCESS if mapped == len(mappings) else messages.WARNING,
+            )
+
+
+class GreenhouseUserMappingForm(forms.ModelForm):
+    class Meta:
+        model = GreenhouseUserMapping
+        fields = ("integration", "user", "greenhouse_user_id")
+
+    def clean(self):
+        data = super().clean()
+        integration, user = data.get("integration"), data.get("user")
+        member = Membership.objects.filter(team_id=getattr(integration, "team_id", None), user=user)
+        if integration and user and not member.exists():
+            self.add_error("user", f"{user} is not a member of {integration.team}.")
+        if not data.get("greenhouse_user_id"):
+            self.add_error("greenhouse_user_id", "Enter the Greenhouse user ID.")
+        return data
+
+
+@admin.register(GreenhouseUserMapping)
+class GreenhouseUserMappingAdmin(admin.ModelAdmin):
+    """Support staff and team admins override a mapping here; a saved mapping is kept by later
+    lookups by email."""
+
+    form = GreenhouseUserMappingForm
+    list_display = ("user", "team", "greenhouse_user_id", "source", "problem", "looked_up_at")
+    list_filter = ("source", ("greenhouse_user_id", admin.EmptyFieldListFilter))
+    list_select_related = ("user", "integration__team")
+    search_fields = ("user__email", "user__username", "integration__team__name")
+    raw_id_fields = ("user", "integration")
+    readonly_fields = ("source", "problem", "looked_up_at", "updated_at")
+
+    @admin.display(description="Team", ordering="integration__team__name")
+    def team(self, obj):
+        return obj.integration.team
+
+    def get_readonly_fields(self, request, obj=None):
+        # A mapping belongs to one person: change the Greenhouse user, not whom it is for.
+        return (*self.readonly_fields, "integration", "user") if obj else self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        saved = greenhouse_user_mapping_set(
+            integration=obj.integration,
+            user=obj.user,
+            greenhouse_user_id=form.cleaned_data["greenhouse_user_id"],
+        )
+        obj.pk = saved.pk
+        obj.source = saved.source

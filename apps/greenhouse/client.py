@@ -1,0 +1,579 @@
+"""A client for Greenhouse Harvest v3 (OAuth client credentials, bearer tokens, cursor pages).
+
+- Tokens are cached per (credential, sub) in Django's cache, so every process shares them; they are
+  refreshed before they expire, and once more when Harvest answers 401.
+- Every /v3 request first takes a slot from the credential's RateBudget (shared by all workers).
+- Errors are typed (HarvestError subclasses) and their messages are plain words without secrets:
+  neither the client secret nor an access token is ever logged or put in a message.
+- A POST that was sent and then met a timeout, a dropped connection or a 5xx raises
+  HarvestAmbiguousWrite: the note may exist, so read the candidate's notes before writing again.
+"""
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+
+from . import crypto
+from .ratelimit import RateBudget, RateBudgetExceeded, parse_retry_after
+
+logger = logging.getLogger(__name__)
+
+NOTE_TYPES = ("NOTE", "ACTIVITY", "EMAIL")
+# Harvest reads visibility back as "publicly_visible" etc. but only accepts the write spelling.
+VISIBILITIES = ("public", "private", "admin_only")
+READ_TO_WRITE_VISIBILITY = {
+    "publicly_visible": "public",
+    "privately_visible": "private",
+    "admin_only_visible": "admin_only",
+}
+MAX_IDS_PER_REQUEST = 50
+MAX_PER_PAGE = 500
+USER_AGENT = "outreach-greenhouse-sync/1.0"
+
+
+# --- Errors ------------------------------------------------------------------------------------
+
+
+class HarvestError(Exception):
+    """Base class. `retryable`: trying again later may succeed (the request was not applied)."""
+
+    retryable = False
+
+    def __init__(self, message: str, *, status: int | None = None, errors: Iterable[str] = ()):
+        self.message = message
+        self.status = status
+        self.errors = list(errors)
+        super().__init__(message)
+
+
+class HarvestAuthenticationError(HarvestError):
+    """401, or the token endpoint refused the credential."""
+
+
+class HarvestPermissionError(HarvestError):
+    """403: a scope is missing on the credential, or the acting user may not do this."""
+
+
+class HarvestNotFound(HarvestError):
+    """404: Harvest routes before it authenticates, so this means a wrong URL."""
+
+
+class HarvestValidationError(HarvestError):
+    """422 (or 400): Greenhouse's messages are in `errors`."""
+
+
+class HarvestRateLimited(HarvestError):
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float, status: int | None = 429):
+        self.retry_after = retry_after
+        super().__init__(message, status=status)
+
+
+class HarvestServerError(HarvestError):
+    retryable = True
+
+
+class HarvestUnavailable(HarvestError):
+    """The host could not be reached, or a read timed out / was cut off."""
+
+    retryable = True
+
+
+class HarvestAmbiguousWrite(HarvestError):
+    """The write was sent, then no clear answer came: the note may or may not exist."""
+
+
+# --- Credentials -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HarvestCredentials:
+    client_id: str
+    client_secret: str = field(repr=False)
+    api_base_url: str
+    token_url: str
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.api_base_url).netloc
+
+
+@dataclass(frozen=True)
+class TokenStatus:
+    cached: bool
+    expires_in: float | None = None
+
+
+def _json(response: requests.Response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def _greenhouse_messages(payload) -> list[str]:
+    """Greenhouse's error messages from {"message": ..., "errors": [str | {field: msg}]}."""
+    if not isinstance(payload, dict):
+        return []
+    messages = []
+    for item in payload.get("errors") or []:
+        if isinstance(item, str):
+            messages.append(item)
+        elif isinstance(item, dict):
+            if "message" in item:
+                field_name = item.get("field")
+                messages.append(
+                    f"{field_name}: {item['message']}" if field_name else item["message"]
+                )
+            else:
+                messages.extend(f"{key}: {value}" for key, value in item.items())
+    if not messages:
+        # {"message": ...} alone, or an OAuth error {"error": ..., "error_description": ...}
+        for key in ("message", "error_description", "error"):
+            if isinstance(payload.get(key), str):
+                messages.append(payload[key])
+                break
+    return messages
+
+
+def _was_not_sent(exc: requests.RequestException) -> bool:
+    """True when the connection failed before the request left (nothing reached Greenhouse)."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    reason = exc.args[0] if exc.args else None
+    reason = getattr(reason, "reason", reason)
+    return isinstance(reason, NewConnectionError | NameResolutionError | ConnectTimeoutError)
+
+
+_sessions: dict[int, requests.Session] = {}
+
+
+def shared_session() -> requests.Session:
+    """One keep-alive session per process (a forked worker gets its own)."""
+    pid = os.getpid()
+    if pid not in _sessions:
+        session = requests.Session()
+        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+        _sessions.clear()
+        _sessions[pid] = session
+    return _sessions[pid]
+
+
+# --- The client --------------------------------------------------------------------------------
+
+
+class HarvestClient:
+    def __init__(
+        self,
+        credentials: HarvestCredentials,
+        *,
+        sub: int | None = None,
+        session: requests.Session | None = None,
+        budget: RateBudget | None = None,
+        timeout: tuple[float, float] | None = None,
+        max_rate_wait: float | None = None,
+        read_retries: int = 2,
+        retry_backoff: float = 0.5,
+    ):
+        self.credentials = credentials
+        self.sub = sub
+        self.session = session or shared_session()
+        self.budget = budget or RateBudget.for_credential(
+            api_base_url=credentials.api_base_url, client_id=credentials.client_id
+        )
+        self.timeout = timeout or (
+            settings.GREENHOUSE_CONNECT_TIMEOUT,
+            settings.GREENHOUSE_READ_TIMEOUT,
+        )
+        self.max_rate_wait = (
+            settings.GREENHOUSE_RATE_MAX_WAIT if max_rate_wait is None else max_rate_wait
+        )
+        self.read_retries = read_retries
+        self.retry_backoff = retry_backoff
+        self._token: str | None = None
+        self._token_expires_at = 0.0
+        self._token_refresh_at = 0.0
+
+    def __repr__(self):
+        credentials = self.credentials
+        return f"<HarvestClient {credentials.client_id} at {credentials.host} sub={self.sub}>"
+
+    # --- Tokens ---
+
+    @property
+    def _token_cache_key(self) -> str:
+        # Keyed by a MAC of the credential (secret included, so a new secret means a new token),
+        # never by the secret itself.
+        material = "\n".join(
+            [self.credentials.token_url, self.credentials.client_id, str(self.sub or "")]
+        )
+        digest = hmac.new(
+            self.credentials.client_secret.encode(), material.encode(), hashlib.sha256
+        ).hexdigest()[:32]
+        return f"{settings.GREENHOUSE_KEY_PREFIX}:token:{digest}"
+
+    def _cached_token(self) -> tuple[str, float, float] | None:
+        entry = cache.get(self._token_cache_key)
+        if not entry:
+            return None
+        try:
+            token = crypto.decrypt(entry["token"])
+        except (crypto.SecretDecryptionError, KeyError, TypeError):
+            return None  # encrypted with a key that has since been removed: mint a new one
+        return token, entry["expires_at"], entry["refresh_at"]
+
+    def _access_token(self, *, stale: str | None = None) -> str:
+        now = time.time()
+        if self._token and self._token != stale and now < self._token_refresh_at:
+            return self._token
+        cached = self._cached_token()
+        if cached and cached[0] != stale and now < cached[2]:
+            self._token, self._token_expires_at, self._token_refresh_at = cached
+            return self._token
+        return self._mint_token()
+
+    def _mint_token(self) -> str:
+        data = {"grant_type": "client_credentials"}
+        if self.sub:
+            data["sub"] = str(self.sub)
+        try:
+            response = self.session.post(
+                self.credentials.token_url,
+                data=data,
+                auth=(self.credentials.client_id, self.credentials.client_secret),
+                timeout=self.timeout,
+            )
+        except requests.Timeout as exc:
+            raise HarvestUnavailable(
+                f"The Greenhouse token endpoint at {urlsplit(self.credentials.token_url).netloc} "
+                "did not answer in time."
+            ) from exc
+        except requests.RequestException as exc:
+            raise HarvestUnavailable(
+                "Could not connect to the Greenhouse token endpoint at "
+                f"{urlsplit(self.credentials.token_url).netloc}."
+            ) from exc
+        payload = _json(response)
+        logger.info("Greenhouse token request for sub=%s: %s", self.sub, response.status_code)
+        if response.status_code in (400, 401, 403):
+            messages = _greenhouse_messages(payload)
+            error = payload.get("error") if isinstance(payload, dict) else None
+            detail = f" ({'; '.join(messages)})" if messages else ""
+            if response.status_code == 401 or error == "invalid_client":
+                message = "Greenhouse rejected the client ID and secret."
+            elif self.sub and (error == "invalid_grant" or re.search(r"\bsub\b", detail)):
+                message = f"Greenhouse did not accept user {self.sub} as the acting user{detail}."
+            else:
+                message = f"Greenhouse refused to issue a token{detail}."
+            raise HarvestAuthenticationError(message, status=response.status_code, errors=messages)
+        if response.status_code == 429:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time()) or 60
+            raise HarvestRateLimited(
+                "Too many token requests to Greenhouse.", retry_after=retry_after
+            )
+        if response.status_code >= 500:
+            raise HarvestServerError(
+                f"The Greenhouse token endpoint failed ({response.status_code}).",
+                status=response.status_code,
+            )
+        if (
+            response.status_code != 200
+            or not isinstance(payload, dict)
+            or not payload.get("access_token")
+        ):
+            raise HarvestError(
+                f"Greenhouse's token endpoint gave an unexpected answer ({response.status_code}).",
+                status=response.status_code,
+            )
+        lifetime = self._token_lifetime(payload)
+        now = time.time()
+        token = payload["access_token"]
+        # Refresh early: a minute before expiry, or a quarter of the lifetime for short tokens.
+        refresh_at = now + lifetime - min(60.0, lifetime / 4)
+        self._token, self._token_expires_at, self._token_refresh_at = (
+            token,
+            now + lifetime,
+            refresh_at,
+        )
+        cache.set(
+            self._token_cache_key,
+            {
+                "token": crypto.encrypt(token),
+                "expires_at": now + lifetime,
+                "refresh_at": refresh_at,
+            },
+            timeout=max(1, int(refresh_at - now)),
+        )
+        return token
+
+    @staticmethod
+    def _token_lifetime(payload: dict) -> float:
+        """Seconds the token lives: `expires_in` (int), `expires` (string) or `expires_at`."""
+        for name in ("expires_in", "expires"):
+            try:
+                return max(1.0, float(payload[name]))
+            except (KeyError, TypeError, ValueError):
+                pass
+        if "expires_at" in payload:
+            try:
+                return max(1.0, float(payload["expires_at"]) - time.time())
+            except (TypeError, ValueError):
+                from django.utils.dateparse import parse_datetime
+
+                when = parse_datetime(str(payload["expires_at"]))
+                if when:
+                    return max(1.0, when.timestamp() - time.time())
+        return 3600.0  # the documented lifetime
+
+    def token_status(self) -> TokenStatus:
+        cached = self._cached_token()
+        if not cached:
+            return TokenStatus(cached=False)
+        return TokenStatus(cached=True, expires_in=max(0.0, cached[1] - time.time()))
+
+    def forget_token(self) -> None:
+        cache.delete(self._token_cache_key)
+        self._token, self._token_refresh_at = None, 0.0
+
+    # --- Requests ---
+
+    def _url(self, path: str) -> str:
+        return self.credentials.api_base_url.rstrip("/") + path
+
+    def _request(self, method: str, url: str, *, params=None, json=None) -> requests.Response:
+        write = method != "GET"
+        path = urlsplit(url).path
+        deadline = time.monotonic() + self.max_rate_wait
+        read_retries = self.read_retries
+        refreshed = False
+        token = self._access_token()
+        while True:
+            try:
+                grant = self.budget.acquire(max_wait=max(0.0, deadline - time.monotonic()))
+            except RateBudgetExceeded as exc:
+                raise HarvestRateLimited(
+                    f"Greenhouse's rate limit is used up; try again in {exc.retry_after:.0f} s.",
+                    retry_after=exc.retry_after,
+                    status=None,
+                ) from None
+            started = time.monotonic()
+            try:
+                response = self.session.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as exc:
+                self.budget.record(grant, None)
+                not_sent = _was_not_sent(exc)
+                what = "timed out" if isinstance(exc, requests.Timeout) else "was cut off"
+                logger.warning("Greenhouse %s %s %s", method, path, what)
+                if write and not not_sent:
+                    raise HarvestAmbiguousWrite(
+                        f"The write to Greenhouse {what} after it was sent; it may have been saved."
+                    ) from exc
+                if not write and read_retries > 0:
+                    read_retries -= 1
+                    time.sleep(self.retry_backoff)
+                    continue
+                if not_sent:
+                    raise HarvestUnavailable(
+                        f"Could not connect to Greenhouse at {self.credentials.host}."
+                    ) from exc
+                raise HarvestUnavailable(f"The request to Greenhouse {what}.") from exc
+
+            self.budget.record(grant, response.headers)
+            status = response.status_code
+            logger.log(
+                logging.DEBUG if status < 400 else logging.WARNING,
+                "Greenhouse %s %s: %s in %.0f ms",
+                method,
+                path,
+                status,
+                (time.monotonic() - started) * 1000,
+            )
+            if status < 400:
+                return response
+            if status == 401 and not refreshed:
+                refreshed = True
+                token = self._access_token(stale=token)
+                continue
+            if status == 429:
+                retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
+                if retry_after is None:
+                    reset = parse_retry_after(
+                        response.headers.get("X-RateLimit-Reset"), time.time()
+                    )
+                    retry_after = reset if reset is not None else 1.0
+                retry_after = max(1.0, retry_after)  # never a tight loop of 429s
+                self.budget.hold(retry_after)
+                if time.monotonic() + retry_after <= deadline:
+                    continue  # the acquire above waits out the hold
+                raise HarvestRateLimited(
+                    f"Greenhouse's rate limit was reached; try again in {retry_after:.0f} s.",
+                    retry_after=retry_after,
+                )
+            if status >= 500 and not write and read_retries > 0:
+                read_retries -= 1
+                time.sleep(self.retry_backoff)
+                continue
+            raise self._error_for(response, write=write)
+
+    def _error_for(self, response: requests.Response, *, write: bool) -> HarvestError:
+        status = response.status_code
+        messages = _greenhouse_messages(_json(response))
+        detail = f": {'; '.join(messages)}" if messages else ""
+        if status >= 500:
+            if write:
+                return HarvestAmbiguousWrite(
+                    f"Greenhouse failed ({status}) while handling a write; it may have been saved.",
+                    status=status,
+                )
+            return HarvestServerError(f"Greenhouse failed ({status}).", status=status)
+        if status == 401:
+            return HarvestAuthenticationError(
+                f"Greenhouse did not accept the access token{detail}.",
+                status=status,
+                errors=messages,
+            )
+        if status == 403:
+            return HarvestPermissionError(
+                f"Greenhouse refused access{detail}.", status=status, errors=messages
+            )
+        if status == 404:
+            return HarvestNotFound(
+                f"Greenhouse has no such endpoint ({urlsplit(response.url).path}); "
+                "check the API base URL.",
+                status=status,
+                errors=messages,
+            )
+        if status in (400, 422):
+            return HarvestValidationError(
+                f"Greenhouse rejected the request{detail}.", status=status, errors=messages
+            )
+        return HarvestError(
+            f"Greenhouse answered {status}{detail}.", status=status, errors=messages
+        )
+
+    def _get_all(self, path: str, params: dict) -> list[dict]:
+        """Every page of a list endpoint: filters on the first request, then only the cursor URL
+        from the Link header (Harvest rejects a cursor with other query parameters)."""
+        results: list[dict] = []
+        url, query = self._url(path), params
+        base = urlsplit(self.credentials.api_base_url)
+        while url:
+            response = self._request("GET", url, params=query)
+            page = _json(response)
+            if not isinstance(page, list):
+                raise HarvestError(f"Greenhouse sent an unexpected answer for {path}.")
+            results.extend(item for item in page if isinstance(item, dict))
+            url, query = response.links.get("next", {}).get("url"), None
+            if url and urlsplit(url)[:2] != base[:2]:
+                # The bearer token only ever goes to the configured host.
+                raise HarvestError("Greenhouse sent a pagination link to another host.")
+        return results
+
+    # --- Candidates and users ---
+
+    def candidates_by_email(self, email: str) -> list[dict]:
+        """Candidates with this email address (exact, case-insensitive): 0, 1 or several."""
+        wanted = email.strip().lower()
+        found = self._get_all("/v3/candidates", {"email": wanted})
+        # Harvest matches exactly; checking again guards against a looser match upstream.
+        return [
+            candidate
+            for candidate in found
+            if "id" in candidate
+            and any(
+                str(address.get("value", "")).strip().lower() == wanted
+                for address in candidate.get("email_addresses") or []
+            )
+        ]
+
+    def candidates_by_ids(self, ids: Iterable[int]) -> list[dict]:
+        ids = list(dict.fromkeys(int(i) for i in ids))
+        found = []
+        for start in range(0, len(ids), MAX_IDS_PER_REQUEST):
+            chunk = ids[start : start + MAX_IDS_PER_REQUEST]
+            found += self._get_all(
+                "/v3/candidates", {"ids": ",".join(map(str, chunk)), "per_page": len(chunk)}
+            )
+        return [candidate for candidate in found if "id" in candidate]
+
+    def users_by_primary_email(self, email: str) -> list[dict]:
+        wanted = email.strip().lower()
+        found = self._get_all("/v3/users", {"primary_email": wanted})
+        return [u for u in found if str(u.get("primary_email") or "").strip().lower() == wanted]
+
+    def users_first_page(self, *, per_page: int = 1) -> list[dict]:
+        """One cheap authorized call (a connection test)."""
+        return _json(self._request("GET", self._url("/v3/users"), params={"per_page": per_page}))
+
+    # --- Notes ---
+
+    def note_create(
+        self,
+        *,
+        candidate_id: int,
+        body: str,
+        note_type: str = "NOTE",
+        visibility: str = "public",
+        user_id: int | None = None,
+        subject: str | None = None,
+        email_from: list[str] | None = None,
+        email_to: list[str] | None = None,
+        email_cc: list[str] | None = None,
+        application_id: int | None = None,
+    ) -> dict:
+        """POST /v3/notes. NOTE for SMS, EMAIL for email (with from/to/cc). Returns the note."""
+        note_type = note_type.upper()
+        if note_type not in NOTE_TYPES:
+            raise ValueError(f"note_type must be one of {', '.join(NOTE_TYPES)}.")
+        visibility = READ_TO_WRITE_VISIBILITY.get(visibility, visibility)
+        if visibility not in VISIBILITIES:
+            raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}.")
+        payload = {
+            "candidate_id": candidate_id,
+            "body": body,
+            "note_type": note_type,
+            "visibility": visibility,
+        }
+        if note_type == "EMAIL":
+            if not email_from or not email_to:
+                raise ValueError("An EMAIL note needs email_from and email_to.")
+            payload.update(
+                subject=subject or "",
+                email_from=list(email_from),
+                email_to=list(email_to),
+                email_cc=list(email_cc or []),  # Harvest wants it present, even empty
+            )
+        else:
+            if email_from or email_to or email_cc:
+                raise ValueError("email_from, email_to and email_cc are only for EMAIL notes.")
+            if subject:
+                payload["subject"] = subject
+        if user_id is not None:
+            payload["user_id"] = user_id
+        if application_id is not None:
+            payload["application_id"] = application_id
+        return _json(self._request("POST", self._url("/v3/notes"), json=payload))
+
+    def notes_for_candidate(self, candidate_id: int, *, per_page: int = 100) -> list[dict]:
+        """All notes of a candidate (newest first), following the cursor pages."""
+        per_page = max(1, min(per_page, MAX_PER_PAGE))
+        return self._get_all("/v3/notes", {"candidate_ids": candidate_id, "per_page": per_page})

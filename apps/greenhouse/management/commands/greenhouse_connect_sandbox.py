@@ -1,0 +1,33 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from apps.core import demo
+from apps.greenhouse.services import (
+    greenhouse_integration_connect_sandbox,
+    greenhouse_integration_test_connection,
+    greenhouse_user_mappings_refresh,
+)
+from apps.teams.models import Team
+
+
+class Command(BaseCommand):
+    help = "Development: connect a team (the demo team by default) to the local Harvest sandbox."
+
+    def add_arguments(self, parser):
+        parser.add_argument("team", nargs="?", default=demo.DEMO_TEAM["slug"], help="team slug")
+        parser.add_argument(
+            "--check", action="store_true", help="then test the connection and map users"
+        )
+
+    def handle(self, *args, team, check, **options):
+        found = Team.objects.filter(slug=team).first()
+        if found is None:
+            raise CommandError(f"No team with the slug “{team}”.")
+        integration = greenhouse_integration_connect_sandbox(team=found)
+        self.stdout.write(f"{found} now uses the Harvest sandbox at {integration.api_base_url}.")
+        if check:
+            result = greenhouse_integration_test_connection(integration=integration)
+            self.stdout.write(result.message)
+            if result.ok:
+                mappings = greenhouse_user_mappings_refresh(integration=integration)
+                mapped = sum(1 for m in mappings if m.greenhouse_user_id)
+                self.stdout.write(f"{mapped} of {len(mappings)} team members mapped.")

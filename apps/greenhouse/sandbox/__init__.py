@@ -1,0 +1,8 @@
+"""A local imitation of Greenhouse Harvest v3, for development (`manage.py harvest_sandbox`) and
+tests (tests/fixtures/harvest.py). In-memory state; stdlib HTTP server; nothing to install."""
+
+from .control import SandboxControl
+from .server import SandboxServer, start_in_thread, stop
+from .state import Config, SandboxState
+
+__all__ = ["Config", "SandboxControl", "SandboxServer", "SandboxState", "start_in_thread", "stop"]

@@ -1,0 +1,7 @@
+"""Receivers of other apps' signals. One line each: the work is in services."""
+
+
+def enrollment_preflight_warnings(sender, *, sequence, prospects, **kwargs) -> list[str]:
+    from .services import greenhouse_enrollment_preflight
+
+    return greenhouse_enrollment_preflight(sequence=sequence, prospects=prospects)
