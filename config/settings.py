@@ -274,6 +274,21 @@ GREENHOUSE_RATE_MAX_WAIT = env.float("GREENHOUSE_RATE_MAX_WAIT", default=60.0)
 # Namespace of the cache keys (tokens) and budget keys.
 GREENHOUSE_KEY_PREFIX = env("GREENHOUSE_KEY_PREFIX", default="greenhouse")
 
+# Activity sync (notes). Retries wait in the database; the sweeper queues them when due.
+GREENHOUSE_SYNC_MAX_ATTEMPTS = env.int("GREENHOUSE_SYNC_MAX_ATTEMPTS", default=8)
+GREENHOUSE_SYNC_RETRY_BASE_DELAY = env.float("GREENHOUSE_SYNC_RETRY_BASE_DELAY", default=30.0)
+GREENHOUSE_SYNC_RETRY_MAX_DELAY = env.float("GREENHOUSE_SYNC_RETRY_MAX_DELAY", default=1800.0)
+# A record claimed longer ago than this lost its worker. It must exceed the longest a worker
+# can spend between its last heartbeat and the end of a POST (rate wait + both timeouts), and
+# the Celery hard time limit, or a slow live worker could be taken for a dead one.
+GREENHOUSE_SYNC_STALE_AFTER = env.float("GREENHOUSE_SYNC_STALE_AFTER", default=360.0)
+# A pending record whose on-commit wake-up should have run by now (seconds).
+GREENHOUSE_SYNC_PENDING_GRACE = env.float("GREENHOUSE_SYNC_PENDING_GRACE", default=60.0)
+GREENHOUSE_SYNC_SWEEP_INTERVAL = env.float("GREENHOUSE_SYNC_SWEEP_INTERVAL", default=20.0)
+# The bot email that tells a recruiter a thread is being synced, with the pause link.
+GREENHOUSE_BOT_FROM_EMAIL = env("GREENHOUSE_BOT_FROM_EMAIL", default="") or DEFAULT_FROM_EMAIL
+GREENHOUSE_PAUSE_LINK_MAX_AGE_DAYS = env.int("GREENHOUSE_PAUSE_LINK_MAX_AGE_DAYS", default=365)
+
 # --- Celery ------------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost//")
@@ -289,6 +304,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+        # Seconds between two looks at the queue folder when it is empty: the latency of a
+        # task on the embedded broker.
+        "polling_interval": env.float("EMBEDDED_BROKER_POLLING_INTERVAL", default=1.0),
     }
 else:
     # Longer than any task runs; retries wait in the database, never as broker countdowns.
@@ -316,6 +334,17 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Re-queues messages whose retry is due, whose wake-up was lost, or whose worker died.
     "messages-sweep": {"task": "apps.messaging.tasks.messages_sweep_task", "schedule": 30.0},
+    # Greenhouse sync: queues due retries, rescues records of dead workers and lost wake-ups,
+    # releases records held for the connection once it is healthy, sends pending bot emails.
+    "greenhouse-sync-sweep": {
+        "task": "apps.greenhouse.tasks.sync_records_sweep_task",
+        "schedule": GREENHOUSE_SYNC_SWEEP_INTERVAL,
+    },
+    # Re-tests connections that need attention while records wait for them.
+    "greenhouse-connections-recheck": {
+        "task": "apps.greenhouse.tasks.greenhouse_connections_recheck_task",
+        "schedule": 300.0,
+    },
 }
 
 # --- Logging -----------------------------------------------------------------------------------

@@ -15,5 +15,6 @@ urlpatterns = [
     path("", include("apps.teams.urls")),
     path("", include("apps.sequences.urls")),
     path("", include("apps.messaging.urls")),
+    path("", include("apps.greenhouse.urls")),
     path("", include("apps.core.urls")),
 ]

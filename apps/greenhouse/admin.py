@@ -1,12 +1,22 @@
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
 from apps.teams.models import Membership
 
 from .client import HarvestError
 from .crypto import SecretDecryptionError
-from .models import GreenhouseIntegration, GreenhouseUserMapping
+from .models import (
+    BotNotice,
+    CandidateLink,
+    GreenhouseIntegration,
+    GreenhouseUserMapping,
+    ProspectSyncPause,
+    SyncAttempt,
+    SyncPauseEvent,
+    SyncRecord,
+)
 from .selectors import greenhouse_user_mapping_gaps
 from .services import (
     CREDENTIAL_FIELDS,
@@ -16,6 +26,12 @@ from .services import (
     greenhouse_user_mapping_set,
     greenhouse_user_mappings_refresh,
     harvest_error_in_plain_words,
+)
+from .sync import (
+    candidate_link_choose,
+    sync_records_retry,
+    team_sync_disable_by_support,
+    team_sync_enable_by_support,
 )
 
 HEALTH_COLOURS = {
@@ -68,10 +84,13 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
         "client_id",
         "acting_user_id",
         "health_badge",
+        "sync_enabled_by_support",
+        "sync_on",
+        "note_visibility",
         "last_checked_at",
         "short_error",
     )
-    list_filter = ("health",)
+    list_filter = ("health", "sync_enabled_by_support", "sync_on", "note_visibility")
     list_select_related = ("team",)
     search_fields = ("team__name", "team__slug", "client_id")
     raw_id_fields = ("team",)
@@ -81,10 +100,11 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
         "last_error",
         "last_checked_at",
         "mapping_gaps",
+        "sync_status",
         "created_at",
         "updated_at",
     )
-    actions = ("test_connection", "refresh_user_mappings")
+    actions = ("test_connection", "refresh_user_mappings", "enable_sync", "disable_sync")
 
     def get_fieldsets(self, request, obj=None):
         credential = ["team", "client_id", "client_secret", "acting_user_id"]
@@ -104,6 +124,7 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
                             "last_error",
                             "last_checked_at",
                             "mapping_gaps",
+                            "sync_status",
                             "created_at",
                             "updated_at",
                         ]
@@ -160,6 +181,42 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
         obj.pk = saved.pk
         obj.client_secret_encrypted = saved.client_secret_encrypted
         obj.health, obj.last_error = saved.health, saved.last_error
+
+    @admin.display(description="Activity sync")
+    def sync_status(self, obj):
+        enabled = (
+            f"enabled by support {obj.sync_enabled_at:%Y-%m-%d %H:%M} ({obj.sync_enabled_by})"
+            if obj.sync_enabled_by_support and obj.sync_enabled_at
+            else "not enabled by support"
+        )
+        switch = (
+            f"on since {obj.sync_on_since:%Y-%m-%d %H:%M}"
+            if obj.sync_on and obj.sync_on_since
+            else "off (team admin's switch)"
+        )
+        return f"{enabled}; {switch}; notes {obj.get_note_visibility_display().lower()}"
+
+    @admin.action(description="Enable activity sync (after a connection test)")
+    def enable_sync(self, request, queryset):
+        for integration in queryset.select_related("team"):
+            try:
+                team_sync_enable_by_support(integration=integration, by=request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"{integration.team}: sync enabled. A team admin turns it on in the app.",
+                    messages.SUCCESS,
+                )
+
+    @admin.action(description="Disable activity sync")
+    def disable_sync(self, request, queryset):
+        for integration in queryset.select_related("team"):
+            skipped = team_sync_disable_by_support(integration=integration, by=request.user)
+            self.message_user(
+                request, f"{integration.team}: sync disabled; {skipped} waiting messages skipped."
+            )
 
     @admin.action(description="Test the connection to Greenhouse")
     def test_connection(self, request, queryset):
@@ -230,3 +287,159 @@ class GreenhouseUserMappingAdmin(admin.ModelAdmin):
         )
         obj.pk = saved.pk
         obj.source = saved.source
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Logs: support staff read them; changes go through services (actions)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class SyncAttemptInline(admin.TabularInline):
+    model = SyncAttempt
+    extra = 0
+    fields = ("kind", "outcome", "http_status", "error", "started_at", "finished_at")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class SyncRecordAdmin(ReadOnlyAdmin):
+    list_display = (
+        "id",
+        "created_at",
+        "team",
+        "prospect",
+        "channel",
+        "direction",
+        "status",
+        "reason",
+        "candidate_id",
+        "note_id",
+        "attempts",
+        "short_error",
+    )
+    list_filter = (
+        "status",
+        "reason",
+        "channel",
+        "direction",
+        ("team", admin.RelatedOnlyFieldListFilter),
+    )
+    list_select_related = ("team", "prospect")
+    search_fields = (
+        "=note_id",
+        "=candidate_id",
+        "note_ref",
+        "message__message_id",
+        "message__provider_message_id",
+        "prospect__emails__email",
+    )
+    show_full_result_count = False  # no COUNT(*) over a large log table on every page
+    date_hierarchy = "created_at"
+    readonly_fields = (
+        "message",
+        "team",
+        "prospect",
+        "thread",
+        "channel",
+        "direction",
+        "status",
+        "reason",
+        "explanation",
+        "candidate_id",
+        "note_id",
+        "note_ref",
+        "attempts",
+        "next_attempt_at",
+        "claimed_at",
+        "post_started_at",
+        "last_error",
+        "created_at",
+        "updated_at",
+        "written_at",
+    )
+    fields = readonly_fields
+    inlines = (SyncAttemptInline,)
+    actions = ("retry",)
+
+    @admin.display(description="Last error")
+    def short_error(self, obj):
+        return obj.last_error[:120]
+
+    @admin.action(description="Retry (failed or held records; a possible earlier write is checked)")
+    def retry(self, request, queryset):
+        count = sync_records_retry(records=queryset)
+        self.message_user(request, f"{count} records queued again.")
+
+
+admin.site.register(SyncRecord, SyncRecordAdmin)
+
+
+@admin.register(BotNotice)
+class BotNoticeAdmin(ReadOnlyAdmin):
+    list_display = ("thread", "status", "recipient", "attempts", "created_at", "sent_at")
+    list_filter = ("status",)
+    list_select_related = ("thread__prospect",)
+    search_fields = ("recipient", "rfc_message_id")
+    show_full_result_count = False
+
+
+class CandidateLinkForm(forms.ModelForm):
+    class Meta:
+        model = CandidateLink
+        fields = ("candidate_id",)
+
+
+@admin.register(CandidateLink)
+class CandidateLinkAdmin(admin.ModelAdmin):
+    """Support settles "several candidates share this email" by entering the right ID."""
+
+    form = CandidateLinkForm
+    list_display = ("prospect", "team", "match", "candidate_id", "candidate_ids_seen", "source")
+    list_filter = ("match", "source")
+    list_select_related = ("prospect", "team")
+    search_fields = ("=candidate_id", "prospect__emails__email", "prospect__last_name")
+    readonly_fields = ("team", "prospect", "match", "candidate_ids_seen", "emails_searched",
+                       "source", "resolved_at")  # fmt: skip
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        queued = candidate_link_choose(
+            link=CandidateLink.objects.get(pk=obj.pk), candidate_id=obj.candidate_id
+        )
+        self.message_user(
+            request, f"{queued} held messages queued for candidate {obj.candidate_id}."
+        )
+
+
+@admin.register(ProspectSyncPause)
+class ProspectSyncPauseAdmin(ReadOnlyAdmin):
+    list_display = ("prospect", "team", "paused", "paused_at", "paused_via", "paused_by",
+                    "resume_version")  # fmt: skip
+    list_filter = ("paused", "paused_via")
+    list_select_related = ("prospect", "team", "paused_by")
+    search_fields = ("prospect__emails__email", "prospect__last_name")
+
+
+@admin.register(SyncPauseEvent)
+class SyncPauseEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "prospect", "team", "action", "via", "by", "link_recipient", "ip_address")
+    list_filter = ("action", "via")
+    list_select_related = ("prospect", "team", "by", "link_recipient")
+    search_fields = ("prospect__emails__email", "prospect__last_name")
+    show_full_result_count = False

@@ -8,7 +8,15 @@ class GreenhouseConfig(AppConfig):
     verbose_name = "Greenhouse integration"
 
     def ready(self):
+        from apps.messaging.signals import message_recorded
+
         from . import signals
+
+        # Every email or SMS that goes out or comes in gets a sync record (the messaging app
+        # sends the signal and never imports this app).
+        message_recorded.connect(
+            signals.message_recorded_sync, dispatch_uid="greenhouse.message_recorded_sync"
+        )
 
         # The sequences app sends `enrollment_preflight`; connect only where it exists, so this
         # app works with or without it (an import error inside it still surfaces).

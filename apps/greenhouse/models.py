@@ -1,9 +1,12 @@
 from django.conf import settings
 from django.db import models
 
+from apps.messaging.models import Channel, Message, Thread
+from apps.sequences.models import Prospect
 from apps.teams.models import Team
 
 from . import crypto
+from .policy import EXPLANATIONS, CandidateMatch, Reason
 
 
 def default_api_base_url() -> str:
@@ -12,6 +15,14 @@ def default_api_base_url() -> str:
 
 def default_token_url() -> str:
     return settings.GREENHOUSE_TOKEN_URL
+
+
+class NoteVisibility(models.TextChoices):
+    """Harvest's write spelling. Public is what the product spec describes (and warns about)."""
+
+    PUBLIC = "public", "Public: everyone with access to the candidate"
+    PRIVATE = "private", "Private: users allowed to see private notes"
+    ADMIN_ONLY = "admin_only", "Admin only: Job Admins and Site Admins"
 
 
 class GreenhouseIntegration(models.Model):
@@ -49,6 +60,37 @@ class GreenhouseIntegration(models.Model):
     health = models.CharField(max_length=20, choices=Health.choices, default=Health.UNCHECKED)
     last_error = models.TextField(blank=True, help_text="What was wrong at the last check.")
     last_checked_at = models.DateTimeField(null=True, blank=True)
+
+    # Activity sync: support staff enable the feature (only with healthy credentials), then a
+    # team admin switches it on and off and chooses the visibility of the notes.
+    sync_enabled_by_support = models.BooleanField("sync enabled by support", default=False)
+    sync_enabled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    sync_enabled_at = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_on = models.BooleanField("sync on", default=False, editable=False)
+    # Messages from before this moment are never synced (no backfill of old conversations).
+    sync_on_since = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+    )
+    sync_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    note_visibility = models.CharField(
+        max_length=20,
+        choices=NoteVisibility.choices,
+        default=NoteVisibility.PUBLIC,
+        editable=False,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -122,3 +164,218 @@ class GreenhouseUserMapping(models.Model):
     def __str__(self):
         target = self.greenhouse_user_id or "unmapped"
         return f"{self.user} → Greenhouse user {target}"
+
+
+class CandidateLink(models.Model):
+    """Which Greenhouse candidate a prospect is, resolved once by email and then reused.
+
+    `match` "one" is final (until Greenhouse says the candidate is gone); "none" and "several"
+    are looked up again on the next message. Support staff settle "several" by choosing one.
+    """
+
+    class Source(models.TextChoices):
+        EMAIL = "email", "Found by email"
+        SUPPORT = "support", "Chosen by support"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    prospect = models.OneToOneField(
+        Prospect, on_delete=models.CASCADE, related_name="greenhouse_link"
+    )
+    candidate_id = models.PositiveBigIntegerField("Greenhouse candidate ID", null=True, blank=True)
+    match = models.CharField(
+        max_length=10,
+        choices=[(m.value, m.value) for m in CandidateMatch if m != CandidateMatch.UNKNOWN],
+    )
+    candidate_ids_seen = models.JSONField(default=list, blank=True)
+    emails_searched = models.JSONField(default=list, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.EMAIL)
+    resolved_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-resolved_at"]
+        verbose_name = "Greenhouse candidate link"
+        indexes = [models.Index(fields=["team", "match"])]
+
+    def __str__(self):
+        target = self.candidate_id or self.match
+        return f"{self.prospect} → Greenhouse candidate {target}"
+
+
+class PauseVia(models.TextChoices):
+    EMAIL_LINK = "email_link", "Link in the bot email"
+    APP = "app", "In the app"
+
+
+class ProspectSyncPause(models.Model):
+    """Whether sync is paused for one prospect (email and SMS). `resume_version` is in every
+    pause link; a resume bumps it, so links sent before the resume no longer pause."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    prospect = models.OneToOneField(Prospect, on_delete=models.CASCADE, related_name="sync_pause")
+    paused = models.BooleanField(default=False)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    paused_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    paused_via = models.CharField(max_length=20, choices=PauseVia.choices, blank=True)
+    resume_version = models.PositiveIntegerField(default=0)
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    resumed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-paused_at"]
+        verbose_name = "candidate sync pause"
+
+    def __str__(self):
+        return f"{self.prospect}: {'paused' if self.paused else 'syncing'}"
+
+
+class SyncPauseEvent(models.Model):
+    """Audit: every pause and resume, who did it, when and how (never edited)."""
+
+    class Action(models.TextChoices):
+        PAUSE = "pause", "Paused"
+        RESUME = "resume", "Resumed"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="+")
+    action = models.CharField(max_length=10, choices=Action.choices)
+    via = models.CharField(max_length=20, choices=PauseVia.choices)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # For link clicks: whom the link was sent to (anyone holding the email can click it).
+    link_recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+        verbose_name = "candidate sync pause event"
+
+    def __str__(self):
+        return f"{self.get_action_display()} {self.prospect} ({self.get_via_display()})"
+
+
+class SyncRecord(models.Model):
+    """One per message: the outbox entry (what to write) and its log (what happened, and why).
+
+    The row is written in the message's own transaction; the Celery task only wakes a worker.
+    `post_started_at` is committed before every POST: when it is set and `note_id` is empty, an
+    earlier attempt may have written the note, so the worker reads the candidate's notes back
+    and looks for `note_ref` before it posts again.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        IN_PROGRESS = "in_progress", "In progress"
+        WRITTEN = "written", "Written"
+        SKIPPED = "skipped", "Skipped"
+        HELD = "held", "Held"
+        FAILED = "failed", "Failed"
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="sync_record")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="sync_records")
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="sync_records")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    direction = models.CharField(max_length=10, choices=Message.Direction.choices)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    reason = models.CharField(max_length=30, choices=[(r.value, r.value) for r in Reason])
+    candidate_id = models.PositiveBigIntegerField("Greenhouse candidate ID", null=True, blank=True)
+    note_id = models.PositiveBigIntegerField("Greenhouse note ID", null=True, blank=True)
+    note_ref = models.CharField("note reference", max_length=40, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    post_started_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    written_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"]),
+            models.Index(fields=["status", "claimed_at"]),
+            models.Index(fields=["team", "status", "created_at"]),
+            models.Index(fields=["thread", "status"]),
+        ]
+
+    def __str__(self):
+        return f"Sync of message {self.message_id}: {self.get_status_display()}"
+
+    @property
+    def explanation(self) -> str:
+        """Why it was (or will be) synced, skipped or held, in words people understand."""
+        try:
+            return EXPLANATIONS[Reason(self.reason)]
+        except ValueError:
+            return self.reason
+
+
+class SyncAttempt(models.Model):
+    """One external step of a record (candidate lookup, read-back, POST), logged before the
+    call and completed after it, so a crash leaves a row that says where it stopped."""
+
+    class Kind(models.TextChoices):
+        LOOKUP = "lookup", "Candidate lookup"
+        READ_BACK = "read_back", "Read notes back"
+        POST = "post", "Write note"
+
+    class Outcome(models.TextChoices):
+        STARTED = "started", "Started (no answer recorded)"
+        OK = "ok", "OK"
+        FOUND = "found", "Found the note on read-back"
+        NOT_FOUND = "not_found", "Not found on read-back"
+        RETRY = "retry", "Will retry"
+        ERROR = "error", "Error"
+
+    record = models.ForeignKey(SyncRecord, on_delete=models.CASCADE, related_name="attempts_log")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.STARTED)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["started_at", "id"]
+        indexes = [models.Index(fields=["record", "started_at"])]
+
+    def __str__(self):
+        return f"{self.get_kind_display()}: {self.get_outcome_display()}"
+
+
+class BotNotice(models.Model):
+    """The one bot email per synced thread, to the recruiter who owns it (never the candidate)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    thread = models.OneToOneField(Thread, on_delete=models.CASCADE, related_name="bot_notice")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    recipient = models.CharField(max_length=320, blank=True)
+    # Our RFC 5322 Message-ID, without angle brackets.
+    rfc_message_id = models.CharField("Message-ID", max_length=998)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"])]
+
+    def __str__(self):
+        return f"Bot email for thread {self.thread_id}: {self.get_status_display()}"

@@ -4,7 +4,7 @@ from django.contrib.auth.models import AbstractBaseUser
 
 from apps.teams.models import Membership
 
-from .models import GreenhouseIntegration, GreenhouseUserMapping
+from .models import GreenhouseIntegration, GreenhouseUserMapping, SyncPauseEvent, SyncRecord
 
 
 def greenhouse_integration_for_team(*, team_id: int) -> GreenhouseIntegration | None:
@@ -56,3 +56,16 @@ def greenhouse_user_mapping_gaps(*, integration: GreenhouseIntegration) -> list[
             continue
         gaps.append(MappingGap(membership.user, membership.get_role_display(), reason))
     return gaps
+
+
+def sync_records_for_prospect(*, prospect):
+    """A prospect's sync log, newest message first ("why was this synced or skipped?")."""
+    return (
+        SyncRecord.objects.filter(prospect=prospect)
+        .select_related("message", "thread")
+        .order_by("-message__created_at", "-message_id")
+    )
+
+
+def sync_pause_events_for_prospect(*, prospect):
+    return SyncPauseEvent.objects.filter(prospect=prospect).select_related("by", "link_recipient")

@@ -5,3 +5,9 @@ def enrollment_preflight_warnings(sender, *, sequence, prospects, **kwargs) -> l
     from .services import greenhouse_enrollment_preflight
 
     return greenhouse_enrollment_preflight(sequence=sequence, prospects=prospects)
+
+
+def message_recorded_sync(sender, *, message, created, **kwargs) -> None:
+    from .sync import sync_record_create
+
+    sync_record_create(message=message)

@@ -29,9 +29,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import strip_tags
 
 from apps.core.queue import queue_task_on_commit
+from apps.core.text import html_to_text
 from apps.sequences.models import Enrollment, Prospect, ProspectEmail, ProspectPhone, SequenceStep
 from apps.sequences.placeholders import placeholder_values, render_placeholders
 from apps.sequences.services import enrollments_stop_on_reply, prospect_phone_set_opt_out
@@ -814,7 +814,7 @@ def email_record_inbound(*, inbound, esp_name: str = "", event_id: str | None = 
     text = _clean_text(inbound.text)
     html = _clean_text(inbound.html)
     if not text and html:
-        text = strip_tags(html).strip()
+        text = html_to_text(html)
     common = {
         "from_address": from_address[:320],
         "to_addresses": to_addresses,

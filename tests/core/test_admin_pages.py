@@ -6,8 +6,17 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from apps.core.services import worker_ping_request
+from apps.greenhouse.models import PauseVia
+from apps.greenhouse.pausing import prospect_sync_pause
 from apps.messaging.models import Channel
-from tests.greenhouse.factories import GreenhouseIntegrationFactory, GreenhouseUserMappingFactory
+from tests.greenhouse.factories import (
+    BotNoticeFactory,
+    CandidateLinkFactory,
+    GreenhouseIntegrationFactory,
+    GreenhouseUserMappingFactory,
+    SyncAttemptFactory,
+    SyncRecordFactory,
+)
 from tests.messaging.factories import (
     MessageFactory,
     ThreadFactory,
@@ -39,12 +48,18 @@ def world(db):
     ProspectEmailFactory(prospect=enrollment.prospect)
     ProspectPhoneFactory(prospect=enrollment.prospect)
     thread = ThreadFactory(team=team, prospect=enrollment.prospect, owner=membership.user)
-    MessageFactory(thread=thread)
+    message = MessageFactory(thread=thread)
     number = VirtualPhoneNumberFactory(team=team, user=membership.user)
     ThreadFactory(team=team, channel=Channel.SMS, virtual_number=number, owner=membership.user)
     UnmatchedInboundFactory()
     integration = GreenhouseIntegrationFactory(team=team)
     GreenhouseUserMappingFactory(integration=integration, user=membership.user)
+    # The sync's models: a record with an attempt, a bot notice, a candidate link, a pause.
+    record = SyncRecordFactory(message=message)
+    SyncAttemptFactory(record=record)
+    BotNoticeFactory(thread=thread)
+    CandidateLinkFactory(prospect=enrollment.prospect)
+    prospect_sync_pause(prospect=enrollment.prospect, via=PauseVia.APP, by=membership.user)
     worker_ping_request(requested_by="test")
 
 

@@ -1,6 +1,19 @@
-import factory
+from datetime import timedelta
 
-from apps.greenhouse.models import GreenhouseIntegration, GreenhouseUserMapping
+import factory
+from django.utils import timezone
+
+from apps.greenhouse.models import (
+    BotNotice,
+    CandidateLink,
+    GreenhouseIntegration,
+    GreenhouseUserMapping,
+    SyncAttempt,
+    SyncRecord,
+)
+from apps.greenhouse.notes import note_reference
+from apps.greenhouse.policy import CandidateMatch, Reason
+from tests.messaging.factories import MessageFactory
 from tests.teams.factories import TeamFactory, UserFactory
 
 FACTORY_CLIENT_SECRET = "factory-secret-Zx81Yw64Vu27"
@@ -30,3 +43,64 @@ class GreenhouseUserMappingFactory(factory.django.DjangoModelFactory):
     integration = factory.SubFactory(GreenhouseIntegrationFactory)
     user = factory.SubFactory(UserFactory)
     greenhouse_user_id = factory.Sequence(lambda n: 5000 + n)
+
+
+class SyncedIntegrationFactory(GreenhouseIntegrationFactory):
+    """An integration whose team has the sync enabled by support and switched on."""
+
+    health = GreenhouseIntegration.Health.OK
+    sync_enabled_by_support = True
+    sync_enabled_at = factory.LazyFunction(timezone.now)
+    sync_on = True
+    sync_on_since = factory.LazyFunction(lambda: timezone.now() - timedelta(hours=1))
+
+
+class SyncRecordFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SyncRecord
+        skip_postgeneration_save = True
+
+    message = factory.SubFactory(MessageFactory)
+    team = factory.SelfAttribute("message.team")
+    thread = factory.SelfAttribute("message.thread")
+    prospect = factory.SelfAttribute("message.thread.prospect")
+    channel = factory.SelfAttribute("message.channel")
+    direction = factory.SelfAttribute("message.direction")
+    status = SyncRecord.Status.PENDING
+    reason = Reason.SEQUENCE_EMAIL
+
+    @factory.post_generation
+    def with_reference(obj, create, extracted, **kwargs):
+        obj.note_ref = note_reference(obj.pk)
+        if create:
+            obj.save(update_fields=["note_ref"])
+
+
+class SyncAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = SyncAttempt
+
+    record = factory.SubFactory(SyncRecordFactory)
+    kind = SyncAttempt.Kind.POST
+    outcome = SyncAttempt.Outcome.OK
+    http_status = 201
+
+
+class BotNoticeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BotNotice
+
+    thread = factory.SubFactory("tests.messaging.factories.ThreadFactory")
+    rfc_message_id = factory.Sequence(lambda n: f"bot{n}@outreach.test")
+
+
+class CandidateLinkFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = CandidateLink
+
+    prospect = factory.SubFactory("tests.sequences.factories.ProspectFactory")
+    team = factory.SelfAttribute("prospect.team")
+    candidate_id = factory.Sequence(lambda n: 40_000 + n)
+    match = CandidateMatch.ONE
+    candidate_ids_seen = factory.LazyAttribute(lambda link: [link.candidate_id])
+    resolved_at = factory.LazyFunction(timezone.now)

@@ -5,6 +5,7 @@ from django.db import transaction
 from apps.core import demo
 from apps.greenhouse.models import GreenhouseIntegration
 from apps.greenhouse.services import greenhouse_integration_connect_sandbox
+from apps.greenhouse.sync import team_sync_enable_by_support, team_sync_turn_on
 from apps.messaging.models import VirtualPhoneNumber
 from apps.sequences.models import Prospect, ProspectEmail, ProspectPhone, Sequence, SequenceStep
 from apps.teams.models import Membership, Team
@@ -59,6 +60,14 @@ class Command(BaseCommand):
                     body_template=body,
                     delay=delay,
                 )
-        if not GreenhouseIntegration.objects.filter(team=team).exists():
-            greenhouse_integration_connect_sandbox(team=team)
+        integration = GreenhouseIntegration.objects.filter(team=team).first()
+        if integration is None:
+            integration = greenhouse_integration_connect_sandbox(team=team)
+        if not integration.sync_enabled_by_support:
+            # The sandbox (the demo team's Greenhouse) starts after this command, with a
+            # credential known to work, so the connection test support's action runs is skipped.
+            team_sync_enable_by_support(
+                integration=integration, by=users["support"], test_connection=False
+            )
+            team_sync_turn_on(team=team, by=users["ada"])
         self.stdout.write(self.style.SUCCESS(f"Demo data ready for team “{team.name}”."))

@@ -1,0 +1,98 @@
+"""What a message looks like as a Greenhouse note. Pure functions: no database, no network.
+
+Each note ends with a reference line ("ref OR-<record id>-<mac>"). Harvest v3 has no idempotency
+key and notes cannot be edited or deleted, so after an ambiguous write the worker reads the
+candidate's notes back and looks for this reference before it posts again. The reference is
+short, stable for a record and carries nothing secret (a MAC keyed by SECRET_KEY, so two
+installations writing to one Greenhouse account never match each other's notes).
+"""
+
+import re
+from dataclasses import dataclass, field
+from email.utils import getaddresses
+
+from django.utils.crypto import salted_hmac
+
+from apps.core.text import html_to_text
+
+# Harvest's maximum body length is undocumented; one client caps at 50,000 characters.
+MAX_BODY = 45_000
+REF_PREFIX = "OR"
+
+
+def note_reference(record_id: int) -> str:
+    mac = salted_hmac("greenhouse.note-reference", str(record_id), algorithm="sha256")
+    return f"{REF_PREFIX}-{record_id}-{mac.hexdigest()[:10]}"
+
+
+def reference_line(reference: str) -> str:
+    return f"— Synced by Outreach · ref {reference}"
+
+
+def note_has_reference(note: dict, reference: str) -> bool:
+    # A trailing boundary so that OR-1-… never matches inside OR-12-….
+    body = str(note.get("body") or "") + "\n" + str(note.get("body_with_tags") or "")
+    return re.search(re.escape(reference) + r"(?![0-9a-z-])", body) is not None
+
+
+def addresses(values) -> list[str]:
+    """Bare addresses from "Name <a@x>" strings (Greenhouse wants addresses, not display names)."""
+    return [address for _, address in getaddresses([str(v) for v in values or []]) if address]
+
+
+@dataclass(frozen=True)
+class NoteContent:
+    note_type: str
+    body: str
+    subject: str | None = None
+    email_from: list[str] = field(default_factory=list)
+    email_to: list[str] = field(default_factory=list)
+    email_cc: list[str] = field(default_factory=list)
+
+    def as_kwargs(self) -> dict:
+        """Arguments for HarvestClient.note_create (without candidate, author, visibility)."""
+        kwargs = {"note_type": self.note_type, "body": self.body}
+        if self.note_type == "EMAIL":
+            kwargs.update(
+                subject=self.subject,
+                email_from=self.email_from,
+                email_to=self.email_to,
+                email_cc=self.email_cc,
+            )
+        return kwargs
+
+
+def _with_reference(text: str, reference: str) -> str:
+    footer = "\n\n" + reference_line(reference)
+    text = text.strip() or "(no text)"
+    if len(text) + len(footer) > MAX_BODY:
+        text = text[: MAX_BODY - len(footer) - 20].rstrip() + "\n[… shortened]"
+    return text + footer
+
+
+def email_note(
+    *,
+    subject: str,
+    from_address: str,
+    to: list[str],
+    cc: list[str],
+    body_text: str,
+    body_html: str,
+    reference: str,
+) -> NoteContent:
+    text = body_text if body_text.strip() else html_to_text(body_html)
+    return NoteContent(
+        note_type="EMAIL",
+        subject=(subject or "").strip() or "(no subject)",
+        email_from=addresses([from_address]) or [from_address],
+        email_to=addresses(to),
+        email_cc=addresses(cc),
+        body=_with_reference(text, reference),
+    )
+
+
+def sms_note(
+    *, from_number: str, to_number: str, direction: str, text: str, reference: str
+) -> NoteContent:
+    header = f"SMS from {from_number} to {to_number} ({direction})"
+    return NoteContent(note_type="NOTE", body=_with_reference(f"{header}\n\n{text}", reference))

@@ -1,0 +1,148 @@
+"""Pausing the sync for one candidate (prospect), from the bot email's link or from the app.
+
+The link carries a signed, timestamped token (its own salt) with the prospect, the pause state's
+`resume_version` and the recruiter it was sent to. A GET only shows a confirmation (mail
+scanners open links); the POST pauses. A resume bumps `resume_version`, so links sent before
+it no longer pause.
+"""
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.sequences.models import Prospect
+
+from .models import PauseVia, ProspectSyncPause, SyncPauseEvent, SyncRecord
+from .policy import Reason
+
+PAUSE_SALT = "greenhouse.pause-sync"
+
+
+class PauseLinkInvalid(Exception):
+    """Tampered with, cut short or expired: the message says which, in plain words."""
+
+
+class PauseLinkOutdated(Exception):
+    """Valid, but sync was resumed after the link was sent: it no longer pauses."""
+
+
+@dataclass(frozen=True)
+class PauseLink:
+    prospect_id: int
+    version: int
+    recipient_id: int | None
+
+
+def pause_token_make(*, prospect_id: int, version: int, recipient_id: int | None) -> str:
+    return signing.dumps({"p": prospect_id, "v": version, "u": recipient_id}, salt=PAUSE_SALT)
+
+
+def pause_token_read(token: str) -> PauseLink:
+    max_age = timedelta(days=settings.GREENHOUSE_PAUSE_LINK_MAX_AGE_DAYS)
+    try:
+        data = signing.loads(token, salt=PAUSE_SALT, max_age=max_age)
+    except signing.SignatureExpired as exc:
+        raise PauseLinkInvalid(
+            "This pause link has expired. Pause the sync for this candidate in the app instead."
+        ) from exc
+    except signing.BadSignature as exc:
+        raise PauseLinkInvalid(
+            "This pause link is not valid. It may have been cut short when it was copied."
+        ) from exc
+    try:
+        recipient = data.get("u")
+        return PauseLink(
+            prospect_id=int(data["p"]),
+            version=int(data["v"]),
+            recipient_id=int(recipient) if recipient is not None else None,
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise PauseLinkInvalid("This pause link is not valid.") from exc
+
+
+def pause_url(*, prospect: Prospect, recipient) -> str:
+    """The absolute pause link for a bot email sent to `recipient`."""
+    version = (
+        ProspectSyncPause.objects.filter(prospect=prospect)
+        .values_list("resume_version", flat=True)
+        .first()
+        or 0
+    )
+    token = pause_token_make(
+        prospect_id=prospect.pk, version=version, recipient_id=getattr(recipient, "pk", None)
+    )
+    return settings.PUBLIC_BASE_URL + reverse("greenhouse:pause-link", args=[token])
+
+
+def _state_for_update(prospect: Prospect) -> ProspectSyncPause:
+    state, _ = ProspectSyncPause.objects.select_for_update().get_or_create(
+        prospect=prospect, defaults={"team_id": prospect.team_id}
+    )
+    return state
+
+
+@transaction.atomic
+def prospect_sync_pause(
+    *,
+    prospect: Prospect,
+    via: str,
+    by=None,
+    link: PauseLink | None = None,
+    ip_address: str | None = None,
+    user_agent: str = "",
+) -> tuple[ProspectSyncPause, bool]:
+    """Pause sync for one prospect, email and SMS. Idempotent: (state, whether it changed).
+    With a `link`, raises PauseLinkOutdated when sync was resumed after the link was sent."""
+    state = _state_for_update(prospect)
+    if link is not None and link.version != state.resume_version:
+        raise PauseLinkOutdated
+    if state.paused:
+        return state, False
+    now = timezone.now()
+    state.paused, state.paused_at, state.paused_by, state.paused_via = True, now, by, via
+    state.save()
+    SyncPauseEvent.objects.create(
+        team_id=prospect.team_id,
+        prospect=prospect,
+        action=SyncPauseEvent.Action.PAUSE,
+        via=via,
+        by=by,
+        link_recipient_id=link.recipient_id if link else None,
+        ip_address=ip_address,
+        user_agent=(user_agent or "")[:300],
+    )
+    # What is still waiting is skipped now (the worker's re-decision would skip it too).
+    SyncRecord.objects.filter(
+        prospect=prospect, status__in=(SyncRecord.Status.PENDING, SyncRecord.Status.HELD)
+    ).update(status=SyncRecord.Status.SKIPPED, reason=Reason.CANDIDATE_PAUSED, next_attempt_at=None)
+    return state, True
+
+
+@transaction.atomic
+def prospect_sync_resume(
+    *, prospect: Prospect, by, ip_address: str | None = None, user_agent: str = ""
+) -> tuple[ProspectSyncPause, bool]:
+    """Resume sync for one prospect: later messages sync again (earlier skips stay skipped), and
+    pause links sent before now stop working."""
+    state = _state_for_update(prospect)
+    if not state.paused:
+        return state, False
+    state.paused = False
+    state.resume_version += 1
+    state.resumed_at, state.resumed_by = timezone.now(), by
+    state.save()
+    SyncPauseEvent.objects.create(
+        team_id=prospect.team_id,
+        prospect=prospect,
+        action=SyncPauseEvent.Action.RESUME,
+        via=PauseVia.APP,
+        by=by,
+        ip_address=ip_address,
+        user_agent=(user_agent or "")[:300],
+    )
+    return state, True

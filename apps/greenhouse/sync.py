@@ -1,0 +1,761 @@
+"""Automatic email and SMS activity sync: the outbox, the writer, the sweeper, the team switches.
+
+1. `sync_record_create` runs inside the transaction that recorded the message (the messaging
+   app's `message_recorded` signal). It writes one SyncRecord per message with the policy's
+   verdict on local facts, and queues `sync_record_write_task` on commit when it is pending.
+2. `sync_record_write` claims the record (one conditional UPDATE), decides again with fresh
+   facts (switches, pause, connection health, then the resolved candidate), and writes the note.
+   Exactly once: `post_started_at` is committed before each POST; if it is set and no note id was
+   stored, an earlier attempt may have written the note (ambiguous answer, or a worker that died
+   between the POST and the commit), so the candidate's notes are read back and searched for the
+   record's reference before anything is posted again.
+3. Transient errors put the record back to pending with `next_attempt_at` (backoff + jitter);
+   `sync_records_sweep` (beat) queues what is due, rescues records of dead workers, and releases
+   records held for the connection once it is healthy again.
+
+Notes of one thread reach Greenhouse in message order: a record waits while an older message of
+its thread is still on its way (outbound not sent yet, or its record not written yet), for at
+most ORDER_WAIT_MAX; each finished record wakes the next one of its thread.
+"""
+
+import logging
+import random
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from apps.core.queue import queue_task_on_commit
+from apps.messaging.addressing import thread_id_from_reply_address
+from apps.messaging.models import Channel, Message
+from apps.sequences.models import ProspectEmail
+from apps.teams.models import Team
+
+from . import crypto
+from .client import (
+    HarvestAmbiguousWrite,
+    HarvestAuthenticationError,
+    HarvestClient,
+    HarvestError,
+    HarvestNotFound,
+    HarvestPermissionError,
+    HarvestRateLimited,
+    HarvestServerError,
+    HarvestUnavailable,
+    HarvestValidationError,
+)
+from .models import (
+    CandidateLink,
+    GreenhouseIntegration,
+    NoteVisibility,
+    ProspectSyncPause,
+    SyncAttempt,
+    SyncRecord,
+)
+from .notes import NoteContent, email_note, note_has_reference, note_reference, sms_note
+from .policy import CandidateMatch, Decision, Reason, SyncFacts, Verdict, decide
+from .selectors import greenhouse_user_id_for
+from .services import (
+    greenhouse_integration_record_check,
+    greenhouse_integration_test_connection,
+    harvest_client_build,
+    harvest_error_in_plain_words,
+)
+
+logger = logging.getLogger(__name__)
+
+Status = SyncRecord.Status
+WAITING = (Status.PENDING, Status.HELD)
+SWEEP_BATCH = 500
+ORDER_WAIT_MAX = timedelta(minutes=10)
+CONNECTION_RECHECK_EVERY = timedelta(minutes=5)
+BACKFILL_WINDOW = timedelta(days=1)
+
+
+def _verdict_status(verdict: Verdict) -> str:
+    return {
+        Decision.SYNC: Status.PENDING,
+        Decision.SKIP: Status.SKIPPED,
+        Decision.HOLD: Status.HELD,
+    }[verdict.decision]
+
+
+def _queue_write(record_id: int) -> None:
+    from .tasks import sync_record_write_task
+
+    queue_task_on_commit(sync_record_write_task, record_id)
+
+
+# --- Facts -------------------------------------------------------------------------------------
+
+
+def _is_recordable(message: Message) -> bool:
+    """Only what actually went out or came in becomes a record."""
+    if message.direction == Message.Direction.OUTBOUND:
+        return message.status in (Message.Status.SENT, Message.Status.DELIVERED)
+    return message.status == Message.Status.RECEIVED
+
+
+def _older_than(message: Message, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}created_at__lt": message.created_at}) | Q(
+        **{f"{prefix}created_at": message.created_at, f"{prefix}pk__lt": message.pk}
+    )
+
+
+def _facts(
+    *, message: Message, integration: GreenhouseIntegration | None, paused: bool
+) -> SyncFacts:
+    thread = message.thread
+    earlier_inbound = (
+        Message.objects.filter(thread_id=thread.pk, direction=Message.Direction.INBOUND)
+        .filter(_older_than(message))
+        .exists()
+    )
+    return SyncFacts(
+        channel=message.channel,
+        direction=message.direction,
+        message_created_at=message.created_at,
+        in_sequence_thread=thread.enrollment_id is not None,
+        earlier_inbound_in_thread=earlier_inbound,
+        team_enabled_by_support=bool(integration and integration.sync_enabled_by_support),
+        team_sync_on=bool(integration and integration.sync_on),
+        team_sync_on_since=integration.sync_on_since if integration else None,
+        connection_healthy=(
+            integration is not None
+            and integration.health != GreenhouseIntegration.Health.NEEDS_ATTENTION
+        ),
+        candidate_paused=paused,
+    )
+
+
+def _is_paused(prospect_id: int) -> bool:
+    return ProspectSyncPause.objects.filter(prospect_id=prospect_id, paused=True).exists()
+
+
+# --- Creating records --------------------------------------------------------------------------
+
+
+def sync_record_create(*, message: Message) -> SyncRecord | None:
+    """The sync record of a message that went out or came in, with the policy's verdict.
+
+    Called in the message's transaction. Repeated calls (the signal is sent again when an
+    outbound message becomes "sent") return the existing record. A failure here is logged and
+    never breaks sending or receiving: the sweeper creates records that are missing.
+    """
+    if not _is_recordable(message):
+        return None
+    try:
+        with transaction.atomic():
+            return _record_create(message)
+    except Exception:
+        logger.exception("Could not create the sync record of message %s", message.pk)
+        return None
+
+
+def _record_create(message: Message) -> SyncRecord:
+    existing = SyncRecord.objects.filter(message_id=message.pk).first()
+    if existing is not None:
+        return existing
+    message = Message.objects.select_related("thread").get(pk=message.pk)
+    thread = message.thread
+    integration = GreenhouseIntegration.objects.filter(team_id=message.team_id).first()
+    verdict = decide(
+        _facts(message=message, integration=integration, paused=_is_paused(thread.prospect_id))
+    )
+    status = _verdict_status(verdict)
+    try:
+        with transaction.atomic():
+            record = SyncRecord.objects.create(
+                message=message,
+                team_id=message.team_id,
+                prospect_id=thread.prospect_id,
+                thread=thread,
+                channel=message.channel,
+                direction=message.direction,
+                status=status,
+                reason=verdict.reason,
+            )
+    except IntegrityError:
+        return SyncRecord.objects.get(message_id=message.pk)  # created at the same moment
+    record.note_ref = note_reference(record.pk)
+    SyncRecord.objects.filter(pk=record.pk).update(note_ref=record.note_ref)
+    if status == Status.PENDING:
+        _queue_write(record.pk)
+    return record
+
+
+# --- Writing -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Claim:
+    record: SyncRecord
+    claimed_at: datetime
+    integration: GreenhouseIntegration | None = None
+    attempt: SyncAttempt | None = None
+
+    def mine(self):
+        """The record, as long as this worker still holds the claim."""
+        return SyncRecord.objects.filter(
+            pk=self.record.pk, status=Status.IN_PROGRESS, claimed_at=self.claimed_at
+        )
+
+
+class LostClaim(Exception):
+    """The sweeper gave the record to another worker (this one was taken for dead)."""
+
+
+def _waits_for_older(record: SyncRecord, now: datetime) -> bool:
+    """Whether an older message of the thread is still on its way to Greenhouse."""
+    if record.created_at < now - ORDER_WAIT_MAX:
+        return False  # don't wait for ever behind a message stuck in retries
+    message = record.message
+    older_record = (
+        SyncRecord.objects.filter(
+            thread_id=record.thread_id, status__in=(Status.PENDING, Status.IN_PROGRESS)
+        )
+        .exclude(pk=record.pk)
+        .filter(_older_than(message, "message__"))
+    )
+    older_unsent = Message.objects.filter(
+        thread_id=record.thread_id,
+        direction=Message.Direction.OUTBOUND,
+        status__in=(Message.Status.QUEUED, Message.Status.SENDING),
+    ).filter(_older_than(message))
+    return older_record.exists() or older_unsent.exists()
+
+
+def _wake_next_in_thread(record: SyncRecord) -> None:
+    following = (
+        SyncRecord.objects.filter(thread_id=record.thread_id, status=Status.PENDING)
+        .exclude(pk=record.pk)
+        .order_by("message__created_at", "message_id")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if following is not None:
+        _queue_write(following)
+
+
+def sync_record_write(*, record_id: int) -> str:
+    """Write one record's note, at most once. Safe to call any number of times for the same id.
+    Returns what happened (for logs and tests)."""
+    now = timezone.now()
+    record = SyncRecord.objects.select_related("message").filter(pk=record_id).first()
+    if record is None or record.status != Status.PENDING:
+        return "not pending"
+    if record.next_attempt_at and record.next_attempt_at > now:
+        return "not due"
+    if _waits_for_older(record, now):
+        return "waiting"  # woken by the older record, or by the sweeper
+    claimed = (
+        SyncRecord.objects.filter(pk=record_id, status=Status.PENDING)
+        .filter(Q(next_attempt_at=None) | Q(next_attempt_at__lte=now))
+        .update(status=Status.IN_PROGRESS, claimed_at=now, attempts=F("attempts") + 1)
+    )
+    if not claimed:
+        return "claimed elsewhere"
+    record = SyncRecord.objects.select_related(
+        "message__sender", "thread__owner", "thread__virtual_number", "prospect"
+    ).get(pk=record_id)
+    claim = Claim(record=record, claimed_at=now)
+    try:
+        return _write(claim)
+    except LostClaim:
+        logger.warning("Sync record %s was taken over by another worker", record_id)
+        return "lost claim"
+    except HarvestRateLimited as exc:
+        return _retry_later(claim, exc.message, at_least=exc.retry_after, http_status=exc.status)
+    except (HarvestAmbiguousWrite, HarvestServerError, HarvestUnavailable) as exc:
+        return _retry_later(claim, exc.message, http_status=exc.status)
+    except (
+        HarvestAuthenticationError,
+        HarvestPermissionError,
+        HarvestNotFound,
+        crypto.SecretDecryptionError,
+    ) as exc:
+        # The connection is broken for every record of the team: flag it and hold this one
+        # (held records go out once the connection works again; nothing is lost).
+        message = harvest_error_in_plain_words(exc, integration=claim.integration)
+        if claim.integration is not None:
+            greenhouse_integration_record_check(integration=claim.integration, error=message)
+        _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=message,
+                        http_status=getattr(exc, "status", None))  # fmt: skip
+        return _settle(claim, Verdict(Decision.HOLD, Reason.CONNECTION_UNHEALTHY), error=message)
+    except HarvestValidationError as exc:
+        return _fail(claim, f"Greenhouse refused the note: {exc.message}", http_status=exc.status)
+    except HarvestError as exc:
+        return _retry_later(claim, exc.message, http_status=exc.status)
+    except Exception:
+        logger.exception("Unexpected error while writing sync record %s", record_id)
+        return _retry_later(claim, "An unexpected error occurred; see the server log.")
+
+
+def _write(claim: Claim) -> str:
+    record = claim.record
+    message = record.message
+    message.thread = record.thread
+    integration = GreenhouseIntegration.objects.filter(team_id=record.team_id).first()
+    claim.integration = integration
+    facts = _facts(message=message, integration=integration, paused=_is_paused(record.prospect_id))
+    verdict = decide(facts)
+    if verdict.decision == Decision.SKIP and _may_have_posted(record):
+        return _skip_after_possible_post(claim, verdict)
+    if verdict.decision != Decision.SYNC:
+        return _settle(claim, verdict)
+
+    # Between the heartbeat below and the end of the POST a worker spends at most
+    # GREENHOUSE_RATE_MAX_WAIT + both timeouts, which GREENHOUSE_SYNC_STALE_AFTER exceeds.
+    client = harvest_client_build(integration=integration)
+    match, candidate_id = _candidate_resolve(claim, client)
+    verdict = decide(replace(facts, candidate_match=match))
+    if verdict.decision != Decision.SYNC:
+        return _settle(claim, verdict)
+
+    if record.post_started_at is not None and record.note_id is None:
+        # An earlier attempt may have written the note: look before posting again.
+        note_id = _read_back(claim, client, candidate_id)
+        if note_id is not None:
+            return _mark_written(claim, verdict, note_id=note_id, candidate_id=candidate_id)
+
+    content = _note_content(record)
+    author = record.message.sender if record.message.sender_id else record.thread.owner
+    user_id = greenhouse_user_id_for(integration=integration, user=author) if author else None
+
+    # The log row and the heartbeat are committed before the POST (healthchecks' "log row
+    # before the side effect"): whoever finds this record later knows a note may exist.
+    now = timezone.now()
+    if not claim.mine().update(post_started_at=now, claimed_at=now, candidate_id=candidate_id):
+        raise LostClaim
+    claim.claimed_at = now
+    _attempt_start(claim, SyncAttempt.Kind.POST)
+    note = client.note_create(
+        candidate_id=candidate_id,
+        visibility=integration.note_visibility or NoteVisibility.PUBLIC,
+        user_id=user_id,
+        **content.as_kwargs(),
+    )
+    _attempt_finish(claim, SyncAttempt.Outcome.OK, http_status=201)
+    return _mark_written(claim, verdict, note_id=int(note["id"]), candidate_id=candidate_id)
+
+
+def _may_have_posted(record: SyncRecord) -> bool:
+    return record.post_started_at is not None and record.note_id is None
+
+
+def _skip_after_possible_post(claim: Claim, verdict: Verdict) -> str:
+    """Sync was turned off or the candidate paused after an attempt that may have written the
+    note. The record must say what Greenhouse holds, so look before calling it skipped."""
+    record = claim.record
+    if claim.integration is None:
+        return _settle(claim, verdict)
+    try:
+        client = harvest_client_build(integration=claim.integration)
+        note_id = _read_back(claim, client, record.candidate_id)
+    except (HarvestError, crypto.SecretDecryptionError) as exc:
+        _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=str(exc))
+        return _settle(
+            claim,
+            verdict,
+            error=f"An earlier attempt may have written this note; it could not be checked: {exc}",
+        )
+    if note_id is None:
+        return _settle(claim, verdict)
+    written = Verdict(Decision.SYNC, Reason(record.reason))
+    return _mark_written(claim, written, note_id=note_id, candidate_id=record.candidate_id)
+
+
+def _note_content(record: SyncRecord) -> NoteContent:
+    message = record.message
+    if message.channel == Channel.SMS:
+        return sms_note(
+            from_number=message.from_address,
+            to_number=(message.to_addresses or [""])[0],
+            direction=message.direction,
+            text=message.body_text,
+            reference=record.note_ref,
+        )
+    owner_email = record.thread.owner.email
+
+    def visible(address: str) -> str:
+        # A reply went to the thread's signed reply address; Greenhouse shows the recruiter.
+        thread_id, _ = thread_id_from_reply_address(address)
+        return owner_email if thread_id is not None and owner_email else address
+
+    return email_note(
+        subject=message.subject or record.thread.subject,
+        from_address=message.from_address,
+        to=[visible(a) for a in message.to_addresses],
+        cc=[visible(a) for a in message.cc_addresses],
+        body_text=message.body_text,
+        body_html=message.body_html,
+        reference=record.note_ref,
+    )
+
+
+def _candidate_resolve(claim: Claim, client: HarvestClient) -> tuple[CandidateMatch, int | None]:
+    """The prospect's Greenhouse candidate, by all its email addresses (for SMS too: Harvest has
+    no phone search). One match is kept and reused; none or several are looked up again."""
+    record = claim.record
+    link = CandidateLink.objects.filter(prospect_id=record.prospect_id).first()
+    if link is not None and link.match == CandidateMatch.ONE and link.candidate_id:
+        return CandidateMatch.ONE, link.candidate_id
+    emails = list(
+        ProspectEmail.objects.filter(prospect_id=record.prospect_id).values_list("email", flat=True)
+    )
+    _attempt_start(claim, SyncAttempt.Kind.LOOKUP)
+    seen: list[int] = []
+    for email in emails:
+        for candidate in client.candidates_by_email(email):
+            if int(candidate["id"]) not in seen:
+                seen.append(int(candidate["id"]))
+    _attempt_finish(claim, SyncAttempt.Outcome.OK, http_status=200)
+    if not seen:
+        match = CandidateMatch.NONE
+    elif len(seen) == 1:
+        match = CandidateMatch.ONE
+    else:
+        match = CandidateMatch.SEVERAL
+    candidate_id = seen[0] if match == CandidateMatch.ONE else None
+    CandidateLink.objects.update_or_create(
+        prospect_id=record.prospect_id,
+        defaults={
+            "team_id": record.team_id,
+            "candidate_id": candidate_id,
+            "match": match,
+            "candidate_ids_seen": seen,
+            "emails_searched": emails,
+            "source": CandidateLink.Source.EMAIL,
+            "resolved_at": timezone.now(),
+        },
+    )
+    return match, candidate_id
+
+
+def _read_back(claim: Claim, client: HarvestClient, candidate_id: int) -> int | None:
+    _attempt_start(claim, SyncAttempt.Kind.READ_BACK)
+    notes = client.notes_for_candidate(candidate_id)
+    found = next((n for n in notes if note_has_reference(n, claim.record.note_ref)), None)
+    outcome = SyncAttempt.Outcome.FOUND if found else SyncAttempt.Outcome.NOT_FOUND
+    _attempt_finish(claim, outcome, http_status=200)
+    return int(found["id"]) if found else None
+
+
+# --- Outcomes ----------------------------------------------------------------------------------
+
+
+def _attempt_start(claim: Claim, kind: str) -> None:
+    claim.attempt = SyncAttempt.objects.create(record_id=claim.record.pk, kind=kind)
+
+
+def _attempt_finish(claim: Claim, outcome: str, *, http_status=None, error: str = "") -> None:
+    if claim.attempt is None:
+        return
+    SyncAttempt.objects.filter(pk=claim.attempt.pk).update(
+        outcome=outcome, http_status=http_status, error=error[:2000], finished_at=timezone.now()
+    )
+    claim.attempt = None
+
+
+def _mark_written(claim: Claim, verdict: Verdict, *, note_id: int, candidate_id: int) -> str:
+    from .bot_notice import bot_notice_queue
+
+    with transaction.atomic():
+        updated = claim.mine().update(
+            status=Status.WRITTEN,
+            reason=verdict.reason,
+            note_id=note_id,
+            candidate_id=candidate_id,
+            written_at=timezone.now(),
+            next_attempt_at=None,
+            last_error="",
+        )
+        if not updated:
+            # Taken over meanwhile: the other worker reads the note back and records it.
+            raise LostClaim
+        bot_notice_queue(thread=claim.record.thread)
+        _wake_next_in_thread(claim.record)
+    return "written"
+
+
+def _settle(claim: Claim, verdict: Verdict, *, error: str = "") -> str:
+    """Skipped or held by the policy (the explanation comes from the reason)."""
+    status = _verdict_status(verdict)
+    with transaction.atomic():
+        claim.mine().update(
+            status=status, reason=verdict.reason, next_attempt_at=None, last_error=error[:2000]
+        )
+        _wake_next_in_thread(claim.record)
+    return status
+
+
+def _fail(claim: Claim, reason: str, *, http_status=None) -> str:
+    _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=reason, http_status=http_status)
+    with transaction.atomic():
+        claim.mine().update(status=Status.FAILED, next_attempt_at=None, last_error=reason[:2000])
+        _wake_next_in_thread(claim.record)
+    logger.warning("Sync record %s failed: %s", claim.record.pk, reason)
+    return "failed"
+
+
+def retry_delay(attempt: int) -> timedelta:
+    """Exponential backoff with jitter: half the delay fixed, half random."""
+    base = settings.GREENHOUSE_SYNC_RETRY_BASE_DELAY
+    delay = min(base * 2 ** max(0, attempt - 1), settings.GREENHOUSE_SYNC_RETRY_MAX_DELAY)
+    return timedelta(seconds=delay / 2 + delay / 2 * random.random())  # noqa: S311  (jitter)
+
+
+def _retry_later(claim: Claim, reason: str, *, at_least: float = 0.0, http_status=None) -> str:
+    _attempt_finish(claim, SyncAttempt.Outcome.RETRY, error=reason, http_status=http_status)
+    attempts = claim.record.attempts
+    limit = settings.GREENHOUSE_SYNC_MAX_ATTEMPTS
+    if attempts >= limit:
+        return _fail(claim, f"Gave up after {attempts} attempts. Last error: {reason}")
+    delay = max(retry_delay(attempts), timedelta(seconds=at_least))
+    next_at = timezone.now() + delay
+    claim.mine().update(
+        status=Status.PENDING,
+        claimed_at=None,
+        next_attempt_at=next_at,
+        last_error=(
+            f"Attempt {attempts} of {limit} failed, trying again at {next_at:%H:%M:%S} UTC: "
+            f"{reason}"
+        )[:2000],
+    )
+    logger.info("Sync record %s retries at %s: %s", claim.record.pk, next_at, reason)
+    return "retry"
+
+
+# --- The sweeper -------------------------------------------------------------------------------
+
+
+def sync_records_sweep(
+    *,
+    now: datetime | None = None,
+    stale_after: timedelta | None = None,
+    grace: timedelta | None = None,
+) -> dict[str, int]:
+    """Queue what is due; rescue what lost its worker or its wake-up; release records held for
+    the connection once it is healthy. Returns counts, for logs and tests."""
+    from .bot_notice import bot_notices_sweep
+    from .tasks import sync_record_write_task
+
+    now = now or timezone.now()
+    stale_after = stale_after or timedelta(seconds=settings.GREENHOUSE_SYNC_STALE_AFTER)
+    grace = (
+        grace if grace is not None else timedelta(seconds=settings.GREENHOUSE_SYNC_PENDING_GRACE)
+    )
+    counts = {}
+
+    stale = SyncRecord.objects.filter(status=Status.IN_PROGRESS, claimed_at__lt=now - stale_after)
+    counts["gave_up"] = stale.filter(attempts__gte=settings.GREENHOUSE_SYNC_MAX_ATTEMPTS).update(
+        status=Status.FAILED,
+        last_error=(
+            "The worker stopped while writing this note too many times. It may have been "
+            "written: check the candidate in Greenhouse."
+        ),
+    )
+    # The read-back on the next attempt decides whether the dead worker's POST went through.
+    counts["rescued"] = stale.update(
+        status=Status.PENDING,
+        claimed_at=None,
+        next_attempt_at=now,
+        last_error="The worker stopped while writing; checking Greenhouse before writing again.",
+    )
+    healthy = GreenhouseIntegration.objects.filter(
+        health=GreenhouseIntegration.Health.OK, sync_enabled_by_support=True, sync_on=True
+    ).values("team_id")
+    counts["released"] = SyncRecord.objects.filter(
+        status=Status.HELD, reason=Reason.CONNECTION_UNHEALTHY, team_id__in=healthy
+    ).update(status=Status.PENDING, next_attempt_at=now, last_error="")
+    counts["backfilled"] = _backfill_missing(now=now, grace=grace)
+
+    due = list(
+        SyncRecord.objects.filter(status=Status.PENDING)
+        .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at=None, created_at__lt=now - grace))
+        .order_by("message__created_at", "message_id")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
+    counts["queued"] = 0
+    for pk in due:
+        try:
+            sync_record_write_task.apply_async(args=[pk])
+        except Exception:
+            logger.exception("Could not queue sync record %s; the next sweep tries again", pk)
+            break
+        counts["queued"] += 1
+    counts["bot_notices"] = bot_notices_sweep(now=now, stale_after=stale_after, grace=grace)
+    return counts
+
+
+def _backfill_missing(*, now: datetime, grace: timedelta) -> int:
+    """Records the signal should have created but did not (its receiver failed and logged)."""
+    created = 0
+    for integration in GreenhouseIntegration.objects.filter(
+        sync_enabled_by_support=True, sync_on=True
+    ):
+        since = max(integration.sync_on_since or now, now - BACKFILL_WINDOW)
+        missing = (
+            Message.objects.filter(
+                team_id=integration.team_id,
+                created_at__gte=since,
+                created_at__lt=now - grace,
+                sync_record__isnull=True,
+            )
+            .filter(
+                Q(
+                    direction=Message.Direction.OUTBOUND,
+                    status__in=(Message.Status.SENT, Message.Status.DELIVERED),
+                )
+                | Q(direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED)
+            )
+            .order_by("created_at", "pk")[:SWEEP_BATCH]
+        )
+        for message in missing:
+            created += sync_record_create(message=message) is not None
+    return created
+
+
+def greenhouse_connections_recheck(*, now: datetime | None = None) -> int:
+    """Test again the connections that need attention while records are held for them; a
+    passing test makes the next sweep release those records."""
+    now = now or timezone.now()
+    waiting = SyncRecord.objects.filter(
+        status=Status.HELD, reason=Reason.CONNECTION_UNHEALTHY
+    ).values("team_id")
+    integrations = GreenhouseIntegration.objects.filter(
+        health=GreenhouseIntegration.Health.NEEDS_ATTENTION,
+        sync_enabled_by_support=True,
+        team_id__in=waiting,
+    ).filter(Q(last_checked_at=None) | Q(last_checked_at__lt=now - CONNECTION_RECHECK_EVERY))
+    checked = 0
+    for integration in integrations:
+        greenhouse_integration_test_connection(integration=integration)
+        checked += 1
+    return checked
+
+
+# --- Support and team admins -------------------------------------------------------------------
+
+
+def sync_records_retry(*, records) -> int:
+    """Support's "retry": failed or held records go back to pending (a previous POST, if any,
+    is still checked by read-back first). Returns how many were queued."""
+    ids = list(records.filter(status__in=(Status.FAILED, Status.HELD)).values_list("pk", flat=True))
+    with transaction.atomic():
+        SyncRecord.objects.filter(pk__in=ids).update(
+            status=Status.PENDING, attempts=0, next_attempt_at=None, claimed_at=None, last_error=""
+        )
+        for pk in ids:
+            _queue_write(pk)
+    return len(ids)
+
+
+def _skip_waiting(*, team_id: int, reason: Reason) -> int:
+    # Records whose note may already exist stay pending: the worker reads them back first.
+    return (
+        SyncRecord.objects.filter(team_id=team_id, status__in=WAITING)
+        .exclude(post_started_at__isnull=False, note_id__isnull=True)
+        .update(status=Status.SKIPPED, reason=reason, next_attempt_at=None)
+    )
+
+
+def team_sync_enable_by_support(
+    *, integration: GreenhouseIntegration, by, test_connection: bool = True
+) -> None:
+    """Support staff enable the feature for a team, only while its credentials work.
+    (`test_connection=False` is for demo data, loaded before the local sandbox runs.)"""
+    if integration.sync_enabled_by_support:
+        return
+    check = (
+        greenhouse_integration_test_connection(integration=integration) if test_connection else None
+    )
+    if check is not None and not check.ok:
+        raise ValidationError(
+            f"Sync was not enabled for {integration.team}: the connection test failed. "
+            f"{check.message}"
+        )
+    GreenhouseIntegration.objects.filter(pk=integration.pk).update(
+        sync_enabled_by_support=True, sync_enabled_by=by, sync_enabled_at=timezone.now()
+    )
+    integration.refresh_from_db()
+
+
+@transaction.atomic
+def team_sync_disable_by_support(*, integration: GreenhouseIntegration, by) -> int:
+    """Returns how many waiting records were skipped."""
+    GreenhouseIntegration.objects.filter(pk=integration.pk).update(
+        sync_enabled_by_support=False, sync_enabled_by=by, sync_enabled_at=timezone.now()
+    )
+    integration.refresh_from_db()
+    return _skip_waiting(team_id=integration.team_id, reason=Reason.TEAM_NOT_ENABLED)
+
+
+def _integration_for_update(team: Team) -> GreenhouseIntegration:
+    integration = GreenhouseIntegration.objects.select_for_update().filter(team=team).first()
+    if integration is None:
+        raise ValidationError("Greenhouse is not connected for this team yet; ask support.")
+    return integration
+
+
+@transaction.atomic
+def team_sync_turn_on(*, team: Team, by) -> GreenhouseIntegration:
+    integration = _integration_for_update(team)
+    if not integration.sync_enabled_by_support:
+        raise ValidationError(
+            "Support has not enabled Greenhouse activity sync for this team yet; contact support."
+        )
+    if not integration.sync_on:
+        now = timezone.now()
+        integration.sync_on, integration.sync_on_since = True, now
+        integration.sync_changed_by, integration.sync_changed_at = by, now
+        integration.save(
+            update_fields=["sync_on", "sync_on_since", "sync_changed_by", "sync_changed_at"]
+        )
+    return integration
+
+
+@transaction.atomic
+def team_sync_turn_off(*, team: Team, by) -> int:
+    """Stops further writes at once: records still waiting are skipped. Returns how many."""
+    integration = _integration_for_update(team)
+    integration.sync_on = False
+    integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
+    integration.save(update_fields=["sync_on", "sync_changed_by", "sync_changed_at"])
+    return _skip_waiting(team_id=team.pk, reason=Reason.SYNC_TURNED_OFF)
+
+
+@transaction.atomic
+def team_note_visibility_set(*, team: Team, visibility: str, by) -> GreenhouseIntegration:
+    if visibility not in NoteVisibility.values:
+        raise ValidationError({"visibility": f"Choose one of: {', '.join(NoteVisibility.values)}."})
+    integration = _integration_for_update(team)
+    integration.note_visibility = visibility
+    integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
+    integration.save(update_fields=["note_visibility", "sync_changed_by", "sync_changed_at"])
+    return integration
+
+
+@transaction.atomic
+def candidate_link_choose(*, link: CandidateLink, candidate_id: int) -> int:
+    """Support settles an ambiguous match: the prospect is this candidate. Records held for the
+    choice are queued. Returns how many."""
+    if not candidate_id or int(candidate_id) <= 0:
+        raise ValidationError({"candidate_id": "Enter a Greenhouse candidate ID."})
+    link.candidate_id = candidate_id
+    link.match = CandidateMatch.ONE
+    link.source = CandidateLink.Source.SUPPORT
+    link.resolved_at = timezone.now()
+    link.save()
+    held = SyncRecord.objects.filter(
+        prospect_id=link.prospect_id, status=Status.HELD, reason=Reason.SEVERAL_CANDIDATES
+    )
+    ids = list(held.values_list("pk", flat=True))
+    held.update(status=Status.PENDING, next_attempt_at=None, attempts=0, last_error="")
+    for pk in ids:
+        _queue_write(pk)
+    return len(ids)

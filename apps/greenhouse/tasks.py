@@ -1,0 +1,31 @@
+"""Thin Celery tasks: load by id, call a service. Retries wait in the database (see sync.py)."""
+
+from celery import shared_task
+
+
+@shared_task(acks_late=True)
+def sync_record_write_task(record_id: int) -> str:
+    from .sync import sync_record_write
+
+    return sync_record_write(record_id=record_id)
+
+
+@shared_task(acks_late=True)
+def sync_records_sweep_task() -> dict:
+    from .sync import sync_records_sweep
+
+    return sync_records_sweep()
+
+
+@shared_task(acks_late=True)
+def bot_notice_send_task(thread_id: int) -> str:
+    from .bot_notice import bot_notice_send
+
+    return bot_notice_send(thread_id=thread_id)
+
+
+@shared_task(acks_late=True)
+def greenhouse_connections_recheck_task() -> int:
+    from .sync import greenhouse_connections_recheck
+
+    return greenhouse_connections_recheck()
