@@ -2,6 +2,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from apps.messaging.webhooks import anymail_urlpatterns
+
 admin.site.site_header = "Outreach support console"
 admin.site.site_title = "Outreach support"
 admin.site.index_title = "Teams, messages and Greenhouse sync"
@@ -11,7 +13,7 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     # ESP webhooks: /anymail/<esp>/inbound/ and /anymail/<esp>/tracking/ (basic auth required).
-    path("anymail/", include("anymail.urls")),
+    path("anymail/", include(anymail_urlpatterns())),
     path("", include("apps.teams.urls")),
     path("", include("apps.sequences.urls")),
     path("", include("apps.messaging.urls")),

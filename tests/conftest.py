@@ -7,6 +7,7 @@ from pytest_django.fixtures import _set_suffix_to_test_databases
 pytest_plugins = [
     "tests.fixtures.worker",
     "tests.fixtures.harvest",
+    "tests.fixtures.browser",
 ]
 
 

@@ -1,9 +1,17 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
+from django.views.decorators.http import require_POST
 
-from apps.teams.models import Membership
+from apps.messaging.models import UnmatchedInbound
+from apps.teams.models import Membership, Team
 
 from .client import HarvestError
 from .crypto import SecretDecryptionError
@@ -17,7 +25,13 @@ from .models import (
     SyncPauseEvent,
     SyncRecord,
 )
-from .selectors import greenhouse_user_mapping_gaps
+from .policy import EXPLANATIONS
+from .selectors import (
+    greenhouse_user_mapping_gaps,
+    sync_daily_counts,
+    sync_record_search,
+    sync_waiting_by_team,
+)
 from .services import (
     CREDENTIAL_FIELDS,
     greenhouse_integration_create,
@@ -316,39 +330,78 @@ class SyncAttemptInline(admin.TabularInline):
         return False
 
 
+class CappedPaginator(Paginator):
+    """Counts at most COUNT_CAP rows (a bounded COUNT over a LIMIT subquery), never the whole
+    table: the changelist of a log with millions of rows costs the same as a small one. Pages
+    beyond the cap are reached by filtering or searching, as in healthchecks' PingsPaginator."""
+
+    COUNT_CAP = 10_000
+
+    @cached_property
+    def count(self):
+        return self.object_list.order_by()[: self.COUNT_CAP].count()
+
+
+class TeamListFilter(admin.SimpleListFilter):
+    """Teams from the team table (small), not a DISTINCT over the sync log (huge)."""
+
+    title = "team"
+    parameter_name = "team"
+
+    def lookups(self, request, model_admin):
+        return [(str(team.pk), team.name) for team in Team.objects.order_by("name")]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(team_id=self.value()) if self.value() else queryset
+
+
+class ReasonListFilter(admin.SimpleListFilter):
+    title = "reason"
+    parameter_name = "reason"
+
+    def lookups(self, request, model_admin):
+        return [(reason.value, reason.value.replace("_", " ")) for reason in EXPLANATIONS]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(reason=self.value()) if self.value() else queryset
+
+
 class SyncRecordAdmin(ReadOnlyAdmin):
+    """The support console's sync log. Built for millions of rows: no full COUNT(*) (capped
+    paginator, no full result count), no date hierarchy (its year/month links scan the table),
+    filters that read small tables, exact-match search answered by indexes, newest first by id."""
+
     list_display = (
         "id",
-        "created_at",
+        "created",
         "team",
         "prospect",
         "channel",
-        "direction",
-        "status",
+        "status_badge",
         "reason",
-        "candidate_id",
         "note_id",
-        "attempts",
         "short_error",
     )
     list_filter = (
         "status",
-        "reason",
+        ReasonListFilter,
+        TeamListFilter,
         "channel",
         "direction",
-        ("team", admin.RelatedOnlyFieldListFilter),
+        ("created_at", admin.DateFieldListFilter),
     )
     list_select_related = ("team", "prospect")
-    search_fields = (
-        "=note_id",
-        "=candidate_id",
-        "note_ref",
-        "message__message_id",
-        "message__provider_message_id",
-        "prospect__emails__email",
+    # The search box takes a candidate email, a Message-ID, a provider id, a Greenhouse note or
+    # candidate id, always as a whole value (see get_search_results).
+    search_fields = ("note_id",)
+    search_help_text = (
+        "A whole candidate email, Message-ID, ESP/Twilio message id, Greenhouse note ID or "
+        "candidate ID."
     )
-    show_full_result_count = False  # no COUNT(*) over a large log table on every page
-    date_hierarchy = "created_at"
+    paginator = CappedPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER  # facet counts are a COUNT per filter choice
+    ordering = ("-id",)
     readonly_fields = (
         "message",
         "team",
@@ -375,14 +428,148 @@ class SyncRecordAdmin(ReadOnlyAdmin):
     inlines = (SyncAttemptInline,)
     actions = ("retry",)
 
+    def get_search_results(self, request, queryset, search_term):
+        # Exact values only, resolved through indexes (admin's icontains would scan the log).
+        if not search_term.strip():
+            return queryset, False
+        return queryset.filter(sync_record_search(search_term)), False
+
+    @admin.display(description="Created", ordering="id")
+    def created(self, obj):
+        return f"{timezone.localtime(obj.created_at):%Y-%m-%d %H:%M}"
+
+    @admin.display(description="Status", ordering="status")
+    def status_badge(self, obj):
+        colour = STATUS_COLOURS.get(obj.status, "#616e7c")
+        return format_html('<strong style="color:{}">{}</strong>', colour, obj.get_status_display())
+
     @admin.display(description="Last error")
     def short_error(self, obj):
-        return obj.last_error[:120]
+        if len(obj.last_error) <= 45:
+            return obj.last_error
+        return format_html('<span title="{}">{}…</span>', obj.last_error, obj.last_error[:45])
 
-    @admin.action(description="Retry (failed or held records; a possible earlier write is checked)")
+    @admin.action(description="Retry the selected failed or held records")
     def retry(self, request, queryset):
-        count = sync_records_retry(records=queryset)
-        self.message_user(request, f"{count} records queued again.")
+        self._report_retry(
+            request, selected=queryset.count(), queued=sync_records_retry(records=queryset)
+        )
+
+    def _report_retry(self, request, *, selected: int, queued: int) -> None:
+        if queued:
+            self.message_user(
+                request,
+                f"{queued} record{'s' if queued != 1 else ''} queued again (a possible earlier "
+                "write is checked before anything is written).",
+                messages.SUCCESS,
+            )
+        if selected > queued:
+            self.message_user(
+                request,
+                f"{selected - queued} not retried: only failed or held records can be.",
+                messages.WARNING,
+            )
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "dashboard/",
+                self.admin_site.admin_view(self.dashboard_view),
+                name="%s_%s_dashboard" % info,  # noqa: UP031 (Django's own naming style)
+            ),
+            path(
+                "<int:pk>/retry/",
+                self.admin_site.admin_view(require_POST(self.retry_view)),
+                name="%s_%s_retry" % info,  # noqa: UP031
+            ),
+            *super().get_urls(),
+        ]
+
+    def retry_view(self, request, pk):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        record = get_object_or_404(SyncRecord, pk=pk)
+        queued = sync_records_retry(records=SyncRecord.objects.filter(pk=record.pk))
+        self._report_retry(request, selected=1, queued=queued)
+        return redirect("admin:greenhouse_syncrecord_change", record.pk)
+
+    def dashboard_view(self, request):
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return TemplateResponse(
+            request,
+            "admin/greenhouse/dashboard.html",
+            {
+                **self.admin_site.each_context(request),
+                **sync_dashboard(request),
+                "opts": self.opts,
+                "title": "Greenhouse sync dashboard",
+            },
+        )
+
+
+STATUS_COLOURS = {
+    SyncRecord.Status.WRITTEN: "#2f9e44",
+    SyncRecord.Status.FAILED: "#c92a2a",
+    SyncRecord.Status.HELD: "#e67700",
+    SyncRecord.Status.SKIPPED: "#616e7c",
+}
+DASHBOARD_DAYS = (14, 30)
+
+
+def sync_dashboard(request) -> dict:
+    """Synced / skipped / failed per day per team (one aggregated query), and each team's
+    entitlement, connection health and what waits."""
+    try:
+        days = int(request.GET.get("days", DASHBOARD_DAYS[0]))
+    except ValueError:
+        days = DASHBOARD_DAYS[0]
+    days = days if days in DASHBOARD_DAYS else DASHBOARD_DAYS[0]
+    day_list, counts = sync_daily_counts(days=days)
+    teams = {team.pk: team for team in Team.objects.filter(pk__in=list(counts))}
+    integrations = {i.team_id: i for i in GreenhouseIntegration.objects.select_related("team")}
+    waiting = sync_waiting_by_team()
+    charts = []
+    for team_id in sorted(
+        set(counts) | set(integrations), key=lambda t: str(teams.get(t) or integrations[t].team)
+    ):
+        per_day = counts.get(team_id, {})
+        totals = {key: sum(day[key] for day in per_day.values()) for key in BARS}
+        peak = max((sum(day.values()) for day in per_day.values()), default=0)
+        bars = []
+        for day in day_list:
+            values = per_day.get(day, dict.fromkeys(BARS, 0))
+            bars.append(
+                {
+                    "day": day,
+                    "total": sum(values.values()),
+                    "segments": [
+                        (key, values[key], 100 * values[key] / peak if peak else 0) for key in BARS
+                    ],
+                }
+            )
+        charts.append(
+            {
+                "team": teams.get(team_id) or integrations[team_id].team,
+                "integration": integrations.get(team_id),
+                "waiting": waiting.get(team_id, {"pending": 0, "held": 0, "failed": 0}),
+                "bars": bars,
+                "totals": totals,
+                "peak": peak,
+            }
+        )
+    return {
+        "charts": charts,
+        "days": days,
+        "day_choices": DASHBOARD_DAYS,
+        "first_day": day_list[0],
+        "last_day": day_list[-1],
+        "unmatched": UnmatchedInbound.objects.filter(resolved_at=None)[:1000].count(),
+    }
+
+
+BARS = ("written", "skipped", "failed")
 
 
 admin.site.register(SyncRecord, SyncRecordAdmin)

@@ -10,7 +10,10 @@ class GreenhouseConfig(AppConfig):
     def ready(self):
         from apps.messaging.signals import message_recorded
 
-        from . import signals
+        from . import page_extensions, signals
+
+        # Links and panels on other apps' pages (they never import this app).
+        page_extensions.register_nav()
 
         # Every email or SMS that goes out or comes in gets a sync record (the messaging app
         # sends the signal and never imports this app).

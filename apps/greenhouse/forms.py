@@ -16,3 +16,81 @@ class SyncSettingsForm(forms.Form):
         choices=NoteVisibility.choices,
         widget=forms.RadioSelect,
     )
+
+
+class ConnectionForm(forms.Form):
+    """A team admin's Greenhouse credential. The secret is write-only: never rendered back."""
+
+    client_id = forms.CharField(
+        label="Client ID",
+        max_length=255,
+        help_text="Greenhouse → Configure → Dev Center → API Credentials → Harvest V3 (OAuth).",
+    )
+    client_secret = forms.CharField(
+        label="Client secret",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    )
+    acting_user_id = forms.IntegerField(
+        label="Acting Greenhouse user ID",
+        required=False,
+        min_value=1,
+        help_text=(
+            "The Site Admin the connection acts as (Harvest list endpoints need one). Leave "
+            "empty for the credential's own service user."
+        ),
+    )
+    api_base_url = forms.URLField(label="API base URL", assume_scheme="https")
+    token_url = forms.URLField(label="Token URL", assume_scheme="https")
+
+    def __init__(self, *args, integration=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.integration = integration
+        secret = self.fields["client_secret"]
+        if integration is not None and integration.has_client_secret:
+            secret.help_text = f"Stored: {integration.client_secret_hint}. Leave empty to keep it."
+        else:
+            secret.help_text = "Shown once in Greenhouse when the credential is created."
+
+    def clean_client_secret(self):
+        secret = self.cleaned_data["client_secret"]
+        if not secret and not (self.integration and self.integration.has_client_secret):
+            raise forms.ValidationError("Enter the client secret.")
+        return secret
+
+
+class UserMappingForm(forms.Form):
+    greenhouse_user_id = forms.IntegerField(label="Greenhouse user ID", min_value=1)
+
+
+class SyncLogFilterForm(forms.Form):
+    """The sync log's filters (GET). Invalid values are ignored rather than refused."""
+
+    q = forms.CharField(
+        label="Search",
+        required=False,
+        max_length=998,
+        widget=forms.TextInput(
+            attrs={"type": "search", "placeholder": "Candidate email, Message-ID or note ID"}
+        ),
+    )
+    status = forms.ChoiceField(label="Status", required=False)
+    reason = forms.ChoiceField(label="Reason", required=False)
+    channel = forms.ChoiceField(label="Channel", required=False)
+    prospect = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+    before = forms.IntegerField(required=False, widget=forms.HiddenInput, min_value=1)
+
+    def __init__(self, *args, **kwargs):
+        from apps.messaging.models import Channel
+
+        from .models import SyncRecord
+        from .policy import EXPLANATIONS
+
+        super().__init__(*args, **kwargs)
+        everything = [("", "All")]
+        self.fields["status"].choices = everything + list(SyncRecord.Status.choices)
+        self.fields["reason"].choices = everything + [
+            (reason.value, reason.value.replace("_", " ").capitalize()) for reason in EXPLANATIONS
+        ]
+        self.fields["channel"].choices = everything + list(Channel.choices)

@@ -194,7 +194,11 @@ class CandidateLink(models.Model):
     class Meta:
         ordering = ["-resolved_at"]
         verbose_name = "Greenhouse candidate link"
-        indexes = [models.Index(fields=["team", "match"])]
+        indexes = [
+            models.Index(fields=["team", "match"]),
+            # Search of the sync log by Greenhouse candidate id.
+            models.Index(fields=["candidate_id"], name="candidatelink_candidate_id"),
+        ]
 
     def __str__(self):
         target = self.candidate_id or self.match
@@ -304,8 +308,19 @@ class SyncRecord(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"]),
             models.Index(fields=["status", "claimed_at"]),
-            models.Index(fields=["team", "status", "created_at"]),
             models.Index(fields=["thread", "status"]),
+            # The team's sync log: newest first (keyset on id), filtered by status or reason.
+            models.Index(fields=["team", "id"], name="syncrecord_team_id"),
+            models.Index(fields=["team", "status", "id"], name="syncrecord_team_status_id"),
+            models.Index(fields=["team", "reason", "id"], name="syncrecord_team_reason_id"),
+            # The backlog's recent write rate.
+            models.Index(fields=["team", "written_at"], name="syncrecord_team_written"),
+            # Search by Greenhouse note id (support and team admins paste it from Greenhouse).
+            models.Index(fields=["note_id"], name="syncrecord_note_id"),
+            # The support dashboard: counts per day, team and status (an index-only scan).
+            models.Index(
+                fields=["created_at", "team", "status"], name="syncrecord_day_team_status"
+            ),
         ]
 
     def __str__(self):

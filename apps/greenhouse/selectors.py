@@ -1,10 +1,24 @@
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
+from django.utils import timezone
 
+from apps.messaging.models import Channel, Message
+from apps.sequences.models import ProspectEmail
 from apps.teams.models import Membership
 
-from .models import GreenhouseIntegration, GreenhouseUserMapping, SyncPauseEvent, SyncRecord
+from .models import (
+    CandidateLink,
+    GreenhouseIntegration,
+    GreenhouseUserMapping,
+    SyncPauseEvent,
+    SyncRecord,
+)
 
 
 def greenhouse_integration_for_team(*, team_id: int) -> GreenhouseIntegration | None:
@@ -69,3 +83,216 @@ def sync_records_for_prospect(*, prospect):
 
 def sync_pause_events_for_prospect(*, prospect):
     return SyncPauseEvent.objects.filter(prospect=prospect).select_related("by", "link_recipient")
+
+
+# --- The team's sync log -----------------------------------------------------------------------
+
+SYNC_LOG_PAGE_SIZE = 50
+# Counting stops here: a count over a million-row log on every page view would be the slowest
+# query of the page, and "more than 1,000" says all a person needs.
+SYNC_LOG_COUNT_CAP = 1000
+
+
+def sync_record_search(term: str, *, team_id: int | None = None) -> Q:
+    """Records matching a candidate email, a Message-ID, a provider (ESP or Twilio) id, a
+    Greenhouse note id or candidate id: all exact matches, so every part is an index lookup.
+    The matching prospects and messages are fetched first (small indexed queries) and passed as
+    literal lists, which lets the database combine index scans instead of scanning the log."""
+    term = term.strip().strip("<>").strip()
+    if not term:
+        return Q()
+    emails = ProspectEmail.objects.filter(email=term.lower())
+    messages = Message.objects.filter(
+        Q(message_id=term)
+        # The unique index is (channel, provider_message_id): naming both channels uses it.
+        | Q(channel__in=Channel.values, provider_message_id=term)
+    )
+    links = CandidateLink.objects.none()
+    if team_id is not None:
+        emails, messages = emails.filter(team_id=team_id), messages.filter(team_id=team_id)
+    query = Q(prospect_id__in=list(emails.values_list("prospect_id", flat=True)[:100]))
+    query |= Q(message_id__in=list(messages.values_list("pk", flat=True)[:100]))
+    if term.isdigit() and len(term) < 19:
+        number = int(term)
+        links = CandidateLink.objects.filter(candidate_id=number)
+        if team_id is not None:
+            links = links.filter(team_id=team_id)
+        query |= Q(note_id=number)
+        query |= Q(prospect_id__in=list(links.values_list("prospect_id", flat=True)[:100]))
+    return query
+
+
+@dataclass(frozen=True)
+class SyncLogFilters:
+    status: str = ""
+    reason: str = ""
+    channel: str = ""
+    prospect_id: int | None = None
+    q: str = ""
+
+
+def sync_log(*, team_id: int, filters: SyncLogFilters) -> QuerySet[SyncRecord]:
+    """A team's sync records, newest first, with what a row shows (no query per row)."""
+    records = SyncRecord.objects.filter(team_id=team_id)
+    if filters.status:
+        records = records.filter(status=filters.status)
+    if filters.reason:
+        records = records.filter(reason=filters.reason)
+    if filters.channel:
+        records = records.filter(channel=filters.channel)
+    if filters.prospect_id:
+        records = records.filter(prospect_id=filters.prospect_id)
+    if filters.q:
+        records = records.filter(sync_record_search(filters.q, team_id=team_id))
+    return (
+        records.select_related("message", "prospect", "thread")
+        .defer("message__body_text", "message__body_html", "message__references")
+        .order_by("-id")
+    )
+
+
+@dataclass(frozen=True)
+class Page:
+    rows: list
+    next_before: int | None  # the cursor of the next (older) page; None on the last page
+    count: int  # capped at SYNC_LOG_COUNT_CAP
+    count_capped: bool
+
+
+def sync_log_page(
+    records: QuerySet[SyncRecord], *, before: int | None = None, size: int = SYNC_LOG_PAGE_SIZE
+) -> Page:
+    """Keyset pagination on the id: every page costs the same, however deep (no OFFSET)."""
+    count = records.order_by()[: SYNC_LOG_COUNT_CAP + 1].count()
+    if before:
+        records = records.filter(id__lt=before)
+    rows = list(records[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return Page(
+        rows=rows,
+        next_before=rows[-1].pk if more else None,
+        count=min(count, SYNC_LOG_COUNT_CAP),
+        count_capped=count > SYNC_LOG_COUNT_CAP,
+    )
+
+
+# --- The backlog -------------------------------------------------------------------------------
+
+BACKLOG_WINDOW = timedelta(minutes=15)
+BACKLOG_COUNT_CAP = 100_000
+
+
+@dataclass(frozen=True)
+class Backlog:
+    waiting: int  # pending or being written: drains by itself
+    held: int  # waits for a person or for the connection
+    written_recently: int  # in the last `window`
+    window: timedelta
+    rate_per_minute: float  # observed over `window`
+    max_rate_per_minute: float  # what the Greenhouse rate limit allows at best
+    eta: timedelta | None  # None: nothing waiting
+    eta_basis: str  # "recent" (the observed rate) or "rate_limit" (nothing written lately)
+
+    @property
+    def capped(self) -> bool:
+        return self.waiting >= BACKLOG_COUNT_CAP
+
+
+def sync_max_rate_per_minute() -> float:
+    """Records per minute the rate limit allows at best: each note is at least one request
+    (its POST); candidate lookups and read-backs only slow it down."""
+    limit = settings.GREENHOUSE_RATE_DEFAULT_LIMIT * (1 - settings.GREENHOUSE_RATE_HEADROOM)
+    return limit * 60 / settings.GREENHOUSE_RATE_DEFAULT_WINDOW
+
+
+def sync_backlog(
+    *, team_id: int, now: datetime | None = None, window: timedelta = BACKLOG_WINDOW
+) -> Backlog:
+    """What waits to be written for a team, and when it should be done: at the rate of the last
+    `window` if anything was written in it, else at the best rate the rate limit allows."""
+    now = now or timezone.now()
+    Status = SyncRecord.Status
+    team_records = SyncRecord.objects.filter(team_id=team_id).order_by()
+    waiting = (
+        team_records.filter(status__in=(Status.PENDING, Status.IN_PROGRESS))
+        .values("pk")[:BACKLOG_COUNT_CAP]
+        .count()
+    )
+    held = team_records.filter(status=Status.HELD).values("pk")[:BACKLOG_COUNT_CAP].count()
+    written = team_records.filter(written_at__gte=now - window, written_at__lte=now).count()
+    minutes = window.total_seconds() / 60
+    rate = written / minutes
+    max_rate = sync_max_rate_per_minute()
+    eta, basis = None, "recent" if rate else "rate_limit"
+    if waiting:
+        eta = timedelta(minutes=waiting / (rate or max_rate))
+    return Backlog(
+        waiting=waiting,
+        held=held,
+        written_recently=written,
+        window=window,
+        rate_per_minute=rate,
+        max_rate_per_minute=max_rate,
+        eta=eta,
+        eta_basis=basis,
+    )
+
+
+# --- Support dashboard -------------------------------------------------------------------------
+
+DASHBOARD_BUCKETS = {
+    SyncRecord.Status.WRITTEN: "written",
+    SyncRecord.Status.SKIPPED: "skipped",
+    SyncRecord.Status.FAILED: "failed",
+}
+
+
+def sync_daily_counts(*, days: int, now: datetime | None = None, team_id: int | None = None):
+    """{team_id: {date: {"written": n, "skipped": n, "failed": n}}} for the last `days` days,
+    in one aggregated query (served by the (created_at, team, status) index)."""
+    now = now or timezone.now()
+    start = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
+    start -= timedelta(days=days - 1)
+    rows = SyncRecord.objects.filter(created_at__gte=start)
+    if team_id is not None:
+        rows = rows.filter(team_id=team_id)
+    rows = (
+        rows.filter(status__in=list(DASHBOARD_BUCKETS))
+        .annotate(day=TruncDate("created_at"))
+        .values("team_id", "day", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts: dict[int, dict] = defaultdict(
+        lambda: defaultdict(lambda: dict.fromkeys(DASHBOARD_BUCKETS.values(), 0))
+    )
+    for row in rows:
+        counts[row["team_id"]][row["day"]][DASHBOARD_BUCKETS[row["status"]]] += row["n"]
+    day_list = [(start + timedelta(days=i)).date() for i in range(days)]
+    return day_list, counts
+
+
+def sync_waiting_by_team() -> dict[int, dict[str, int]]:
+    """{team_id: {"pending": n, "held": n, "failed": n}} over all teams, one grouped query."""
+    Status = SyncRecord.Status
+    result: dict[int, dict[str, int]] = defaultdict(lambda: {"pending": 0, "held": 0, "failed": 0})
+    rows = (
+        SyncRecord.objects.filter(status__in=(Status.PENDING, Status.HELD, Status.FAILED))
+        .values("team_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in rows:
+        result[row["team_id"]][row["status"]] += row["n"]
+    return result
+
+
+# --- Per message (the thread and candidate pages) ----------------------------------------------
+
+
+def sync_records_by_message(*, message_ids) -> dict[int, SyncRecord]:
+    records = SyncRecord.objects.filter(message_id__in=list(message_ids)).only(
+        "id", "message_id", "status", "reason", "note_id", "candidate_id", "last_error"
+    )
+    return {record.message_id: record for record in records}

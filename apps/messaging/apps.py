@@ -8,4 +8,28 @@ class MessagingConfig(AppConfig):
     verbose_name = "Messages"
 
     def ready(self):
+        from apps.core.extensions import nav_item
+
         from . import checks, signals  # noqa: F401  (connects the Anymail receivers, checks)
+
+        nav_item(
+            section="main",
+            label="Conversations",
+            url_name="messaging:thread-list",
+            audience="member",
+            order=30,
+        )
+        nav_item(
+            section="main",
+            label="Dev outbox",
+            url_name="messaging:dev-outbox",
+            audience="dev",
+            order=80,
+        )
+        nav_item(
+            section="main",
+            label="Simulate inbound",
+            url_name="messaging:dev-simulate",
+            audience="dev",
+            order=81,
+        )

@@ -6,6 +6,7 @@ from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from apps.core.extensions import annotate
 from apps.sequences.models import Prospect
 from apps.teams.access import get_for_team_or_404, team_member_required
 
@@ -22,9 +23,14 @@ def thread_list(request):
 
 
 def _render_thread(request, thread, form, status=200):
+    thread_messages = list(selectors.thread_messages(thread=thread))
+    # What other apps say about each message (the Greenhouse app: its sync status and why).
+    extras = annotate("thread.messages", request, thread_messages)
+    for message in thread_messages:
+        message.extras = extras.get(message.pk, "")
     context = {
         "thread": thread,
-        "thread_messages": selectors.thread_messages(thread=thread),
+        "thread_messages": thread_messages,
         "form": form,
         "reply_address": reply_address(thread.pk) if thread.channel == Channel.EMAIL else "",
         "can_reply": thread.channel == Channel.EMAIL

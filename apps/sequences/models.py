@@ -68,6 +68,8 @@ class ProspectEmail(models.Model):
                 name="prospect_one_primary_email",
             ),
         ]
+        # Support searches sync logs by a candidate's email across teams (stored lower-cased).
+        indexes = [models.Index(fields=["email"], name="prospectemail_email")]
 
     def __str__(self):
         return self.email

@@ -44,6 +44,18 @@ def sequence_list(*, team: Team) -> QuerySet[Sequence]:
     )
 
 
+MY_ENROLLMENTS_SHOWN = 100
+
+
+def enrollments_of_owner(*, team: Team, owner) -> QuerySet[Enrollment]:
+    """Enrollments in the sequences `owner` owns, newest first (their "my sequences" page)."""
+    return (
+        Enrollment.objects.filter(sequence__team=team, sequence__owner=owner)
+        .select_related("prospect", "sequence")
+        .order_by("-created_at", "-pk")
+    )
+
+
 def sequence_enrollments(*, sequence: Sequence) -> QuerySet[Enrollment]:
     return (
         sequence.enrollments.select_related("prospect", "enrolled_by")

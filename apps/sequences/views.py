@@ -63,6 +63,8 @@ def prospect_detail(request, pk):
 
 @team_member_required
 def sequence_list(request):
+    """My sequences (default) or everyone's in the team; "mine" also lists their enrollments."""
+    show = "all" if request.GET.get("show") == "all" else "mine"
     form = SequenceCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -76,10 +78,24 @@ def sequence_list(request):
             messages.success(request, f"Sequence created with the team default BCC ({bcc}).")
             return redirect("sequences:sequence-detail", pk=sequence.pk)
     sequences = selectors.sequence_list(team=request.team)
+    enrollments = None
+    if show == "mine":
+        sequences = sequences.filter(owner=request.user)
+        enrollments = selectors.enrollments_of_owner(team=request.team, owner=request.user)[
+            : selectors.MY_ENROLLMENTS_SHOWN
+        ]
     return render(
         request,
         "sequences/sequence_list.html",
-        {"sequences": sequences, "form": form, "team": request.team},
+        {
+            "sequences": sequences,
+            "enrollments": enrollments,
+            "enrollments_shown": selectors.MY_ENROLLMENTS_SHOWN,
+            "show": show,
+            "form": form,
+            "team": request.team,
+        },
+        status=400 if form.errors else 200,
     )
 
 

@@ -144,7 +144,7 @@ def test_an_sms_and_its_reply_are_two_notes_and_an_email_outside_a_sequence_is_s
     assert (skipped.status, skipped.reason) == (Status.SKIPPED, Reason.NOT_SEQUENCE_THREAD)
     # The reason is shown to people on the candidate's sync page.
     client.force_login(synced.rob)
-    page = client.get(f"/greenhouse/prospects/{synced.grace.pk}/").content.decode()
+    page = client.get(f"/prospects/{synced.grace.pk}/sync/").content.decode()
     assert "Only sequence threads are synced; this email is outside one." in page
     bot = [e for e in outbox_emails(settings) if ROB in str(e["To"])]
     assert [str(e["Subject"]) for e in bot] == ["Greenhouse sync: SMS with Grace Hopper"]
