@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core import signing
 from django.db import transaction
 from django.urls import reverse
@@ -21,6 +22,7 @@ from .models import PauseVia, ProspectSyncPause, SyncPauseEvent, SyncRecord
 from .policy import Reason
 
 PAUSE_SALT = "greenhouse.pause-sync"
+MAX_ID = 2**63 - 1  # what a database id column holds
 
 
 class PauseLinkInvalid(Exception):
@@ -56,13 +58,17 @@ def pause_token_read(token: str) -> PauseLink:
         ) from exc
     try:
         recipient = data.get("u")
-        return PauseLink(
+        link = PauseLink(
             prospect_id=int(data["p"]),
             version=int(data["v"]),
             recipient_id=int(recipient) if recipient is not None else None,
         )
-    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+    except (AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
         raise PauseLinkInvalid("This pause link is not valid.") from exc
+    ids = [link.prospect_id] + ([link.recipient_id] if link.recipient_id is not None else [])
+    if not all(1 <= i <= MAX_ID for i in ids) or not 0 <= link.version <= MAX_ID:
+        raise PauseLinkInvalid("This pause link is not valid.")
+    return link
 
 
 def pause_url(*, prospect: Prospect, recipient) -> str:
@@ -106,13 +112,16 @@ def prospect_sync_pause(
     now = timezone.now()
     state.paused, state.paused_at, state.paused_by, state.paused_via = True, now, by, via
     state.save()
+    recipient_id = link.recipient_id if link else None
+    if recipient_id is not None and not get_user_model().objects.filter(pk=recipient_id).exists():
+        recipient_id = None  # the account the link was sent to was deleted since
     SyncPauseEvent.objects.create(
         team_id=prospect.team_id,
         prospect=prospect,
         action=SyncPauseEvent.Action.PAUSE,
         via=via,
         by=by,
-        link_recipient_id=link.recipient_id if link else None,
+        link_recipient_id=recipient_id,
         ip_address=ip_address,
         user_agent=(user_agent or "")[:300],
     )

@@ -88,3 +88,44 @@ def twilio_sms_status(request):
     error_code = data.get("ErrorCode", "").strip()[:10]
     services.sms_status_record(sid=sid, status=status, error_code=error_code)
     return HttpResponse(status=204)
+
+
+# --- Anymail's ESP webhooks ---------------------------------------------------------------------
+
+
+class _UnreadablePayloadIs400:
+    """Anymail answers 500 when an authenticated request's body cannot be parsed (malformed JSON,
+    fields of the wrong type): ESPs retry a 500 for days, and a body that cannot be read never
+    gets better. Parse errors become AnymailWebhookValidationFailure, which Django answers 400;
+    errors in the signal receivers (storing the message) still answer 500 so the ESP retries."""
+
+    def parse_events(self, request):
+        from anymail.exceptions import AnymailWebhookValidationFailure
+
+        try:
+            return list(super().parse_events(request))
+        except AnymailWebhookValidationFailure:
+            raise
+        except Exception as exc:
+            logger.warning("Unreadable %s webhook payload at %s: %r", self.esp_name, request.path,
+                           exc)  # fmt: skip
+            raise AnymailWebhookValidationFailure(
+                f"The {self.esp_name} webhook payload could not be read."
+            ) from exc
+
+
+def anymail_urlpatterns() -> list:
+    """Anymail's webhook URLs (anymail.urls), each view with `_UnreadablePayloadIs400`."""
+    from anymail import urls
+    from django.urls import URLPattern
+
+    patterns = []
+    for pattern in urls.urlpatterns:
+        view_class = getattr(pattern.callback, "view_class", None)
+        if view_class is not None:
+            guarded = type(view_class.__name__, (_UnreadablePayloadIs400, view_class), {})
+            pattern = URLPattern(
+                pattern.pattern, guarded.as_view(), pattern.default_args, pattern.name
+            )
+        patterns.append(pattern)
+    return patterns
