@@ -64,8 +64,19 @@ def run_once(*, teams: int, messages: int, limit: int, window: int, workers: int
         total = teams * messages
         timeout = total / (teams * limit / window) * 3 + 120
 
+        progress = {"written": -1, "at": time.monotonic()}
+
         def done():
-            return SyncRecord.objects.filter(status=SyncRecord.Status.WRITTEN).count() >= total
+            written = SyncRecord.objects.filter(status=SyncRecord.Status.WRITTEN).count()
+            if written != progress["written"]:
+                progress.update(written=written, at=time.monotonic())
+            elif time.monotonic() - progress["at"] > 30:
+                # No progress for 30 s: the queue was lost (someone restarted Redis). Queue the
+                # rest again, as the beat sweeper would.
+                pending = SyncRecord.objects.filter(status=SyncRecord.Status.PENDING)
+                common.queue_writes(list(pending.values_list("pk", flat=True)))
+                progress["at"] = time.monotonic()
+            return written >= total
 
         common.wait_until(done, timeout=timeout, interval=1, what="every record written")
         elapsed = time.monotonic() - started
