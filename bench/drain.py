@@ -1,7 +1,7 @@
 """Item 1, drain: a backlog of sync records written by N worker processes against the sandbox's
 rate limit, then several teams at once, each with its own credential.
 
-    .venv/bin/python -m bench.drain                     # 5,000 messages, 250 per 5 s, 8 workers
+    .venv/bin/python -m bench.drain                     # 5,000 messages, 75 per 5 s, 8 workers
     .venv/bin/python -m bench.drain --runs 1 --messages 1000 --teams-messages 200   # quicker
 
 The rates come from the sandbox's own per-window request log (GET /_sandbox/windows.json), per
@@ -99,13 +99,13 @@ def run_once(*, teams: int, messages: int, limit: int, window: int, workers: int
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--limit", type=int, default=250, help="sandbox requests per window")
+    parser.add_argument("--limit", type=int, default=75, help="sandbox requests per window")
     parser.add_argument("--window", type=int, default=5, help="sandbox window, seconds")
     parser.add_argument("--workers", type=int, default=8, help="worker processes")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--teams", type=int, default=5)
-    parser.add_argument("--teams-messages", type=int, default=600, help="per team")
-    parser.add_argument("--teams-limit", type=int, default=60, help="per team and window")
+    parser.add_argument("--teams-messages", type=int, default=200, help="per team")
+    parser.add_argument("--teams-limit", type=int, default=15, help="per team and window")
     args = parser.parse_args()
     common.setup("drain")
 

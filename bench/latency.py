@@ -1,6 +1,6 @@
 """Item 3, latency: message committed → note written, one worker process, the sandbox unthrottled.
 
-    .venv/bin/python -m bench.latency                    # 3 runs of 300 inbound SMS at 3 per s
+    .venv/bin/python -m bench.latency                    # 3 runs of 150 inbound SMS at 3 per s
     .venv/bin/python -m bench.latency --runs 1 --messages 60
 
 Messages arrive through the real inbound path (`sms_record_inbound`, what the Twilio webhook
@@ -89,7 +89,7 @@ def run_once(sandbox, pool, *, messages: int, rate: float, prospects: int) -> di
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=300)
+    parser.add_argument("--messages", type=int, default=150)
     parser.add_argument("--rate", type=float, default=3.0, help="messages per second")
     parser.add_argument("--prospects", type=int, default=30)
     parser.add_argument("--runs", type=int, default=3)

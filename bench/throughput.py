@@ -3,7 +3,7 @@ sandbox unthrottled, as a ratio to a bare `requests.Session` loop posting the sa
 same sandbox in the same run (rounds alternate: bare, worker, bare, worker, ...). Then a profile
 (pyinstrument) of `sync_record_write` called in this process, the code path a worker runs.
 
-    .venv/bin/python -m bench.throughput                 # 3 rounds of 1,500 notes
+    .venv/bin/python -m bench.throughput                 # 3 rounds of 600 notes
     .venv/bin/python -m bench.throughput --rounds 1 --notes 300
 
 Worker rate: (notes - 1) ÷ (last written_at - first written_at): the time between the first and
@@ -95,9 +95,9 @@ def profile_in_process(record_ids) -> tuple[float, str]:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--notes", type=int, default=1500, help="per round")
+    parser.add_argument("--notes", type=int, default=600, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--profile-notes", type=int, default=500)
+    parser.add_argument("--profile-notes", type=int, default=300)
     args = parser.parse_args()
     common.setup("throughput")
     common.flush_db()

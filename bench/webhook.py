@@ -2,7 +2,7 @@
 trivial Django view served by the same gunicorn in the same run (rounds alternate).
 
     apt-get install wrk                                  # the load generator (Debian package)
-    .venv/bin/python -m bench.webhook                    # 3 rounds x 2 endpoints x 15 s
+    .venv/bin/python -m bench.webhook                    # 3 rounds x 2 endpoints x 10 s
     .venv/bin/python -m bench.webhook --rounds 1 --seconds 5
 
 gunicorn runs `config.wsgi` with DJANGO_SETTINGS_MODULE=bench.settings (the project's settings
@@ -133,7 +133,7 @@ def wrk(port: int, path: str, *, seconds: int, connections: int, threads: int, s
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--seconds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--gunicorn-workers", type=int, default=2)
