@@ -5,6 +5,7 @@ embedded default: SQLite, a filesystem Celery broker, email and SMS written to l
 outboxes, and Greenhouse pointed at the local Harvest sandbox. `.env.example` lists every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -57,6 +58,9 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "csp",
     "anymail",
     "apps.core",
@@ -64,6 +68,7 @@ INSTALLED_APPS = [
     "apps.sequences",
     "apps.messaging",
     "apps.greenhouse",
+    "apps.accounts",  # after otp_totp: it replaces that app's admin page
 ]
 
 MIDDLEWARE = [
@@ -74,8 +79,13 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "apps.accounts.middleware.StaffSecondFactorMiddleware",
+    "apps.accounts.middleware.PrivateCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -134,6 +144,34 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Failed logins (the app's and the admin's) are counted by django-axes in the database, so that
+# every web process sees the same count. After LOGIN_FAILURE_LIMIT failures for one user name,
+# or from one IP address, logins are refused, even with the right password, until
+# LOGIN_COOLOFF_MINUTES have passed without another failed attempt.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.login_lockout_response"
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.lockout.login_client_ip"
+# Reverse proxies in front of the app that append the client's address to X-Forwarded-For; the
+# login throttle counts per client address. 0: the address of the connection itself.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Support staff see every team, so the admin also wants a code from their authenticator app
+# (django-otp TOTP; enrol with `manage.py staff_totp_enroll <username>`). Off by default only
+# with DEV_TOOLS; `check --deploy` reports an error when it is off.
+STAFF_REQUIRE_2FA = env.bool("STAFF_REQUIRE_2FA", default=not DEV_TOOLS)
+OTP_TOTP_ISSUER = "Outreach"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# A session ends after this many seconds without a request (each request starts the count again).
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT", default=2 * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", default="UTC")
