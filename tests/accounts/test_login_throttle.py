@@ -59,7 +59,7 @@ def test_the_lockout_page_says_what_happened_and_when_to_retry(client, ada, url,
     response = attempt(client, url, "ada", RIGHT)
     html = response.content.decode()
     assert "Logins are paused" in html
-    assert "5 failed logins in a row" in html
+    assert "Too many logins failed for this user name, or from your network (5 within" in html
     assert "refused for 15 minutes, even with the right password" in html
     assert "Try again after" in html
     assert response["Retry-After"] == str(15 * 60)
