@@ -5,9 +5,11 @@ embedded default: SQLite, a filesystem Celery broker, email and SMS written to l
 outboxes, and Greenhouse pointed at the local Harvest sandbox. `.env.example` lists every variable.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.management.utils import get_random_secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -56,23 +58,34 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
+    "csp",
     "anymail",
     "apps.core",
     "apps.teams",
     "apps.sequences",
     "apps.messaging",
     "apps.greenhouse",
+    "apps.accounts",  # after otp_totp: it replaces that app's admin page
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "apps.accounts.middleware.StaffSecondFactorMiddleware",
+    "apps.accounts.middleware.PrivateCacheMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a refused login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -132,6 +145,34 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
+# Failed logins (the app's and the admin's) are counted by django-axes in the database, so that
+# every web process sees the same count. After LOGIN_FAILURE_LIMIT failures for one user name,
+# or from one IP address, logins are refused, even with the right password, until
+# LOGIN_COOLOFF_MINUTES have passed without another failed attempt.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
+AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.login_lockout_response"
+AXES_CLIENT_IP_CALLABLE = "apps.accounts.lockout.login_client_ip"
+# Reverse proxies in front of the app that append the client's address to X-Forwarded-For; the
+# login throttle counts per client address. 0: the address of the connection itself.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Support staff see every team, so the admin also wants a code from their authenticator app
+# (django-otp TOTP; enrol with `manage.py staff_totp_enroll <username>`). Off by default only
+# with DEV_TOOLS; `check --deploy` reports an error when it is off.
+STAFF_REQUIRE_2FA = env.bool("STAFF_REQUIRE_2FA", default=not DEV_TOOLS)
+OTP_TOTP_ISSUER = "Outreach"
+OTP_ADMIN_HIDE_SENSITIVE_DATA = True
+
+# A session ends after this many seconds without a request (each request starts the count again).
+SESSION_COOKIE_AGE = env.int("SESSION_IDLE_TIMEOUT", default=2 * 3600)
+SESSION_SAVE_EVERY_REQUEST = True
+
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
@@ -167,6 +208,23 @@ X_FRAME_OPTIONS = "DENY"
 if env.bool("TRUST_X_FORWARDED_PROTO", default=False):
     # Only behind a proxy that sets this header itself (and strips it from clients).
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Pages load scripts, styles, images and fonts from this origin only: no inline script or style
+# (keep them in static/), no plugin, no framing, forms post only here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    },
+}
 
 SILENCED_SYSTEM_CHECKS = [
     # HSTS for subdomains and the browsers' preload list commit every subdomain of the

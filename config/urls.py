@@ -12,6 +12,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", include("apps.accounts.urls")),
     # ESP webhooks: /anymail/<esp>/inbound/ and /anymail/<esp>/tracking/ (basic auth required).
     path("anymail/", include(anymail_urlpatterns())),
     path("", include("apps.teams.urls")),

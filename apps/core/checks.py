@@ -1,7 +1,8 @@
-"""Deploy checks (`manage.py check --deploy`): embedded defaults that must not reach production."""
+"""Deploy checks (`manage.py check --deploy`): embedded defaults that must not reach production,
+and protections that production must not run without (errors)."""
 
 from django.conf import settings
-from django.core.checks import Warning, register
+from django.core.checks import Error, Warning, register
 
 
 @register(deploy=True)
@@ -43,4 +44,14 @@ def production_settings(app_configs, **kwargs):
         warn("W007", "PUBLIC_BASE_URL is not https.", "Webhooks and links must use https.")
     if settings.DEV_TOOLS:
         warn("W008", "DEV_TOOLS is on: development pages are reachable.", "Unset DEV_TOOLS.")
+    if not settings.STAFF_REQUIRE_2FA:
+        problems.append(
+            Error(
+                "STAFF_REQUIRE_2FA is off: support staff reach every team's data in the admin "
+                "with a password alone.",
+                hint="Unset STAFF_REQUIRE_2FA (or set it to true) and enrol each staff member "
+                "with `manage.py staff_totp_enroll <username>`.",
+                id="outreach.E001",
+            )
+        )
     return problems

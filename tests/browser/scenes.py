@@ -10,6 +10,7 @@ from apps.core import demo
 from apps.greenhouse.bot_notice import bot_notice_send
 from apps.messaging.models import Channel, Thread
 from apps.teams.models import Membership
+from tests.fixtures.staff import confirmed_totp_device
 from tests.greenhouse.factories import GreenhouseIntegrationFactory, SyncRecordFactory
 from tests.greenhouse.sync_helpers import (
     enroll_and_dispatch_all_steps,
@@ -23,7 +24,8 @@ from tests.teams.factories import MembershipFactory, TeamFactory, UserFactory
 
 def demo_team():
     """Acme Talent with the demo admin (ada) and recruiter (rob), known to the Harvest sandbox
-    as Greenhouse users, and support staff (a superuser without a team)."""
+    as Greenhouse users, and support staff (a superuser without a team, with an authenticator
+    app)."""
     team = TeamFactory(name="Acme Talent", slug="acme")
     users = {}
     for username, first, last, email, role in demo.DEMO_USERS:
@@ -31,6 +33,7 @@ def demo_team():
         if role == "support":
             user.is_staff = user.is_superuser = True
             user.save(update_fields=["is_staff", "is_superuser"])
+            confirmed_totp_device(user)
         else:
             MembershipFactory(team=team, user=user, role=Membership.Role(role))
         users[username] = user

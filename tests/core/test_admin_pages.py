@@ -9,6 +9,7 @@ from apps.core.services import worker_ping_request
 from apps.greenhouse.models import PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
 from apps.messaging.models import Channel
+from tests.fixtures.staff import log_in_staff
 from tests.greenhouse.factories import (
     BotNoticeFactory,
     CandidateLinkFactory,
@@ -66,8 +67,7 @@ def world(db):
 @pytest.fixture
 def staff_client(client, db):
     user = get_user_model().objects.create_superuser("support", "support@example.com", "pw")
-    client.force_login(user)
-    return client
+    return log_in_staff(client, user)
 
 
 def test_our_apps_have_admin_pages():

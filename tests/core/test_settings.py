@@ -13,7 +13,8 @@ OURS = (
     "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "EMAIL_BACKEND", "ANYMAIL_ESP", "SMS_BACKEND",
     "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DEBUG",
     "DEV_TOOLS", "PUBLIC_BASE_URL", "ALLOWED_HOSTS", "GREENHOUSE_API_BASE_URL",
-    "GREENHOUSE_TOKEN_URL",
+    "GREENHOUSE_TOKEN_URL", "STAFF_REQUIRE_2FA", "SESSION_IDLE_TIMEOUT", "LOGIN_FAILURE_LIMIT",
+    "LOGIN_COOLOFF_MINUTES", "TRUSTED_PROXY_COUNT",
 )  # fmt: skip
 
 PROBE = """
@@ -32,6 +33,11 @@ print(json.dumps({
     "greenhouse": s.GREENHOUSE_API_BASE_URL,
     "hsts": s.SECURE_HSTS_SECONDS,
     "secure_cookies": s.SESSION_COOKIE_SECURE,
+    "staff_2fa": s.STAFF_REQUIRE_2FA,
+    "session_idle": s.SESSION_COOKIE_AGE if s.SESSION_SAVE_EVERY_REQUEST else None,
+    "login_limit": s.AXES_FAILURE_LIMIT,
+    "login_cooloff": s.AXES_COOLOFF_TIME.total_seconds(),
+    "proxies": s.TRUSTED_PROXY_COUNT,
 }))
 """
 
@@ -78,12 +84,33 @@ def test_with_nothing_set_the_embedded_default_needs_no_server(tmp_path):
     assert found["sms"] == "apps.messaging.sms.DevOutboxSmsBackend"
     assert found["debug"] is False
     assert found["greenhouse"] == "https://harvest.greenhouse.io"
+    assert found["staff_2fa"] is True
+    assert found["session_idle"] == 2 * 3600
+    assert (found["login_limit"], found["login_cooloff"], found["proxies"]) == (5, 900, 0)
 
 
 def test_development_tools_point_greenhouse_at_the_local_sandbox(tmp_path):
     found = probe({"DEBUG": "true"}, tmp_path)
     assert found["debug"] is True
     assert found["greenhouse"].startswith("http://127.0.0.1:")
+    assert found["staff_2fa"] is False  # the demo's support login works with its password
+
+
+def test_account_protections_are_set_from_the_environment(tmp_path):
+    found = probe(
+        {
+            "DEBUG": "true",
+            "STAFF_REQUIRE_2FA": "true",
+            "SESSION_IDLE_TIMEOUT": "900",
+            "LOGIN_FAILURE_LIMIT": "10",
+            "LOGIN_COOLOFF_MINUTES": "30",
+            "TRUSTED_PROXY_COUNT": "1",
+        },
+        tmp_path,
+    )
+    assert found["staff_2fa"] is True
+    assert found["session_idle"] == 900
+    assert (found["login_limit"], found["login_cooloff"], found["proxies"]) == (10, 1800, 1)
 
 
 def test_production_variables_select_postgres_redis_anymail_and_twilio(tmp_path):
@@ -104,6 +131,14 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     result = run_django(command, PRODUCTION, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_refuses_production_without_staff_second_factor(tmp_path):
+    command = ["manage.py", "check", "--deploy"]
+    result = run_django(command, {**PRODUCTION, "STAFF_REQUIRE_2FA": "false"}, tmp_path)
+    assert result.returncode != 0  # an Error, not a warning
+    assert "outreach.E001" in result.stderr
+    assert "STAFF_REQUIRE_2FA is off" in result.stderr
 
 
 def test_check_deploy_names_every_embedded_default_left_in_place(tmp_path):

@@ -71,6 +71,7 @@ ACCESS = {
 EXCLUDED = {
     "login": "the login page itself",
     "logout": "POST-only logout of whoever is signed in (Django's view)",
+    "accounts:second-factor": "support staff's own second factor (tests/accounts)",
     "healthz": "load-balancer liveness, no data",
     "messaging:twilio-sms": "Twilio webhook: X-Twilio-Signature (tests/messaging)",
     "messaging:twilio-status": "Twilio webhook: X-Twilio-Signature (tests/messaging)",

@@ -4,6 +4,7 @@ from django.contrib.auth import get_user_model
 from apps.core import demo
 from apps.greenhouse.client import HarvestClient, HarvestCredentials
 from apps.teams.models import Membership
+from tests.fixtures.staff import log_in_staff
 from tests.greenhouse.factories import GreenhouseIntegrationFactory
 from tests.teams.factories import MembershipFactory, TeamFactory, UserFactory
 
@@ -76,8 +77,7 @@ def staff_client(client, db, settings):
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     user = get_user_model().objects.create_superuser("support", "support@example.com", "pw")
-    client.force_login(user)
-    return client
+    return log_in_staff(client, user)
 
 
 # --- The activity sync --------------------------------------------------------------------------

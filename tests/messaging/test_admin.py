@@ -6,6 +6,7 @@ from django.urls import reverse
 
 from apps.messaging.models import UnmatchedInbound
 from apps.sequences.models import Enrollment
+from tests.fixtures.staff import log_in_staff
 from tests.messaging.factories import UnmatchedInboundFactory
 from tests.messaging.fixtures import three_step_sequence
 from tests.sequences.factories import ProspectFactory
@@ -17,8 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def staff_client(client):
     user = get_user_model().objects.create_superuser("support", "support@example.com", "pw")
-    client.force_login(user)
-    return client
+    return log_in_staff(client, user)
 
 
 def test_support_sees_and_resolves_unmatched_messages(staff_client):
