@@ -19,19 +19,20 @@ import smtplib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.errors import MessageError
 from email.utils import formataddr
 
 from anymail.exceptions import AnymailAPIError, AnymailError
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
+from django.core.mail import BadHeaderError, EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.queue import queue_task_on_commit
-from apps.core.text import html_to_text
+from apps.core.text import has_control_characters, header_safe, html_to_text
 from apps.sequences.models import Enrollment, Prospect, ProspectEmail, ProspectPhone, SequenceStep
 from apps.sequences.placeholders import placeholder_values, render_placeholders
 from apps.sequences.services import enrollments_stop_on_reply, prospect_phone_set_opt_out
@@ -100,12 +101,12 @@ def _clean_text(value: str | None) -> str:
 
 def sender_address(user) -> str:
     if user is not None and user.email:
-        return formataddr((user.get_full_name(), user.email))
+        return formataddr((header_safe(user.get_full_name()), user.email))
     return settings.DEFAULT_FROM_EMAIL
 
 
 def reply_subject(subject: str) -> str:
-    subject = subject.strip()
+    subject = header_safe(subject)
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
@@ -142,7 +143,7 @@ def _create_outbound(
         from_address=from_address,
         to_addresses=list(to),
         bcc_addresses=list(bcc) if is_email else [],
-        subject=subject[:998] if is_email else "",
+        subject=header_safe(subject)[:998] if is_email else "",
         body_text=body,
         message_id=new_message_id() if is_email else None,
         in_reply_to=history[-1] if history else "",
@@ -246,14 +247,15 @@ def sequence_step_messages_create(
                         continue
                     thread = email_threads.get(enrollment.pk)
                     if thread is None:
-                        subject = render_placeholders(step.subject_template, values).strip()
+                        # Names come from people: never a line break into the header.
+                        subject = header_safe(render_placeholders(step.subject_template, values))
                         thread = Thread.objects.create(
                             team_id=enrollment.sequence.team_id,
                             prospect=prospect,
                             owner=owner,
                             channel=Channel.EMAIL,
                             enrollment=enrollment,
-                            subject=(subject or enrollment.sequence.name)[:500],
+                            subject=(subject or header_safe(enrollment.sequence.name))[:500],
                         )
                         subject_line = thread.subject
                     else:
@@ -465,12 +467,38 @@ def _describe(exc: Exception) -> str:
         return f"{text} (HTTP {status})" if status else text
 
 
+def _header_problem(message: Message, headers: dict[str, str]) -> str:
+    """Why `message` cannot be put into email headers, in words; "" when it can.
+
+    Forms refuse control characters and rendering strips them, but a row can be written some
+    other way. Sending it would raise BadHeaderError (or worse, reach an ESP that folds the line
+    break into a new header); no retry can fix it, so it is a permanent failure, said plainly.
+    """
+    fields = (
+        ("subject", [message.subject]),
+        ("sender (From)", [message.from_address]),
+        ("recipient list", [*message.to_addresses, *message.cc_addresses, *message.bcc_addresses]),
+        ("threading headers (Message-ID, In-Reply-To, References)", list(headers.values())),
+    )
+    for label, values in fields:
+        if any(has_control_characters(str(value)) for value in values):
+            return (
+                f"Not sent: the {label} contains a line break or another control character, "
+                "which an email header cannot carry. Correct the text it came from (the "
+                "sequence step's subject, the prospect's or the sender's name)."
+            )
+    return ""
+
+
 def _send_email(message: Message) -> str | None:
     headers = {"Message-ID": f"<{message.message_id}>"}
     if message.in_reply_to:
         headers["In-Reply-To"] = f"<{message.in_reply_to}>"
     if message.references:
         headers["References"] = message.references
+    problem = _header_problem(message, headers)
+    if problem:
+        raise PermanentSendError(problem)
     email = EmailMessage(
         subject=message.subject,
         body=message.body_text,
@@ -494,6 +522,12 @@ def _send_email(message: Message) -> str | None:
     except AnymailError as exc:
         # Recipients refused, invalid address, unsupported feature: sending again won't help.
         raise PermanentSendError(f"The email could not be sent: {_describe(exc)}") from exc
+    except (BadHeaderError, MessageError) as exc:
+        # A header the email library refuses to write (see _header_problem): never retried.
+        raise PermanentSendError(
+            f"Not sent: an email header could not be written ({exc}). Correct the subject or "
+            "the names it came from."
+        ) from exc
     except smtplib.SMTPRecipientsRefused as exc:
         raise PermanentSendError(f"The mail server refused the recipients: {exc}") from exc
     except (smtplib.SMTPException, OSError) as exc:
