@@ -69,6 +69,8 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF (which reads POST bodies): 2.5 MB bodies, except the inbound email webhook.
+    "apps.core.middleware.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -208,6 +210,13 @@ EMAIL_BACKEND = env(
         else "apps.messaging.backends.DevOutboxEmailBackend"
     ),
 )
+# Largest inbound email request accepted (bytes, as the ESP posts it: JSON/base64 is a third
+# larger than the mail). ESPs accept mail up to ~25-40 MB. A larger request is refused with 413
+# so the ESP retries, and its start is kept as an unmatched inbound message for support.
+INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=50 * 1024 * 1024)
+# Every other request body (Django's default); see apps/core/middleware.py.
+REQUEST_BODY_MAX_BYTES = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(INBOUND_EMAIL_MAX_BYTES, REQUEST_BODY_MAX_BYTES)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Outreach <outreach@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Domain for our Message-IDs and for reply addresses that carry a thread token.

@@ -181,6 +181,10 @@ class UnmatchedInbound(models.Model):
         BAD_TOKEN = "bad_token", "Reply address with an invalid signature"
         UNKNOWN_NUMBER = "unknown_number", "Sent to a number that is not a virtual number"
         UNKNOWN_SENDER = "unknown_sender", "Sender's number belongs to no prospect of the team"
+        TOO_LARGE = (
+            "too_large",
+            "Over INBOUND_EMAIL_MAX_BYTES: the ESP was told to retry; only its start is kept",
+        )
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     reason = models.CharField(max_length=30, choices=Reason.choices)

@@ -10,9 +10,11 @@ whose wake-up was lost or whose worker died mid-send.
 
 Inbound: `email_record_inbound` (Anymail's inbound signal) and `sms_record_inbound` (Twilio
 webhook) match a thread, store the message once (Message-ID / MessageSid are unique), stop the
-enrollments that were answered, and keep what matches nothing as `UnmatchedInbound`.
+enrollments that were answered, and keep what matches nothing as `UnmatchedInbound`, as well as a
+trace of an inbound email too large to read (`email_record_too_large`).
 """
 
+import hashlib
 import logging
 import random
 import smtplib
@@ -878,6 +880,36 @@ def email_record_inbound(*, inbound, esp_name: str = "", event_id: str | None = 
         thread=thread, body_html=html, sender_is_prospect=is_prospect, **common
     )
     return InboundResult(message=message, duplicate=message is None)
+
+
+def email_record_too_large(*, esp_name: str, size: int, head: bytes) -> UnmatchedInbound | None:
+    """A trace of an authenticated inbound email request over INBOUND_EMAIL_MAX_BYTES, which the
+    webhook refuses (413) so that the ESP retries, and keeps in its own log. Only `head`, the
+    start of the request, was read: for JSON ESPs it holds the sender, the subject and the text,
+    which come before the attachments. The ESP's retries of it are kept once."""
+    digest = hashlib.sha256(head + f"|{size}|{esp_name}".encode()).hexdigest()
+    limit = settings.INBOUND_EMAIL_MAX_BYTES
+    unmatched = _store_unmatched(
+        channel=Channel.EMAIL,
+        reason=UnmatchedInbound.Reason.TOO_LARGE,
+        provider=esp_name[:50],
+        provider_message_id=f"too-large-{digest[:40]}",
+        body_text=(
+            f"Not stored: the {esp_name} request was {size} bytes, over INBOUND_EMAIL_MAX_BYTES "
+            f"({limit}). The ESP was answered 413 and retries it; raise the limit to let a retry "
+            "in, or find the message in the ESP's inbound log. The start of the request is below."
+        ),
+        raw=_clean_text(head.decode("utf-8", errors="replace")),
+    )
+    logger.error(
+        "Inbound %s email of %s bytes is over INBOUND_EMAIL_MAX_BYTES (%s): answered 413 so the "
+        "ESP retries; its start is kept as unmatched inbound message %s",
+        esp_name,
+        size,
+        limit,
+        unmatched.pk if unmatched else "(kept before: a retry)",
+    )
+    return unmatched
 
 
 def sms_record_inbound(
