@@ -152,9 +152,28 @@ class _InboundSizeLimit:
 TOO_LARGE_HEAD_BYTES = 64 * 1024
 
 
-def anymail_urlpatterns() -> list:
-    """Anymail's webhook URLs (anymail.urls), each view with `_UnreadablePayloadIs400`, and the
-    views that receive inbound email with `_InboundSizeLimit`."""
+def esp_in_use() -> str:
+    """The ESP whose webhooks are mounted: ANYMAIL_ESP, else the one of an Anymail EMAIL_BACKEND
+    ("anymail.backends.<esp>.EmailBackend"); "" for the development outbox or SMTP."""
+    esp = settings.ANYMAIL_ESP.strip().lower()
+    if not esp:
+        match = re.fullmatch(r"anymail\.backends\.(\w+)\.EmailBackend", settings.EMAIL_BACKEND)
+        esp = match.group(1) if match else ""
+    return esp
+
+
+def _route_esp(pattern) -> str:
+    # "postmark/inbound/", "^mailgun/inbound(_mime)?/$", "mandrill/" -> the ESP's name.
+    return str(pattern.pattern).lstrip("^").split("/", 1)[0]
+
+
+def anymail_urlpatterns(*, esp: str) -> list:
+    """Anymail's webhook URLs (anymail.urls) of `esp` only, each view with
+    `_UnreadablePayloadIs400`, and the views that receive inbound email with `_InboundSizeLimit`.
+
+    Only the ESP in use is mounted: the others' views answer 500 (ImproperlyConfigured, with a
+    traceback in the log) when their settings are missing, so anyone could fill the error log
+    and trigger alerts by calling them. Unmounted, they are a plain 404."""
     from anymail import urls
     from anymail.signals import tracking
     from anymail.webhooks.base import AnymailBasicAuthMixin
@@ -162,6 +181,8 @@ def anymail_urlpatterns() -> list:
 
     patterns = []
     for pattern in urls.urlpatterns:
+        if not esp or _route_esp(pattern) != esp:
+            continue
         view_class = getattr(pattern.callback, "view_class", None)
         if view_class is not None:
             # Inbound views, and Mandrill's combined one (its signal is chosen per event).

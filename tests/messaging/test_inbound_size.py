@@ -26,7 +26,7 @@ MB = 1024 * 1024
 
 
 @pytest.fixture
-def thread_id(world, settings):
+def thread_id(world, settings, postmark_webhooks):
     settings.ANYMAIL = {"WEBHOOK_SECRET": [SECRET]}
     sequence = three_step_sequence(team=world.team, owner=world.owner)
     prospects_enroll(sequence=sequence, prospects=[world.prospect], enrolled_by=world.owner)
