@@ -10,6 +10,8 @@ from pathlib import Path
 import environ
 from django.core.management.utils import get_random_secret_key
 
+from apps.core.hosts import loopback_only
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -47,6 +49,14 @@ USING_DEV_SECRET_KEY = not env("SECRET_KEY", default="")
 
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# Fixed development secrets of the local simulators (public, in this repository): the fallback
+# only with DEV_TOOLS on a deployment reachable from this machine alone. check --deploy reports
+# them as an Error anywhere else.
+DEV_ANYMAIL_WEBHOOK_SECRET = "dev:dev-anymail-webhook-secret"  # noqa: S105 (public on purpose)
+DEV_TWILIO_AUTH_TOKEN = "dev-twilio-token"  # noqa: S105 (public on purpose)
+_DEV_SECRETS_ALLOWED = DEV_TOOLS and loopback_only(
+    allowed_hosts=ALLOWED_HOSTS, public_base_url=PUBLIC_BASE_URL
+)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
 
 INSTALLED_APPS = [
@@ -198,10 +208,10 @@ ANYMAIL = {
 # Basic auth ("user:password") on every Anymail webhook; comma-separated to rotate credentials.
 # Anymail accepts unauthenticated calls when no secret is set (it only warns), so without one we
 # use a random secret nobody knows: every webhook call is refused until it is configured.
-# Development has a fixed secret so the local inbound simulator and tests can sign in.
+# A loopback-only development deployment has the fixed secret instead (see above).
 ANYMAIL["WEBHOOK_SECRET"] = [
     s.strip() for s in ANYMAIL.get("WEBHOOK_SECRET", "").split(",") if s.strip()
-] or ["dev:dev-anymail-webhook-secret" if DEV_TOOLS else f"unset:{get_random_secret_key()}"]
+] or [DEV_ANYMAIL_WEBHOOK_SECRET if _DEV_SECRETS_ALLOWED else f"unset:{get_random_secret_key()}"]
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
     default=(
@@ -227,8 +237,11 @@ REPLY_ADDRESS_DOMAIN = env("REPLY_ADDRESS_DOMAIN", default=EMAIL_DOMAIN)
 
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
 # Also the key that Twilio webhook signatures are checked with. Without it the webhooks answer
-# 403; development uses a fixed token so the local SMS simulator signs requests like Twilio.
-TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="dev-twilio-token" if DEV_TOOLS else "")
+# 403; a loopback-only development deployment uses the fixed token (see above), so the local SMS
+# simulator signs requests like Twilio.
+TWILIO_AUTH_TOKEN = env(
+    "TWILIO_AUTH_TOKEN", default=DEV_TWILIO_AUTH_TOKEN if _DEV_SECRETS_ALLOWED else ""
+)
 SMS_BACKEND = env(
     "SMS_BACKEND",
     default=(
