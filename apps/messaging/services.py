@@ -511,7 +511,8 @@ def _send_email(message: Message) -> str | None:
         reply_to=[reply_address(message.thread_id)],
         headers=headers,
     )
-    email.metadata = {"outreach_message": str(message.pk)}  # Anymail: echoed in tracking events
+    # Anymail metadata: echoed in tracking events; the team also scopes the development outbox.
+    email.metadata = {"outreach_message": str(message.pk), "outreach_team": str(message.team_id)}
     try:
         email.send()
     except AnymailAPIError as exc:
