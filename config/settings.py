@@ -12,6 +12,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.management.utils import get_random_secret_key
 
+from apps.core.hosts import loopback_only
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -49,6 +51,14 @@ USING_DEV_SECRET_KEY = not env("SECRET_KEY", default="")
 
 PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
+# Fixed development secrets of the local simulators (public, in this repository): the fallback
+# only with DEV_TOOLS on a deployment reachable from this machine alone. check --deploy reports
+# them as an Error anywhere else.
+DEV_ANYMAIL_WEBHOOK_SECRET = "dev:dev-anymail-webhook-secret"  # noqa: S105 (public on purpose)
+DEV_TWILIO_AUTH_TOKEN = "dev-twilio-token"  # noqa: S105 (public on purpose)
+_DEV_SECRETS_ALLOWED = DEV_TOOLS and loopback_only(
+    allowed_hosts=ALLOWED_HOSTS, public_base_url=PUBLIC_BASE_URL
+)
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[PUBLIC_BASE_URL])
 
 INSTALLED_APPS = [
@@ -77,6 +87,8 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Before CSRF (which reads POST bodies): 2.5 MB bodies, except the inbound email webhook.
+    "apps.core.middleware.RequestBodyLimitMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
@@ -254,10 +266,10 @@ ANYMAIL = {
 # Basic auth ("user:password") on every Anymail webhook; comma-separated to rotate credentials.
 # Anymail accepts unauthenticated calls when no secret is set (it only warns), so without one we
 # use a random secret nobody knows: every webhook call is refused until it is configured.
-# Development has a fixed secret so the local inbound simulator and tests can sign in.
+# A loopback-only development deployment has the fixed secret instead (see above).
 ANYMAIL["WEBHOOK_SECRET"] = [
     s.strip() for s in ANYMAIL.get("WEBHOOK_SECRET", "").split(",") if s.strip()
-] or ["dev:dev-anymail-webhook-secret" if DEV_TOOLS else f"unset:{get_random_secret_key()}"]
+] or [DEV_ANYMAIL_WEBHOOK_SECRET if _DEV_SECRETS_ALLOWED else f"unset:{get_random_secret_key()}"]
 EMAIL_BACKEND = env(
     "EMAIL_BACKEND",
     default=(
@@ -266,6 +278,13 @@ EMAIL_BACKEND = env(
         else "apps.messaging.backends.DevOutboxEmailBackend"
     ),
 )
+# Largest inbound email request accepted (bytes, as the ESP posts it: JSON/base64 is a third
+# larger than the mail). ESPs accept mail up to ~25-40 MB. A larger request is refused with 413
+# so the ESP retries, and its start is kept as an unmatched inbound message for support.
+INBOUND_EMAIL_MAX_BYTES = env.int("INBOUND_EMAIL_MAX_BYTES", default=50 * 1024 * 1024)
+# Every other request body (Django's default); see apps/core/middleware.py.
+REQUEST_BODY_MAX_BYTES = 2_621_440
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(INBOUND_EMAIL_MAX_BYTES, REQUEST_BODY_MAX_BYTES)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Outreach <outreach@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Domain for our Message-IDs and for reply addresses that carry a thread token.
@@ -276,8 +295,11 @@ REPLY_ADDRESS_DOMAIN = env("REPLY_ADDRESS_DOMAIN", default=EMAIL_DOMAIN)
 
 TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID", default="")
 # Also the key that Twilio webhook signatures are checked with. Without it the webhooks answer
-# 403; development uses a fixed token so the local SMS simulator signs requests like Twilio.
-TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN", default="dev-twilio-token" if DEV_TOOLS else "")
+# 403; a loopback-only development deployment uses the fixed token (see above), so the local SMS
+# simulator signs requests like Twilio.
+TWILIO_AUTH_TOKEN = env(
+    "TWILIO_AUTH_TOKEN", default=DEV_TWILIO_AUTH_TOKEN if _DEV_SECRETS_ALLOWED else ""
+)
 SMS_BACKEND = env(
     "SMS_BACKEND",
     default=(

@@ -8,6 +8,7 @@ pytest_plugins = [
     "tests.fixtures.worker",
     "tests.fixtures.harvest",
     "tests.fixtures.browser",
+    "tests.fixtures.anymail",
 ]
 
 

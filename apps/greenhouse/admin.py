@@ -1,5 +1,6 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import get_object_or_404, redirect
@@ -450,7 +451,17 @@ class SyncRecordAdmin(ReadOnlyAdmin):
             return obj.last_error
         return format_html('<span title="{}">{}…</span>', obj.last_error, obj.last_error[:45])
 
-    @admin.action(description="Retry the selected failed or held records")
+    def has_retry_permission(self, request) -> bool:
+        """Retrying changes a record's state: it takes the change permission on sync records
+        (the log's pages stay read-only for everyone), not only the view permission."""
+        codename = get_permission_codename("change", self.opts)
+        return request.user.has_perm(f"{self.opts.app_label}.{codename}")
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {**(extra_context or {}), "can_retry": self.has_retry_permission(request)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    @admin.action(description="Retry the selected failed or held records", permissions=["retry"])
     def retry(self, request, queryset):
         self._report_retry(
             request, selected=queryset.count(), queued=sync_records_retry(records=queryset)
@@ -488,7 +499,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         ]
 
     def retry_view(self, request, pk):
-        if not self.has_view_permission(request):
+        if not self.has_retry_permission(request):
             raise PermissionDenied
         record = get_object_or_404(SyncRecord, pk=pk)
         queued = sync_records_retry(records=SyncRecord.objects.filter(pk=record.pk))

@@ -96,6 +96,7 @@ def _render(notice: BotNotice, thread: Thread, visibility: str) -> EmailMultiAlt
     email.attach_alternative(
         render_to_string("greenhouse/email/bot_notice.html", context), "text/html"
     )
+    email.metadata = {"outreach_team": str(thread.team_id)}  # scopes the development outbox
     return email
 
 

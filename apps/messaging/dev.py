@@ -1,6 +1,7 @@
 """Development-only pages (settings.DEV_TOOLS; 404 otherwise): the outboxes of the dev email and
 SMS backends, and a simulator for inbound replies, so the whole loop can be shown without an ESP
-or a Twilio account.
+or a Twilio account. The outbox shows a team member their own team's mail only (it holds pause
+links and conversations); support staff see every team's.
 
 The simulator goes through the real entry points: an email reply is sent on Anymail's `inbound`
 signal (what its webhook views do after checking basic auth), an SMS is POSTed to the real Twilio
@@ -19,6 +20,7 @@ from anymail.signals import AnymailInboundEvent, EventType, inbound
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.test import RequestFactory
@@ -27,15 +29,18 @@ from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
 from apps.teams.access import team_member_required
+from apps.teams.models import Membership
 
+from . import selectors
 from .addressing import bracket, reply_address
-from .backends import dev_email_outbox_dir
+from .backends import dev_email_outbox_dir, outbox_email_team_id
 from .forms import SimulateEmailReplyForm, SimulateSmsForm
 from .models import Channel, Message, Thread, VirtualPhoneNumber
 from .sms import dev_sms_outbox_path
 from .webhooks import twilio_sms_inbound
 
 OUTBOX_LIMIT = 100
+SMS_SCANNED = 5000  # newest lines of the SMS outbox looked at for a team's last OUTBOX_LIMIT
 SHOWN_HEADERS = ("From", "To", "Bcc", "Reply-To", "Subject", "Message-ID", "In-Reply-To",
                  "References", "Date")  # fmt: skip
 
@@ -50,10 +55,23 @@ def dev_tools_required(view):
     return wrapper
 
 
-def _read_emails() -> list[dict]:
+def _outbox_team_id(request) -> int | None:
+    """Whose mail the viewer may read: every team's for support staff (None), else their own
+    team's; the outbox holds pause links and other teams' conversations."""
+    if request.user.is_staff:
+        return None
+    team_id = Membership.objects.filter(user=request.user).values_list("team_id", flat=True).first()
+    if team_id is None:
+        raise PermissionDenied("You are not a member of a team.")
+    return team_id
+
+
+def _read_emails(team_id: int | None) -> list[dict]:
     emails = []
-    files = sorted(dev_email_outbox_dir().glob("*.eml"), reverse=True)[:OUTBOX_LIMIT]
-    for path in files:
+    files = sorted(dev_email_outbox_dir().glob("*.eml"), reverse=True)
+    if team_id is not None:
+        files = [path for path in files if outbox_email_team_id(path) == team_id]
+    for path in files[:OUTBOX_LIMIT]:
         msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
         body = msg.get_body(preferencelist=("plain",))
         emails.append(
@@ -66,20 +84,28 @@ def _read_emails() -> list[dict]:
     return emails
 
 
-def _read_sms() -> list[dict]:
+def _read_sms(team_id: int | None) -> list[dict]:
     path = dev_sms_outbox_path()
     if not path.exists():
         return []
-    lines = path.read_text(encoding="utf-8").splitlines()[-OUTBOX_LIMIT:]
-    return [json.loads(line) for line in reversed(lines) if line.strip()]
+    lines = path.read_text(encoding="utf-8").splitlines()[-SMS_SCANNED:]
+    records = [json.loads(line) for line in reversed(lines) if line.strip()]
+    if team_id is not None:
+        teams = selectors.sms_team_ids(provider_ids=[r.get("sid") for r in records])
+        records = [r for r in records if teams.get(r.get("sid")) == team_id]
+    return records[:OUTBOX_LIMIT]
 
 
 @dev_tools_required
 @login_required
 def dev_outbox(request):
-    return render(
-        request, "messaging/dev_outbox.html", {"emails": _read_emails(), "sms": _read_sms()}
-    )
+    team_id = _outbox_team_id(request)
+    context = {
+        "emails": _read_emails(team_id),
+        "sms": _read_sms(team_id),
+        "all_teams": team_id is None,
+    }
+    return render(request, "messaging/dev_outbox.html", context)
 
 
 def _simulate_forms(request, email_form=None, sms_form=None):

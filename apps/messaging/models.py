@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core.text import validate_no_control_characters
 from apps.sequences.models import Enrollment, Prospect, SequenceStep
 from apps.teams.models import Team
 
@@ -52,7 +53,10 @@ class Thread(models.Model):
         blank=True,
         related_name="threads",
     )
-    subject = models.CharField(max_length=500, blank=True)
+    # Every later email of the thread is "Re: <subject>": no line breaks or control characters.
+    subject = models.CharField(
+        max_length=500, blank=True, validators=[validate_no_control_characters]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_message_at = models.DateTimeField(null=True, blank=True)
 
@@ -112,11 +116,14 @@ class Message(models.Model):
     sequence_step = models.ForeignKey(
         SequenceStep, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
-    from_address = models.CharField(max_length=320)
+    # Header values (checked in forms, e.g. the admin's; sending refuses them too).
+    from_address = models.CharField(max_length=320, validators=[validate_no_control_characters])
     to_addresses = models.JSONField(default=list)
     cc_addresses = models.JSONField(default=list, blank=True)
     bcc_addresses = models.JSONField(default=list, blank=True)
-    subject = models.CharField(max_length=998, blank=True)
+    subject = models.CharField(
+        max_length=998, blank=True, validators=[validate_no_control_characters]
+    )
     body_text = models.TextField(blank=True)
     body_html = models.TextField(blank=True)
     # RFC 5322 threading (email only), without angle brackets. NULL (not "") where absent, so
@@ -174,6 +181,10 @@ class UnmatchedInbound(models.Model):
         BAD_TOKEN = "bad_token", "Reply address with an invalid signature"
         UNKNOWN_NUMBER = "unknown_number", "Sent to a number that is not a virtual number"
         UNKNOWN_SENDER = "unknown_sender", "Sender's number belongs to no prospect of the team"
+        TOO_LARGE = (
+            "too_large",
+            "Over INBOUND_EMAIL_MAX_BYTES: the ESP was told to retry; only its start is kept",
+        )
 
     channel = models.CharField(max_length=10, choices=Channel.choices)
     reason = models.CharField(max_length=30, choices=Reason.choices)

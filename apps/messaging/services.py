@@ -10,28 +10,31 @@ whose wake-up was lost or whose worker died mid-send.
 
 Inbound: `email_record_inbound` (Anymail's inbound signal) and `sms_record_inbound` (Twilio
 webhook) match a thread, store the message once (Message-ID / MessageSid are unique), stop the
-enrollments that were answered, and keep what matches nothing as `UnmatchedInbound`.
+enrollments that were answered, and keep what matches nothing as `UnmatchedInbound`, as well as a
+trace of an inbound email too large to read (`email_record_too_large`).
 """
 
+import hashlib
 import logging
 import random
 import smtplib
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.errors import MessageError
 from email.utils import formataddr
 
 from anymail.exceptions import AnymailAPIError, AnymailError
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
+from django.core.mail import BadHeaderError, EmailMessage
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from apps.core.queue import queue_task_on_commit
-from apps.core.text import html_to_text
+from apps.core.text import has_control_characters, header_safe, html_to_text
 from apps.sequences.models import Enrollment, Prospect, ProspectEmail, ProspectPhone, SequenceStep
 from apps.sequences.placeholders import placeholder_values, render_placeholders
 from apps.sequences.services import enrollments_stop_on_reply, prospect_phone_set_opt_out
@@ -100,12 +103,12 @@ def _clean_text(value: str | None) -> str:
 
 def sender_address(user) -> str:
     if user is not None and user.email:
-        return formataddr((user.get_full_name(), user.email))
+        return formataddr((header_safe(user.get_full_name()), user.email))
     return settings.DEFAULT_FROM_EMAIL
 
 
 def reply_subject(subject: str) -> str:
-    subject = subject.strip()
+    subject = header_safe(subject)
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
@@ -142,7 +145,7 @@ def _create_outbound(
         from_address=from_address,
         to_addresses=list(to),
         bcc_addresses=list(bcc) if is_email else [],
-        subject=subject[:998] if is_email else "",
+        subject=header_safe(subject)[:998] if is_email else "",
         body_text=body,
         message_id=new_message_id() if is_email else None,
         in_reply_to=history[-1] if history else "",
@@ -246,14 +249,15 @@ def sequence_step_messages_create(
                         continue
                     thread = email_threads.get(enrollment.pk)
                     if thread is None:
-                        subject = render_placeholders(step.subject_template, values).strip()
+                        # Names come from people: never a line break into the header.
+                        subject = header_safe(render_placeholders(step.subject_template, values))
                         thread = Thread.objects.create(
                             team_id=enrollment.sequence.team_id,
                             prospect=prospect,
                             owner=owner,
                             channel=Channel.EMAIL,
                             enrollment=enrollment,
-                            subject=(subject or enrollment.sequence.name)[:500],
+                            subject=(subject or header_safe(enrollment.sequence.name))[:500],
                         )
                         subject_line = thread.subject
                     else:
@@ -465,12 +469,38 @@ def _describe(exc: Exception) -> str:
         return f"{text} (HTTP {status})" if status else text
 
 
+def _header_problem(message: Message, headers: dict[str, str]) -> str:
+    """Why `message` cannot be put into email headers, in words; "" when it can.
+
+    Forms refuse control characters and rendering strips them, but a row can be written some
+    other way. Sending it would raise BadHeaderError (or worse, reach an ESP that folds the line
+    break into a new header); no retry can fix it, so it is a permanent failure, said plainly.
+    """
+    fields = (
+        ("subject", [message.subject]),
+        ("sender (From)", [message.from_address]),
+        ("recipient list", [*message.to_addresses, *message.cc_addresses, *message.bcc_addresses]),
+        ("threading headers (Message-ID, In-Reply-To, References)", list(headers.values())),
+    )
+    for label, values in fields:
+        if any(has_control_characters(str(value)) for value in values):
+            return (
+                f"Not sent: the {label} contains a line break or another control character, "
+                "which an email header cannot carry. Correct the text it came from (the "
+                "sequence step's subject, the prospect's or the sender's name)."
+            )
+    return ""
+
+
 def _send_email(message: Message) -> str | None:
     headers = {"Message-ID": f"<{message.message_id}>"}
     if message.in_reply_to:
         headers["In-Reply-To"] = f"<{message.in_reply_to}>"
     if message.references:
         headers["References"] = message.references
+    problem = _header_problem(message, headers)
+    if problem:
+        raise PermanentSendError(problem)
     email = EmailMessage(
         subject=message.subject,
         body=message.body_text,
@@ -481,7 +511,8 @@ def _send_email(message: Message) -> str | None:
         reply_to=[reply_address(message.thread_id)],
         headers=headers,
     )
-    email.metadata = {"outreach_message": str(message.pk)}  # Anymail: echoed in tracking events
+    # Anymail metadata: echoed in tracking events; the team also scopes the development outbox.
+    email.metadata = {"outreach_message": str(message.pk), "outreach_team": str(message.team_id)}
     try:
         email.send()
     except AnymailAPIError as exc:
@@ -494,6 +525,12 @@ def _send_email(message: Message) -> str | None:
     except AnymailError as exc:
         # Recipients refused, invalid address, unsupported feature: sending again won't help.
         raise PermanentSendError(f"The email could not be sent: {_describe(exc)}") from exc
+    except (BadHeaderError, MessageError) as exc:
+        # A header the email library refuses to write (see _header_problem): never retried.
+        raise PermanentSendError(
+            f"Not sent: an email header could not be written ({exc}). Correct the subject or "
+            "the names it came from."
+        ) from exc
     except smtplib.SMTPRecipientsRefused as exc:
         raise PermanentSendError(f"The mail server refused the recipients: {exc}") from exc
     except (smtplib.SMTPException, OSError) as exc:
@@ -844,6 +881,36 @@ def email_record_inbound(*, inbound, esp_name: str = "", event_id: str | None = 
         thread=thread, body_html=html, sender_is_prospect=is_prospect, **common
     )
     return InboundResult(message=message, duplicate=message is None)
+
+
+def email_record_too_large(*, esp_name: str, size: int, head: bytes) -> UnmatchedInbound | None:
+    """A trace of an authenticated inbound email request over INBOUND_EMAIL_MAX_BYTES, which the
+    webhook refuses (413) so that the ESP retries, and keeps in its own log. Only `head`, the
+    start of the request, was read: for JSON ESPs it holds the sender, the subject and the text,
+    which come before the attachments. The ESP's retries of it are kept once."""
+    digest = hashlib.sha256(head + f"|{size}|{esp_name}".encode()).hexdigest()
+    limit = settings.INBOUND_EMAIL_MAX_BYTES
+    unmatched = _store_unmatched(
+        channel=Channel.EMAIL,
+        reason=UnmatchedInbound.Reason.TOO_LARGE,
+        provider=esp_name[:50],
+        provider_message_id=f"too-large-{digest[:40]}",
+        body_text=(
+            f"Not stored: the {esp_name} request was {size} bytes, over INBOUND_EMAIL_MAX_BYTES "
+            f"({limit}). The ESP was answered 413 and retries it; raise the limit to let a retry "
+            "in, or find the message in the ESP's inbound log. The start of the request is below."
+        ),
+        raw=_clean_text(head.decode("utf-8", errors="replace")),
+    )
+    logger.error(
+        "Inbound %s email of %s bytes is over INBOUND_EMAIL_MAX_BYTES (%s): answered 413 so the "
+        "ESP retries; its start is kept as unmatched inbound message %s",
+        esp_name,
+        size,
+        limit,
+        unmatched.pk if unmatched else "(kept before: a retry)",
+    )
+    return unmatched
 
 
 def sms_record_inbound(

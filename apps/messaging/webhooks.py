@@ -1,4 +1,4 @@
-"""Twilio webhooks: inbound SMS and message status callbacks.
+"""Twilio webhooks (inbound SMS, message status callbacks) and the guards around Anymail's.
 
 Both check `X-Twilio-Signature` against the URL Twilio was given, rebuilt from PUBLIC_BASE_URL
 (not from the Host header, which a proxy may rewrite). Missing or bad signature: 403, nothing
@@ -11,10 +11,14 @@ import logging
 import re
 
 from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
+
+from apps.core.middleware import checks_own_request_size, request_content_length
 
 from . import services
 
@@ -114,18 +118,82 @@ class _UnreadablePayloadIs400:
             ) from exc
 
 
-def anymail_urlpatterns() -> list:
-    """Anymail's webhook URLs (anymail.urls), each view with `_UnreadablePayloadIs400`."""
+class _InboundSizeLimit:
+    """Inbound email up to INBOUND_EMAIL_MAX_BYTES (DATA_UPLOAD_MAX_MEMORY_SIZE is raised to it in
+    settings; RequestBodyLimitMiddleware keeps other views at 2.5 MB). A reply with an ordinary
+    attachment used to answer 400 and be stored nowhere.
+
+    Past the maximum the body is not read: an ESP with our credentials gets 413, which ESPs
+    retry (and keep in their own inbound log), and a trace with the start of the request is kept
+    as an UnmatchedInbound for support. A caller without the credentials gets Anymail's 400 and
+    leaves nothing behind."""
+
+    @method_decorator(csrf_exempt)  # as Anymail's own dispatch (as_view copies the marks)
+    @method_decorator(login_not_required)
+    def dispatch(self, request, *args, **kwargs):
+        from anymail.webhooks.base import AnymailBasicAuthMixin
+
+        size = request_content_length(request)
+        if request.method != "POST" or size <= settings.INBOUND_EMAIL_MAX_BYTES:
+            return super().dispatch(request, *args, **kwargs)
+        # Raises AnymailWebhookValidationFailure (400) for missing or wrong credentials.
+        AnymailBasicAuthMixin.validate_request(self, request)
+        if self.basic_auth:  # never set by strangers: with no secret, nothing is kept
+            head = request.read(TOO_LARGE_HEAD_BYTES)
+            services.email_record_too_large(esp_name=self.esp_name, size=size, head=head)
+        return HttpResponse(
+            f"Too large: at most {settings.INBOUND_EMAIL_MAX_BYTES} bytes. Retry later.",
+            status=413,
+            content_type="text/plain",
+        )
+
+
+# What is read of an inbound request over the maximum, for the trace kept for support.
+TOO_LARGE_HEAD_BYTES = 64 * 1024
+
+
+def esp_in_use() -> str:
+    """The ESP whose webhooks are mounted: ANYMAIL_ESP, else the one of an Anymail EMAIL_BACKEND
+    ("anymail.backends.<esp>.EmailBackend"); "" for the development outbox or SMTP."""
+    esp = settings.ANYMAIL_ESP.strip().lower()
+    if not esp:
+        match = re.fullmatch(r"anymail\.backends\.(\w+)\.EmailBackend", settings.EMAIL_BACKEND)
+        esp = match.group(1) if match else ""
+    return esp
+
+
+def _route_esp(pattern) -> str:
+    # "postmark/inbound/", "^mailgun/inbound(_mime)?/$", "mandrill/" -> the ESP's name.
+    return str(pattern.pattern).lstrip("^").split("/", 1)[0]
+
+
+def anymail_urlpatterns(*, esp: str) -> list:
+    """Anymail's webhook URLs (anymail.urls) of `esp` only, each view with
+    `_UnreadablePayloadIs400`, and the views that receive inbound email with `_InboundSizeLimit`.
+
+    Only the ESP in use is mounted: the others' views answer 500 (ImproperlyConfigured, with a
+    traceback in the log) when their settings are missing, so anyone could fill the error log
+    and trigger alerts by calling them. Unmounted, they are a plain 404."""
     from anymail import urls
+    from anymail.signals import tracking
+    from anymail.webhooks.base import AnymailBasicAuthMixin
     from django.urls import URLPattern
 
     patterns = []
     for pattern in urls.urlpatterns:
+        if not esp or _route_esp(pattern) != esp:
+            continue
         view_class = getattr(pattern.callback, "view_class", None)
         if view_class is not None:
-            guarded = type(view_class.__name__, (_UnreadablePayloadIs400, view_class), {})
-            pattern = URLPattern(
-                pattern.pattern, guarded.as_view(), pattern.default_args, pattern.name
+            # Inbound views, and Mandrill's combined one (its signal is chosen per event).
+            inbound = view_class.signal is not tracking and issubclass(
+                view_class, AnymailBasicAuthMixin
             )
+            mixins = (_InboundSizeLimit,) if inbound else ()
+            guarded = type(view_class.__name__, (*mixins, _UnreadablePayloadIs400, view_class), {})
+            view = guarded.as_view()
+            if inbound:
+                view = checks_own_request_size(view)
+            pattern = URLPattern(pattern.pattern, view, pattern.default_args, pattern.name)
         patterns.append(pattern)
     return patterns

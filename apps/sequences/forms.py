@@ -2,13 +2,17 @@ from datetime import timedelta
 
 from django import forms
 
+from apps.core.text import validate_no_control_characters
+
 from .models import Prospect, SequenceStep, validate_address_list
 from .placeholders import validate_placeholders
 
 
 class ProspectForm(forms.Form):
-    first_name = forms.CharField(max_length=100)
-    last_name = forms.CharField(max_length=100, required=False)
+    first_name = forms.CharField(max_length=100, validators=[validate_no_control_characters])
+    last_name = forms.CharField(
+        max_length=100, required=False, validators=[validate_no_control_characters]
+    )
     email = forms.EmailField(required=False)
     phone = forms.CharField(
         max_length=30, required=False, help_text="International format, e.g. +14155550100."
@@ -16,11 +20,11 @@ class ProspectForm(forms.Form):
 
 
 class SequenceCreateForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, validators=[validate_no_control_characters])
 
 
 class SequenceSettingsForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    name = forms.CharField(max_length=200, validators=[validate_no_control_characters])
     bcc = forms.CharField(
         label="BCC",
         max_length=500,
@@ -45,7 +49,7 @@ class StepForm(forms.Form):
         label="Subject",
         max_length=500,
         required=False,
-        validators=[validate_placeholders],
+        validators=[validate_placeholders, validate_no_control_characters],
         help_text="Email only; later email steps reply in the same thread.",
     )
     body_template = forms.CharField(

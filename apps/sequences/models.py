@@ -4,6 +4,7 @@ from django.core.validators import validate_email
 from django.db import models
 from django.db.models.functions import Lower
 
+from apps.core.text import validate_no_control_characters
 from apps.teams.models import Team
 
 from .placeholders import validate_placeholders
@@ -26,8 +27,11 @@ class Prospect(models.Model):
     """A person the team reaches out to (a prospect or candidate)."""
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="prospects")
-    first_name = models.CharField(max_length=100)
-    last_name = models.CharField(max_length=100, blank=True)
+    # Names are rendered into subjects ({{ first_name }}): no line breaks or control characters.
+    first_name = models.CharField(max_length=100, validators=[validate_no_control_characters])
+    last_name = models.CharField(
+        max_length=100, blank=True, validators=[validate_no_control_characters]
+    )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
@@ -114,7 +118,8 @@ class Sequence(models.Model):
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="sequences"
     )
-    name = models.CharField(max_length=200)
+    # The subject of a first email step that renders empty.
+    name = models.CharField(max_length=200, validators=[validate_no_control_characters])
     # Applies to prospects enrolled after it is set; each enrollment keeps its own copy.
     bcc = models.CharField(
         "BCC",
@@ -153,7 +158,7 @@ class SequenceStep(models.Model):
     subject_template = models.CharField(
         max_length=500,
         blank=True,
-        validators=[validate_placeholders],
+        validators=[validate_placeholders, validate_no_control_characters],
         help_text="Email only. Later email steps reply in the same thread (“Re: …”).",
     )
     body_template = models.TextField(

@@ -23,7 +23,7 @@ PATHS = ["/anymail/postmark/inbound/", "/anymail/postmark/tracking/"]
 
 
 @pytest.fixture
-def anymail_secret(settings, world):
+def anymail_secret(settings, world, postmark_webhooks):
     settings.ANYMAIL = {"WEBHOOK_SECRET": [SECRET]}
     sms_send(sender=world.owner, prospect=world.prospect, body="Hi")  # a message to track
     deliver_queued()

@@ -161,7 +161,7 @@ def post_postmark(client, payload, headers):
     )
 
 
-def test_the_postmark_inbound_webhook_stores_a_reply(client, settings, sent):
+def test_the_postmark_inbound_webhook_stores_a_reply(client, settings, sent, postmark_webhooks):
     settings.ANYMAIL = {"WEBHOOK_SECRET": [WEBHOOK_SECRET]}
     payload = postmark_payload(to=reply_address(sent.thread_id))
     response = post_postmark(client, payload, auth_header(WEBHOOK_SECRET))
@@ -176,14 +176,16 @@ def test_the_postmark_inbound_webhook_stores_a_reply(client, settings, sent):
 
 
 @pytest.mark.parametrize("headers", [{}, auth_header("anymail-user:wrong")])
-def test_the_inbound_webhook_refuses_missing_or_wrong_credentials(client, settings, sent, headers):
+def test_the_inbound_webhook_refuses_missing_or_wrong_credentials(
+    client, settings, sent, headers, postmark_webhooks
+):
     settings.ANYMAIL = {"WEBHOOK_SECRET": [WEBHOOK_SECRET]}
     payload = postmark_payload(to=reply_address(sent.thread_id))
     assert post_postmark(client, payload, headers).status_code == 400
     assert not Message.objects.filter(direction="inbound").exists()
 
 
-def test_without_a_configured_secret_every_webhook_call_is_refused(client, sent):
+def test_without_a_configured_secret_every_webhook_call_is_refused(client, sent, postmark_webhooks):
     # Settings put an unguessable secret in place when ANYMAIL_WEBHOOK_SECRET is not set (tests
     # run without DEV_TOOLS): a caller without credentials is refused, not accepted.
     from django.conf import settings
