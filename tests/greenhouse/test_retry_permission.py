@@ -8,6 +8,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 
 from apps.greenhouse.models import SyncRecord
+from tests.fixtures.staff import log_in_staff
 from tests.greenhouse.factories import SyncRecordFactory
 from tests.messaging.factories import MessageFactory
 
@@ -35,14 +36,14 @@ def failed():
 
 @pytest.fixture
 def viewer(client):
-    client.force_login(support_user("viewer", "view_syncrecord"))
-    return client
+    return log_in_staff(client, support_user("viewer", "view_syncrecord"))
 
 
 @pytest.fixture
 def changer(client):
-    client.force_login(support_user("changer", "view_syncrecord", "change_syncrecord"))
-    return client
+    return log_in_staff(
+        client, support_user("changer", "view_syncrecord", "change_syncrecord")
+    )
 
 
 def test_view_only_staff_read_the_record_without_a_retry_button(viewer, failed):
