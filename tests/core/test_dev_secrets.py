@@ -99,7 +99,9 @@ def test_a_loopback_deployment_may_use_them_and_is_told_which_secret_is_in_effec
 def test_unset_secrets_on_a_public_host_are_described_as_refusing_every_call(tmp_path):
     env = {key: value for key, value in PRODUCTION.items()
            if key not in ("ANYMAIL_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN")}  # fmt: skip
-    returncode, output = check_deploy({**env, "DEV_TOOLS": "true", "STAFF_REQUIRE_2FA": "true"}, tmp_path)
+    returncode, output = check_deploy(
+        {**env, "DEV_TOOLS": "true", "STAFF_REQUIRE_2FA": "true"}, tmp_path
+    )
     assert returncode == 0, output
     assert "messaging.E001" not in output and "messaging.E002" not in output
     assert "a random secret is in effect, so every Anymail webhook call is refused" in output
