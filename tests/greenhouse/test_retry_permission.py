@@ -41,9 +41,7 @@ def viewer(client):
 
 @pytest.fixture
 def changer(client):
-    return log_in_staff(
-        client, support_user("changer", "view_syncrecord", "change_syncrecord")
-    )
+    return log_in_staff(client, support_user("changer", "view_syncrecord", "change_syncrecord"))
 
 
 def test_view_only_staff_read_the_record_without_a_retry_button(viewer, failed):
