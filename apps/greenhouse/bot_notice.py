@@ -18,8 +18,9 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from apps.core.queue import queue_task_on_commit
-from apps.messaging.addressing import bracket, new_message_id
+from apps.messaging.addressing import new_message_id, reply_headers
 from apps.messaging.models import Channel, Thread
+from apps.messaging.selectors import thread_message_ids
 from apps.messaging.services import reply_subject
 
 from .models import BotNotice, GreenhouseIntegration, NoteVisibility
@@ -28,7 +29,6 @@ from .pausing import pause_url
 logger = logging.getLogger(__name__)
 
 MAX_SEND_ATTEMPTS = 5
-REFERENCES_KEPT = 20
 
 VISIBILITY_WORDS = {
     NoteVisibility.PUBLIC: (
@@ -74,16 +74,7 @@ def _render(notice: BotNotice, thread: Thread, visibility: str) -> EmailMultiAlt
     headers = {"Message-ID": f"<{notice.rfc_message_id}>", "Auto-Submitted": "auto-generated"}
     if is_email:
         subject = reply_subject(thread.subject or "your conversation")
-        ids = list(
-            thread.messages.exclude(message_id=None)
-            .order_by("created_at", "id")
-            .values_list("message_id", flat=True)
-        )
-        if len(ids) > REFERENCES_KEPT:
-            ids = [ids[0], *ids[-(REFERENCES_KEPT - 1) :]]
-        if ids:
-            headers["In-Reply-To"] = f"<{ids[-1]}>"
-            headers["References"] = bracket(ids)
+        headers.update(reply_headers(thread_message_ids(thread_ids=[thread.pk])[thread.pk]))
     else:
         subject = f"Greenhouse sync: SMS with {prospect.full_name}"
     email = EmailMultiAlternatives(

@@ -28,10 +28,11 @@ from twilio.request_validator import RequestValidator
 
 from apps.teams.access import team_member_required
 
-from .addressing import bracket, reply_address
+from .addressing import reply_address, reply_headers
 from .backends import dev_email_outbox_dir
 from .forms import SimulateEmailReplyForm, SimulateSmsForm
 from .models import Channel, Message, Thread, VirtualPhoneNumber
+from .selectors import thread_message_ids
 from .sms import dev_sms_outbox_path
 from .webhooks import twilio_sms_inbound
 
@@ -112,16 +113,14 @@ def dev_simulate_email(request):
         return render(request, "messaging/dev_simulate.html", context, status=400)
     thread = form.cleaned_data["thread"]
     last = thread.messages.filter(direction=Message.Direction.OUTBOUND).order_by("-id").first()
-    ids = list(
-        thread.messages.exclude(message_id=None).order_by("id").values_list("message_id", flat=True)
-    )
+    history = thread_message_ids(thread_ids=[thread.pk])[thread.pk]
     prospect_address = form.cleaned_data["from_address"] or (
         last.to_addresses[0] if last else thread.prospect.emails.values_list("email", flat=True)[0]
     )
     match_by = form.cleaned_data["match_by"]
     headers = [("Message-ID", make_msgid(domain="prospect.example"))]
-    if match_by in ("token", "headers") and ids:
-        headers += [("In-Reply-To", f"<{ids[-1]}>"), ("References", bracket(ids))]
+    if match_by in ("token", "headers"):
+        headers += list(reply_headers(history).items())
     recruiter = last.from_address if last else thread.owner.email
     to = reply_address(thread.pk) if match_by == "token" else recruiter
     mail = AnymailInboundMessage.construct(

@@ -1,5 +1,7 @@
 """Reads shared by views and admin."""
 
+from collections import defaultdict
+
 from django.db.models import Count, QuerySet
 
 from apps.teams.models import Team
@@ -18,3 +20,17 @@ def thread_list(*, team: Team) -> QuerySet[Thread]:
 
 def thread_messages(*, thread: Thread) -> QuerySet[Message]:
     return thread.messages.select_related("sender", "sequence_step").order_by("created_at", "id")
+
+
+def thread_message_ids(*, thread_ids) -> dict[int, list[str]]:
+    """{thread id: the RFC Message-IDs of its messages, oldest first}: the history a reply in
+    the thread refers to. One query for any number of threads; a thread without any maps to []."""
+    history: dict[int, list[str]] = defaultdict(list)
+    for thread_id, message_id in (
+        Message.objects.filter(thread_id__in=list(thread_ids))
+        .exclude(message_id=None)
+        .order_by("created_at", "id")
+        .values_list("thread_id", "message_id")
+    ):
+        history[thread_id].append(message_id)
+    return history

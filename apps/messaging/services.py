@@ -42,8 +42,10 @@ from .addressing import (
     parse_message_ids,
     reply_address,
     thread_id_from_reply_address,
+    trim_references,
 )
 from .models import Channel, Message, Thread, UnmatchedInbound, VirtualPhoneNumber
+from .selectors import thread_message_ids
 from .signals import message_recorded
 from .sms import SmsError, get_sms_backend
 
@@ -58,7 +60,6 @@ SENDING_STALE_AFTER = timedelta(minutes=10)
 QUEUED_GRACE = timedelta(minutes=2)
 SWEEP_BATCH = 500
 SMS_MAX_LENGTH = 1600  # Twilio's limit for one message body
-REFERENCES_KEPT = 20
 
 # Twilio's default opt-out and opt-in keywords (a message that is just the word).
 SMS_STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE"})
@@ -109,13 +110,6 @@ def reply_subject(subject: str) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
-def _trim_references(ids: list[str]) -> list[str]:
-    # Keep the thread's first message and the latest ones (RFC 5322 §3.6.4 allows trimming).
-    if len(ids) <= REFERENCES_KEPT:
-        return ids
-    return [ids[0], *ids[-(REFERENCES_KEPT - 1) :]]
-
-
 def _create_outbound(
     *,
     thread: Thread,
@@ -130,7 +124,7 @@ def _create_outbound(
     step: SequenceStep | None = None,
 ) -> Message:
     is_email = thread.channel == Channel.EMAIL
-    history = _trim_references(list(history)) if is_email else []
+    history = trim_references(history) if is_email else []
     message = Message.objects.create(
         team_id=thread.team_id,
         thread=thread,
@@ -220,14 +214,7 @@ def sequence_step_messages_create(
             prospect_id__in=prospect_ids,
         )
     }
-    history: dict[int, list[str]] = defaultdict(list)
-    for thread_id, message_id in (
-        Message.objects.filter(thread__in=email_threads.values())
-        .exclude(message_id=None)
-        .order_by("created_at", "id")
-        .values_list("thread_id", "message_id")
-    ):
-        history[thread_id].append(message_id)
+    history = thread_message_ids(thread_ids=[t.pk for t in email_threads.values()])
 
     outcomes: dict[int, StepOutcome] = {}
     for enrollment, step in items:
@@ -381,11 +368,7 @@ def thread_reply_create(*, thread: Thread, sender, body: str) -> Message:
     to = _prospect_email_for_thread(thread)
     if not to:
         raise ValidationError("The prospect has no email address.")
-    history = list(
-        thread.messages.exclude(message_id=None)
-        .order_by("created_at", "id")
-        .values_list("message_id", flat=True)
-    )
+    history = thread_message_ids(thread_ids=[thread.pk])[thread.pk]
     # A sequence thread keeps the enrollment's BCC, so a maildrop copy covers the whole thread.
     enrollment = thread.enrollment
     return _create_outbound(
