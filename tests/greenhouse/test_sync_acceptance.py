@@ -239,9 +239,11 @@ def test_a_fault_run_ends_with_exactly_one_note_per_eligible_message(
         if sweeps in (2, 4):
             harvest_sandbox.exhaust_window()  # more bursts while both workers are busy
         # The beat sweeper, run from here with a short stale threshold (above the workers'
-        # rate wait + timeouts) and a short grace.
+        # rate wait + timeouts) and a short lease: the killed worker's prefetched tasks are
+        # queued again 3 s after they were queued, not after QUEUE_LEASE's 10 minutes.
+        short = timedelta(seconds=3)
         sync_records_sweep(
-            now=timezone.now(), stale_after=timedelta(seconds=15), grace=timedelta(seconds=3)
+            now=timezone.now(), stale_after=timedelta(seconds=15), grace=short, lease=short
         )
         return written() == eligible
 
