@@ -10,6 +10,7 @@ import pytest
 from django.conf import settings as django_settings
 
 from bench.drill import WORKER_ENV, DrillConfig, Hooks, run_drill
+from tests.fixtures.worker import WORKER_DEADLINE
 from tests.messaging.fixtures import anymail_outbox  # noqa: F401
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -59,7 +60,7 @@ def test_the_fault_drill_loses_nothing_and_duplicates_nothing(
         # duplicate per 12 s, however often the sweeps run.
         sweep_every=3.0,
         lease=12.0,
-        settle_timeout=80.0,
+        settle_timeout=WORKER_DEADLINE,  # ends as soon as everything is written
     )
     hooks = Hooks(
         sandbox=harvest_sandbox,
