@@ -30,7 +30,6 @@ works a row (`OUTBOX_TASK`, called with the row's `OUTBOX_TASK_ARG`) and its ret
 apps/core imports no domain app: the models subclass this base, and name their task by its path.
 """
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
@@ -45,8 +44,6 @@ from django.utils.module_loading import import_string
 
 from .backoff import RetryPolicy
 from .queue import queue_tasks_on_commit
-
-logger = logging.getLogger(__name__)
 
 SWEEP_BATCH = 500
 ERROR_MAX_LENGTH = 2000
