@@ -524,7 +524,7 @@ def seed_backlog(world, n: int, *, sandbox: Sandbox, per_thread: int = 5,
                     subject=t.subject if k == 0 else f"Re: {t.subject}",
                     body_text=f"Hi Cand, message {k + 1} of {t.subject}. Would you like to chat?",
                     message_id=f"{uuid.uuid4().hex}@bench.example",
-                    status=Message.Status.SENT, sent_at=base, send_attempts=1)
+                    status=Message.Status.SENT, sent_at=base, attempts=1)
             for k, t, em in plan
         ]  # fmt: skip
         messages = Message.objects.bulk_create(messages)

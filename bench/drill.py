@@ -10,9 +10,9 @@ Prints "lost: 0, duplicated: 0" with the totals and exits non-zero otherwise. Th
 tests/drill/test_fault_drill.py: the same `run_drill` with pytest's workers, broker and sandbox.
 
 The beat sweepers are stood in for by this driver: every `sweep_every` seconds it runs
-`sync_records_sweep` with a short stale threshold (above the workers' rate wait + timeouts) and
-grace, and re-queues outbound messages left "sending" by a killed worker or "queued" by a lost
-wake-up (what `messages_sweep` does after its 10-minute/2-minute thresholds).
+`sync_records_sweep` and `messages_sweep` with a short stale threshold (above the workers' rate
+wait + timeouts) and a short queue lease (instead of QUEUE_LEASE's 10 minutes), so that work of
+killed workers and tasks lost with Redis are picked up within seconds.
 """
 
 import argparse
@@ -58,10 +58,11 @@ class DrillConfig:
     rate_limit: int = 60
     rate_window: int = 2
     sweep_every: float = 1.5
-    # A pending record (or queued message) whose wake-up is this old is queued again by the
-    # sweep. It must exceed how long the queue takes to drain, or every sweep adds duplicates
-    # of tasks still waiting in the queue (see docs/benchmarks.md, item 7).
-    grace: float = 3.0
+    # The queue lease of the sweeps (seconds): a pending record (or queued message) whose task
+    # was queued longer ago than this is taken as lost and queued once more. A task still waiting
+    # in a slow queue then gets one duplicate per lease, not one per sweep (docs/benchmarks.md,
+    # item 7). Also the grace before a missing sync record is created.
+    lease: float = 3.0
     settle_timeout: float = 120.0  # after the chaos, for everything to be written
     seed: int | None = None
 
@@ -212,33 +213,23 @@ def produce_replies(world) -> None:
 # --- Sweeping ----------------------------------------------------------------------------------
 
 
-def sweep(team, grace: float) -> None:
+def sweep(lease: float) -> None:
     """The beat sweepers, with the drill's short thresholds."""
-    from django.db.models import Q
     from django.utils import timezone
 
     from apps.greenhouse.sync import sync_records_sweep
-    from apps.messaging.models import Message
-    from apps.messaging.tasks import message_send_task
+    from apps.messaging.services import messages_sweep
 
     now = timezone.now()
-    grace = timedelta(seconds=grace)
+    lease = timedelta(seconds=lease)
     try:
-        sync_records_sweep(now=now, stale_after=STALE_AFTER, grace=grace)
+        sync_records_sweep(now=now, stale_after=STALE_AFTER, grace=lease, lease=lease)
     except Exception as exc:  # the broker may be restarting: the next sweep tries again
         print(f"drill: sync sweep failed: {exc!r}", file=sys.stderr)
-    outbound = Message.objects.filter(team=team, direction=Message.Direction.OUTBOUND)
-    outbound.filter(status=Message.Status.SENDING, claimed_at__lt=now - STALE_AFTER).update(
-        status=Message.Status.QUEUED, claimed_at=None, next_attempt_at=now
-    )
-    due = outbound.filter(status=Message.Status.QUEUED).filter(
-        Q(next_attempt_at__lte=now) | Q(next_attempt_at=None, created_at__lt=now - grace)
-    )
-    for pk in due.values_list("pk", flat=True)[:500]:
-        try:
-            message_send_task.apply_async(args=[pk])
-        except Exception:
-            break
+    try:
+        messages_sweep(now=now, stale_after=STALE_AFTER, lease=lease)
+    except Exception as exc:
+        print(f"drill: message sweep failed: {exc!r}", file=sys.stderr)
 
 
 # --- The run -----------------------------------------------------------------------------------
@@ -327,7 +318,7 @@ def run_drill(config: DrillConfig, hooks: Hooks) -> DrillResult:
                 hooks.log(f"drill {t:5.1f} s: sandbox up")
             if t >= next_sweep:
                 next_sweep += config.sweep_every
-                sweep(world.team, config.grace)
+                sweep(config.lease)
             time.sleep(0.2)
         producer.join()
         if producer_errors:
@@ -341,7 +332,7 @@ def run_drill(config: DrillConfig, hooks: Hooks) -> DrillResult:
         deadline = time.monotonic() + config.settle_timeout
         next_report = time.monotonic() + 10
         while time.monotonic() < deadline:
-            sweep(world.team, config.grace)
+            sweep(config.lease)
             unsent = messages.filter(
                 status__in=(Message.Status.QUEUED, Message.Status.SENDING)
             ).count()
@@ -413,7 +404,7 @@ def main():
     parser.add_argument("--rate-limit", type=int, default=150)
     parser.add_argument("--rate-window", type=int, default=3)
     parser.add_argument("--settle-timeout", type=float, default=600.0)
-    parser.add_argument("--grace", type=float, default=30.0,
+    parser.add_argument("--lease", type=float, default=30.0,
                         help="seconds before a lost wake-up is queued again")  # fmt: skip
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
@@ -430,7 +421,7 @@ def main():
         chaos=args.chaos, kill_every=args.kill_every, redis_restart_at=args.redis_restart_at,
         down_at=args.down_at, down_for=args.down, burst_every=5.0, write_then_500=10,
         drop_after_write=3, rate_limit=args.rate_limit, rate_window=args.rate_window,
-        sweep_every=5.0, grace=args.grace, settle_timeout=args.settle_timeout, seed=args.seed,
+        sweep_every=5.0, lease=args.lease, settle_timeout=args.settle_timeout, seed=args.seed,
     )  # fmt: skip
     hooks = Hooks(
         sandbox=sandbox.control,

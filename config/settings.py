@@ -362,7 +362,8 @@ GREENHOUSE_SYNC_RETRY_MAX_DELAY = env.float("GREENHOUSE_SYNC_RETRY_MAX_DELAY", d
 # can spend between its last heartbeat and the end of a POST (rate wait + both timeouts), and
 # the Celery hard time limit, or a slow live worker could be taken for a dead one.
 GREENHOUSE_SYNC_STALE_AFTER = env.float("GREENHOUSE_SYNC_STALE_AFTER", default=360.0)
-# A pending record whose on-commit wake-up should have run by now (seconds).
+# A message without its sync record this long after it was sent or received (seconds): the
+# sweeper creates the record (the signal's receiver failed and logged).
 GREENHOUSE_SYNC_PENDING_GRACE = env.float("GREENHOUSE_SYNC_PENDING_GRACE", default=60.0)
 GREENHOUSE_SYNC_SWEEP_INTERVAL = env.float("GREENHOUSE_SYNC_SWEEP_INTERVAL", default=20.0)
 # The bot email that tells a recruiter a thread is being synced, with the pause link.
@@ -391,6 +392,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     # Longer than any task runs; retries wait in the database, never as broker countdowns.
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Outbox lease (apps/core/outbox.py, seconds): after queueing a row's task, the sweepers leave
+# the row alone this long, trusting the task to be in the broker; then they take it as lost and
+# queue one more. Longer than a backlog usually takes to drain; a lost task waits at most this.
+QUEUE_LEASE = env.float("QUEUE_LEASE", default=600.0)
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="outreach")
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"

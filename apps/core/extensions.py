@@ -12,6 +12,8 @@ out of INSTALLED_APPS and its links and panels disappear; nothing else changes.
   where a template says `{% panels "<slot>" prospect=prospect %}`.
 - `annotator(slot)`: registers `fn(request, objects) -> {pk: HTML}`: extras for each row of a
   list, computed for the whole list at once (one query, not one per row).
+- `membership_lookup(fn)`: the teams app registers `fn(user) -> membership or None`, so that
+  core (the nav, the home page) knows a user's team and role without importing the teams app.
 """
 
 from collections import defaultdict
@@ -41,6 +43,7 @@ class NavItem:
 _nav: list[NavItem] = []
 _panels: dict[str, list[Callable]] = defaultdict(list)
 _annotators: dict[str, list[Callable]] = defaultdict(list)
+_membership_lookup: list[Callable] = []
 
 
 def nav_item(
@@ -86,19 +89,20 @@ def annotate(slot: str, request, objects: Iterable) -> dict[int, SafeString]:
     return {pk: format_html_join("", "{}", ((h,) for h in parts)) for pk, parts in merged.items()}
 
 
+def membership_lookup(fn: Callable) -> Callable:
+    _membership_lookup[:] = [fn]  # one lookup; ready() may run more than once in tests
+    return fn
+
+
 def membership_of(request):
-    """The user's team membership, looked up once per request (None: not in a team)."""
+    """The user's team membership, looked up once per request (None: not in a team, or no
+    teams app installed)."""
     if hasattr(request, "membership"):
         return request.membership
     if not hasattr(request, "_membership_cache"):
-        from apps.teams.models import Membership
-
         user = getattr(request, "user", None)
-        request._membership_cache = (
-            Membership.objects.select_related("team").filter(user=user).first()
-            if user is not None and user.is_authenticated
-            else None
-        )
+        lookup = _membership_lookup[0] if _membership_lookup else None
+        request._membership_cache = lookup(user) if lookup is not None else None
     return request._membership_cache
 
 

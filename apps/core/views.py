@@ -3,12 +3,12 @@ from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 
-from apps.teams.models import Membership
+from .extensions import membership_of
 
 
 @login_required
 def home(request):
-    membership = Membership.objects.select_related("team").filter(user=request.user).first()
+    membership = membership_of(request)
     if membership is None and request.user.is_staff:
         return redirect("admin:index")
     return render(request, "core/home.html", {"membership": membership})

@@ -420,6 +420,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "attempts",
         "next_attempt_at",
         "claimed_at",
+        "queued_at",
         "post_started_at",
         "last_error",
         "created_at",

@@ -5,7 +5,8 @@ Never to the candidate, never BCC'd. For email threads it is threaded into the c
 being written to Greenhouse, with which visibility, and carries the pause link. It is not stored
 as a Message, so it is never synced itself.
 
-One per thread: the BotNotice row is unique per thread and claimed before sending.
+One per thread: the BotNotice row is unique per thread and claimed before sending. Claim,
+backoff, lease and sweep are the shared outbox's (apps/core/outbox.py).
 """
 
 import logging
@@ -13,22 +14,18 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from apps.core.queue import queue_task_on_commit
-from apps.messaging.addressing import bracket, new_message_id
+from apps.messaging.addressing import new_message_id, reply_headers
 from apps.messaging.models import Channel, Thread
+from apps.messaging.selectors import thread_message_ids
 from apps.messaging.services import reply_subject
 
 from .models import BotNotice, GreenhouseIntegration, NoteVisibility
 from .pausing import pause_url
 
 logger = logging.getLogger(__name__)
-
-MAX_SEND_ATTEMPTS = 5
-REFERENCES_KEPT = 20
 
 VISIBILITY_WORDS = {
     NoteVisibility.PUBLIC: (
@@ -44,17 +41,12 @@ VISIBILITY_WORDS = {
 
 def bot_notice_queue(*, thread: Thread) -> None:
     """Call in the transaction that marked the thread's first record written."""
-    _, created = BotNotice.objects.get_or_create(
-        thread_id=thread.pk, defaults={"rfc_message_id": new_message_id()}
+    notice, created = BotNotice.objects.get_or_create(
+        thread_id=thread.pk,
+        defaults={"rfc_message_id": new_message_id(), "queued_at": timezone.now()},
     )
     if created:
-        _queue_send(thread.pk)
-
-
-def _queue_send(thread_id: int) -> None:
-    from .tasks import bot_notice_send_task
-
-    queue_task_on_commit(bot_notice_send_task, thread_id)
+        notice.wake_on_commit()
 
 
 def _render(notice: BotNotice, thread: Thread, visibility: str) -> EmailMultiAlternatives:
@@ -74,16 +66,7 @@ def _render(notice: BotNotice, thread: Thread, visibility: str) -> EmailMultiAlt
     headers = {"Message-ID": f"<{notice.rfc_message_id}>", "Auto-Submitted": "auto-generated"}
     if is_email:
         subject = reply_subject(thread.subject or "your conversation")
-        ids = list(
-            thread.messages.exclude(message_id=None)
-            .order_by("created_at", "id")
-            .values_list("message_id", flat=True)
-        )
-        if len(ids) > REFERENCES_KEPT:
-            ids = [ids[0], *ids[-(REFERENCES_KEPT - 1) :]]
-        if ids:
-            headers["In-Reply-To"] = f"<{ids[-1]}>"
-            headers["References"] = bracket(ids)
+        headers.update(reply_headers(thread_message_ids(thread_ids=[thread.pk])[thread.pk]))
     else:
         subject = f"Greenhouse sync: SMS with {prospect.full_name}"
     email = EmailMultiAlternatives(
@@ -102,17 +85,15 @@ def _render(notice: BotNotice, thread: Thread, visibility: str) -> EmailMultiAlt
 
 def bot_notice_send(*, thread_id: int) -> str:
     """Send the thread's bot email once. Safe to call any number of times."""
-    now = timezone.now()
-    claimed = BotNotice.objects.filter(thread_id=thread_id, status=BotNotice.Status.PENDING).update(
-        status=BotNotice.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
-    )
-    if not claimed:
+    claimed_at = BotNotice.claim(thread_id=thread_id)
+    if claimed_at is None:
+        BotNotice.release(thread_id=thread_id)  # not due yet: the sweep queues it when it is
         return "skipped"
     notice = BotNotice.objects.select_related("thread__owner", "thread__prospect").get(
         thread_id=thread_id
     )
     thread = notice.thread
-    mine = BotNotice.objects.filter(pk=notice.pk, status=BotNotice.Status.SENDING)
+    mine = BotNotice.held(pk=notice.pk, claimed_at=claimed_at)
     if not thread.owner.email:
         mine.update(
             status=BotNotice.Status.FAILED,
@@ -129,10 +110,14 @@ def bot_notice_send(*, thread_id: int) -> str:
         _render(notice, thread, visibility).send()
     except Exception as exc:
         logger.warning("Bot email for thread %s not sent: %s", thread_id, exc)
-        if notice.attempts >= MAX_SEND_ATTEMPTS:
-            mine.update(status=BotNotice.Status.FAILED, error=f"Not sent: {exc}"[:2000])
+        reason = f"Not sent: {exc}"
+        next_at = BotNotice.retry_later(
+            pk=notice.pk, claimed_at=claimed_at, attempts=notice.attempts, reason=reason
+        )
+        if next_at is None:
+            error = BotNotice.gave_up_error(notice.attempts, reason)
+            mine.update(status=BotNotice.Status.FAILED, next_attempt_at=None, error=error[:2000])
             return "failed"
-        mine.update(status=BotNotice.Status.PENDING, error=f"Not sent yet: {exc}"[:2000])
         return "retry"
     mine.update(
         status=BotNotice.Status.SENT, sent_at=timezone.now(), recipient=thread.owner.email, error=""
@@ -140,19 +125,18 @@ def bot_notice_send(*, thread_id: int) -> str:
     return "sent"
 
 
-def bot_notices_sweep(*, now: datetime, stale_after: timedelta, grace: timedelta) -> int:
-    """Queue bot emails whose wake-up was lost, that failed transiently, or whose worker died
-    (then it is sent again: a rare duplicate notice beats a missing pause link)."""
-    BotNotice.objects.filter(
-        status=BotNotice.Status.SENDING, claimed_at__lt=now - stale_after
-    ).update(status=BotNotice.Status.PENDING)
-    due = list(
-        BotNotice.objects.filter(status=BotNotice.Status.PENDING)
-        .filter(Q(created_at__lt=now - grace) | Q(attempts__gt=0))
-        .values_list("thread_id", flat=True)[:500]
+def bot_notices_sweep(
+    *, now: datetime, stale_after: timedelta, lease: timedelta | None = None
+) -> int:
+    """Queue bot emails whose retry is due, whose task was lost (its lease ran out), or whose
+    worker died (then it is sent again: a rare duplicate notice beats a missing pause link).
+    Returns how many tasks were queued; a notice whose task is on its way is left alone."""
+    result = BotNotice.sweep(
+        now=now,
+        stale_after=stale_after,
+        lease=lease,
+        order_by=("created_at", "id"),
+        gave_up_error="The worker stopped while sending, too many times; not sent again.",
+        rescued_error="The worker stopped while sending; sending again.",
     )
-    for thread_id in due:
-        from .tasks import bot_notice_send_task
-
-        bot_notice_send_task.apply_async(args=[thread_id])
-    return len(due)
+    return result.queued

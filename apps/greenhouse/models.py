@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core.backoff import RetryPolicy
+from apps.core.outbox import OutboxBase
 from apps.messaging.models import Channel, Message, Thread
 from apps.sequences.models import Prospect
 from apps.teams.models import Team
@@ -266,10 +268,11 @@ class SyncPauseEvent(models.Model):
         return f"{self.get_action_display()} {self.prospect} ({self.get_via_display()})"
 
 
-class SyncRecord(models.Model):
+class SyncRecord(OutboxBase):
     """One per message: the outbox entry (what to write) and its log (what happened, and why).
 
-    The row is written in the message's own transaction; the Celery task only wakes a worker.
+    The row is written in the message's own transaction; the Celery task only wakes a worker
+    (the claim, retries and the sweep are apps/core/outbox.py's).
     `post_started_at` is committed before every POST: when it is set and `note_id` is empty, an
     earlier attempt may have written the note, so the worker reads the candidate's notes back
     and looks for `note_ref` before it posts again.
@@ -283,6 +286,12 @@ class SyncRecord(models.Model):
         HELD = "held", "Held"
         FAILED = "failed", "Failed"
 
+    OUTBOX_PENDING = Status.PENDING
+    OUTBOX_CLAIMED = Status.IN_PROGRESS
+    OUTBOX_FAILED = Status.FAILED
+    OUTBOX_TASK = "apps.greenhouse.tasks.sync_record_write_task"
+    OUTBOX_ERROR_FIELD = "last_error"
+
     message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="sync_record")
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
     prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="sync_records")
@@ -294,9 +303,7 @@ class SyncRecord(models.Model):
     candidate_id = models.PositiveBigIntegerField("Greenhouse candidate ID", null=True, blank=True)
     note_id = models.PositiveBigIntegerField("Greenhouse note ID", null=True, blank=True)
     note_ref = models.CharField("note reference", max_length=40, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    # attempts, claimed_at, next_attempt_at, queued_at: the outbox's (OutboxBase).
     post_started_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -325,6 +332,14 @@ class SyncRecord(models.Model):
 
     def __str__(self):
         return f"Sync of message {self.message_id}: {self.get_status_display()}"
+
+    @classmethod
+    def outbox_retry_policy(cls) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=settings.GREENHOUSE_SYNC_MAX_ATTEMPTS,
+            base_delay=settings.GREENHOUSE_SYNC_RETRY_BASE_DELAY,
+            max_delay=settings.GREENHOUSE_SYNC_RETRY_MAX_DELAY,
+        )
 
     @property
     def explanation(self) -> str:
@@ -368,8 +383,11 @@ class SyncAttempt(models.Model):
         return f"{self.get_kind_display()}: {self.get_outcome_display()}"
 
 
-class BotNotice(models.Model):
-    """The one bot email per synced thread, to the recruiter who owns it (never the candidate)."""
+class BotNotice(OutboxBase):
+    """The one bot email per synced thread, to the recruiter who owns it (never the candidate).
+
+    An outbox row (apps/core/outbox.py) whose task takes the thread's id.
+    """
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -377,13 +395,19 @@ class BotNotice(models.Model):
         SENT = "sent", "Sent"
         FAILED = "failed", "Failed"
 
+    OUTBOX_PENDING = Status.PENDING
+    OUTBOX_CLAIMED = Status.SENDING
+    OUTBOX_FAILED = Status.FAILED
+    OUTBOX_TASK = "apps.greenhouse.tasks.bot_notice_send_task"
+    OUTBOX_TASK_ARG = "thread_id"
+    MAX_ATTEMPTS = 5
+
     thread = models.OneToOneField(Thread, on_delete=models.CASCADE, related_name="bot_notice")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     recipient = models.CharField(max_length=320, blank=True)
     # Our RFC 5322 Message-ID, without angle brackets.
     rfc_message_id = models.CharField("Message-ID", max_length=998)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    claimed_at = models.DateTimeField(null=True, blank=True)
+    # attempts, claimed_at, next_attempt_at, queued_at: the outbox's (OutboxBase).
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     sent_at = models.DateTimeField(null=True, blank=True)
@@ -394,3 +418,12 @@ class BotNotice(models.Model):
 
     def __str__(self):
         return f"Bot email for thread {self.thread_id}: {self.get_status_display()}"
+
+    @classmethod
+    def outbox_retry_policy(cls) -> RetryPolicy:
+        # An email like the notes' sync: the same waits, fewer attempts.
+        return RetryPolicy(
+            max_attempts=cls.MAX_ATTEMPTS,
+            base_delay=settings.GREENHOUSE_SYNC_RETRY_BASE_DELAY,
+            max_delay=settings.GREENHOUSE_SYNC_RETRY_MAX_DELAY,
+        )

@@ -11,7 +11,9 @@
    record's reference before anything is posted again.
 3. Transient errors put the record back to pending with `next_attempt_at` (backoff + jitter);
    `sync_records_sweep` (beat) queues what is due, rescues records of dead workers, and releases
-   records held for the connection once it is healthy again.
+   records held for the connection once it is healthy again. Claim, backoff, lease and sweep are
+   the shared outbox's (apps/core/outbox.py): a record whose task is still in the broker is not
+   queued again until its lease (settings.QUEUE_LEASE) runs out.
 
 Notes of one thread reach Greenhouse in message order: a record waits while an older message of
 its thread is still on its way (outbound not sent yet, or its record not written yet), for at
@@ -19,17 +21,15 @@ most ORDER_WAIT_MAX; each finished record wakes the next one of its thread.
 """
 
 import logging
-import random
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Q
 from django.utils import timezone
 
-from apps.core.queue import queue_task_on_commit
 from apps.messaging.addressing import thread_id_from_reply_address
 from apps.messaging.models import Channel, Message
 from apps.sequences.models import ProspectEmail
@@ -70,7 +70,7 @@ logger = logging.getLogger(__name__)
 
 Status = SyncRecord.Status
 WAITING = (Status.PENDING, Status.HELD)
-SWEEP_BATCH = 500
+BACKFILL_BATCH = 500
 ORDER_WAIT_MAX = timedelta(minutes=10)
 CONNECTION_RECHECK_EVERY = timedelta(minutes=5)
 BACKFILL_WINDOW = timedelta(days=1)
@@ -82,12 +82,6 @@ def _verdict_status(verdict: Verdict) -> str:
         Decision.SKIP: Status.SKIPPED,
         Decision.HOLD: Status.HELD,
     }[verdict.decision]
-
-
-def _queue_write(record_id: int) -> None:
-    from .tasks import sync_record_write_task
-
-    queue_task_on_commit(sync_record_write_task, record_id)
 
 
 # --- Facts -------------------------------------------------------------------------------------
@@ -167,6 +161,7 @@ def _record_create(message: Message) -> SyncRecord:
         _facts(message=message, integration=integration, paused=_is_paused(thread.prospect_id))
     )
     status = _verdict_status(verdict)
+    pending = status == Status.PENDING
     try:
         with transaction.atomic():
             record = SyncRecord.objects.create(
@@ -178,13 +173,14 @@ def _record_create(message: Message) -> SyncRecord:
                 direction=message.direction,
                 status=status,
                 reason=verdict.reason,
+                queued_at=timezone.now() if pending else None,  # the write task's lease
             )
     except IntegrityError:
         return SyncRecord.objects.get(message_id=message.pk)  # created at the same moment
     record.note_ref = note_reference(record.pk)
     SyncRecord.objects.filter(pk=record.pk).update(note_ref=record.note_ref)
-    if status == Status.PENDING:
-        _queue_write(record.pk)
+    if pending:
+        record.wake_on_commit()
     return record
 
 
@@ -200,9 +196,7 @@ class Claim:
 
     def mine(self):
         """The record, as long as this worker still holds the claim."""
-        return SyncRecord.objects.filter(
-            pk=self.record.pk, status=Status.IN_PROGRESS, claimed_at=self.claimed_at
-        )
+        return SyncRecord.held(pk=self.record.pk, claimed_at=self.claimed_at)
 
 
 class LostClaim(Exception):
@@ -238,7 +232,7 @@ def _wake_next_in_thread(record: SyncRecord) -> None:
         .first()
     )
     if following is not None:
-        _queue_write(following)
+        SyncRecord.wake(pk=following)
 
 
 def sync_record_write(*, record_id: int) -> str:
@@ -249,15 +243,12 @@ def sync_record_write(*, record_id: int) -> str:
     if record is None or record.status != Status.PENDING:
         return "not pending"
     if record.next_attempt_at and record.next_attempt_at > now:
+        SyncRecord.release(pk=record_id)  # the sweep queues it when it is due
         return "not due"
     if _waits_for_older(record, now):
+        SyncRecord.release(pk=record_id)
         return "waiting"  # woken by the older record, or by the sweeper
-    claimed = (
-        SyncRecord.objects.filter(pk=record_id, status=Status.PENDING)
-        .filter(Q(next_attempt_at=None) | Q(next_attempt_at__lte=now))
-        .update(status=Status.IN_PROGRESS, claimed_at=now, attempts=F("attempts") + 1)
-    )
-    if not claimed:
+    if SyncRecord.claim(pk=record_id, now=now) is None:
         return "claimed elsewhere"
     record = SyncRecord.objects.select_related(
         "message__sender", "thread__owner", "thread__virtual_number", "prospect"
@@ -502,30 +493,18 @@ def _fail(claim: Claim, reason: str, *, http_status=None) -> str:
     return "failed"
 
 
-def retry_delay(attempt: int) -> timedelta:
-    """Exponential backoff with jitter: half the delay fixed, half random."""
-    base = settings.GREENHOUSE_SYNC_RETRY_BASE_DELAY
-    delay = min(base * 2 ** max(0, attempt - 1), settings.GREENHOUSE_SYNC_RETRY_MAX_DELAY)
-    return timedelta(seconds=delay / 2 + delay / 2 * random.random())  # noqa: S311  (jitter)
-
-
 def _retry_later(claim: Claim, reason: str, *, at_least: float = 0.0, http_status=None) -> str:
     _attempt_finish(claim, SyncAttempt.Outcome.RETRY, error=reason, http_status=http_status)
     attempts = claim.record.attempts
-    limit = settings.GREENHOUSE_SYNC_MAX_ATTEMPTS
-    if attempts >= limit:
-        return _fail(claim, f"Gave up after {attempts} attempts. Last error: {reason}")
-    delay = max(retry_delay(attempts), timedelta(seconds=at_least))
-    next_at = timezone.now() + delay
-    claim.mine().update(
-        status=Status.PENDING,
-        claimed_at=None,
-        next_attempt_at=next_at,
-        last_error=(
-            f"Attempt {attempts} of {limit} failed, trying again at {next_at:%H:%M:%S} UTC: "
-            f"{reason}"
-        )[:2000],
+    next_at = SyncRecord.retry_later(
+        pk=claim.record.pk,
+        claimed_at=claim.claimed_at,
+        attempts=attempts,
+        reason=reason,
+        at_least=timedelta(seconds=at_least),
     )
+    if next_at is None:
+        return _fail(claim, SyncRecord.gave_up_error(attempts, reason))
     logger.info("Sync record %s retries at %s: %s", claim.record.pk, next_at, reason)
     return "retry"
 
@@ -538,11 +517,13 @@ def sync_records_sweep(
     now: datetime | None = None,
     stale_after: timedelta | None = None,
     grace: timedelta | None = None,
+    lease: timedelta | None = None,
 ) -> dict[str, int]:
-    """Queue what is due; rescue what lost its worker or its wake-up; release records held for
-    the connection once it is healthy. Returns counts, for logs and tests."""
+    """Release records held for the connection once it is healthy; create records the signal
+    missed (older than `grace`); rescue what lost its worker; queue what is due and has no task
+    on its way (`lease`: settings.QUEUE_LEASE). Then the same for bot emails. Returns counts,
+    for logs and tests."""
     from .bot_notice import bot_notices_sweep
-    from .tasks import sync_record_write_task
 
     now = now or timezone.now()
     stale_after = stale_after or timedelta(seconds=settings.GREENHOUSE_SYNC_STALE_AFTER)
@@ -550,45 +531,28 @@ def sync_records_sweep(
         grace if grace is not None else timedelta(seconds=settings.GREENHOUSE_SYNC_PENDING_GRACE)
     )
     counts = {}
-
-    stale = SyncRecord.objects.filter(status=Status.IN_PROGRESS, claimed_at__lt=now - stale_after)
-    counts["gave_up"] = stale.filter(attempts__gte=settings.GREENHOUSE_SYNC_MAX_ATTEMPTS).update(
-        status=Status.FAILED,
-        last_error=(
-            "The worker stopped while writing this note too many times. It may have been "
-            "written: check the candidate in Greenhouse."
-        ),
-    )
-    # The read-back on the next attempt decides whether the dead worker's POST went through.
-    counts["rescued"] = stale.update(
-        status=Status.PENDING,
-        claimed_at=None,
-        next_attempt_at=now,
-        last_error="The worker stopped while writing; checking Greenhouse before writing again.",
-    )
     healthy = GreenhouseIntegration.objects.filter(
         health=GreenhouseIntegration.Health.OK, sync_enabled_by_support=True, sync_on=True
     ).values("team_id")
+    # Pending with no lease: the queueing step of the sweep below takes them at once.
     counts["released"] = SyncRecord.objects.filter(
         status=Status.HELD, reason=Reason.CONNECTION_UNHEALTHY, team_id__in=healthy
-    ).update(status=Status.PENDING, next_attempt_at=now, last_error="")
+    ).update(status=Status.PENDING, next_attempt_at=now, queued_at=None, last_error="")
     counts["backfilled"] = _backfill_missing(now=now, grace=grace)
-
-    due = list(
-        SyncRecord.objects.filter(status=Status.PENDING)
-        .filter(Q(next_attempt_at__lte=now) | Q(next_attempt_at=None, created_at__lt=now - grace))
-        .order_by("message__created_at", "message_id")
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    # The read-back on the next attempt decides whether a dead worker's POST went through.
+    result = SyncRecord.sweep(
+        now=now,
+        stale_after=stale_after,
+        lease=lease,
+        order_by=("message__created_at", "message_id"),
+        gave_up_error=(
+            "The worker stopped while writing this note too many times. It may have been "
+            "written: check the candidate in Greenhouse."
+        ),
+        rescued_error="The worker stopped while writing; checking Greenhouse before writing again.",
     )
-    counts["queued"] = 0
-    for pk in due:
-        try:
-            sync_record_write_task.apply_async(args=[pk])
-        except Exception:
-            logger.exception("Could not queue sync record %s; the next sweep tries again", pk)
-            break
-        counts["queued"] += 1
-    counts["bot_notices"] = bot_notices_sweep(now=now, stale_after=stale_after, grace=grace)
+    counts.update(gave_up=result.gave_up, rescued=result.rescued, queued=result.queued)
+    counts["bot_notices"] = bot_notices_sweep(now=now, stale_after=stale_after, lease=lease)
     return counts
 
 
@@ -613,7 +577,7 @@ def _backfill_missing(*, now: datetime, grace: timedelta) -> int:
                 )
                 | Q(direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED)
             )
-            .order_by("created_at", "pk")[:SWEEP_BATCH]
+            .order_by("created_at", "pk")[:BACKFILL_BATCH]
         )
         for message in missing:
             created += sync_record_create(message=message) is not None
@@ -650,8 +614,7 @@ def sync_records_retry(*, records) -> int:
         SyncRecord.objects.filter(pk__in=ids).update(
             status=Status.PENDING, attempts=0, next_attempt_at=None, claimed_at=None, last_error=""
         )
-        for pk in ids:
-            _queue_write(pk)
+        SyncRecord.wake(pk__in=ids)
     return len(ids)
 
 
@@ -756,6 +719,5 @@ def candidate_link_choose(*, link: CandidateLink, candidate_id: int) -> int:
     )
     ids = list(held.values_list("pk", flat=True))
     held.update(status=Status.PENDING, next_attempt_at=None, attempts=0, last_error="")
-    for pk in ids:
-        _queue_write(pk)
+    SyncRecord.wake(pk__in=ids)
     return len(ids)

@@ -12,7 +12,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from apps.messaging.models import Message, Thread
 from apps.sequences.models import Prospect
-from apps.teams.access import get_for_team_or_404, team_admin_required, team_member_required
+from apps.teams.access import (
+    get_for_team_or_404,
+    membership_for,
+    team_admin_required,
+    team_member_required,
+)
 from apps.teams.models import Membership
 
 from . import selectors
@@ -85,9 +90,7 @@ def pause_link(request, token):
         return _page(request, "outdated", status=410, **context)
     if request.method == "GET":
         return _page(request, "confirm", already=bool(state and state.paused), **context)
-    membership = (
-        getattr(request.user, "membership", None) if request.user.is_authenticated else None
-    )
+    membership = membership_for(request.user)
     by = request.user if membership and membership.team_id == prospect.team_id else None
     try:
         _, changed = prospect_sync_pause(

@@ -1,4 +1,5 @@
-"""Email threading: our Message-IDs, the signed reply address of a thread, header parsing.
+"""Email threading: our Message-IDs, the signed reply address of a thread, header parsing, and
+the In-Reply-To/References of a reply (every sender of mail in a thread builds them here).
 
 Reply address: ``reply.<thread id>.<signature>@<REPLY_ADDRESS_DOMAIN>``. The signature is an HMAC
 (django.core.signing, with its own salt) in lower-case hex, because some mail systems lower-case
@@ -17,6 +18,9 @@ REPLY_PREFIX = "reply"
 _SIGNATURE_LENGTH = 26  # hex characters: 104 bits
 _REPLY_LOCAL = re.compile(rf"^{REPLY_PREFIX}\.(\d{{1,18}})\.([0-9a-f]+)$")
 _MSG_ID = re.compile(r"<([^<>\s]+)>")
+# Message-IDs kept in References: the thread's first and the latest ones (RFC 5322 §3.6.4 allows
+# trimming; long threads would otherwise grow the header without bound).
+REFERENCES_KEPT = 20
 
 
 class _ReplyTokenSigner(signing.Signer):
@@ -71,3 +75,20 @@ def parse_message_ids(value: str | None) -> list[str]:
 
 def bracket(ids: list[str]) -> str:
     return " ".join(f"<{i}>" for i in ids)
+
+
+def trim_references(ids: list[str]) -> list[str]:
+    """The Message-IDs of a thread (oldest first) that a reply's References keeps."""
+    ids = list(ids)
+    if len(ids) <= REFERENCES_KEPT:
+        return ids
+    return [ids[0], *ids[-(REFERENCES_KEPT - 1) :]]
+
+
+def reply_headers(ids: list[str]) -> dict[str, str]:
+    """In-Reply-To and References of a reply to a thread whose Message-IDs are `ids`, oldest
+    first ({} for a thread without any)."""
+    ids = trim_references(ids)
+    if not ids:
+        return {}
+    return {"In-Reply-To": f"<{ids[-1]}>", "References": bracket(ids)}

@@ -45,7 +45,7 @@ class MessageAdmin(admin.ModelAdmin):
         "from_address",
         "subject",
         "status",
-        "send_attempts",
+        "attempts",
     )
     list_filter = ("channel", "direction", "status", "team")
     list_select_related = ("team",)

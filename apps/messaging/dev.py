@@ -28,14 +28,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
-from apps.teams.access import team_member_required
-from apps.teams.models import Membership
+from apps.teams.access import membership_for, team_member_required
 
 from . import selectors
-from .addressing import bracket, reply_address
+from .addressing import reply_address, reply_headers
 from .backends import dev_email_outbox_dir, outbox_email_team_id
 from .forms import SimulateEmailReplyForm, SimulateSmsForm
 from .models import Channel, Message, Thread, VirtualPhoneNumber
+from .selectors import thread_message_ids
 from .sms import dev_sms_outbox_path
 from .webhooks import twilio_sms_inbound
 
@@ -60,10 +60,10 @@ def _outbox_team_id(request) -> int | None:
     team's; the outbox holds pause links and other teams' conversations."""
     if request.user.is_staff:
         return None
-    team_id = Membership.objects.filter(user=request.user).values_list("team_id", flat=True).first()
-    if team_id is None:
+    membership = membership_for(request.user)
+    if membership is None:
         raise PermissionDenied("You are not a member of a team.")
-    return team_id
+    return membership.team_id
 
 
 def _read_emails(team_id: int | None) -> list[dict]:
@@ -138,16 +138,14 @@ def dev_simulate_email(request):
         return render(request, "messaging/dev_simulate.html", context, status=400)
     thread = form.cleaned_data["thread"]
     last = thread.messages.filter(direction=Message.Direction.OUTBOUND).order_by("-id").first()
-    ids = list(
-        thread.messages.exclude(message_id=None).order_by("id").values_list("message_id", flat=True)
-    )
+    history = thread_message_ids(thread_ids=[thread.pk])[thread.pk]
     prospect_address = form.cleaned_data["from_address"] or (
         last.to_addresses[0] if last else thread.prospect.emails.values_list("email", flat=True)[0]
     )
     match_by = form.cleaned_data["match_by"]
     headers = [("Message-ID", make_msgid(domain="prospect.example"))]
-    if match_by in ("token", "headers") and ids:
-        headers += [("In-Reply-To", f"<{ids[-1]}>"), ("References", bracket(ids))]
+    if match_by in ("token", "headers"):
+        headers += list(reply_headers(history).items())
     recruiter = last.from_address if last else thread.owner.email
     to = reply_address(thread.pk) if match_by == "token" else recruiter
     mail = AnymailInboundMessage.construct(

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 
+from apps.core.backoff import RetryPolicy
+from apps.core.outbox import OutboxBase
 from apps.core.text import validate_no_control_characters
 from apps.sequences.models import Enrollment, Prospect, SequenceStep
 from apps.teams.models import Team
@@ -81,8 +83,13 @@ class Thread(models.Model):
         return f"{self.get_channel_display()} with {self.prospect}: {label}"
 
 
-class Message(models.Model):
-    """One email or SMS, sent or received, as it went over the wire."""
+class Message(OutboxBase):
+    """One email or SMS, sent or received, as it went over the wire.
+
+    Outbound messages are an outbox (apps/core/outbox.py): "queued" until a worker claims one
+    ("sending"), then "sent" or "failed", or "queued" again with `next_attempt_at` after a
+    transient error. Inbound messages are not (OUTBOX_SCOPE).
+    """
 
     class Direction(models.TextChoices):
         OUTBOUND = "outbound", "Outbound"
@@ -96,6 +103,13 @@ class Message(models.Model):
         FAILED = "failed", "Failed"
         BOUNCED = "bounced", "Bounced"
         RECEIVED = "received", "Received"
+
+    OUTBOX_PENDING = Status.QUEUED
+    OUTBOX_CLAIMED = Status.SENDING
+    OUTBOX_FAILED = Status.FAILED
+    OUTBOX_TASK = "apps.messaging.tasks.message_send_task"
+    OUTBOX_SCOPE = models.Q(direction=Direction.OUTBOUND)
+    RETRY_POLICY = RetryPolicy(max_attempts=5, base_delay=30.0, max_delay=1800.0)
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
     thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="messages")
@@ -135,11 +149,7 @@ class Message(models.Model):
     provider_message_id = models.CharField(max_length=255, null=True, blank=True)  # noqa: DJ001
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
     error = models.TextField(blank=True)
-    send_attempts = models.PositiveSmallIntegerField(default=0)
-    # Sending: a worker claims the row (queued -> sending) and stamps claimed_at; a transient
-    # failure puts it back to queued with next_attempt_at, which the sweeper honours.
-    claimed_at = models.DateTimeField(null=True, blank=True)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # attempts, claimed_at, next_attempt_at, queued_at: the outbox's (OutboxBase).
     # Inbound only: whether the From address (email) or number (SMS) is one of the prospect's.
     # Replies are matched by token or headers, not by From, which anyone can forge.
     sender_is_prospect = models.BooleanField(null=True, blank=True)
@@ -167,6 +177,10 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.get_direction_display()} {self.get_channel_display()} #{self.pk}"
+
+    @classmethod
+    def outbox_retry_policy(cls) -> RetryPolicy:
+        return cls.RETRY_POLICY
 
     @property
     def is_outbound(self) -> bool:

@@ -1,5 +1,7 @@
 """Reads shared by views and admin."""
 
+from collections import defaultdict
+
 from django.db.models import Count, QuerySet
 
 from apps.teams.models import Team
@@ -29,3 +31,17 @@ def sms_team_ids(*, provider_ids) -> dict[str, int]:
             provider_message_id__in=list(provider_ids),
         ).values_list("provider_message_id", "team_id")
     )
+
+
+def thread_message_ids(*, thread_ids) -> dict[int, list[str]]:
+    """{thread id: the RFC Message-IDs of its messages, oldest first}: the history a reply in
+    the thread refers to. One query for any number of threads; a thread without any maps to []."""
+    history: dict[int, list[str]] = defaultdict(list)
+    for thread_id, message_id in (
+        Message.objects.filter(thread_id__in=list(thread_ids))
+        .exclude(message_id=None)
+        .order_by("created_at", "id")
+        .values_list("thread_id", "message_id")
+    ):
+        history[thread_id].append(message_id)
+    return history

@@ -6,7 +6,8 @@ conditional UPDATE, so a redelivered task or a second worker does nothing), hand
 or the SMS backend, and records the outcome: "sent" with the provider's id, "failed" with a
 plain reason, or back to "queued" with `next_attempt_at` for a transient error. Retries wait in
 the database, not in the broker; `messages_sweep` (beat) queues them when due and rescues rows
-whose wake-up was lost or whose worker died mid-send.
+whose wake-up was lost or whose worker died mid-send. Claim, backoff, lease and sweep are the
+shared outbox's (apps/core/outbox.py); this module decides what an error means.
 
 Inbound: `email_record_inbound` (Anymail's inbound signal) and `sms_record_inbound` (Twilio
 webhook) match a thread, store the message once (Message-ID / MessageSid are unique), stop the
@@ -16,7 +17,6 @@ trace of an inbound email too large to read (`email_record_too_large`).
 
 import hashlib
 import logging
-import random
 import smtplib
 from collections import defaultdict
 from dataclasses import dataclass
@@ -29,11 +29,9 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import BadHeaderError, EmailMessage
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 
-from apps.core.queue import queue_task_on_commit
 from apps.core.text import has_control_characters, header_safe, html_to_text
 from apps.sequences.models import Enrollment, Prospect, ProspectEmail, ProspectPhone, SequenceStep
 from apps.sequences.placeholders import placeholder_values, render_placeholders
@@ -45,23 +43,18 @@ from .addressing import (
     parse_message_ids,
     reply_address,
     thread_id_from_reply_address,
+    trim_references,
 )
 from .models import Channel, Message, Thread, UnmatchedInbound, VirtualPhoneNumber
+from .selectors import thread_message_ids
 from .signals import message_recorded
 from .sms import SmsError, get_sms_backend
 
 logger = logging.getLogger(__name__)
 
-MAX_SEND_ATTEMPTS = 5
-RETRY_BASE_DELAY = timedelta(seconds=30)
-RETRY_MAX_DELAY = timedelta(minutes=30)
 # Longer than the Celery hard time limit: a row still "sending" after this lost its worker.
 SENDING_STALE_AFTER = timedelta(minutes=10)
-# A queued message whose on-commit wake-up should have run by now.
-QUEUED_GRACE = timedelta(minutes=2)
-SWEEP_BATCH = 500
 SMS_MAX_LENGTH = 1600  # Twilio's limit for one message body
-REFERENCES_KEPT = 20
 
 # Twilio's default opt-out and opt-in keywords (a message that is just the word).
 SMS_STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE"})
@@ -90,12 +83,6 @@ def _record(message: Message, *, created: bool) -> None:
     message_recorded.send(sender=Message, message=message, created=created)
 
 
-def _queue_send(message: Message) -> None:
-    from .tasks import message_send_task
-
-    queue_task_on_commit(message_send_task, message.pk)
-
-
 def _clean_text(value: str | None) -> str:
     # PostgreSQL refuses NUL characters in text; nothing legitimate needs them.
     return (value or "").replace("\x00", "")
@@ -112,13 +99,6 @@ def reply_subject(subject: str) -> str:
     return subject if subject.lower().startswith("re:") else f"Re: {subject}"
 
 
-def _trim_references(ids: list[str]) -> list[str]:
-    # Keep the thread's first message and the latest ones (RFC 5322 §3.6.4 allows trimming).
-    if len(ids) <= REFERENCES_KEPT:
-        return ids
-    return [ids[0], *ids[-(REFERENCES_KEPT - 1) :]]
-
-
 def _create_outbound(
     *,
     thread: Thread,
@@ -133,7 +113,7 @@ def _create_outbound(
     step: SequenceStep | None = None,
 ) -> Message:
     is_email = thread.channel == Channel.EMAIL
-    history = _trim_references(list(history)) if is_email else []
+    history = trim_references(history) if is_email else []
     message = Message.objects.create(
         team_id=thread.team_id,
         thread=thread,
@@ -151,10 +131,11 @@ def _create_outbound(
         in_reply_to=history[-1] if history else "",
         references=bracket(history),
         status=Message.Status.QUEUED,
+        queued_at=timezone.now(),  # the lease of the send task queued on commit
     )
     Thread.objects.filter(pk=thread.pk).update(last_message_at=message.created_at)
     _record(message, created=True)
-    _queue_send(message)
+    message.wake_on_commit()
     return message
 
 
@@ -223,14 +204,7 @@ def sequence_step_messages_create(
             prospect_id__in=prospect_ids,
         )
     }
-    history: dict[int, list[str]] = defaultdict(list)
-    for thread_id, message_id in (
-        Message.objects.filter(thread__in=email_threads.values())
-        .exclude(message_id=None)
-        .order_by("created_at", "id")
-        .values_list("thread_id", "message_id")
-    ):
-        history[thread_id].append(message_id)
+    history = thread_message_ids(thread_ids=[t.pk for t in email_threads.values()])
 
     outcomes: dict[int, StepOutcome] = {}
     for enrollment, step in items:
@@ -385,11 +359,7 @@ def thread_reply_create(*, thread: Thread, sender, body: str) -> Message:
     to = _prospect_email_for_thread(thread)
     if not to:
         raise ValidationError("The prospect has no email address.")
-    history = list(
-        thread.messages.exclude(message_id=None)
-        .order_by("created_at", "id")
-        .values_list("message_id", flat=True)
-    )
+    history = thread_message_ids(thread_ids=[thread.pk])[thread.pk]
     # A sequence thread keeps the enrollment's BCC, so a maildrop copy covers the whole thread.
     enrollment = thread.enrollment
     return _create_outbound(
@@ -431,19 +401,8 @@ def sms_send(*, sender, prospect: Prospect, body: str, to_number: str | None = N
 
 def message_deliver(*, message_id: int) -> str:
     """Send one queued outbound message. Safe to call any number of times for the same id."""
-    now = timezone.now()
-    claimed = (
-        Message.objects.filter(
-            pk=message_id, direction=Message.Direction.OUTBOUND, status=Message.Status.QUEUED
-        )
-        .filter(Q(next_attempt_at=None) | Q(next_attempt_at__lte=now))
-        .update(
-            status=Message.Status.SENDING,
-            claimed_at=now,
-            send_attempts=F("send_attempts") + 1,
-        )
-    )
-    if not claimed:
+    if Message.claim(pk=message_id) is None:
+        Message.release(pk=message_id)  # not due yet: the sweep queues it when it is
         return "skipped"  # sent, failed, claimed by another worker, or not due yet
     message = Message.objects.select_related("thread").get(pk=message_id)
     try:
@@ -602,66 +561,39 @@ def _mark_failed(message: Message, reason: str) -> None:
     logger.warning("Message %s failed: %s", message.pk, reason)
 
 
-def _retry_delay(attempt: int) -> timedelta:
-    """Exponential backoff with jitter: half the delay fixed, half random."""
-    delay = min(RETRY_BASE_DELAY * (2 ** (attempt - 1)), RETRY_MAX_DELAY)
-    return delay / 2 + delay / 2 * random.random()  # noqa: S311  (jitter, not a secret)
-
-
 def _retry_later(message: Message, reason: str) -> str:
-    attempts = message.send_attempts
-    if attempts >= MAX_SEND_ATTEMPTS:
-        _mark_failed(message, f"Gave up after {attempts} attempts. Last error: {reason}")
-        return "failed"
-    next_at = timezone.now() + _retry_delay(attempts)
-    Message.objects.filter(pk=message.pk, status=Message.Status.SENDING).update(
-        status=Message.Status.QUEUED,
-        claimed_at=None,
-        next_attempt_at=next_at,
-        error=(
-            f"Attempt {attempts} of {MAX_SEND_ATTEMPTS} failed, trying again at "
-            f"{next_at:%H:%M:%S} UTC: {reason}"
-        )[:2000],
+    attempts = message.attempts
+    next_at = Message.retry_later(
+        pk=message.pk, attempts=attempts, reason=reason, claimed_at=message.claimed_at
     )
+    if next_at is None:
+        _mark_failed(message, Message.gave_up_error(attempts, reason))
+        return "failed"
     logger.info("Message %s will be retried at %s: %s", message.pk, next_at, reason)
     return "retry"
 
 
-def messages_sweep(*, now: datetime | None = None) -> int:
-    """Re-queue outbound messages whose wake-up was lost, whose retry is due, or whose worker died
-    mid-send. Returns how many send tasks were queued."""
-    from .tasks import message_send_task
-
-    now = now or timezone.now()
-    outbound = Message.objects.filter(direction=Message.Direction.OUTBOUND)
-    stale = outbound.filter(status=Message.Status.SENDING, claimed_at__lt=now - SENDING_STALE_AFTER)
-    stale.filter(send_attempts__gte=MAX_SEND_ATTEMPTS).update(
-        status=Message.Status.FAILED,
-        error="The worker stopped while sending, too many times; not sent again.",
+def messages_sweep(
+    *,
+    now: datetime | None = None,
+    stale_after: timedelta = SENDING_STALE_AFTER,
+    lease: timedelta | None = None,
+) -> int:
+    """Re-queue outbound messages whose retry is due, whose send task was lost (its lease ran
+    out, settings.QUEUE_LEASE) or whose worker died mid-send. Returns how many send tasks were
+    queued; a message whose task is still on its way is left alone."""
+    # A worker that died mid-send may or may not have handed the message over (it died between
+    # the provider call and the commit). Sending again risks a duplicate; not sending risks
+    # silence. We send again.
+    result = Message.sweep(
+        now=now,
+        stale_after=stale_after,
+        lease=lease,
+        order_by=("created_at", "id"),
+        gave_up_error="The worker stopped while sending, too many times; not sent again.",
+        rescued_error="The worker stopped while sending; sending again.",
     )
-    # The message may or may not have left: a worker died between the provider call and the
-    # commit. Sending again risks a duplicate; not sending risks silence. We send again.
-    stale.update(
-        status=Message.Status.QUEUED,
-        claimed_at=None,
-        next_attempt_at=now,
-        error="The worker stopped while sending; sending again.",
-    )
-    due = list(
-        outbound.filter(status=Message.Status.QUEUED)
-        .filter(
-            Q(next_attempt_at__lte=now) | Q(next_attempt_at=None, created_at__lt=now - QUEUED_GRACE)
-        )
-        .order_by("created_at")
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
-    )
-    for pk in due:
-        try:
-            message_send_task.apply_async(args=[pk])
-        except Exception:
-            logger.exception("Could not queue message %s; the next sweep tries again", pk)
-            break
-    return len(due)
+    return result.queued
 
 
 # --- Provider status callbacks ------------------------------------------------------------------

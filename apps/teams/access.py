@@ -1,6 +1,8 @@
 """Role checks for views. Every team-facing view goes through one of these decorators.
 
 Objects of another team answer 404 (their existence is not revealed); the wrong role answers 403.
+`membership_for(user)` is the one lookup of a user's team and role (the core app's nav and home
+page use it too, through the hook this app registers in apps.core.extensions).
 """
 
 from functools import wraps
@@ -12,11 +14,18 @@ from django.shortcuts import get_object_or_404
 from .models import Membership
 
 
+def membership_for(user) -> Membership | None:
+    """The user's membership, with its team; None when anonymous or in no team."""
+    if user is None or not user.is_authenticated:
+        return None
+    return Membership.objects.select_related("team").filter(user=user).first()
+
+
 def _with_membership(view, *, admin_only: bool):
     @wraps(view)
     @login_required
     def wrapper(request, *args, **kwargs):
-        membership = Membership.objects.select_related("team").filter(user=request.user).first()
+        membership = membership_for(request.user)
         if membership is None:
             raise PermissionDenied("You are not a member of a team.")
         if admin_only and not membership.is_admin:

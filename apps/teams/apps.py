@@ -6,7 +6,11 @@ class TeamsConfig(AppConfig):
     verbose_name = "Teams"
 
     def ready(self):
-        from apps.core.extensions import nav_item
+        from apps.core.extensions import membership_lookup, nav_item
+
+        from .access import membership_for
+
+        membership_lookup(membership_for)
 
         nav_item(
             section="main",

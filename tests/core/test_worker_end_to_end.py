@@ -15,7 +15,6 @@ def test_a_real_worker_process_runs_a_task_queued_on_commit(celery_worker_factor
 
     answered = wait_for(
         lambda: WorkerPing.objects.filter(pk=ping.pk, answered_at__isnull=False).first(),
-        timeout=30,
         message="the worker did not answer the ping",
     )
     assert answered.answered_by

@@ -79,13 +79,13 @@ def test_a_sequence_thread_becomes_six_email_notes_and_one_bot_email(
 
     enroll_and_dispatch_all_steps(synced, [synced.grace])
     thread = Thread.objects.get(prospect=synced.grace, channel=Channel.EMAIL)
-    wait_for(lambda: outbound(thread).filter(status=Message.Status.SENT).count() == 3, 30)
+    wait_for(lambda: outbound(thread).filter(status=Message.Status.SENT).count() == 3)
     email_reply(thread, text="Sounds interesting, tell me more.")
     thread_reply_create(thread=thread, sender=synced.rob, body="Great! Are you free Tuesday?")
-    wait_for(lambda: outbound(thread).filter(status=Message.Status.SENT).count() == 4, 30)
+    wait_for(lambda: outbound(thread).filter(status=Message.Status.SENT).count() == 4)
     email_reply(thread, text="Tuesday works.")
-    wait_for(lambda: written(thread=thread) == 6, 60, message="6 notes were not written")
-    wait_for(lambda: BotNotice.objects.filter(thread=thread, status="sent").exists(), 30)
+    wait_for(lambda: written(thread=thread) == 6, message="6 notes were not written")
+    wait_for(lambda: BotNotice.objects.filter(thread=thread, status="sent").exists())
 
     messages = list(thread.messages.order_by("created_at", "id"))
     notes = sorted(our_notes(harvest_sandbox, GRACE), key=lambda n: n["id"])
@@ -126,16 +126,16 @@ def test_an_sms_and_its_reply_are_two_notes_and_an_email_outside_a_sequence_is_s
 
     sms_send(sender=synced.rob, prospect=synced.grace, body="Hi Grace, Rob from Acme.")
     sms_thread = Thread.objects.get(prospect=synced.grace, channel=Channel.SMS)
-    wait_for(lambda: outbound(sms_thread).filter(status=Message.Status.SENT).exists(), 30)
+    wait_for(lambda: outbound(sms_thread).filter(status=Message.Status.SENT).exists())
     sms_reply(synced, synced.grace, text="Hi Rob, happy to talk.")
     other = Thread.objects.create(
         team=synced.team, prospect=synced.grace, owner=synced.rob, channel=Channel.EMAIL,
         subject="Coffee?",
     )  # fmt: skip
     thread_reply_create(thread=other, sender=synced.rob, body="Coffee next week?")
-    wait_for(lambda: written(thread=sms_thread) == 2, 60)
-    wait_for(lambda: SyncRecord.objects.filter(thread=other).exists(), 30)
-    wait_for(lambda: BotNotice.objects.filter(thread=sms_thread, status="sent").exists(), 30)
+    wait_for(lambda: written(thread=sms_thread) == 2)
+    wait_for(lambda: SyncRecord.objects.filter(thread=other).exists())
+    wait_for(lambda: BotNotice.objects.filter(thread=sms_thread, status="sent").exists())
 
     notes = sorted(our_notes(harvest_sandbox, GRACE), key=lambda n: n["id"])
     assert [n["type"] for n in notes] == ["NOTE", "NOTE"]
@@ -155,8 +155,8 @@ def test_a_paused_candidate_gets_no_more_notes_and_others_are_unaffected(
 ):
     celery_worker_factory(concurrency=2, extra_env=worker_env(settings))
     enroll_and_dispatch_all_steps(synced, [synced.grace, synced.alan])
-    wait_for(lambda: written() == 6, 60)
-    wait_for(lambda: BotNotice.objects.filter(status="sent").count() == 2, 30)
+    wait_for(lambda: written() == 6)
+    wait_for(lambda: BotNotice.objects.filter(status="sent").count() == 2)
     grace_thread = Thread.objects.get(prospect=synced.grace, channel=Channel.EMAIL)
     alan_thread = Thread.objects.get(prospect=synced.alan, channel=Channel.EMAIL)
     notice = next(
@@ -172,15 +172,15 @@ def test_a_paused_candidate_gets_no_more_notes_and_others_are_unaffected(
     assert page.status_code == 200 and b"Pause sync for Grace Hopper" in page.content
     assert not ProspectSyncPause.objects.filter(prospect=synced.grace, paused=True).exists()
     thread_reply_create(thread=grace_thread, sender=synced.rob, body="Before the pause")
-    wait_for(lambda: written(thread=grace_thread) == 4, 30, message="GET must not pause")
+    wait_for(lambda: written(thread=grace_thread) == 4, message="GET must not pause")
 
     response = browser.post(path, {"csrfmiddlewaretoken": page.cookies["csrftoken"].value})
     assert response.status_code == 200 and b"Sync paused for Grace Hopper" in response.content
     for thread in (grace_thread, alan_thread):
         thread_reply_create(thread=thread, sender=synced.rob, body="After the pause")
     sms_send(sender=synced.rob, prospect=synced.grace, body="An SMS after the pause")
-    wait_for(lambda: written(thread=alan_thread) == 4, 30)
-    wait_for(lambda: SyncRecord.objects.filter(prospect=synced.grace).count() == 6, 30)
+    wait_for(lambda: written(thread=alan_thread) == 4)
+    wait_for(lambda: SyncRecord.objects.filter(prospect=synced.grace).count() == 6)
 
     paused = SyncRecord.objects.filter(prospect=synced.grace, reason=Reason.CANDIDATE_PAUSED)
     assert {(r.channel, r.status) for r in paused} == {
@@ -220,12 +220,12 @@ def test_a_fault_run_ends_with_exactly_one_note_per_eligible_message(
     enroll_and_dispatch_all_steps(synced, prospects)  # 48 emails
     deliver_queued()  # sent from here, racing the worker's send tasks (each is sent once)
     threads = list(Thread.objects.filter(channel=Channel.EMAIL))
-    wait_for(lambda: Message.objects.filter(status=Message.Status.SENT).count() == 48, 60)
+    wait_for(lambda: Message.objects.filter(status=Message.Status.SENT).count() == 48)
     for thread in threads[:4]:
         email_reply(thread, text="Interested!")
     eligible = 52
 
-    wait_for(lambda: written() >= 15, 60, message="the first worker wrote too little")
+    wait_for(lambda: written() >= 15, message="the first worker wrote too little")
     first.kill()  # mid-run: records it claimed stay "in progress", its prefetched tasks are lost
     kills = 1
     celery_worker_factory(concurrency=2, extra_env=env)
@@ -239,13 +239,15 @@ def test_a_fault_run_ends_with_exactly_one_note_per_eligible_message(
         if sweeps in (2, 4):
             harvest_sandbox.exhaust_window()  # more bursts while both workers are busy
         # The beat sweeper, run from here with a short stale threshold (above the workers'
-        # rate wait + timeouts) and a short grace.
+        # rate wait + timeouts) and a short lease: the killed worker's prefetched tasks are
+        # queued again 3 s after they were queued, not after QUEUE_LEASE's 10 minutes.
+        short = timedelta(seconds=3)
         sync_records_sweep(
-            now=timezone.now(), stale_after=timedelta(seconds=15), grace=timedelta(seconds=3)
+            now=timezone.now(), stale_after=timedelta(seconds=15), grace=short, lease=short
         )
         return written() == eligible
 
-    wait_for(done, 150, interval=2, message="not every eligible message was written")
+    wait_for(done, interval=2, message="not every eligible message was written")
     elapsed = time.monotonic() - started
 
     records = list(SyncRecord.objects.all())

@@ -23,7 +23,6 @@ from apps.greenhouse.policy import Reason
 from apps.greenhouse.services import greenhouse_integration_test_connection
 from apps.greenhouse.sync import (
     candidate_link_choose,
-    retry_delay,
     sync_record_write,
     sync_records_sweep,
     team_sync_turn_off,
@@ -199,8 +198,9 @@ def _claim_and_start_post(record):
 
 @pytest.mark.parametrize("post_landed", [True, False])
 def test_a_worker_killed_around_the_post_leaves_exactly_one_note(
-    synced, harvest_sandbox, credentials, admin_user_id, post_landed
-):
+    synced, harvest_sandbox, credentials, admin_user_id, post_landed,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
     sms_send(sender=synced.rob, prospect=synced.grace, body="Hello")
     deliver_queued()
     record = SyncRecord.objects.get()
@@ -212,7 +212,10 @@ def test_a_worker_killed_around_the_post_leaves_exactly_one_note(
         )
     assert sync_record_write(record_id=record.pk) == "not pending"  # still claimed
 
-    with mock.patch("apps.greenhouse.tasks.sync_record_write_task.apply_async") as queued:
+    with (
+        mock.patch("apps.greenhouse.tasks.sync_record_write_task.apply_async") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         counts = sync_records_sweep()
     assert counts["rescued"] == 1
     queued.assert_any_call(args=[record.pk])
@@ -270,13 +273,15 @@ def test_transient_errors_back_off_then_fail_with_a_plain_reason(synced, harvest
     assert record.last_error.startswith("Gave up after 3 attempts. Last error: Greenhouse failed")
 
 
-def test_the_backoff_grows_with_jitter(settings):
+def test_the_backoff_of_notes_follows_the_settings(settings):
+    settings.GREENHOUSE_SYNC_MAX_ATTEMPTS = 4
     settings.GREENHOUSE_SYNC_RETRY_BASE_DELAY = 10
     settings.GREENHOUSE_SYNC_RETRY_MAX_DELAY = 60
-    assert timedelta(seconds=5) <= retry_delay(1) <= timedelta(seconds=10)
-    assert timedelta(seconds=20) <= retry_delay(3) <= timedelta(seconds=40)
-    assert timedelta(seconds=30) <= retry_delay(9) <= timedelta(seconds=60)
-    assert len({retry_delay(4) for _ in range(10)}) > 1
+    policy = SyncRecord.outbox_retry_policy()
+    assert policy.max_attempts == 4
+    assert timedelta(seconds=5) <= policy.delay(1) <= timedelta(seconds=10)
+    assert timedelta(seconds=20) <= policy.delay(3) <= timedelta(seconds=40)
+    assert timedelta(seconds=30) <= policy.delay(9) <= timedelta(seconds=60)
 
 
 def test_a_refused_note_fails_at_once_with_greenhouses_reason(synced, harvest_sandbox):
@@ -319,7 +324,9 @@ def test_a_broken_connection_holds_records_until_it_works_again(synced, harvest_
     )
     assert greenhouse_integration_test_connection(integration=synced.integration).ok
     with mock.patch("apps.greenhouse.tasks.sync_record_write_task.apply_async"):
-        assert sync_records_sweep()["released"] == 2
+        counts = sync_records_sweep()
+    assert counts["released"] == 2
+    assert SyncRecord.objects.filter(status=Status.PENDING, queued_at__isnull=False).count() == 2
     write_all()
     assert SyncRecord.objects.filter(status=Status.WRITTEN).count() == 2
     assert len(our_notes(harvest_sandbox, GRACE)) == 2
@@ -348,23 +355,31 @@ def test_records_pending_for_a_candidate_paused_meanwhile_are_skipped_at_write_t
     assert our_notes(harvest_sandbox, GRACE) == []
 
 
-def test_the_sweeper_queues_due_and_lost_records_but_not_waiting_ones(synced, harvest_sandbox):
+def test_the_sweeper_queues_due_and_lost_records_but_not_waiting_ones(
+    synced, harvest_sandbox, settings, django_capture_on_commit_callbacks
+):
     sms_send(sender=synced.rob, prospect=synced.grace, body="Hello")
     sms_send(sender=synced.rob, prospect=synced.alan, body="Hello")
     sms_send(sender=synced.rob, prospect=synced.katherine, body="Hello")
     deliver_queued()
     lost, retrying, fresh = SyncRecord.objects.order_by("id")
-    SyncRecord.objects.filter(pk=lost.pk).update(created_at=timezone.now() - timedelta(minutes=5))
+    # Its task was queued longer ago than the lease: taken as lost.
+    expired = timezone.now() - timedelta(seconds=settings.QUEUE_LEASE + 1)
+    SyncRecord.objects.filter(pk=lost.pk).update(queued_at=expired)
     SyncRecord.objects.filter(pk=retrying.pk).update(
-        next_attempt_at=timezone.now() + timedelta(minutes=5)
+        queued_at=None, next_attempt_at=timezone.now() + timedelta(minutes=5)
     )
 
-    with mock.patch("apps.greenhouse.tasks.sync_record_write_task.apply_async") as queued:
+    with (
+        mock.patch("apps.greenhouse.tasks.sync_record_write_task.apply_async") as queued,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         counts = sync_records_sweep()
 
     assert [c.kwargs["args"] for c in queued.call_args_list] == [[lost.pk]]
     assert counts["queued"] == 1
-    assert fresh.status == Status.PENDING  # its on-commit wake-up is still expected
+    fresh.refresh_from_db()
+    assert fresh.status == Status.PENDING and fresh.queued_at is not None  # its task is on its way
 
 
 def test_a_missing_record_is_created_by_the_sweeper(synced, harvest_sandbox):

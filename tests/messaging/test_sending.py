@@ -7,10 +7,8 @@ from anymail.signals import AnymailTrackingEvent, tracking
 from django.core import mail
 from django.utils import timezone
 
-from apps.messaging import services
 from apps.messaging.models import Message
 from apps.messaging.services import (
-    MAX_SEND_ATTEMPTS,
     message_deliver,
     messages_sweep,
     thread_reply_create,
@@ -21,6 +19,7 @@ from apps.sequences.services import prospects_enroll
 from tests.messaging.fixtures import deliver_queued, three_step_sequence
 
 pytestmark = pytest.mark.django_db
+MAX_SEND_ATTEMPTS = Message.RETRY_POLICY.max_attempts
 
 
 @pytest.fixture
@@ -53,12 +52,14 @@ class FailingBackend:
         self.patch.stop()
 
 
-def test_a_transient_esp_error_is_retried_later_and_visible(queued, anymail_outbox):
+def test_a_transient_esp_error_is_retried_later_and_visible(
+    queued, anymail_outbox, django_capture_on_commit_callbacks
+):
     with FailingBackend(AnymailAPIError("Service unavailable", status_code=503)):
         assert message_deliver(message_id=queued.pk) == "retry"
     queued.refresh_from_db()
     assert queued.status == Message.Status.QUEUED
-    assert queued.send_attempts == 1
+    assert queued.attempts == 1
     assert "Attempt 1 of 5 failed" in queued.error
     assert "Service unavailable" in queued.error
     assert queued.next_attempt_at > timezone.now()
@@ -66,7 +67,11 @@ def test_a_transient_esp_error_is_retried_later_and_visible(queued, anymail_outb
     assert message_deliver(message_id=queued.pk) == "skipped"
 
     # The sweeper queues it once due; then it goes out.
-    with mock.patch("apps.messaging.tasks.message_send_task.apply_async") as apply_async:
+    with (
+        mock.patch("apps.messaging.tasks.message_send_task.apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        assert messages_sweep(now=queued.next_attempt_at - timedelta(seconds=1)) == 0
         assert messages_sweep(now=queued.next_attempt_at + timedelta(seconds=1)) == 1
     apply_async.assert_called_once_with(args=[queued.pk])
     Message.objects.filter(pk=queued.pk).update(next_attempt_at=timezone.now())
@@ -74,7 +79,7 @@ def test_a_transient_esp_error_is_retried_later_and_visible(queued, anymail_outb
     queued.refresh_from_db()
     assert queued.status == Message.Status.SENT
     assert queued.error == ""
-    assert queued.send_attempts == 2
+    assert queued.attempts == 2
 
 
 def test_network_errors_without_a_status_are_transient(queued):
@@ -102,12 +107,12 @@ def test_a_4xx_from_the_esp_fails_at_once_with_the_reason(queued):
     assert "Invalid 'From' address" in queued.error
 
 
-def test_the_retry_delay_grows_with_jitter():
-    delays = [services._retry_delay(n) for n in (1, 2, 3, 10)]
+def test_the_retry_delay_of_messages_grows_from_30_s_to_30_min():
+    delays = [Message.RETRY_POLICY.delay(n) for n in (1, 2, 3, 10)]
     assert timedelta(seconds=15) <= delays[0] <= timedelta(seconds=30)
     assert timedelta(seconds=30) <= delays[1] <= timedelta(seconds=60)
     assert timedelta(seconds=60) <= delays[2] <= timedelta(seconds=120)
-    assert delays[3] <= services.RETRY_MAX_DELAY
+    assert timedelta(minutes=15) <= delays[3] <= timedelta(minutes=30)
 
 
 def test_a_claimed_message_is_not_sent_twice(queued, anymail_outbox):
@@ -116,12 +121,17 @@ def test_a_claimed_message_is_not_sent_twice(queued, anymail_outbox):
     assert len(anymail_outbox) == 1
 
 
-def test_the_sweeper_rescues_a_message_whose_worker_died_mid_send(queued, anymail_outbox):
+def test_the_sweeper_rescues_a_message_whose_worker_died_mid_send(
+    queued, anymail_outbox, django_capture_on_commit_callbacks
+):
     claimed = timezone.now() - timedelta(minutes=30)
     Message.objects.filter(pk=queued.pk).update(
-        status=Message.Status.SENDING, claimed_at=claimed, send_attempts=1
+        status=Message.Status.SENDING, claimed_at=claimed, attempts=1, queued_at=None
     )
-    with mock.patch("apps.messaging.tasks.message_send_task.apply_async") as apply_async:
+    with (
+        mock.patch("apps.messaging.tasks.message_send_task.apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         assert messages_sweep() == 1
     apply_async.assert_called_once_with(args=[queued.pk])
     queued.refresh_from_db()
@@ -130,18 +140,28 @@ def test_the_sweeper_rescues_a_message_whose_worker_died_mid_send(queued, anymai
     assert message_deliver(message_id=queued.pk) == "sent"
 
 
-def test_the_sweeper_requeues_a_message_whose_wake_up_was_lost(queued):
-    with mock.patch("apps.messaging.tasks.message_send_task.apply_async") as apply_async:
+def test_the_sweeper_requeues_a_message_whose_wake_up_was_lost(
+    queued, settings, django_capture_on_commit_callbacks
+):
+    lease = timedelta(seconds=settings.QUEUE_LEASE)
+    with (
+        mock.patch("apps.messaging.tasks.message_send_task.apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         assert messages_sweep() == 0  # just queued: its on-commit task is on the way
-        assert messages_sweep(now=timezone.now() + timedelta(minutes=5)) == 1
+        assert messages_sweep(now=queued.queued_at + lease - timedelta(seconds=1)) == 0
+        assert messages_sweep(now=queued.queued_at + lease + timedelta(seconds=1)) == 1
     apply_async.assert_called_once_with(args=[queued.pk])
 
 
-def test_a_recent_claim_is_left_alone_by_the_sweeper(queued):
+def test_a_recent_claim_is_left_alone_by_the_sweeper(queued, django_capture_on_commit_callbacks):
     Message.objects.filter(pk=queued.pk).update(
-        status=Message.Status.SENDING, claimed_at=timezone.now()
+        status=Message.Status.SENDING, claimed_at=timezone.now(), queued_at=None
     )
-    with mock.patch("apps.messaging.tasks.message_send_task.apply_async") as apply_async:
+    with (
+        mock.patch("apps.messaging.tasks.message_send_task.apply_async") as apply_async,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
         messages_sweep()
     apply_async.assert_not_called()
 

@@ -59,7 +59,7 @@ def test_two_workers_send_every_due_step_exactly_once(celery_worker_factory, tmp
 
     for _ in range(6):  # several ticks at once, spread over both workers
         sequence_steps_dispatch_task.delay()
-    wait_for(all_sent, timeout=90, interval=0.5, message="not every step was sent")
+    wait_for(all_sent, interval=0.5, message="not every step was sent")
 
     # A few more ticks after everything went out change nothing.
     for _ in range(4):
