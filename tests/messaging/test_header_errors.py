@@ -51,14 +51,14 @@ def assert_failed_for_good(message: Message, reason_start: str) -> None:
     message.refresh_from_db()
     assert message.status == Message.Status.FAILED
     assert message.error.startswith(reason_start), message.error
-    assert message.send_attempts == 1
+    assert message.attempts == 1
     assert message.next_attempt_at is None
     error = message.error
     # Hours later the sweepers find nothing to re-queue: no "the worker stopped while sending".
     for minutes in (11, 60, 120):
         assert messages_sweep(now=timezone.now() + timedelta(minutes=minutes)) == 0
     message.refresh_from_db()
-    assert (message.status, message.send_attempts, message.error) == ("failed", 1, error)
+    assert (message.status, message.attempts, message.error) == ("failed", 1, error)
     assert not sent_anything()
 
 

@@ -68,7 +68,7 @@ class Migration(migrations.Migration):
                 ('provider_message_id', models.CharField(blank=True, max_length=255, null=True)),
                 ('status', models.CharField(choices=[('queued', 'Queued'), ('sending', 'Sending'), ('sent', 'Sent'), ('delivered', 'Delivered'), ('failed', 'Failed'), ('bounced', 'Bounced'), ('received', 'Received')], default='queued', max_length=20)),
                 ('error', models.TextField(blank=True)),
-                ('send_attempts', models.PositiveSmallIntegerField(default=0)),
+                ('attempts', models.PositiveSmallIntegerField(default=0)),
                 ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
                 ('sent_at', models.DateTimeField(blank=True, null=True)),
                 ('received_at', models.DateTimeField(blank=True, null=True)),

@@ -1,4 +1,4 @@
-"""Message delivery on the shared outbox base (apps/core/outbox.py): `send_attempts` is renamed
+"""Message delivery on the shared outbox base (apps/core/outbox.py): `attempts` is renamed
 `attempts` (same meaning, data kept) and `queued_at` holds the lease of the queued send task."""
 
 from django.db import migrations, models
@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
     ]
 
     operations = [
-        migrations.RenameField(model_name="message", old_name="send_attempts", new_name="attempts"),
+        migrations.RenameField(model_name="message", old_name="attempts", new_name="attempts"),
         migrations.AddField(
             model_name="message",
             name="queued_at",
