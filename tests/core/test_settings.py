@@ -13,7 +13,7 @@ OURS = (
     "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "EMAIL_BACKEND", "ANYMAIL_ESP", "SMS_BACKEND",
     "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DEBUG",
     "DEV_TOOLS", "PUBLIC_BASE_URL", "ALLOWED_HOSTS", "GREENHOUSE_API_BASE_URL",
-    "GREENHOUSE_TOKEN_URL",
+    "GREENHOUSE_TOKEN_URL", "GREENHOUSE_EXTRA_HOSTS", "GREENHOUSE_DEFAULT_HOST",
 )  # fmt: skip
 
 PROBE = """
@@ -29,7 +29,8 @@ print(json.dumps({
     "anymail": s.ANYMAIL,
     "sms": s.SMS_BACKEND,
     "debug": s.DEBUG,
-    "greenhouse": s.GREENHOUSE_API_BASE_URL,
+    "greenhouse": s.GREENHOUSE_HOSTS[s.GREENHOUSE_DEFAULT_HOST]["api"],
+    "greenhouse_hosts": sorted(s.GREENHOUSE_HOSTS),
     "hsts": s.SECURE_HSTS_SECONDS,
     "secure_cookies": s.SESSION_COOKIE_SECURE,
 }))
@@ -84,6 +85,34 @@ def test_development_tools_point_greenhouse_at_the_local_sandbox(tmp_path):
     found = probe({"DEBUG": "true"}, tmp_path)
     assert found["debug"] is True
     assert found["greenhouse"].startswith("http://127.0.0.1:")
+    assert found["greenhouse_hosts"] == ["greenhouse", "sandbox"]
+
+
+def test_production_has_no_sandbox_host_and_operators_add_profiles(tmp_path):
+    assert probe({}, tmp_path)["greenhouse_hosts"] == ["greenhouse"]
+    extra = {
+        "proxy": {
+            "label": "Our proxy",
+            "api": "https://gh.internal",
+            "token": "https://gh.internal/t",
+        }
+    }
+    found = probe(
+        {"GREENHOUSE_EXTRA_HOSTS": json.dumps(extra), "GREENHOUSE_DEFAULT_HOST": "proxy"}, tmp_path
+    )
+    assert found["greenhouse_hosts"] == ["greenhouse", "proxy"]
+    assert found["greenhouse"] == "https://gh.internal"
+
+
+def test_a_bad_host_profile_stops_the_start(tmp_path):
+    bad = {"GREENHOUSE_EXTRA_HOSTS": json.dumps({"x": {"api": "ftp://files", "token": "t"}})}
+    result = run_django(["manage.py", "check"], bad, tmp_path)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: GREENHOUSE_HOSTS['x']['api'] not an absolute" in result.stderr
+    result = run_django(["manage.py", "check"], {"GREENHOUSE_DEFAULT_HOST": "nope"}, tmp_path)
+    assert result.returncode != 0 and "GREENHOUSE_DEFAULT_HOST 'nope'" in result.stderr
+    result = run_django(["manage.py", "check"], {"GREENHOUSE_EXTRA_HOSTS": "[1"}, tmp_path)
+    assert result.returncode != 0 and "GREENHOUSE_EXTRA_HOSTS is not a JSON object" in result.stderr
 
 
 def test_production_variables_select_postgres_redis_anymail_and_twilio(tmp_path):

@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 
 from apps.core import demo
 from apps.greenhouse.client import HarvestClient, HarvestCredentials
+from apps.greenhouse.services import SANDBOX_HOST
 from apps.teams.models import Membership
 from tests.greenhouse.factories import GreenhouseIntegrationFactory
 from tests.teams.factories import MembershipFactory, TeamFactory, UserFactory
@@ -63,8 +64,7 @@ def integration(team, harvest_sandbox_fast, admin_user_id):
         client_id=harvest_sandbox_fast.client_id,
         client_secret=harvest_sandbox_fast.client_secret,
         acting_user_id=admin_user_id,
-        api_base_url=harvest_sandbox_fast.url,
-        token_url=harvest_sandbox_fast.token_url,
+        host=SANDBOX_HOST,
     )
 
 
