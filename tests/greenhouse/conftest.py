@@ -92,3 +92,41 @@ def synced(team, integration, anymail_outbox):  # noqa: F811
     from tests.greenhouse.sync_helpers import make_synced_world
 
     return make_synced_world(team=team, integration=integration)
+
+
+# --- Loopback servers for the connection-safety tests -------------------------------------------
+
+
+@pytest.fixture
+def listener():
+    """A host nobody configured: it must never see a connection (see listeners.py)."""
+    from tests.greenhouse.listeners import CountingListener
+
+    server = CountingListener()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def scripted():
+    """A test double the operator configured (add it with allow_greenhouse_host)."""
+    from tests.greenhouse.listeners import ScriptedServer
+
+    server = ScriptedServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def drip_server():
+    from tests.greenhouse.listeners import DripServer
+
+    started = []
+
+    def start(**options):
+        started.append(DripServer(**options))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()
