@@ -25,7 +25,11 @@ from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 
 class _Sockets:
-    """The sockets one deadline's sessions opened, and the switch that cuts them."""
+    """The sockets one deadline's sessions opened, and the switch that cuts them.
+
+    Each is kept as a duplicate descriptor of its own: the TLS layer detaches the original
+    socket object when it wraps it, but a shutdown through any descriptor ends the connection
+    itself, under the TLS socket too (handshake included). The duplicates are closed on exit."""
 
     def __init__(self):
         self._lock = threading.Lock()
@@ -33,11 +37,12 @@ class _Sockets:
         self.cut = False
 
     def add(self, sock: socket.socket) -> None:
+        duplicate = sock.dup()
         with self._lock:
-            self._sockets.append(sock)
+            self._sockets.append(duplicate)
             cut = self.cut
         if cut:
-            _shutdown(sock)  # connected after the deadline: cut before anything is read
+            _shutdown(duplicate)  # connected after the deadline: cut before anything is read
 
     def cut_all(self) -> None:
         with self._lock:
@@ -46,12 +51,17 @@ class _Sockets:
         for sock in sockets:
             _shutdown(sock)
 
+    def close_all(self) -> None:
+        with self._lock:
+            sockets, self._sockets = self._sockets, []
+        for sock in sockets:
+            sock.close()
+
 
 def _shutdown(sock: socket.socket) -> None:
-    # The plain socket's shutdown, also under a TLS socket (the same descriptor): a blocked read,
-    # handshake included, sees EOF at once. OSError: already closed.
+    # A blocked read on the connection sees EOF at once. OSError: it is closed already.
     with contextlib.suppress(OSError):
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 def _tracking_pool(base: type, sockets: _Sockets) -> type:
@@ -127,3 +137,4 @@ class Deadline:
             self._timer.cancel()
         for session in self._sessions:
             session.close()
+        self._sockets.close_all()
