@@ -135,6 +135,16 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
     assert "no issues" in result.stdout
 
 
+def test_check_deploy_warns_of_a_greenhouse_host_on_plain_http(tmp_path):
+    extra = {"proxy": {"api": "http://gh-proxy.internal", "token": "https://gh.example/t"}}
+    command = ["manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    result = run_django(
+        command, {**PRODUCTION, "GREENHOUSE_EXTRA_HOSTS": json.dumps(extra)}, tmp_path
+    )
+    assert result.returncode != 0
+    assert "greenhouse.W001" in result.stderr and "plain http to gh-proxy.internal" in result.stderr
+
+
 def test_check_deploy_names_every_embedded_default_left_in_place(tmp_path):
     result = run_django(["manage.py", "check", "--deploy"], {"DEBUG": "true"}, tmp_path)
     output = result.stdout + result.stderr
