@@ -124,7 +124,7 @@ def test_the_connection_page_has_no_url_field(client, integration, ada):
 
     assert 'name="api_base_url"' not in page and 'name="token_url"' not in page
     assert 'name="host"' not in page
-    assert "Harvest sandbox (tests)" in page  # the host is shown, by the operator's name
+    assert "Local Harvest sandbox" in page  # the host is shown, by the operator's name
 
 
 @pytest.mark.parametrize(
