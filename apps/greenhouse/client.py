@@ -304,6 +304,10 @@ def _was_not_sent(exc: requests.RequestException) -> bool:
     return isinstance(reason, NewConnectionError | NameResolutionError | ConnectTimeoutError)
 
 
+class _CutByDeadline(requests.ConnectionError):
+    """An answer that ended after the caller's deadline: handled as a dropped connection."""
+
+
 _sessions: dict[int, requests.Session] = {}
 
 
@@ -514,9 +518,15 @@ class HarvestClient:
     def _send(self, method: str, url: str, **kwargs) -> requests.Response:
         """The one place a request leaves: allowed hosts only, no redirects, bounded time."""
         check_url_allowed(url)
-        return self.session.request(
+        response = self.session.request(
             method, url, allow_redirects=False, timeout=self._timeout(), **kwargs
         )
+        if self.deadline is not None and self.deadline.expired:
+            # The deadline may have cut the answer short, and a cut in the headers or in a body
+            # without a length reads as a complete answer: trust none that ends after it.
+            response.close()
+            raise _CutByDeadline()
+        return response
 
     def _timeout(self) -> tuple[float, float]:
         if self.deadline is None:

@@ -260,7 +260,7 @@ def greenhouse_integration_test_connection(
     )
 
 
-def greenhouse_connection_attempt_register(*, team: Team) -> float:
+def greenhouse_connection_attempt_register(*, team: Team) -> int:
     """Count one save or test of the team's connection (each may hold a web worker for the
     test's deadline). Returns 0 when it may go ahead, else the seconds until it may; a refused
     attempt is not counted. Shared by every process, like the rate budget."""

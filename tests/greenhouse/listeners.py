@@ -5,9 +5,9 @@
   would carry on and be seen; the tests require it to count zero.
 - `ScriptedServer`: a test double an operator configured as a host profile; each path answers
   what the test scripted (status, headers, body).
-- `DripServer`: a host that sends one byte every `interval` seconds (in the status line, or in
-  the body after complete headers) for at most `lasts` seconds, and notes when the client cut
-  the connection.
+- `DripServer`: a host that sends one byte every `interval` seconds (in the status line, in the
+  headers after a complete status line, or in the body after complete headers) for at most
+  `lasts` seconds, and notes when the client cut the connection.
 """
 
 import json
@@ -54,13 +54,25 @@ class _Acceptor:
 
 
 def _read_request(conn: socket.socket) -> bytes:
+    """The whole request: headers, then the body its Content-Length announces."""
     conn.settimeout(5)
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(4096)
         if not chunk:
-            break
+            return data
         data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value.strip())
+    while len(body) < length:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        body += chunk
     return data
 
 
@@ -86,7 +98,7 @@ class CountingListener(_Acceptor):
 
 class DripServer(_Acceptor):
     def __init__(self, *, mode: str, interval: float = 0.5, lasts: float = 60.0):
-        assert mode in ("status", "body")
+        assert mode in ("status", "headers", "body")
         self.mode, self.interval, self.lasts = mode, interval, lasts
         self.bytes_sent = 0
         self.cut = threading.Event()  # the client closed the connection
@@ -102,6 +114,10 @@ class DripServer(_Acceptor):
                         b"Content-Length: 100000\r\n\r\n"
                     )
                     drip = b'{"access_token": "' + b"x" * 100_000
+                elif self.mode == "headers":
+                    # Cut anywhere in here, this reads as a whole (empty) 200 answer.
+                    conn.sendall(b"HTTP/1.1 200 OK\r\n")
+                    drip = b"X-Slow: " + b"x" * 100_000
                 else:
                     drip = b"HTTP/1.1 200 OK\r\n" + b"X-Slow: " + b"x" * 100_000
                 ends = time.monotonic() + self.lasts

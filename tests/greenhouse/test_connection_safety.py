@@ -313,7 +313,7 @@ def test_an_echoed_secret_is_not_repeated(double):
 # --- The deadline ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", ["status", "body"])
+@pytest.mark.parametrize("mode", ["status", "headers", "body"])
 def test_a_slow_drip_host_cannot_hold_a_web_worker(client, ada, team, settings, drip_server, mode):
     server = drip_server(mode=mode, interval=0.5, lasts=60.0)
     allow_greenhouse_host(settings, "drip", server.url)  # an operator's host that went bad
@@ -335,8 +335,9 @@ def test_a_slow_drip_host_cannot_hold_a_web_worker(client, ada, team, settings, 
     assert integration.health == Health.NEEDS_ATTENTION
 
 
-def test_the_deadline_bounds_every_call_of_a_client(drip_server, settings, credentials):
-    server = drip_server(mode="status", interval=0.5)
+@pytest.mark.parametrize("mode", ["status", "headers"])
+def test_the_deadline_bounds_every_call_of_a_client(drip_server, settings, credentials, mode):
+    server = drip_server(mode=mode, interval=0.5)
     allow_greenhouse_host(settings, "drip", server.url)
     slow = HarvestCredentials("id", "secret-value", server.url, f"{server.url}/token")
 
