@@ -326,9 +326,26 @@ class Sandbox:
         self.control = SandboxControl(
             url=self.url, client_id=self.client_id, client_secret=self.client_secret
         )
+        allow_sandbox_host(self.url)
 
     def stop(self):
         self.proc.stop()
+
+
+SANDBOX_HOST = "sandbox"
+
+
+def allow_sandbox_host(url: str) -> None:
+    """The Harvest client contacts only configured host profiles: add the "sandbox" profile for
+    this sandbox's port, here and (through the environment) in every process started after."""
+    from django.conf import settings
+
+    hosts = {
+        **settings.GREENHOUSE_HOSTS,
+        SANDBOX_HOST: {"label": "Bench sandbox", "api": url, "token": f"{url}/token"},
+    }
+    settings.GREENHOUSE_HOSTS = hosts
+    os.environ["GREENHOUSE_EXTRA_HOSTS"] = json.dumps(hosts)
 
 
 class Workers:
@@ -446,8 +463,7 @@ def seed_team(*, slug: str, sandbox: Sandbox, client_id: str | None = None,
     integration = GreenhouseIntegration(
         team=team,
         client_id=client_id,
-        api_base_url=sandbox.url,
-        token_url=sandbox.control.token_url,
+        host=SANDBOX_HOST,
         health=GreenhouseIntegration.Health.OK,
         sync_enabled_by_support=True,
         sync_enabled_at=timezone.now(),

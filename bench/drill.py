@@ -144,8 +144,10 @@ def build_world(sandbox, *, prospects: int):
     )
     Membership.objects.create(user=rob, team=team, role=Membership.Role.ADMIN)
     integration = GreenhouseIntegration(
-        team=team, client_id=sandbox.client_id, api_base_url=sandbox.url,
-        token_url=sandbox.token_url, health=GreenhouseIntegration.Health.OK,
+        # "sandbox": the host profile of `sandbox` (bench.common.allow_sandbox_host, or the
+        # tests' harvest_sandbox fixture).
+        team=team, client_id=sandbox.client_id, host="sandbox",
+        health=GreenhouseIntegration.Health.OK,
         sync_enabled_by_support=True, sync_enabled_at=timezone.now(), sync_on=True,
         sync_on_since=timezone.now() - timedelta(minutes=5),
     )  # fmt: skip

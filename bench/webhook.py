@@ -61,10 +61,9 @@ def seed(prospects: int):
     from apps.sequences.models import Prospect, ProspectPhone
 
     world = common.seed_team(slug="hook", sandbox=None)
-    nowhere = "http://127.0.0.1:9"  # no worker runs: nothing is ever sent there
+    # No worker runs: nothing is ever sent to Greenhouse.
     integration = GreenhouseIntegration(
-        team=world.team, client_id="bench-hook", api_base_url=nowhere,
-        token_url=f"{nowhere}/token", health=GreenhouseIntegration.Health.OK,
+        team=world.team, client_id="bench-hook", health=GreenhouseIntegration.Health.OK,
         sync_enabled_by_support=True, sync_on=True,
         sync_on_since=timezone.now() - timezone.timedelta(hours=1),
     )  # fmt: skip

@@ -5,11 +5,13 @@ embedded default: SQLite, a filesystem Celery broker, email and SMS written to l
 outboxes, and Greenhouse pointed at the local Harvest sandbox. `.env.example` lists every variable.
 """
 
+import json
 from datetime import timedelta
 from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
 
 from apps.core.hosts import loopback_only
@@ -315,13 +317,33 @@ DEV_OUTBOX_DIR = Path(env("DEV_OUTBOX_DIR", default=str(VAR_DIR / "outbox")))
 # --- Greenhouse --------------------------------------------------------------------------------
 
 GREENHOUSE_SANDBOX_URL = env("GREENHOUSE_SANDBOX_URL", default="http://127.0.0.1:8001")
-GREENHOUSE_API_BASE_URL = env(
-    "GREENHOUSE_API_BASE_URL",
-    default=GREENHOUSE_SANDBOX_URL if DEV_TOOLS else "https://harvest.greenhouse.io",
-)
-GREENHOUSE_TOKEN_URL = env(
-    "GREENHOUSE_TOKEN_URL",
-    default=f"{GREENHOUSE_SANDBOX_URL}/token" if DEV_TOOLS else "https://auth.greenhouse.io/token",
+# The only hosts the Harvest client ever contacts: named profiles, the operator's choice (settings
+# are trusted, tenants are not). A team admin enters only the credential; support staff pick a
+# team's profile in the Django admin; the client refuses any URL outside these profiles before it
+# connects. "api" is the Harvest base URL, "token" the OAuth token URL.
+GREENHOUSE_HOSTS = {
+    "greenhouse": {
+        "label": "Greenhouse",
+        "api": env("GREENHOUSE_API_BASE_URL", default="https://harvest.greenhouse.io"),
+        "token": env("GREENHOUSE_TOKEN_URL", default="https://auth.greenhouse.io/token"),
+    },
+}
+if DEV_TOOLS:
+    GREENHOUSE_HOSTS["sandbox"] = {
+        "label": "Local Harvest sandbox",
+        "api": GREENHOUSE_SANDBOX_URL.rstrip("/"),
+        "token": f"{GREENHOUSE_SANDBOX_URL.rstrip('/')}/token",
+    }
+# More profiles (a proxy, a test double, another Greenhouse host), as JSON; checked at start-up.
+_extra_hosts = env("GREENHOUSE_EXTRA_HOSTS", default="").strip()
+if _extra_hosts:
+    try:
+        GREENHOUSE_HOSTS.update(json.loads(_extra_hosts))
+    except (TypeError, ValueError) as exc:
+        raise ImproperlyConfigured(f"GREENHOUSE_EXTRA_HOSTS is not a JSON object: {exc}") from exc
+# The profile of new connections.
+GREENHOUSE_DEFAULT_HOST = env("GREENHOUSE_DEFAULT_HOST", default="") or (
+    "sandbox" if DEV_TOOLS else "greenhouse"
 )
 # The credential the local Harvest sandbox accepts (`manage.py harvest_sandbox` prints it). Demo
 # values, not secrets: the sandbox only listens on loopback.
@@ -332,6 +354,13 @@ GREENHOUSE_SANDBOX_CLIENT_SECRET = env(
 # Every Harvest call has a connect and a read timeout (seconds).
 GREENHOUSE_CONNECT_TIMEOUT = env.float("GREENHOUSE_CONNECT_TIMEOUT", default=5.0)
 GREENHOUSE_READ_TIMEOUT = env.float("GREENHOUSE_READ_TIMEOUT", default=30.0)
+# The connection test runs while a team admin waits: it ends after this many seconds of wall
+# clock, whatever the host does (requests' timeouts apply to each read, not to the whole call).
+GREENHOUSE_CONNECTION_TEST_DEADLINE = env.float("GREENHOUSE_CONNECTION_TEST_DEADLINE", default=8.0)
+# Saves and tests of one team's connection per minute (each may hold a web worker that long).
+GREENHOUSE_CONNECTION_ATTEMPTS_PER_MINUTE = env.int(
+    "GREENHOUSE_CONNECTION_ATTEMPTS_PER_MINUTE", default=5
+)
 # The rate budget of each credential is shared by every worker process and machine: in Redis when
 # the cache is Redis, else in lock-protected files in VAR_DIR (one machine).
 _cache = CACHES["default"]

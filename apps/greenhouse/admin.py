@@ -34,7 +34,9 @@ from .selectors import (
     sync_waiting_by_team,
 )
 from .services import (
+    CREDENTIAL_CHANGE_MESSAGE,
     CREDENTIAL_FIELDS,
+    SECRET_BOUND_FIELDS,
     greenhouse_integration_create,
     greenhouse_integration_test_connection,
     greenhouse_integration_update,
@@ -58,38 +60,41 @@ HEALTH_TONES = {
 
 
 class GreenhouseIntegrationForm(forms.ModelForm):
+    """Support staff's form. The host is a select of the operator's profiles (settings), never a
+    URL; a new client ID or host needs the secret entered again."""
+
     # Write-only: never rendered back, not even after a validation error.
     client_secret = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
         help_text="Write-only. Leave empty to keep the stored secret.",
     )
-    api_base_url = forms.URLField(label="API base URL", assume_scheme="https")
-    token_url = forms.URLField(label="Token URL", assume_scheme="https")
 
     class Meta:
         model = GreenhouseIntegration
-        fields = (
-            "team",
-            "client_id",
-            "client_secret",
-            "acting_user_id",
-            "api_base_url",
-            "token_url",
-        )
+        fields = ("team", "client_id", "client_secret", "acting_user_id", "host")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk and self.instance.has_client_secret:
-            self.fields[
-                "client_secret"
-            ].help_text = f"Stored: {self.instance.client_secret_hint}. Leave empty to keep it."
+            self.fields["client_secret"].help_text = (
+                f"Stored: {self.instance.client_secret_summary}. Leave empty to keep it (a new "
+                "client ID or host needs the secret again)."
+            )
 
-    def clean_client_secret(self):
-        secret = self.cleaned_data["client_secret"].strip()
-        if not secret and not (self.instance.pk and self.instance.has_client_secret):
-            raise forms.ValidationError("Enter the client secret.")
-        return secret
+    def clean(self):
+        data = super().clean()
+        secret = (data.get("client_secret") or "").strip()
+        data["client_secret"] = secret
+        stored = self.instance.pk and self.instance.has_client_secret
+        if not secret and not stored:
+            self.add_error("client_secret", "Enter the client secret.")
+        elif not secret and any(
+            name in data and data[name] != getattr(self.instance, name)
+            for name in SECRET_BOUND_FIELDS
+        ):
+            self.add_error("client_secret", CREDENTIAL_CHANGE_MESSAGE)
+        return data
 
 
 @admin.register(GreenhouseIntegration)
@@ -98,6 +103,7 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
     list_display = (
         "team",
         "client_id",
+        "host",
         "acting_user_id",
         "health_badge",
         "sync_enabled_by_support",
@@ -106,7 +112,7 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
         "last_checked_at",
         "short_error",
     )
-    list_filter = ("health", "sync_enabled_by_support", "sync_on", "note_visibility")
+    list_filter = ("health", "host", "sync_enabled_by_support", "sync_on", "note_visibility")
     list_select_related = ("team",)
     search_fields = ("team__name", "team__slug", "client_id")
     raw_id_fields = ("team",)
@@ -128,7 +134,7 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
             credential.insert(3, "client_secret_status")
         fieldsets = [
             (None, {"fields": credential}),
-            ("Hosts", {"fields": ["api_base_url", "token_url"]}),
+            ("Host", {"fields": ["host"]}),
         ]
         if obj is not None:
             fieldsets.append(
@@ -154,7 +160,7 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
 
     @admin.display(description="Client secret")
     def client_secret_status(self, obj):
-        return obj.client_secret_hint
+        return obj.client_secret_summary
 
     @admin.display(description="Health", ordering="health")
     def health_badge(self, obj):

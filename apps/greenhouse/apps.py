@@ -10,7 +10,12 @@ class GreenhouseConfig(AppConfig):
     def ready(self):
         from apps.messaging.signals import message_recorded
 
-        from . import page_extensions, signals
+        from . import checks, page_extensions, signals  # noqa: F401 (checks register themselves)
+        from .client import host_profiles
+
+        # The hosts the Harvest client may contact: a mistake in them stops every process at
+        # start-up (web, workers, commands) rather than at a team's first connection test.
+        host_profiles()
 
         # Links and panels on other apps' pages (they never import this app).
         page_extensions.register_nav()

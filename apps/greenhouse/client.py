@@ -7,6 +7,13 @@
   neither the client secret nor an access token is ever logged or put in a message.
 - A POST that was sent and then met a timeout, a dropped connection or a 5xx raises
   HarvestAmbiguousWrite: the note may exist, so read the candidate's notes before writing again.
+- It contacts only the hosts of settings.GREENHOUSE_HOSTS (the operator's profiles; a tenant
+  never types a URL): every URL, pagination links included, is checked before a socket opens,
+  and no redirect is followed. A value that reached the database some other way is refused too.
+- Text from an answer reaches a message only when it has Greenhouse's documented error shape,
+  cut short and stripped of control characters; anything else is logged, and the message says
+  only what happened (templates escape what is shown).
+- With a `Deadline`, everything the client does ends on time, whatever the host sends.
 """
 
 import hashlib
@@ -22,9 +29,17 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from django.core.cache import cache
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from django.core.exceptions import ImproperlyConfigured
+from urllib3.exceptions import (
+    ConnectTimeoutError,
+    LocationParseError,
+    NameResolutionError,
+    NewConnectionError,
+)
+from urllib3.util import parse_url
 
 from . import crypto
+from .deadline import Deadline
 from .ratelimit import RateBudget, RateBudgetExceeded, parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -40,6 +55,9 @@ READ_TO_WRITE_VISIBILITY = {
 MAX_IDS_PER_REQUEST = 50
 MAX_PER_PAGE = 500
 USER_AGENT = "outreach-greenhouse-sync/1.0"
+# What of Greenhouse's own error text may be shown: this many messages, each cut to this length.
+MAX_ERROR_MESSAGES = 5
+MAX_ERROR_CHARS = 200
 
 
 # --- Errors ------------------------------------------------------------------------------------
@@ -91,8 +109,107 @@ class HarvestUnavailable(HarvestError):
     retryable = True
 
 
+class HarvestDeadlineExceeded(HarvestUnavailable):
+    """The caller's wall-clock deadline passed; open connections were cut."""
+
+
 class HarvestAmbiguousWrite(HarvestError):
     """The write was sent, then no clear answer came: the note may or may not exist."""
+
+
+class HarvestHostNotAllowed(HarvestError):
+    """A URL or host profile outside settings.GREENHOUSE_HOSTS: refused before any connection."""
+
+
+# --- Hosts -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HostProfile:
+    key: str
+    label: str
+    api_base_url: str
+    token_url: str
+
+
+def _origin(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) as urllib3, which opens the connection, reads the URL."""
+    try:
+        parsed = parse_url(url)
+    except (LocationParseError, ValueError, TypeError):
+        raise ValueError("not a URL") from None
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ValueError("not an absolute http(s) URL")
+    if parsed.auth:
+        raise ValueError("has credentials in it")
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    return parsed.scheme, parsed.host.lower(), port
+
+
+def host_profiles() -> dict[str, HostProfile]:
+    """settings.GREENHOUSE_HOSTS, checked. Raises ImproperlyConfigured with what is wrong."""
+    profiles = {}
+    for key, spec in (getattr(settings, "GREENHOUSE_HOSTS", None) or {}).items():
+        if not isinstance(spec, dict):
+            raise ImproperlyConfigured(f"GREENHOUSE_HOSTS[{key!r}] must be an object.")
+        urls = {}
+        for name in ("api", "token"):
+            url = spec.get(name)
+            try:
+                _origin(url)
+                if parse_url(url).query or parse_url(url).fragment:
+                    raise ValueError("has a query or fragment")
+            except ValueError as exc:
+                raise ImproperlyConfigured(
+                    f"GREENHOUSE_HOSTS[{key!r}][{name!r}] {exc}: {url!r}."
+                ) from None
+            urls[name] = url.rstrip("/") if name == "api" else url
+        label = str(spec.get("label") or key)
+        profiles[str(key)] = HostProfile(str(key), label, urls["api"], urls["token"])
+    if not profiles:
+        raise ImproperlyConfigured("GREENHOUSE_HOSTS is empty.")
+    if settings.GREENHOUSE_DEFAULT_HOST not in profiles:
+        raise ImproperlyConfigured(
+            f"GREENHOUSE_DEFAULT_HOST {settings.GREENHOUSE_DEFAULT_HOST!r} is not a key of "
+            f"GREENHOUSE_HOSTS ({', '.join(profiles)})."
+        )
+    return profiles
+
+
+def host_profile(key: str) -> HostProfile:
+    """The configured profile `key`. Raises HarvestHostNotAllowed for any other value."""
+    profile = host_profiles().get(key)
+    if profile is None:
+        raise HarvestHostNotAllowed(
+            f"The Greenhouse host {key!r} is not configured on this server."
+        )
+    return profile
+
+
+def default_host_key() -> str:
+    return settings.GREENHOUSE_DEFAULT_HOST
+
+
+def allowed_origins() -> frozenset[tuple[str, str, int]]:
+    return frozenset(
+        _origin(url)
+        for profile in host_profiles().values()
+        for url in (profile.api_base_url, profile.token_url)
+    )
+
+
+def check_url_allowed(url: str) -> None:
+    """Raises HarvestHostNotAllowed unless `url`'s scheme, host and port are those of a
+    configured profile."""
+    try:
+        origin = _origin(url)
+    except ValueError:
+        origin = None
+    if origin is None or origin not in allowed_origins():
+        logger.warning("Refused a Greenhouse request to a host outside GREENHOUSE_HOSTS: %r", url)
+        raise HarvestHostNotAllowed(
+            "This server may only contact the Greenhouse hosts configured by its operator."
+        )
 
 
 # --- Credentials -------------------------------------------------------------------------------
@@ -109,6 +226,12 @@ class HarvestCredentials:
     def host(self) -> str:
         return urlsplit(self.api_base_url).netloc
 
+    @classmethod
+    def for_host(cls, key: str, *, client_id: str, client_secret: str) -> "HarvestCredentials":
+        """The credential on the configured host profile `key` (HarvestHostNotAllowed if none)."""
+        profile = host_profile(key)
+        return cls(client_id, client_secret, profile.api_base_url, profile.token_url)
+
 
 @dataclass(frozen=True)
 class TokenStatus:
@@ -123,29 +246,53 @@ def _json(response: requests.Response):
         return None
 
 
-def _greenhouse_messages(payload) -> list[str]:
-    """Greenhouse's error messages from {"message": ..., "errors": [str | {field: msg}]}."""
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def clip_text(text: str) -> str:
+    text = " ".join(_CONTROL_CHARACTERS.sub(" ", text).split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1].rstrip() + "…"
+
+
+def _greenhouse_messages(response: requests.Response, *, hide: Iterable[str] = ()) -> list[str]:
+    """Greenhouse's own error messages, when the answer has its documented shape: JSON
+    {"message": str, "errors": [str | {"message": str, "field": str} | {field: str}]}, or an
+    OAuth error {"error": str, "error_description": str}. Anything else gives none (the caller
+    then says only what happened). Each message is cut short; `hide` (the secret, a token) is
+    never repeated, in case a host echoes it."""
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    payload = _json(response) if content_type.endswith("json") else None
     if not isinstance(payload, dict):
         return []
     messages = []
-    for item in payload.get("errors") or []:
+    errors = payload.get("errors")
+    for item in errors if isinstance(errors, list) else []:
         if isinstance(item, str):
             messages.append(item)
-        elif isinstance(item, dict):
-            if "message" in item:
-                field_name = item.get("field")
-                messages.append(
-                    f"{field_name}: {item['message']}" if field_name else item["message"]
-                )
-            else:
-                messages.extend(f"{key}: {value}" for key, value in item.items())
+        elif isinstance(item, dict) and isinstance(item.get("message"), str):
+            field_name = item.get("field")
+            messages.append(
+                f"{field_name}: {item['message']}"
+                if isinstance(field_name, str) and field_name
+                else item["message"]
+            )
+        elif isinstance(item, dict) and len(item) == 1:
+            [(key, value)] = item.items()
+            if isinstance(value, str):
+                messages.append(f"{key}: {value}")
     if not messages:
-        # {"message": ...} alone, or an OAuth error {"error": ..., "error_description": ...}
         for key in ("message", "error_description", "error"):
             if isinstance(payload.get(key), str):
                 messages.append(payload[key])
                 break
-    return messages
+    clipped = []
+    for message in messages[:MAX_ERROR_MESSAGES]:
+        for secret in hide:
+            if secret:
+                message = message.replace(secret, "[hidden]")
+        if message := clip_text(message):
+            clipped.append(message)
+    return clipped
 
 
 def _was_not_sent(exc: requests.RequestException) -> bool:
@@ -157,17 +304,25 @@ def _was_not_sent(exc: requests.RequestException) -> bool:
     return isinstance(reason, NewConnectionError | NameResolutionError | ConnectTimeoutError)
 
 
+class _CutByDeadline(requests.ConnectionError):
+    """An answer that ended after the caller's deadline: handled as a dropped connection."""
+
+
 _sessions: dict[int, requests.Session] = {}
+
+
+def new_session() -> requests.Session:
+    session = requests.Session()
+    session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
+    return session
 
 
 def shared_session() -> requests.Session:
     """One keep-alive session per process (a forked worker gets its own)."""
     pid = os.getpid()
     if pid not in _sessions:
-        session = requests.Session()
-        session.headers.update({"User-Agent": USER_AGENT, "Accept": "application/json"})
         _sessions.clear()
-        _sessions[pid] = session
+        _sessions[pid] = new_session()
     return _sessions[pid]
 
 
@@ -186,10 +341,16 @@ class HarvestClient:
         max_rate_wait: float | None = None,
         read_retries: int = 2,
         retry_backoff: float = 0.5,
+        deadline: Deadline | None = None,
     ):
+        """`deadline`: a wall-clock limit for everything this client does (its sockets are cut
+        when it passes); it needs a session of its own, so `session` is then a fresh one."""
         self.credentials = credentials
         self.sub = sub
-        self.session = session or shared_session()
+        self.deadline = deadline
+        if session is None:
+            session = deadline.bind(new_session()) if deadline else shared_session()
+        self.session = session
         self.budget = budget or RateBudget.for_credential(
             api_base_url=credentials.api_base_url, client_id=credentials.client_id
         )
@@ -249,28 +410,29 @@ class HarvestClient:
         if self.sub:
             data["sub"] = str(self.sub)
         try:
-            response = self.session.post(
+            response = self._send(
+                "POST",
                 self.credentials.token_url,
                 data=data,
                 auth=(self.credentials.client_id, self.credentials.client_secret),
-                timeout=self.timeout,
             )
-        except requests.Timeout as exc:
-            raise HarvestUnavailable(
-                f"The Greenhouse token endpoint at {urlsplit(self.credentials.token_url).netloc} "
-                "did not answer in time."
-            ) from exc
         except requests.RequestException as exc:
+            self._raise_if_past_deadline(exc)
+            host = urlsplit(self.credentials.token_url).netloc
+            logger.warning("Greenhouse token request failed: %s", type(exc).__name__)
+            if isinstance(exc, requests.Timeout):
+                raise HarvestUnavailable(
+                    f"The Greenhouse token endpoint at {host} did not answer in time."
+                ) from exc
             raise HarvestUnavailable(
-                "Could not connect to the Greenhouse token endpoint at "
-                f"{urlsplit(self.credentials.token_url).netloc}."
+                f"Could not connect to the Greenhouse token endpoint at {host}."
             ) from exc
         payload = _json(response)
         logger.info("Greenhouse token request for sub=%s: %s", self.sub, response.status_code)
         if response.status_code in (400, 401, 403):
-            messages = _greenhouse_messages(payload)
+            messages = self._messages(response)
             error = payload.get("error") if isinstance(payload, dict) else None
-            detail = f" ({'; '.join(messages)})" if messages else ""
+            detail = f" ({clip_text('; '.join(messages))})" if messages else ""
             if response.status_code == 401 or error == "invalid_client":
                 message = "Greenhouse rejected the client ID and secret."
             elif self.sub and (error == "invalid_grant" or re.search(r"\bsub\b", detail)):
@@ -293,6 +455,7 @@ class HarvestClient:
             or not isinstance(payload, dict)
             or not payload.get("access_token")
         ):
+            self._log_unexpected(response)
             raise HarvestError(
                 f"Greenhouse's token endpoint gave an unexpected answer ({response.status_code}).",
                 status=response.status_code,
@@ -352,6 +515,65 @@ class HarvestClient:
     def _url(self, path: str) -> str:
         return self.credentials.api_base_url.rstrip("/") + path
 
+    def _send(self, method: str, url: str, **kwargs) -> requests.Response:
+        """The one place a request leaves: allowed hosts only, no redirects, bounded time."""
+        check_url_allowed(url)
+        response = self.session.request(
+            method, url, allow_redirects=False, timeout=self._timeout(), **kwargs
+        )
+        if self.deadline is not None and self.deadline.expired:
+            # The deadline may have cut the answer short, and a cut in the headers or in a body
+            # without a length reads as a complete answer: trust none that ends after it.
+            response.close()
+            raise _CutByDeadline()
+        return response
+
+    def _timeout(self) -> tuple[float, float]:
+        if self.deadline is None:
+            return self.timeout
+        left = self.deadline.remaining()
+        if left <= 0:
+            raise self._deadline_error()
+        return (min(self.timeout[0], left), min(self.timeout[1], left))
+
+    def _deadline_error(self) -> "HarvestDeadlineExceeded":
+        return HarvestDeadlineExceeded(
+            f"Greenhouse did not answer within {self.deadline.seconds:g} s."
+        )
+
+    def _raise_if_past_deadline(self, exc: Exception) -> None:
+        if self.deadline is not None and self.deadline.expired:
+            raise self._deadline_error() from exc
+
+    def _wait(self, seconds: float) -> None:
+        if self.deadline is not None and seconds >= self.deadline.remaining():
+            raise self._deadline_error()
+        time.sleep(seconds)
+
+    def _messages(self, response: requests.Response) -> list[str]:
+        messages = _greenhouse_messages(
+            response, hide=(self.credentials.client_secret, self._token or "")
+        )
+        if not messages:
+            self._log_unexpected(response)
+        return messages
+
+    def _log_unexpected(self, response: requests.Response) -> None:
+        """The detail of an answer that is not Greenhouse's documented shape, for the server
+        log only (never with the secret or a token)."""
+        excerpt = response.text[:300] if response.content else ""
+        for secret in (self.credentials.client_secret, self._token or ""):
+            if secret:
+                excerpt = excerpt.replace(secret, "[hidden]")
+        logger.warning(
+            "Greenhouse %s %s answered %s (%s) without a documented error body: %r",
+            response.request.method if response.request else "?",
+            urlsplit(response.url or "").path,
+            response.status_code,
+            response.headers.get("Content-Type", "no content type"),
+            excerpt,
+        )
+
     def _request(self, method: str, url: str, *, params=None, json=None) -> requests.Response:
         write = method != "GET"
         path = urlsplit(url).path
@@ -360,9 +582,14 @@ class HarvestClient:
         refreshed = False
         token = self._access_token()
         while True:
+            max_wait = max(0.0, deadline - time.monotonic())
+            if self.deadline is not None:
+                max_wait = min(max_wait, self.deadline.remaining())
             try:
-                grant = self.budget.acquire(max_wait=max(0.0, deadline - time.monotonic()))
+                grant = self.budget.acquire(max_wait=max_wait)
             except RateBudgetExceeded as exc:
+                if self.deadline is not None and self.deadline.remaining() <= exc.retry_after:
+                    raise self._deadline_error() from None
                 raise HarvestRateLimited(
                     f"Greenhouse's rate limit is used up; try again in {exc.retry_after:.0f} s.",
                     retry_after=exc.retry_after,
@@ -370,14 +597,16 @@ class HarvestClient:
                 ) from None
             started = time.monotonic()
             try:
-                response = self.session.request(
+                response = self._send(
                     method,
                     url,
                     params=params,
                     json=json,
                     headers={"Authorization": f"Bearer {token}"},
-                    timeout=self.timeout,
                 )
+            except HarvestError:
+                self.budget.record(grant, None)
+                raise
             except requests.RequestException as exc:
                 self.budget.record(grant, None)
                 not_sent = _was_not_sent(exc)
@@ -387,9 +616,10 @@ class HarvestClient:
                     raise HarvestAmbiguousWrite(
                         f"The write to Greenhouse {what} after it was sent; it may have been saved."
                     ) from exc
+                self._raise_if_past_deadline(exc)
                 if not write and read_retries > 0:
                     read_retries -= 1
-                    time.sleep(self.retry_backoff)
+                    self._wait(self.retry_backoff)
                     continue
                 if not_sent:
                     raise HarvestUnavailable(
@@ -407,8 +637,21 @@ class HarvestClient:
                 status,
                 (time.monotonic() - started) * 1000,
             )
-            if status < 400:
+            if status < 300:
                 return response
+            if status < 400:
+                # Redirects are not followed: the bearer token goes to configured hosts only.
+                logger.warning(
+                    "Greenhouse %s %s answered %s (a redirect, not followed) towards %r",
+                    method,
+                    path,
+                    status,
+                    urlsplit(response.headers.get("Location", "")).netloc,
+                )
+                raise HarvestError(
+                    f"Greenhouse answered with a redirect ({status}), which is not followed.",
+                    status=status,
+                )
             if status == 401 and not refreshed:
                 refreshed = True
                 token = self._access_token(stale=token)
@@ -422,7 +665,8 @@ class HarvestClient:
                     retry_after = reset if reset is not None else 1.0
                 retry_after = max(1.0, retry_after)  # never a tight loop of 429s
                 self.budget.hold(retry_after)
-                if time.monotonic() + retry_after <= deadline:
+                in_time = self.deadline is None or retry_after < self.deadline.remaining()
+                if time.monotonic() + retry_after <= deadline and in_time:
                     continue  # the acquire above waits out the hold
                 raise HarvestRateLimited(
                     f"Greenhouse's rate limit was reached; try again in {retry_after:.0f} s.",
@@ -430,14 +674,14 @@ class HarvestClient:
                 )
             if status >= 500 and not write and read_retries > 0:
                 read_retries -= 1
-                time.sleep(self.retry_backoff)
+                self._wait(self.retry_backoff)
                 continue
             raise self._error_for(response, write=write)
 
     def _error_for(self, response: requests.Response, *, write: bool) -> HarvestError:
         status = response.status_code
-        messages = _greenhouse_messages(_json(response))
-        detail = f": {'; '.join(messages)}" if messages else ""
+        messages = self._messages(response)
+        detail = f": {clip_text('; '.join(messages))}" if messages else ""
         if status >= 500:
             if write:
                 return HarvestAmbiguousWrite(

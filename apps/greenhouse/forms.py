@@ -1,6 +1,7 @@
 from django import forms
 
 from .models import NoteVisibility
+from .services import CREDENTIAL_CHANGE_MESSAGE
 
 PUBLIC_WARNING = (
     "All private communication with candidates will start getting written to the Greenhouse "
@@ -19,7 +20,12 @@ class SyncSettingsForm(forms.Form):
 
 
 class ConnectionForm(forms.Form):
-    """A team admin's Greenhouse credential. The secret is write-only: never rendered back."""
+    """A team admin's Greenhouse credential: client ID, secret and acting user, nothing else. The
+    hosts are the operator's (settings) and support's choice, never a URL typed here. The
+    secret is write-only: never rendered back, not even in part."""
+
+    # Fields of the old form: a post that still sends them is refused, not silently half-applied.
+    NOT_TAKEN = ("api_base_url", "token_url", "host")
 
     client_id = forms.CharField(
         label="Client ID",
@@ -41,23 +47,34 @@ class ConnectionForm(forms.Form):
             "empty for the credential's own service user."
         ),
     )
-    api_base_url = forms.URLField(label="API base URL", assume_scheme="https")
-    token_url = forms.URLField(label="Token URL", assume_scheme="https")
 
     def __init__(self, *args, integration=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.integration = integration
         secret = self.fields["client_secret"]
         if integration is not None and integration.has_client_secret:
-            secret.help_text = f"Stored: {integration.client_secret_hint}. Leave empty to keep it."
+            secret.help_text = (
+                f"Stored: {integration.client_secret_summary}. Leave empty to keep it (a new "
+                "client ID needs its secret)."
+            )
         else:
             secret.help_text = "Shown once in Greenhouse when the credential is created."
 
-    def clean_client_secret(self):
-        secret = self.cleaned_data["client_secret"]
-        if not secret and not (self.integration and self.integration.has_client_secret):
-            raise forms.ValidationError("Enter the client secret.")
-        return secret
+    def clean(self):
+        data = super().clean()
+        if any(self.data.get(name) for name in self.NOT_TAKEN):
+            raise forms.ValidationError(
+                "The Greenhouse hosts are set by this server's operator, not in this form; "
+                "nothing was saved."
+            )
+        secret = data.get("client_secret")
+        stored = self.integration is not None and self.integration.has_client_secret
+        if "client_id" in data and not secret:
+            if not stored:
+                self.add_error("client_secret", "Enter the client secret.")
+            elif data["client_id"].strip() != self.integration.client_id:
+                self.add_error("client_secret", CREDENTIAL_CHANGE_MESSAGE)
+        return data
 
 
 class UserMappingForm(forms.Form):

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from apps.core.backoff import RetryPolicy
 from apps.core.outbox import OutboxBase
@@ -7,16 +8,30 @@ from apps.messaging.models import Channel, Message, Thread
 from apps.sequences.models import Prospect
 from apps.teams.models import Team
 
-from . import crypto
+from . import client, crypto
 from .policy import EXPLANATIONS, CandidateMatch, Reason
 
 
 def default_api_base_url() -> str:
-    return settings.GREENHOUSE_API_BASE_URL
+    """Only for migrations 0001-0004, from when a connection stored its own URLs."""
+    return client.host_profile(client.default_host_key()).api_base_url
 
 
 def default_token_url() -> str:
-    return settings.GREENHOUSE_TOKEN_URL
+    """Only for migrations 0001-0004, from when a connection stored its own URLs."""
+    return client.host_profile(client.default_host_key()).token_url
+
+
+def host_choices() -> list[tuple[str, str]]:
+    """The operator's Greenhouse host profiles (settings.GREENHOUSE_HOSTS), read when used."""
+    return [
+        (profile.key, f"{profile.label} ({profile.api_base_url})")
+        for profile in client.host_profiles().values()
+    ]
+
+
+def default_host() -> str:
+    return client.default_host_key()
 
 
 class NoteVisibility(models.TextChoices):
@@ -31,7 +46,10 @@ class GreenhouseIntegration(models.Model):
     """A team's connection to its Greenhouse account: Harvest v3 OAuth client credentials.
 
     The client secret is stored encrypted and is write-only: set it with `set_client_secret()`,
-    read it only to mint a token (`get_client_secret()`); it is never displayed.
+    read it only to mint a token (`get_client_secret()`); it is never displayed, not even in part.
+
+    `host` names one of the operator's host profiles (settings.GREENHOUSE_HOSTS): a connection
+    holds no URL, so nothing a tenant enters decides where the secret is sent.
     """
 
     class Health(models.TextChoices):
@@ -48,6 +66,7 @@ class GreenhouseIntegration(models.Model):
         help_text="Greenhouse → Configure → Dev Center → API Credentials → Harvest V3 (OAuth).",
     )
     client_secret_encrypted = models.TextField(blank=True, editable=False)
+    client_secret_set_at = models.DateTimeField(null=True, blank=True, editable=False)
     acting_user_id = models.PositiveBigIntegerField(
         "acting Greenhouse user ID",
         null=True,
@@ -57,8 +76,13 @@ class GreenhouseIntegration(models.Model):
             "endpoints require one. Empty: the credential's integration service user."
         ),
     )
-    api_base_url = models.URLField("API base URL", default=default_api_base_url)
-    token_url = models.URLField("token URL", default=default_token_url)
+    host = models.CharField(
+        "Greenhouse host",
+        max_length=50,
+        choices=host_choices,
+        default=default_host,
+        help_text="One of the host profiles in the server's settings (GREENHOUSE_HOSTS).",
+    )
     health = models.CharField(max_length=20, choices=Health.choices, default=Health.UNCHECKED)
     last_error = models.TextField(blank=True, help_text="What was wrong at the last check.")
     last_checked_at = models.DateTimeField(null=True, blank=True)
@@ -105,6 +129,7 @@ class GreenhouseIntegration(models.Model):
 
     def set_client_secret(self, value: str) -> None:
         self.client_secret_encrypted = crypto.encrypt(value) if value else ""
+        self.client_secret_set_at = timezone.now() if value else None
 
     def get_client_secret(self) -> str:
         """The plain secret. Raises crypto.SecretDecryptionError when no key decrypts it."""
@@ -115,15 +140,23 @@ class GreenhouseIntegration(models.Model):
         return bool(self.client_secret_encrypted)
 
     @property
-    def client_secret_hint(self) -> str:
-        """All the admin may show of the secret: whether it is set, and its last 4 characters."""
+    def client_secret_summary(self) -> str:
+        """All that is ever shown of the secret: whether it is set, and when."""
         if not self.client_secret_encrypted:
             return "not configured"
         try:
-            secret = self.get_client_secret()
+            self.get_client_secret()
         except crypto.SecretDecryptionError:
             return "configured, but it cannot be decrypted with the current FIELD_ENCRYPTION_KEYS"
-        return f"configured, ends in …{secret[-4:]}" if len(secret) >= 12 else "configured"
+        if self.client_secret_set_at is None:
+            return "configured"
+        return f"configured, set {timezone.localtime(self.client_secret_set_at):%Y-%m-%d %H:%M %Z}"
+
+    @property
+    def host_label(self) -> str:
+        """The host profile's name, or a warning when the operator no longer configures it."""
+        profile = client.host_profiles().get(self.host)
+        return profile.label if profile else f"{self.host} (not configured on this server)"
 
     @property
     def is_healthy(self) -> bool:

@@ -151,6 +151,18 @@ def hold(state: dict, now: float, seconds: float) -> None:
 # --- Header parsing ----------------------------------------------------------------------------
 
 
+def attempt_count(state: dict, now: float, *, limit: int, window: float) -> float:
+    """A fixed-window counter of attempts (e.g. a team's connection tests): counts one more and
+    returns 0.0, or returns the seconds until the window ends when `limit` are used up (the
+    refused attempt is not counted)."""
+    if now >= state.get("window_end", 0.0):
+        state.update(window_end=now + window, used=0)
+    if state.get("used", 0) >= limit:
+        return state["window_end"] - now
+    state["used"] = state.get("used", 0) + 1
+    return 0.0
+
+
 def _number(value) -> float | None:
     try:
         number = float(str(value).strip())

@@ -1,10 +1,10 @@
 import logging
+import math
 import time
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
@@ -17,14 +17,19 @@ from .client import (
     HarvestAuthenticationError,
     HarvestClient,
     HarvestCredentials,
+    HarvestDeadlineExceeded,
     HarvestError,
+    HarvestHostNotAllowed,
     HarvestNotFound,
     HarvestPermissionError,
     HarvestRateLimited,
     HarvestServerError,
     HarvestUnavailable,
+    clip_text,
 )
+from .deadline import Deadline
 from .models import GreenhouseIntegration, GreenhouseUserMapping
+from .ratelimit import attempt_count, store_from_url
 from .selectors import greenhouse_integration_for_team
 
 logger = logging.getLogger(__name__)
@@ -51,11 +56,9 @@ def harvest_client_build(*, integration: GreenhouseIntegration, sub=_DEFAULT, **
     secret = integration.get_client_secret()
     if not secret:
         raise HarvestAuthenticationError("No client secret is stored for this integration.")
-    credentials = HarvestCredentials(
-        client_id=integration.client_id,
-        client_secret=secret,
-        api_base_url=integration.api_base_url,
-        token_url=integration.token_url,
+    # URLs come from the operator's profile only; an unknown key raises HarvestHostNotAllowed.
+    credentials = HarvestCredentials.for_host(
+        integration.host, client_id=integration.client_id, client_secret=secret
     )
     return HarvestClient(
         credentials, sub=integration.acting_user_id if sub is _DEFAULT else sub, **options
@@ -76,34 +79,47 @@ def greenhouse_integration_create(
     client_id: str,
     client_secret: str,
     acting_user_id: int | None = None,
-    api_base_url: str | None = None,
-    token_url: str | None = None,
+    host: str | None = None,
 ) -> GreenhouseIntegration:
+    """`host`: a key of settings.GREENHOUSE_HOSTS (support staff's choice; default otherwise)."""
     if not client_secret or not client_secret.strip():
         raise ValidationError({"client_secret": "Enter the client secret."})
     integration = GreenhouseIntegration(
         team=team,
         client_id=client_id,
         acting_user_id=acting_user_id,
-        api_base_url=api_base_url or settings.GREENHOUSE_API_BASE_URL,
-        token_url=token_url or settings.GREENHOUSE_TOKEN_URL,
+        host=host or settings.GREENHOUSE_DEFAULT_HOST,
     )
     integration.set_client_secret(client_secret.strip())
     return _clean_and_save(integration)
 
 
-CREDENTIAL_FIELDS = ("client_id", "acting_user_id", "api_base_url", "token_url")
+CREDENTIAL_FIELDS = ("client_id", "acting_user_id", "host")
+# The secret belongs to a client ID on a host: changing either needs it entered again, so a
+# stored secret is never sent anywhere it was not entered for.
+SECRET_BOUND_FIELDS = ("client_id", "host")
+CREDENTIAL_CHANGE_MESSAGE = (
+    "Enter the client secret again: it is needed when the client ID or the host changes."
+)
 
 
 @transaction.atomic
 def greenhouse_integration_update(
     *, integration: GreenhouseIntegration, client_secret: str | None = None, **changes
 ) -> GreenhouseIntegration:
-    """Change credential fields; an empty `client_secret` keeps the stored one. A changed
-    credential has not been checked yet."""
+    """Change credential fields; an empty `client_secret` keeps the stored one, unless the
+    client ID or the host changes. A changed credential has not been checked yet."""
     unknown = set(changes) - set(CREDENTIAL_FIELDS)
     if unknown:
         raise TypeError(f"Unknown fields: {', '.join(sorted(unknown))}")
+    if "client_id" in changes:
+        changes["client_id"] = (changes["client_id"] or "").strip()
+    new_secret = bool(client_secret and client_secret.strip())
+    if not new_secret and any(
+        name in changes and getattr(integration, name) != changes[name]
+        for name in SECRET_BOUND_FIELDS
+    ):
+        raise ValidationError({"client_secret": CREDENTIAL_CHANGE_MESSAGE})
     changed = any(getattr(integration, name) != value for name, value in changes.items())
     for name, value in changes.items():
         setattr(integration, name, value)
@@ -116,16 +132,22 @@ def greenhouse_integration_update(
     return _clean_and_save(integration)
 
 
+SANDBOX_HOST = "sandbox"
+
+
 def greenhouse_integration_connect_sandbox(*, team: Team) -> GreenhouseIntegration:
     """Development: point `team` at the local Harvest sandbox with its demo credential."""
     from .sandbox.state import DEMO_FIRST_USER_ID  # the first demo user, a Site Admin
 
-    sandbox = settings.GREENHOUSE_SANDBOX_URL.rstrip("/")
+    if SANDBOX_HOST not in settings.GREENHOUSE_HOSTS:
+        raise ImproperlyConfigured(
+            f"No “{SANDBOX_HOST}” Greenhouse host profile: the local sandbox is one only with "
+            "DEV_TOOLS on (or in GREENHOUSE_EXTRA_HOSTS)."
+        )
     fields = {
         "client_id": settings.GREENHOUSE_SANDBOX_CLIENT_ID,
         "acting_user_id": DEMO_FIRST_USER_ID,
-        "api_base_url": sandbox,
-        "token_url": f"{sandbox}/token",
+        "host": SANDBOX_HOST,
     }
     secret = settings.GREENHOUSE_SANDBOX_CLIENT_SECRET
     integration = GreenhouseIntegration.objects.filter(team=team).first()
@@ -161,7 +183,7 @@ def harvest_error_in_plain_words(exc: Exception, *, integration: GreenhouseInteg
             "Credentials)."
         )
     if isinstance(exc, HarvestPermissionError):
-        detail = " ".join(exc.errors) or exc.message
+        detail = clip_text(" ".join(exc.errors)) or exc.message
         if "scope" in detail.lower():
             return (
                 f"Missing scope: {detail} In Greenhouse, edit the API credential and grant "
@@ -173,15 +195,22 @@ def harvest_error_in_plain_words(exc: Exception, *, integration: GreenhouseInteg
                 "need one. Set the acting user to a Site Admin's ID (or make that user one)."
             )
         return f"Greenhouse refused access: {detail}"
+    if isinstance(exc, HarvestHostNotAllowed):
+        return (
+            "This connection's Greenhouse host is not configured on this server. Ask support to "
+            "choose one of the configured hosts."
+        )
     if isinstance(exc, HarvestNotFound):
         return (
-            f"Greenhouse has no Harvest v3 API at {integration.api_base_url} (404). Check the API "
-            "base URL; it is normally https://harvest.greenhouse.io."
+            f"Greenhouse has no Harvest v3 API at {integration.host_label} (404). Ask support "
+            "to check the Greenhouse host of this connection."
         )
+    if isinstance(exc, HarvestDeadlineExceeded):
+        return f"Host too slow: {exc.message} Try again in a few minutes."
     if isinstance(exc, HarvestUnavailable):
         return (
-            f"Host unreachable: {exc.message} Check the API base URL and token URL "
-            f"({urlsplit(integration.token_url).netloc}), and that this server can reach them."
+            f"Host unreachable: {exc.message} Try again in a few minutes; if it goes on, ask "
+            "support to check that this server can reach Greenhouse."
         )
     if isinstance(exc, HarvestRateLimited):
         return f"Greenhouse's rate limit is used up; try again in {exc.retry_after:.0f} s."
@@ -211,11 +240,15 @@ def greenhouse_integration_record_check(
 def greenhouse_integration_test_connection(
     *, integration: GreenhouseIntegration
 ) -> ConnectionCheck:
-    """Mint a fresh token and make one cheap authorized call; record the health."""
+    """Mint a fresh token and make one cheap authorized call; record the health. Ends within
+    GREENHOUSE_CONNECTION_TEST_DEADLINE seconds whatever the host does (people wait on it)."""
     try:
-        client = harvest_client_build(integration=integration, max_rate_wait=10.0, read_retries=0)
-        client.forget_token()  # a cached token would hide a revoked secret
-        client.users_first_page(per_page=1)
+        with Deadline(settings.GREENHOUSE_CONNECTION_TEST_DEADLINE) as deadline:
+            client = harvest_client_build(
+                integration=integration, max_rate_wait=10.0, read_retries=0, deadline=deadline
+            )
+            client.forget_token()  # a cached token would hide a revoked secret
+            client.users_first_page(per_page=1)
     except (HarvestError, crypto.SecretDecryptionError) as exc:
         message = harvest_error_in_plain_words(exc, integration=integration)
         logger.warning("Greenhouse connection check failed for %s: %s", integration, message)
@@ -225,6 +258,21 @@ def greenhouse_integration_test_connection(
     return ConnectionCheck(
         ok=True, message="Connected: Greenhouse issued a token and answered an authorized call."
     )
+
+
+def greenhouse_connection_attempt_register(*, team: Team) -> int:
+    """Count one save or test of the team's connection (each may hold a web worker for the
+    test's deadline). Returns 0 when it may go ahead, else the seconds until it may; a refused
+    attempt is not counted. Shared by every process, like the rate budget."""
+    store = store_from_url(settings.GREENHOUSE_RATE_BUDGET_URL)
+    key = f"{settings.GREENHOUSE_KEY_PREFIX}:connection-attempts:{team.pk}"
+    limit = settings.GREENHOUSE_CONNECTION_ATTEMPTS_PER_MINUTE
+    wait = store.transact(
+        key, lambda state: attempt_count(state, time.time(), limit=limit, window=60.0)
+    )
+    if wait:
+        logger.warning("Greenhouse connection attempts of team %s throttled", team.pk)
+    return math.ceil(wait)
 
 
 @dataclass

@@ -41,6 +41,7 @@ from .client import (
     HarvestAuthenticationError,
     HarvestClient,
     HarvestError,
+    HarvestHostNotAllowed,
     HarvestNotFound,
     HarvestPermissionError,
     HarvestRateLimited,
@@ -267,6 +268,7 @@ def sync_record_write(*, record_id: int) -> str:
         HarvestAuthenticationError,
         HarvestPermissionError,
         HarvestNotFound,
+        HarvestHostNotAllowed,
         crypto.SecretDecryptionError,
     ) as exc:
         # The connection is broken for every record of the team: flag it and hold this one

@@ -4,6 +4,7 @@ status and the pause switch (recruiters); the connection, switches, user mapping
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
@@ -46,6 +47,7 @@ from .pausing import (
     prospect_sync_resume,
 )
 from .services import (
+    greenhouse_connection_attempt_register,
     greenhouse_integration_create,
     greenhouse_integration_test_connection,
     greenhouse_integration_update,
@@ -191,20 +193,44 @@ def _test_and_report(request, integration: GreenhouseIntegration) -> bool:
     return check.ok
 
 
+def _too_many_attempts(request) -> str:
+    """A message when the team has saved or tested its connection too often this minute."""
+    wait = greenhouse_connection_attempt_register(team=request.team)
+    if not wait:
+        return ""
+    return (
+        "Too many connection saves and tests for your team in the last minute; nothing was "
+        f"changed or tested. Try again in {wait} s."
+    )
+
+
+def _connection_page(request, integration, form, status=200):
+    return render(
+        request,
+        "greenhouse/connection.html",
+        {
+            "integration": integration,
+            "form": form,
+            "test_deadline": f"{settings.GREENHOUSE_CONNECTION_TEST_DEADLINE:g}",
+        },
+        status=status,
+    )
+
+
 @team_admin_required
 def connection(request):
     """GET: the credential (secret never shown back). POST: save it, then test it at once, so a
-    changed credential never sits unchecked while messages are held for it."""
+    changed credential never sits unchecked while messages are held for it. The hosts are not
+    the team's to choose; saves and tests are limited per team and minute."""
     integration = _integration(request)
+    initial = {}
     if integration is not None:
         initial = {name: getattr(integration, name) for name in CONNECTION_FIELDS}
-    else:
-        initial = {
-            "api_base_url": GreenhouseIntegration._meta.get_field("api_base_url").get_default(),
-            "token_url": GreenhouseIntegration._meta.get_field("token_url").get_default(),
-        }
     form = ConnectionForm(request.POST or None, initial=initial, integration=integration)
     if request.method == "POST" and form.is_valid():
+        if refused := _too_many_attempts(request):
+            form.add_error(None, refused)
+            return _connection_page(request, integration, form, status=429)
         data = form.cleaned_data
         fields = {name: data[name] for name in CONNECTION_FIELDS}
         try:
@@ -223,15 +249,11 @@ def connection(request):
             messages.info(request, "Connection saved.")
             _test_and_report(request, integration)
             return redirect("greenhouse:connection")
-    return render(
-        request,
-        "greenhouse/connection.html",
-        {"integration": integration, "form": form},
-        status=400 if form.errors else 200,
-    )
+    return _connection_page(request, integration, form, status=400 if form.errors else 200)
 
 
-CONNECTION_FIELDS = ("client_id", "acting_user_id", "api_base_url", "token_url")
+# What a team admin may change; the host is support's (Django admin).
+CONNECTION_FIELDS = ("client_id", "acting_user_id")
 
 
 @require_POST
@@ -240,6 +262,13 @@ def connection_test(request):
     integration = _integration(request)
     if integration is None:
         messages.error(request, "Enter the Greenhouse credential first.")
+    elif refused := _too_many_attempts(request):
+        messages.error(request, refused)
+        form = ConnectionForm(
+            initial={name: getattr(integration, name) for name in CONNECTION_FIELDS},
+            integration=integration,
+        )
+        return _connection_page(request, integration, form, status=429)
     else:
         _test_and_report(request, integration)
     return redirect("greenhouse:connection")

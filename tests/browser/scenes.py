@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from apps.core import demo
 from apps.greenhouse.bot_notice import bot_notice_send
+from apps.greenhouse.services import SANDBOX_HOST
 from apps.messaging.models import Channel, Thread
 from apps.teams.models import Membership
 from tests.fixtures.staff import confirmed_totp_device
@@ -45,8 +46,7 @@ def sandbox_integration(team, sandbox, **fields):
         "client_id": sandbox.client_id,
         "client_secret": sandbox.client_secret,
         "acting_user_id": sandbox.user_id("ada@acme.example"),
-        "api_base_url": sandbox.url,
-        "token_url": sandbox.token_url,
+        "host": SANDBOX_HOST,  # the fixture's profile for the running sandbox
     }
     return GreenhouseIntegrationFactory(team=team, **{**credential, **fields})
 

@@ -14,16 +14,14 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
 def test_a_team_admin_connects_greenhouse_and_turns_sync_on(page, harvest_sandbox):
     team, users = demo_team()
-    # Support enabled the team earlier; the credential it had then has been revoked since, and
-    # the hosts were left at the production defaults.
+    # Support enabled the team earlier (on the sandbox's host profile); the credential it had
+    # then has been revoked since.
     integration = sandbox_integration(
         team,
         harvest_sandbox,
         client_id="revoked-client",
         client_secret="revoked-secret-0000",
         acting_user_id=None,
-        api_base_url="https://harvest.greenhouse.io",
-        token_url="https://auth.greenhouse.io/token",
         health=GreenhouseIntegration.Health.NEEDS_ATTENTION,
         last_error="Bad credentials: the client secret is wrong.",
         sync_enabled_by_support=True,
@@ -40,14 +38,13 @@ def test_a_team_admin_connects_greenhouse_and_turns_sync_on(page, harvest_sandbo
     page.get_by_label("Acting Greenhouse user ID").fill(
         str(harvest_sandbox.user_id("ada@acme.example"))
     )
-    page.get_by_text("Advanced: API hosts").click()
-    page.get_by_label("API base URL").fill(harvest_sandbox.url)
-    page.get_by_label("Token URL").fill(harvest_sandbox.token_url)
+    expect(page.get_by_label("API base URL")).to_have_count(0)  # hosts are not the team's
     page.get_by_role("button", name="Save and test").click()
     expect(page.locator(".flash")).to_contain_text("Connected")
     expect(page.locator(".status-list")).to_contain_text("Connected")
+    expect(page.locator(".status-list")).to_contain_text("configured, set ")
     assert harvest_sandbox.client_secret not in page.content()
-    assert f"ends in …{harvest_sandbox.client_secret[-4:]}" in page.content()
+    assert f"…{harvest_sandbox.client_secret[-4:]}" not in page.content()
 
     page.get_by_role("button", name="Test connection").click()
     expect(page.locator(".flash")).to_contain_text("Connected: Greenhouse issued a token")

@@ -64,7 +64,7 @@ def test_main_pages(page, live_server, harvest_sandbox, anymail_outbox, settings
 
     log_in(page, "ada")
     page.goto("/team/greenhouse/")
-    expect(page.locator(".status-list")).to_contain_text("configured, ends in")
+    expect(page.locator(".status-list")).to_contain_text("configured, set ")
     shots(page, "team-greenhouse-connection")
     page.goto("/team/greenhouse/sync/")
     expect(page.get_by_role("note")).to_contain_text("public notes")

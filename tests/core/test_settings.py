@@ -14,7 +14,7 @@ OURS = (
     "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DEBUG",
     "DEV_TOOLS", "PUBLIC_BASE_URL", "ALLOWED_HOSTS", "GREENHOUSE_API_BASE_URL",
     "GREENHOUSE_TOKEN_URL", "STAFF_REQUIRE_2FA", "SESSION_IDLE_TIMEOUT", "LOGIN_FAILURE_LIMIT",
-    "LOGIN_COOLOFF_MINUTES", "TRUSTED_PROXY_COUNT",
+    "LOGIN_COOLOFF_MINUTES", "TRUSTED_PROXY_COUNT", "GREENHOUSE_EXTRA_HOSTS", "GREENHOUSE_DEFAULT_HOST",
 )  # fmt: skip
 
 PROBE = """
@@ -30,7 +30,8 @@ print(json.dumps({
     "anymail": s.ANYMAIL,
     "sms": s.SMS_BACKEND,
     "debug": s.DEBUG,
-    "greenhouse": s.GREENHOUSE_API_BASE_URL,
+    "greenhouse": s.GREENHOUSE_HOSTS[s.GREENHOUSE_DEFAULT_HOST]["api"],
+    "greenhouse_hosts": sorted(s.GREENHOUSE_HOSTS),
     "hsts": s.SECURE_HSTS_SECONDS,
     "secure_cookies": s.SESSION_COOKIE_SECURE,
     "staff_2fa": s.STAFF_REQUIRE_2FA,
@@ -94,6 +95,7 @@ def test_development_tools_point_greenhouse_at_the_local_sandbox(tmp_path):
     assert found["debug"] is True
     assert found["greenhouse"].startswith("http://127.0.0.1:")
     assert found["staff_2fa"] is False  # the demo's support login works with its password
+    assert found["greenhouse_hosts"] == ["greenhouse", "sandbox"]
 
 
 def test_account_protections_are_set_from_the_environment(tmp_path):
@@ -111,6 +113,33 @@ def test_account_protections_are_set_from_the_environment(tmp_path):
     assert found["staff_2fa"] is True
     assert found["session_idle"] == 900
     assert (found["login_limit"], found["login_cooloff"], found["proxies"]) == (10, 1800, 1)
+
+
+def test_production_has_no_sandbox_host_and_operators_add_profiles(tmp_path):
+    assert probe({}, tmp_path)["greenhouse_hosts"] == ["greenhouse"]
+    extra = {
+        "proxy": {
+            "label": "Our proxy",
+            "api": "https://gh.internal",
+            "token": "https://gh.internal/t",
+        }
+    }
+    found = probe(
+        {"GREENHOUSE_EXTRA_HOSTS": json.dumps(extra), "GREENHOUSE_DEFAULT_HOST": "proxy"}, tmp_path
+    )
+    assert found["greenhouse_hosts"] == ["greenhouse", "proxy"]
+    assert found["greenhouse"] == "https://gh.internal"
+
+
+def test_a_bad_host_profile_stops_the_start(tmp_path):
+    bad = {"GREENHOUSE_EXTRA_HOSTS": json.dumps({"x": {"api": "ftp://files", "token": "t"}})}
+    result = run_django(["manage.py", "check"], bad, tmp_path)
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: GREENHOUSE_HOSTS['x']['api'] not an absolute" in result.stderr
+    result = run_django(["manage.py", "check"], {"GREENHOUSE_DEFAULT_HOST": "nope"}, tmp_path)
+    assert result.returncode != 0 and "GREENHOUSE_DEFAULT_HOST 'nope'" in result.stderr
+    result = run_django(["manage.py", "check"], {"GREENHOUSE_EXTRA_HOSTS": "[1"}, tmp_path)
+    assert result.returncode != 0 and "GREENHOUSE_EXTRA_HOSTS is not a JSON object" in result.stderr
 
 
 def test_production_variables_select_postgres_redis_anymail_and_twilio(tmp_path):
@@ -139,6 +168,16 @@ def test_check_deploy_refuses_production_without_staff_second_factor(tmp_path):
     assert result.returncode != 0  # an Error, not a warning
     assert "outreach.E001" in result.stderr
     assert "STAFF_REQUIRE_2FA is off" in result.stderr
+
+
+def test_check_deploy_warns_of_a_greenhouse_host_on_plain_http(tmp_path):
+    extra = {"proxy": {"api": "http://gh-proxy.internal", "token": "https://gh.example/t"}}
+    command = ["manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+    result = run_django(
+        command, {**PRODUCTION, "GREENHOUSE_EXTRA_HOSTS": json.dumps(extra)}, tmp_path
+    )
+    assert result.returncode != 0
+    assert "greenhouse.W001" in result.stderr and "plain http to gh-proxy.internal" in result.stderr
 
 
 def test_check_deploy_names_every_embedded_default_left_in_place(tmp_path):

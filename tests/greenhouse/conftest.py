@@ -3,6 +3,7 @@ from django.contrib.auth import get_user_model
 
 from apps.core import demo
 from apps.greenhouse.client import HarvestClient, HarvestCredentials
+from apps.greenhouse.services import SANDBOX_HOST
 from apps.teams.models import Membership
 from tests.fixtures.staff import log_in_staff
 from tests.greenhouse.factories import GreenhouseIntegrationFactory
@@ -64,8 +65,7 @@ def integration(team, harvest_sandbox_fast, admin_user_id):
         client_id=harvest_sandbox_fast.client_id,
         client_secret=harvest_sandbox_fast.client_secret,
         acting_user_id=admin_user_id,
-        api_base_url=harvest_sandbox_fast.url,
-        token_url=harvest_sandbox_fast.token_url,
+        host=SANDBOX_HOST,
     )
 
 
@@ -92,3 +92,41 @@ def synced(team, integration, anymail_outbox):  # noqa: F811
     from tests.greenhouse.sync_helpers import make_synced_world
 
     return make_synced_world(team=team, integration=integration)
+
+
+# --- Loopback servers for the connection-safety tests -------------------------------------------
+
+
+@pytest.fixture
+def listener():
+    """A host nobody configured: it must never see a connection (see listeners.py)."""
+    from tests.greenhouse.listeners import CountingListener
+
+    server = CountingListener()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def scripted():
+    """A test double the operator configured (add it with allow_greenhouse_host)."""
+    from tests.greenhouse.listeners import ScriptedServer
+
+    server = ScriptedServer()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def drip_server():
+    from tests.greenhouse.listeners import DripServer
+
+    started = []
+
+    def start(**options):
+        started.append(DripServer(**options))
+        return started[-1]
+
+    yield start
+    for server in started:
+        server.close()

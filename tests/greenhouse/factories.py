@@ -26,14 +26,13 @@ class GreenhouseIntegrationFactory(factory.django.DjangoModelFactory):
 
     team = factory.SubFactory(TeamFactory)
     client_id = factory.Sequence(lambda n: f"client-{n}")
-    api_base_url = "https://harvest.greenhouse.io"
-    token_url = "https://auth.greenhouse.io/token"
+    host = "greenhouse"  # the real hosts: tests that call Greenhouse use the sandbox's profile
 
     @factory.post_generation
     def client_secret(obj, create, extracted, **kwargs):
         obj.set_client_secret(FACTORY_CLIENT_SECRET if extracted is None else extracted)
         if create:
-            obj.save(update_fields=["client_secret_encrypted"])
+            obj.save(update_fields=["client_secret_encrypted", "client_secret_set_at"])
 
 
 class GreenhouseUserMappingFactory(factory.django.DjangoModelFactory):

@@ -18,8 +18,7 @@ def form_data(integration, **changes):
         "client_id": integration.client_id,
         "client_secret": "",
         "acting_user_id": integration.acting_user_id or "",
-        "api_base_url": integration.api_base_url,
-        "token_url": integration.token_url,
+        "host": integration.host,
         **changes,
     }
 
@@ -34,12 +33,12 @@ def test_adding_an_integration_encrypts_the_secret(staff_client, team):
             "team": team.pk,
             "client_id": "abc",
             "client_secret": "brand-new-secret-5678",
-            "api_base_url": "https://harvest.greenhouse.io",
-            "token_url": "https://auth.greenhouse.io/token",
+            "host": "greenhouse",
         },
     )
     assert response.status_code == 302
     integration = GreenhouseIntegration.objects.get(team=team)
+    assert integration.host == "greenhouse"
     assert integration.get_client_secret() == "brand-new-secret-5678"
     assert "brand-new" not in integration.client_secret_encrypted
 
@@ -47,9 +46,8 @@ def test_adding_an_integration_encrypts_the_secret(staff_client, team):
 def test_adding_an_integration_without_a_secret_is_refused(staff_client, team):
     response = staff_client.post(
         reverse("admin:greenhouse_greenhouseintegration_add"),
-        {"team": team.pk, "client_id": "abc", "client_secret": "", "api_base_url": "https://x.example",
-         "token_url": "https://x.example/token"},
-    )  # fmt: skip
+        {"team": team.pk, "client_id": "abc", "client_secret": "", "host": "greenhouse"},
+    )
     assert response.status_code == 200
     assert "Enter the client secret." in response.content.decode()
     assert not GreenhouseIntegration.objects.exists()
@@ -59,17 +57,50 @@ def test_an_empty_secret_field_keeps_the_stored_secret(staff_client, integration
     url = reverse("admin:greenhouse_greenhouseintegration_change", args=[integration.pk])
     before = integration.client_secret_encrypted
 
-    response = staff_client.post(url, form_data(integration, client_id="renamed"))
+    response = staff_client.post(url, form_data(integration, acting_user_id="9001"))
 
     assert response.status_code == 302
     integration.refresh_from_db()
-    assert integration.client_id == "renamed"
+    assert integration.acting_user_id == 9001
     assert integration.client_secret_encrypted == before
     assert integration.health == GreenhouseIntegration.Health.UNCHECKED
 
     staff_client.post(url, form_data(integration, client_secret="replaced-secret-0001"))
     integration.refresh_from_db()
     assert integration.get_client_secret() == "replaced-secret-0001"
+
+
+@pytest.mark.parametrize("change", [{"client_id": "renamed"}, {"host": "greenhouse"}])
+def test_a_new_client_id_or_host_needs_the_secret_again(staff_client, integration, change):
+    url = reverse("admin:greenhouse_greenhouseintegration_change", args=[integration.pk])
+    before = (integration.client_id, integration.host, integration.client_secret_encrypted)
+
+    response = staff_client.post(url, form_data(integration, **change))
+
+    assert response.status_code == 200
+    assert "Enter the client secret again" in response.content.decode()
+    integration.refresh_from_db()
+    assert (integration.client_id, integration.host, integration.client_secret_encrypted) == before
+
+    staff_client.post(url, form_data(integration, client_secret="for-the-new-one-0002", **change))
+    integration.refresh_from_db()
+    assert [getattr(integration, name) for name in change] == list(change.values())
+    assert integration.get_client_secret() == "for-the-new-one-0002"
+
+
+def test_support_chooses_the_host_from_the_configured_profiles_only(staff_client, integration):
+    url = reverse("admin:greenhouse_greenhouseintegration_change", args=[integration.pk])
+    page = staff_client.get(url).content.decode()
+    assert '<select name="host"' in page
+    assert 'value="sandbox" selected' in page and 'value="greenhouse"' in page
+
+    response = staff_client.post(
+        url, form_data(integration, host="http://10.0.0.1", client_secret="some-secret-0003")
+    )
+
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    integration.refresh_from_db()
+    assert integration.host == "sandbox"
 
 
 def test_the_test_connection_action(staff_client, integration, harvest_sandbox):
@@ -196,7 +227,7 @@ def test_greenhouse_check_for_unknown_or_unconnected_teams(db):
 
 
 def test_connect_the_demo_team_to_the_sandbox_command(capsys, team, harvest_sandbox_fast, settings):
-    settings.GREENHOUSE_SANDBOX_URL = harvest_sandbox_fast.url
+    # The fixture adds the "sandbox" host profile for the running sandbox (DEV_TOOLS does live).
     settings.GREENHOUSE_SANDBOX_CLIENT_ID = harvest_sandbox_fast.client_id
     settings.GREENHOUSE_SANDBOX_CLIENT_SECRET = harvest_sandbox_fast.client_secret
 

@@ -18,6 +18,7 @@ from apps.greenhouse.client import (
     HarvestUnavailable,
     HarvestValidationError,
 )
+from tests.fixtures.harvest import allow_greenhouse_host
 
 GRACE = "grace.hopper@example.com"
 
@@ -207,8 +208,9 @@ def test_a_slow_read_times_out(make_client, harvest_sandbox):
     assert caught.value.retryable
 
 
-def test_a_host_that_refuses_connections_is_unavailable(make_client, credentials):
+def test_a_host_that_refuses_connections_is_unavailable(make_client, credentials, settings):
     port = closed_port()
+    allow_greenhouse_host(settings, "down", f"http://127.0.0.1:{port}")
     down = HarvestCredentials(
         credentials.client_id,
         credentials.client_secret,
@@ -350,11 +352,13 @@ def test_a_write_that_times_out_is_ambiguous(make_client, harvest_sandbox):
     assert [n["body"] for n in harvest_sandbox.notes()] == ["slow"]
 
 
-def test_a_write_to_a_host_that_refuses_is_not_ambiguous(make_client, credentials):
+def test_a_write_to_a_host_that_refuses_is_not_ambiguous(make_client, credentials, settings):
+    port = closed_port()
+    allow_greenhouse_host(settings, "refusing", f"http://127.0.0.1:{port}")
     refusing = HarvestCredentials(
         credentials.client_id,
         credentials.client_secret,
-        f"http://127.0.0.1:{closed_port()}",
+        f"http://127.0.0.1:{port}",
         credentials.token_url,  # a token is minted; the write itself cannot connect
     )
     with pytest.raises(HarvestUnavailable):  # nothing was sent: safe to try again

@@ -27,6 +27,7 @@ from apps.greenhouse.ratelimit import (
     parse_retry_after,
     store_from_url,
 )
+from tests.fixtures.worker import greenhouse_hosts_env
 
 NOW = 1_800_000_000.0
 POLICY = Policy(headroom=0.02, default_limit=50, default_window=30)
@@ -306,6 +307,7 @@ def start_workers(jobs, extra_env):
         "GREENHOUSE_KEY_PREFIX": settings.GREENHOUSE_KEY_PREFIX,
         "GREENHOUSE_RATE_BUDGET_URL": settings.GREENHOUSE_RATE_BUDGET_URL,
         "FIELD_ENCRYPTION_KEYS": ",".join(settings.FIELD_ENCRYPTION_KEYS),
+        **greenhouse_hosts_env(),
         **extra_env,
     }
     processes = [

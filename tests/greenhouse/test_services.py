@@ -4,8 +4,9 @@ import socket
 
 import pytest
 from cryptography.fernet import Fernet
-from django.core.exceptions import ValidationError
+from django.core.exceptions import ImproperlyConfigured, ValidationError
 
+from apps.greenhouse.client import host_profile
 from apps.greenhouse.models import GreenhouseIntegration, GreenhouseUserMapping
 from apps.greenhouse.selectors import greenhouse_user_id_for, greenhouse_user_mapping_gaps
 from apps.greenhouse.services import (
@@ -18,6 +19,7 @@ from apps.greenhouse.services import (
     greenhouse_user_mappings_refresh,
 )
 from apps.teams.models import Membership
+from tests.fixtures.harvest import allow_greenhouse_host
 from tests.teams.factories import MembershipFactory, UserFactory
 
 Health = GreenhouseIntegration.Health
@@ -92,14 +94,13 @@ def test_acting_user_unknown(integration):
     assert "did not accept user 424242 as the acting user" in check(integration).message
 
 
-def test_host_unreachable(integration):
+def test_host_unreachable(integration, harvest_sandbox, settings):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    allow_greenhouse_host(settings, "down", f"http://127.0.0.1:{port}")  # the operator's choice
     greenhouse_integration_update(
-        integration=integration,
-        api_base_url=f"http://127.0.0.1:{port}",
-        token_url=f"http://127.0.0.1:{port}/token",
+        integration=integration, host="down", client_secret=harvest_sandbox.client_secret
     )
 
     result = check(integration)
@@ -108,10 +109,21 @@ def test_host_unreachable(integration):
     assert f"127.0.0.1:{port}" in result.message
 
 
-def test_wrong_api_base_url(integration, harvest_sandbox):
-    greenhouse_integration_update(integration=integration, api_base_url=harvest_sandbox.url + "/v1")
+def test_a_host_profile_with_a_wrong_api_base_url(integration, harvest_sandbox, settings):
+    allow_greenhouse_host(
+        settings,
+        "misrouted",
+        harvest_sandbox.url + "/v1",
+        label="Misrouted",
+        token_url=harvest_sandbox.token_url,
+    )
+    greenhouse_integration_update(
+        integration=integration, host="misrouted", client_secret=harvest_sandbox.client_secret
+    )
 
-    assert "(404). Check the API base URL" in check(integration).message
+    message = check(integration).message
+    assert "no Harvest v3 API at Misrouted (404)" in message
+    assert "Ask support to check the Greenhouse host" in message
 
 
 def test_a_secret_no_key_decrypts(integration, settings):
@@ -148,12 +160,21 @@ def test_changing_the_credential_makes_the_health_unknown_again(integration):
     assert integration.health == Health.UNCHECKED
 
 
-def test_connect_the_demo_team_to_the_sandbox(team, settings):
+def test_connect_the_demo_team_to_the_sandbox(team, settings, harvest_sandbox):
     integration = greenhouse_integration_connect_sandbox(team=team)
 
-    assert integration.api_base_url == settings.GREENHOUSE_SANDBOX_URL
+    assert integration.host == "sandbox"
+    assert host_profile(integration.host).api_base_url == harvest_sandbox.url
     assert integration.get_client_secret() == settings.GREENHOUSE_SANDBOX_CLIENT_SECRET
     assert greenhouse_integration_connect_sandbox(team=team).pk == integration.pk
+
+
+def test_the_sandbox_is_no_host_without_its_profile(team, settings):
+    settings.GREENHOUSE_HOSTS = {"greenhouse": settings.GREENHOUSE_HOSTS["greenhouse"]}
+
+    with pytest.raises(ImproperlyConfigured, match="DEV_TOOLS"):
+        greenhouse_integration_connect_sandbox(team=team)
+    assert not GreenhouseIntegration.objects.exists()
 
 
 # --- User mapping ------------------------------------------------------------------------------

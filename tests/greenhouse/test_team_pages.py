@@ -39,8 +39,9 @@ def flash(response) -> list[str]:
 
 
 def test_a_team_admin_connects_and_the_secret_is_never_shown_back(
-    client, team, ada, harvest_sandbox_fast, admin_user_id
+    client, team, ada, harvest_sandbox_fast, admin_user_id, settings
 ):
+    settings.GREENHOUSE_DEFAULT_HOST = "sandbox"  # as with DEV_TOOLS; production: "greenhouse"
     client.force_login(ada)
     page = client.get(reverse("greenhouse:connection"))
     assert page.status_code == 200 and b"Not connected yet" in page.content
@@ -50,18 +51,20 @@ def test_a_team_admin_connects_and_the_secret_is_never_shown_back(
             "client_id": harvest_sandbox_fast.client_id,
             "client_secret": harvest_sandbox_fast.client_secret,
             "acting_user_id": admin_user_id,
-            "api_base_url": harvest_sandbox_fast.url,
-            "token_url": harvest_sandbox_fast.token_url,
         },
         follow=True,
     )
     assert flash(response)[-1].startswith("Connected")
     integration = GreenhouseIntegration.objects.get(team=team)
+    assert integration.host == settings.GREENHOUSE_DEFAULT_HOST == "sandbox"
     assert integration.health == GreenhouseIntegration.Health.OK
     assert integration.get_client_secret() == harvest_sandbox_fast.client_secret
     html = response.content.decode()
     assert harvest_sandbox_fast.client_secret not in html
-    assert f"configured, ends in …{harvest_sandbox_fast.client_secret[-4:]}" in html
+    # "Configured" and when: no part of the secret, not even its last characters.
+    set_at = timezone.localtime(integration.client_secret_set_at)
+    assert f"configured, set {set_at:%Y-%m-%d %H:%M}" in html
+    assert f"…{harvest_sandbox_fast.client_secret[-4:]}" not in html and "ends in" not in html
 
 
 def test_an_empty_secret_keeps_the_stored_one_and_a_bad_one_is_explained(
@@ -72,8 +75,6 @@ def test_an_empty_secret_keeps_the_stored_one_and_a_bad_one_is_explained(
         "client_id": integration.client_id,
         "client_secret": "",
         "acting_user_id": integration.acting_user_id,
-        "api_base_url": integration.api_base_url,
-        "token_url": integration.token_url,
     }
     response = client.post(reverse("greenhouse:connection"), data, follow=True)
     assert flash(response)[-1].startswith("Connected")
@@ -92,11 +93,7 @@ def test_a_new_connection_needs_a_secret(client, team, ada):
     client.force_login(ada)
     response = client.post(
         reverse("greenhouse:connection"),
-        {
-            "client_id": "abc",
-            "api_base_url": "https://x.example",
-            "token_url": "https://x.example/t",
-        },
+        {"client_id": "abc"},
     )
     assert response.status_code == 400 and b"Enter the client secret." in response.content
     assert not GreenhouseIntegration.objects.exists()

@@ -48,10 +48,9 @@ class Command(BaseCommand):
         found_team = integration.team
         out(f"Team:            {found_team} ({found_team.slug}, id {found_team.pk})")
         out(f"Client ID:       {integration.client_id}")
-        out(f"Client secret:   {integration.client_secret_hint}")
+        out(f"Client secret:   {integration.client_secret_summary}")
         out(f"Acting user:     {integration.acting_user_id or 'the credential service user'}")
-        out(f"API base URL:    {integration.api_base_url}")
-        out(f"Token URL:       {integration.token_url}")
+        out(f"Host:            {integration.host_label} ({integration.host})")
 
         if not no_test:
             check = greenhouse_integration_test_connection(integration=integration)

@@ -1,6 +1,8 @@
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core import demo
+from apps.greenhouse.client import host_profile
 from apps.greenhouse.services import (
     greenhouse_integration_connect_sandbox,
     greenhouse_integration_test_connection,
@@ -22,8 +24,12 @@ class Command(BaseCommand):
         found = Team.objects.filter(slug=team).first()
         if found is None:
             raise CommandError(f"No team with the slug “{team}”.")
-        integration = greenhouse_integration_connect_sandbox(team=found)
-        self.stdout.write(f"{found} now uses the Harvest sandbox at {integration.api_base_url}.")
+        try:
+            integration = greenhouse_integration_connect_sandbox(team=found)
+        except ImproperlyConfigured as exc:
+            raise CommandError(str(exc)) from None
+        profile = host_profile(integration.host)
+        self.stdout.write(f"{found} now uses the Harvest sandbox at {profile.api_base_url}.")
         if check:
             result = greenhouse_integration_test_connection(integration=integration)
             self.stdout.write(result.message)

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("greenhouse", "0003_ui_indexes"),
+        ("greenhouse", "0004_greenhouse_host_profiles"),
     ]
 
     operations = [
