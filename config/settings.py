@@ -71,7 +71,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_otp",
-    "django_otp.plugins.otp_totp",
     "axes",
     "csp",
     "anymail",
@@ -80,7 +79,7 @@ INSTALLED_APPS = [
     "apps.sequences",
     "apps.messaging",
     "apps.greenhouse",
-    "apps.accounts",  # after otp_totp: it replaces that app's admin page
+    "apps.accounts",  # its StaffTotpDevice is the only django-otp device (key encrypted)
 ]
 
 MIDDLEWARE = [
@@ -177,8 +176,9 @@ AXES_CLIENT_IP_CALLABLE = "apps.accounts.lockout.login_client_ip"
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 
 # Support staff see every team, so the admin also wants a code from their authenticator app
-# (django-otp TOTP; enrol with `manage.py staff_totp_enroll <username>`). Off by default only
-# with DEV_TOOLS; `check --deploy` reports an error when it is off.
+# (django-otp with apps.accounts' StaffTotpDevice, key encrypted; enrol with
+# `manage.py staff_totp_enroll <username>`). Off by default only with DEV_TOOLS;
+# `check --deploy` reports an error when it is off.
 STAFF_REQUIRE_2FA = env.bool("STAFF_REQUIRE_2FA", default=not DEV_TOOLS)
 OTP_TOTP_ISSUER = "Outreach"
 OTP_ADMIN_HIDE_SENSITIVE_DATA = True

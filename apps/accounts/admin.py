@@ -1,17 +1,17 @@
 """Support staff's authenticator apps in the admin: who has one, and removing a lost one.
 
-django-otp's own page for TOTP devices can create a device with a key typed in by whoever
-adds it; ours cannot create one and never shows or changes a key. A device removed here stops
-verifying at once; its owner enrols again with `manage.py staff_totp_enroll`.
+The page cannot create a device (a key typed in by whoever adds it would be known to them) and
+never shows or changes a key: the encrypted key column is not a field of the form, and nothing
+here decrypts it. A device removed here stops verifying at once; its owner enrols again with
+`manage.py staff_totp_enroll`.
 """
 
 from django.contrib import admin
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-admin.site.unregister(TOTPDevice)
+from .models import StaffTotpDevice
 
 
-@admin.register(TOTPDevice)
+@admin.register(StaffTotpDevice)
 class StaffTotpDeviceAdmin(admin.ModelAdmin):
     list_display = ("user", "name", "confirmed", "created_at", "last_used_at")
     list_filter = ("confirmed",)

@@ -151,7 +151,7 @@ def test_the_admin_pages_of_other_apps_keep_to_the_policy(staff_client):
     for url in (
         reverse("admin:axes_accessattempt_changelist"),
         reverse("admin:axes_accesslog_changelist"),
-        reverse("admin:otp_totp_totpdevice_changelist"),
+        reverse("admin:accounts_stafftotpdevice_changelist"),
         reverse("admin:auth_user_changelist"),
         reverse("admin:auth_user_change", args=[support.pk]),
         reverse("admin:auth_user_password_change", args=[support.pk]),

@@ -15,8 +15,8 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.urls import reverse
 from django_otp.oath import TOTP
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from apps.accounts.models import StaffTotpDevice
 from tests.fixtures.staff import confirmed_totp_device, totp_code
 from tests.teams.factories import UserFactory, recruiter
 
@@ -153,17 +153,19 @@ def test_enrolment_prints_a_uri_once_and_the_first_code_confirms_it(client, supp
     uri = re.search(r"otpauth://\S+", printed).group(0)
     assert uri.startswith("otpauth://totp/Outreach%3Asupport?secret=")
     assert "issuer=Outreach" in uri
-    device = TOTPDevice.objects.get(user=support)
+    device = StaffTotpDevice.objects.get(user=support)
     assert not device.confirmed
     assert secret_of(uri) == device.bin_key
     key = parse_qs(urlparse(uri).query)["secret"][0]
     assert f"type the key by hand: {key}" in printed
-    assert key not in caplog.text and device.key not in caplog.text  # printed, never logged
+    hex_key = device.bin_key.hex()
+    for shown in (key, hex_key, device.key_encrypted):
+        assert shown not in caplog.text  # printed, never logged
 
     password_login(client, support)
     page = client.get(VERIFY).content.decode()
     assert "Finish setting up your authenticator app" in page
-    assert key not in page and device.key not in page  # the page never shows the secret
+    assert key not in page and hex_key not in page  # the page never shows the secret
 
     # The authenticator app computes the code from the URI's secret alone.
     totp = TOTP(secret_of(uri))
@@ -178,16 +180,16 @@ def test_enrolment_refuses_to_replace_a_confirmed_device_unless_asked(support):
     with pytest.raises(CommandError, match="already has a confirmed authenticator app"):
         call_command("staff_totp_enroll", "support", stdout=io.StringIO())
     call_command("staff_totp_enroll", "support", "--replace", stdout=io.StringIO())
-    assert not TOTPDevice.objects.filter(pk=old.pk).exists()
-    assert TOTPDevice.objects.filter(user=support, confirmed=False).count() == 1
+    assert not StaffTotpDevice.objects.filter(pk=old.pk).exists()
+    assert StaffTotpDevice.objects.filter(user=support, confirmed=False).count() == 1
 
 
 def test_enrolling_again_before_confirming_replaces_the_waiting_device(support):
     call_command("staff_totp_enroll", "support", stdout=io.StringIO())
-    first = TOTPDevice.objects.get(user=support)
+    first = StaffTotpDevice.objects.get(user=support)
     call_command("staff_totp_enroll", "support", stdout=io.StringIO())
-    assert list(TOTPDevice.objects.filter(user=support)) != [first]
-    assert TOTPDevice.objects.filter(user=support).count() == 1
+    assert list(StaffTotpDevice.objects.filter(user=support)) != [first]
+    assert StaffTotpDevice.objects.filter(user=support).count() == 1
 
 
 def test_enrolment_is_for_existing_staff_only(db):
@@ -196,7 +198,7 @@ def test_enrolment_is_for_existing_staff_only(db):
     rob = recruiter()
     with pytest.raises(CommandError, match="is not support staff"):
         call_command("staff_totp_enroll", rob.username, stdout=io.StringIO())
-    assert not TOTPDevice.objects.exists()
+    assert not StaffTotpDevice.objects.exists()
 
 
 def test_with_the_requirement_off_the_password_is_enough(client, support, settings):
@@ -239,11 +241,21 @@ def test_the_admin_lists_devices_without_their_secret_and_cannot_add_one(client,
     device = confirmed_totp_device(support)
     password_login(client, support)
     verify(client, totp_code(device))
-    listing = client.get(reverse("admin:otp_totp_totpdevice_changelist"))
-    change = client.get(reverse("admin:otp_totp_totpdevice_change", args=[device.pk]))
-    assert listing.status_code == 200 and change.status_code == 200
+    pages = [
+        client.get(reverse(f"admin:accounts_stafftotpdevice_{view}", args=args))
+        for view, args in (
+            ("changelist", []),
+            ("change", [device.pk]),
+            ("delete", [device.pk]),
+            ("history", [device.pk]),
+        )
+    ]
+    assert [page.status_code for page in pages] == [200] * 4
+    device.refresh_from_db()
     secret = parse_qs(urlparse(device.config_url).query)["secret"][0]
-    for page in (listing, change):
-        assert device.key not in page.content.decode()
-        assert secret not in page.content.decode()
-    assert client.get(reverse("admin:otp_totp_totpdevice_add")).status_code == 403
+    for page in pages:
+        html = page.content.decode()
+        for shown in (secret, device.bin_key.hex(), device.key_encrypted):
+            assert shown not in html
+            assert shown.lower() not in html.lower()
+    assert client.get(reverse("admin:accounts_stafftotpdevice_add")).status_code == 403

@@ -32,7 +32,7 @@ from tests.sequences.factories import (
 )
 from tests.teams.factories import MembershipFactory
 
-OUR_APPS = {"core", "teams", "sequences", "messaging", "greenhouse"}
+OUR_APPS = {"core", "teams", "sequences", "messaging", "greenhouse", "accounts"}
 REGISTERED = sorted(
     (model for model in admin.site._registry if model._meta.app_label in OUR_APPS),
     key=lambda m: m._meta.label,

@@ -1,21 +1,34 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.accounts.two_factor import staff_totp_keys_rotate
 from apps.greenhouse.services import greenhouse_secrets_rotate
 
 
 class Command(BaseCommand):
     help = (
-        "Re-encrypt every stored secret with the first key of FIELD_ENCRYPTION_KEYS. The other "
-        "keys can be removed once this succeeds."
+        "Re-encrypt every stored secret (Greenhouse client secrets, support staff's TOTP keys) "
+        "with the first key of FIELD_ENCRYPTION_KEYS. The other keys can be removed once this "
+        "succeeds."
     )
 
     def handle(self, *args, **options):
         result = greenhouse_secrets_rotate()
         self.stdout.write(f"Re-encrypted {result.rotated} Greenhouse client secret(s).")
+        totp = staff_totp_keys_rotate()
+        self.stdout.write(f"Re-encrypted {totp.rotated} staff authenticator app key(s).")
+        problems = []
         if result.failed:
-            raise CommandError(
+            problems.append(
                 "No key in FIELD_ENCRYPTION_KEYS decrypts the client secret of: "
                 + ", ".join(result.failed)
-                + ". Keep the old keys until these are fixed (or enter those secrets again)."
+                + " (enter those secrets again)."
             )
+        if totp.failed:
+            problems.append(
+                "No key in FIELD_ENCRYPTION_KEYS decrypts the authenticator app key of: "
+                + ", ".join(totp.failed)
+                + " (enrol them again with `staff_totp_enroll <username> --replace`)."
+            )
+        if problems:
+            raise CommandError(" ".join(problems) + " Keep the old keys until these are fixed.")
         self.stdout.write(self.style.SUCCESS("Old keys are no longer needed for stored secrets."))
