@@ -264,7 +264,7 @@ class OutboxBase(models.Model):
     def _task_arg_attname(cls) -> str:
         if cls.OUTBOX_TASK_ARG == "pk":
             return cls._meta.pk.attname
-        return cast(models.Field[Any, Any], cls._meta.get_field(cls.OUTBOX_TASK_ARG)).attname
+        return cast("models.Field[Any, Any]", cls._meta.get_field(cls.OUTBOX_TASK_ARG)).attname
 
     @classmethod
     def _queue_on_commit(cls, args: list, queued_at: datetime) -> None:
@@ -297,7 +297,7 @@ class OutboxBase(models.Model):
         qn = connection.ops.quote_name
         arg_column = meta.pk.column
         if cls.OUTBOX_TASK_ARG != "pk":
-            arg_column = cast(models.Field[Any, Any], meta.get_field(cls.OUTBOX_TASK_ARG)).column
+            arg_column = cast("models.Field[Any, Any]", meta.get_field(cls.OUTBOX_TASK_ARG)).column
         if meta.pk.column is None or arg_column is None:
             raise ImproperlyConfigured(f"{cls.__name__}.OUTBOX_TASK_ARG must name a column.")
         sql = f"{sql} RETURNING {qn(meta.pk.column)}, {qn(arg_column)}"
