@@ -5,17 +5,29 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+LOCK := requirements.lock
 
-.PHONY: install run test lint format clean
+.PHONY: install lock run test lint format clean
 
-$(VENV)/.installed: pyproject.toml
+# Exactly the versions (and file hashes) of the lock, then the project itself on top of them.
+# pip installs uv (its locked, hashed entry); uv installs the rest, several times faster.
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
 	$(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	awk '/^uv==/ {p = 1; print; next} p && /^ / {print; next} {p = 0}' $(LOCK) > $(VENV)/uv.txt
+	$(VENV)/bin/pip install --quiet --require-hashes --no-deps -r $(VENV)/uv.txt
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --require-hashes --no-deps -r $(LOCK)
+	$(VENV)/bin/uv pip install --quiet --python $(PY) --no-deps --no-build-isolation -e .
+	$(VENV)/bin/uv pip check --quiet --python $(PY)
 	@touch $@
 
 install: $(VENV)/.installed
+
+# Re-lock after editing the dependencies in pyproject.toml; pins that still fit are kept.
+# `make lock LOCK_ARGS=--upgrade` moves every unpinned (transitive) dependency to its newest release.
+lock: install
+	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+		--generate-hashes --quiet --custom-compile-command "make lock" $(LOCK_ARGS) -o $(LOCK)
 
 run: install
 	$(PY) manage.py migrate --noinput
@@ -35,6 +47,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .

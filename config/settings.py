@@ -171,6 +171,7 @@ AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=1
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each counted on its own
 AXES_LOCKOUT_CALLABLE = "apps.accounts.lockout.login_lockout_response"
 AXES_CLIENT_IP_CALLABLE = "apps.accounts.lockout.login_client_ip"
+AXES_HTTP_RESPONSE_CODE = 429  # axes' default, named here so the lockout page can read it
 # Reverse proxies in front of the app that append the client's address to X-Forwarded-For; the
 # login throttle counts per client address. 0: the address of the connection itself.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)

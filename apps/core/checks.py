@@ -2,12 +2,12 @@
 and protections that production must not run without (errors)."""
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 
 @register(deploy=True)
 def production_settings(app_configs, **kwargs):
-    problems = []
+    problems: list[CheckMessage] = []
 
     def warn(id_, msg, hint):
         problems.append(Warning(msg, hint=hint, id=f"outreach.{id_}"))

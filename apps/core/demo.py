@@ -1,6 +1,7 @@
 """Demo data shared by `seed_demo` and the local Harvest sandbox, so the two line up."""
 
 from datetime import timedelta
+from typing import Any
 
 DEMO_PASSWORD = "outreach-demo"  # noqa: S105  (local demo accounts only, printed by `make run`)
 
@@ -25,7 +26,7 @@ DEMO_PROSPECTS = [
 ]
 PROSPECTS_IN_GREENHOUSE = 3
 
-DEMO_SEQUENCE = {
+DEMO_SEQUENCE: dict[str, Any] = {
     "name": "Backend engineers, autumn",
     "steps": [
         (

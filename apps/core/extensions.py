@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from django.conf import settings
 from django.urls import NoReverseMatch, reverse
@@ -128,7 +129,7 @@ class Nav:
         return True
 
     def _items(self, section: str) -> list[dict]:
-        items = []
+        items: list[dict[str, Any]] = []
         path = self.request.path
         for item in sorted((i for i in _nav if i.section == section), key=lambda i: i.order):
             if not self._allowed(item.audience):

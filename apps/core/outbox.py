@@ -32,10 +32,10 @@ apps/core imports no domain app: the models subclass this base, and name their t
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 from django.conf import settings
-from django.core.exceptions import EmptyResultSet
+from django.core.exceptions import EmptyResultSet, ImproperlyConfigured
 from django.db import connections, models, router, transaction
 from django.db.models import F, Q, QuerySet
 from django.db.models.sql import UpdateQuery
@@ -86,6 +86,7 @@ class OutboxBase(models.Model):
     OUTBOX_TASK_ARG: ClassVar[str] = "pk"  # the field whose value the task takes
     OUTBOX_ERROR_FIELD: ClassVar[str] = "error"
     OUTBOX_SCOPE: ClassVar[Q] = Q()  # the model's rows that are outbox rows at all
+    objects: ClassVar[models.Manager[Any]]  # each concrete model's default manager
 
     class Meta:
         abstract = True
@@ -249,7 +250,7 @@ class OutboxBase(models.Model):
                 return 0
             # The UPDATE checks the conditions again, row by row: a row another sweeper took
             # meanwhile (its queued_at is now fresh) is not returned, so it is not queued twice.
-            taken = dict(
+            taken: dict[Any, Any] = dict(
                 cls._update_returning(
                     cls.objects.filter(ready, pk__in=candidates), {"queued_at": now}
                 )
@@ -263,7 +264,7 @@ class OutboxBase(models.Model):
     def _task_arg_attname(cls) -> str:
         if cls.OUTBOX_TASK_ARG == "pk":
             return cls._meta.pk.attname
-        return cls._meta.get_field(cls.OUTBOX_TASK_ARG).attname
+        return cast("models.Field[Any, Any]", cls._meta.get_field(cls.OUTBOX_TASK_ARG)).attname
 
     @classmethod
     def _queue_on_commit(cls, args: list, queued_at: datetime) -> None:
@@ -285,7 +286,7 @@ class OutboxBase(models.Model):
         the rows this UPDATE changed come back (PostgreSQL; SQLite 3.35+)."""
         meta = cls._meta
         connection = connections[router.db_for_write(cls)]
-        query = rows.query.chain(UpdateQuery)
+        query = cast(UpdateQuery, rows.query.chain(UpdateQuery))
         query.add_update_values(values)
         try:
             sql, params = query.get_compiler(connection=connection).as_sql()
@@ -296,7 +297,9 @@ class OutboxBase(models.Model):
         qn = connection.ops.quote_name
         arg_column = meta.pk.column
         if cls.OUTBOX_TASK_ARG != "pk":
-            arg_column = meta.get_field(cls.OUTBOX_TASK_ARG).column
+            arg_column = cast("models.Field[Any, Any]", meta.get_field(cls.OUTBOX_TASK_ARG)).column
+        if meta.pk.column is None or arg_column is None:
+            raise ImproperlyConfigured(f"{cls.__name__}.OUTBOX_TASK_ARG must name a column.")
         sql = f"{sql} RETURNING {qn(meta.pk.column)}, {qn(arg_column)}"
         with connection.cursor() as cursor:
             cursor.execute(sql, params)

@@ -1,8 +1,11 @@
+from typing import Any, cast
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -83,7 +86,8 @@ class GreenhouseIntegrationForm(forms.ModelForm):
             )
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         secret = (data.get("client_secret") or "").strip()
         data["client_secret"] = secret
         stored = self.instance.pk and self.instance.has_client_secret
@@ -270,10 +274,14 @@ class GreenhouseUserMappingForm(forms.ModelForm):
         fields = ("integration", "user", "greenhouse_user_id")
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         integration, user = data.get("integration"), data.get("user")
-        member = Membership.objects.filter(team_id=getattr(integration, "team_id", None), user=user)
-        if integration and user and not member.exists():
+        if (
+            integration
+            and user
+            and not Membership.objects.filter(team_id=integration.team_id, user=user).exists()
+        ):
             self.add_error("user", f"{user} is not a member of {integration.team}.")
         if not data.get("greenhouse_user_id"):
             self.add_error("greenhouse_user_id", "Enter the Greenhouse user ID.")
@@ -347,7 +355,8 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def count(self):
-        return self.object_list.order_by()[: self.COUNT_CAP].count()
+        queryset = cast(QuerySet[Any], self.object_list)  # the changelist's
+        return queryset.order_by()[: self.COUNT_CAP].count()
 
 
 class TeamListFilter(admin.SimpleListFilter):

@@ -27,7 +27,7 @@ from .pausing import pause_url
 
 logger = logging.getLogger(__name__)
 
-VISIBILITY_WORDS = {
+VISIBILITY_WORDS: dict[str, str] = {
     NoteVisibility.PUBLIC: (
         "public notes, visible to everyone with access to this candidate in Greenhouse "
         "(usually including the candidate's interviewers)"
@@ -79,7 +79,8 @@ def _render(notice: BotNotice, thread: Thread, visibility: str) -> EmailMultiAlt
     email.attach_alternative(
         render_to_string("greenhouse/email/bot_notice.html", context), "text/html"
     )
-    email.metadata = {"outreach_team": str(thread.team_id)}  # scopes the development outbox
+    # Anymail reads `metadata` from any EmailMessage; it scopes the development outbox.
+    email.metadata = {"outreach_team": str(thread.team_id)}  # type: ignore[attr-defined]
     return email
 
 

@@ -24,6 +24,7 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -156,6 +157,8 @@ def host_profiles() -> dict[str, HostProfile]:
         for name in ("api", "token"):
             url = spec.get(name)
             try:
+                if not isinstance(url, str):
+                    raise ValueError("not a URL")
                 _origin(url)
                 if parse_url(url).query or parse_url(url).fragment:
                     raise ValueError("has a query or fragment")
@@ -239,7 +242,7 @@ class TokenStatus:
     expires_in: float | None = None
 
 
-def _json(response: requests.Response):
+def _json(response: requests.Response) -> Any:
     try:
         return response.json()
     except ValueError:
@@ -367,7 +370,7 @@ class HarvestClient:
         self._token_expires_at = 0.0
         self._token_refresh_at = 0.0
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         credentials = self.credentials
         return f"<HarvestClient {credentials.client_id} at {credentials.host} sub={self.sub}>"
 
@@ -462,7 +465,7 @@ class HarvestClient:
             )
         lifetime = self._token_lifetime(payload)
         now = time.time()
-        token = payload["access_token"]
+        token = str(payload["access_token"])
         # Refresh early: a minute before expiry, or a quarter of the lifetime for short tokens.
         refresh_at = now + lifetime - min(60.0, lifetime / 4)
         self._token, self._token_expires_at, self._token_refresh_at = (
@@ -482,7 +485,7 @@ class HarvestClient:
         return token
 
     @staticmethod
-    def _token_lifetime(payload: dict) -> float:
+    def _token_lifetime(payload: dict[str, Any]) -> float:
         """Seconds the token lives: `expires_in` (int), `expires` (string) or `expires_at`."""
         for name in ("expires_in", "expires"):
             try:
@@ -515,7 +518,7 @@ class HarvestClient:
     def _url(self, path: str) -> str:
         return self.credentials.api_base_url.rstrip("/") + path
 
-    def _send(self, method: str, url: str, **kwargs) -> requests.Response:
+    def _send(self, method: str, url: str, **kwargs: Any) -> requests.Response:
         """The one place a request leaves: allowed hosts only, no redirects, bounded time."""
         check_url_allowed(url)
         response = self.session.request(
@@ -537,9 +540,8 @@ class HarvestClient:
         return (min(self.timeout[0], left), min(self.timeout[1], left))
 
     def _deadline_error(self) -> "HarvestDeadlineExceeded":
-        return HarvestDeadlineExceeded(
-            f"Greenhouse did not answer within {self.deadline.seconds:g} s."
-        )
+        seconds = self.deadline.seconds if self.deadline is not None else 0.0
+        return HarvestDeadlineExceeded(f"Greenhouse did not answer within {seconds:g} s.")
 
     def _raise_if_past_deadline(self, exc: Exception) -> None:
         if self.deadline is not None and self.deadline.expired:
@@ -574,7 +576,14 @@ class HarvestClient:
             excerpt,
         )
 
-    def _request(self, method: str, url: str, *, params=None, json=None) -> requests.Response:
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> requests.Response:
         write = method != "GET"
         path = urlsplit(url).path
         deadline = time.monotonic() + self.max_rate_wait
@@ -714,11 +723,12 @@ class HarvestClient:
             f"Greenhouse answered {status}{detail}.", status=status, errors=messages
         )
 
-    def _get_all(self, path: str, params: dict) -> list[dict]:
+    def _get_all(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         """Every page of a list endpoint: filters on the first request, then only the cursor URL
         from the Link header (Harvest rejects a cursor with other query parameters)."""
-        results: list[dict] = []
-        url, query = self._url(path), params
+        results: list[dict[str, Any]] = []
+        url: str | None = self._url(path)
+        query: dict[str, Any] | None = params
         base = urlsplit(self.credentials.api_base_url)
         while url:
             response = self._request("GET", url, params=query)
@@ -734,7 +744,7 @@ class HarvestClient:
 
     # --- Candidates and users ---
 
-    def candidates_by_email(self, email: str) -> list[dict]:
+    def candidates_by_email(self, email: str) -> list[dict[str, Any]]:
         """Candidates with this email address (exact, case-insensitive): 0, 1 or several."""
         wanted = email.strip().lower()
         found = self._get_all("/v3/candidates", {"email": wanted})
@@ -749,23 +759,23 @@ class HarvestClient:
             )
         ]
 
-    def candidates_by_ids(self, ids: Iterable[int]) -> list[dict]:
-        ids = list(dict.fromkeys(int(i) for i in ids))
-        found = []
-        for start in range(0, len(ids), MAX_IDS_PER_REQUEST):
-            chunk = ids[start : start + MAX_IDS_PER_REQUEST]
+    def candidates_by_ids(self, ids: Iterable[int]) -> list[dict[str, Any]]:
+        unique = list(dict.fromkeys(int(i) for i in ids))
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(unique), MAX_IDS_PER_REQUEST):
+            chunk = unique[start : start + MAX_IDS_PER_REQUEST]
             found += self._get_all(
                 "/v3/candidates", {"ids": ",".join(map(str, chunk)), "per_page": len(chunk)}
             )
         return [candidate for candidate in found if "id" in candidate]
 
-    def users_by_primary_email(self, email: str) -> list[dict]:
+    def users_by_primary_email(self, email: str) -> list[dict[str, Any]]:
         wanted = email.strip().lower()
         found = self._get_all("/v3/users", {"primary_email": wanted})
         return [u for u in found if str(u.get("primary_email") or "").strip().lower() == wanted]
 
-    def users_first_page(self, *, per_page: int = 1) -> list[dict]:
-        """One cheap authorized call (a connection test)."""
+    def users_first_page(self, *, per_page: int = 1) -> object:
+        """One cheap authorized call (a connection test); the answer's JSON, unchecked."""
         return _json(self._request("GET", self._url("/v3/users"), params={"per_page": per_page}))
 
     # --- Notes ---
@@ -783,7 +793,7 @@ class HarvestClient:
         email_to: list[str] | None = None,
         email_cc: list[str] | None = None,
         application_id: int | None = None,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """POST /v3/notes. NOTE for SMS, EMAIL for email (with from/to/cc). Returns the note."""
         note_type = note_type.upper()
         if note_type not in NOTE_TYPES:
@@ -791,7 +801,7 @@ class HarvestClient:
         visibility = READ_TO_WRITE_VISIBILITY.get(visibility, visibility)
         if visibility not in VISIBILITIES:
             raise ValueError(f"visibility must be one of {', '.join(VISIBILITIES)}.")
-        payload = {
+        payload: dict[str, Any] = {
             "candidate_id": candidate_id,
             "body": body,
             "note_type": note_type,
@@ -815,9 +825,19 @@ class HarvestClient:
             payload["user_id"] = user_id
         if application_id is not None:
             payload["application_id"] = application_id
-        return _json(self._request("POST", self._url("/v3/notes"), json=payload))
+        response = self._request("POST", self._url("/v3/notes"), json=payload)
+        note = _json(response)
+        if not isinstance(note, dict) or "id" not in note:
+            # Accepted, so the note may well exist: the caller reads the notes back.
+            raise HarvestAmbiguousWrite(
+                "Greenhouse accepted the note but its answer has no note id.",
+                status=response.status_code,
+            )
+        return note
 
-    def notes_for_candidate(self, candidate_id: int, *, per_page: int = 100) -> list[dict]:
+    def notes_for_candidate(
+        self, candidate_id: int, *, per_page: int = 100
+    ) -> list[dict[str, Any]]:
         """All notes of a candidate (newest first), following the cursor pages."""
         per_page = max(1, min(per_page, MAX_PER_PAGE))
         return self._get_all("/v3/notes", {"candidate_ids": candidate_id, "per_page": per_page})

@@ -18,6 +18,7 @@ import contextlib
 import socket
 import threading
 import time
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -64,7 +65,8 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def _tracking_pool(base: type, sockets: _Sockets) -> type:
+def _tracking_pool(base: Any, sockets: _Sockets) -> type:
+    # `base` is HTTPConnectionPool or HTTPSConnectionPool: classes made at run time are Any.
     class TrackingConnection(base.ConnectionCls):
         def _new_conn(self):
             # The TCP socket, before any TLS handshake or byte of the request.

@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 
 from .models import NoteVisibility
@@ -61,7 +63,8 @@ class ConnectionForm(forms.Form):
             secret.help_text = "Shown once in Greenhouse when the credential is created."
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         if any(self.data.get(name) for name in self.NOT_TAKEN):
             raise forms.ValidationError(
                 "The Greenhouse hosts are set by this server's operator, not in this form; "
@@ -106,8 +109,11 @@ class SyncLogFilterForm(forms.Form):
 
         super().__init__(*args, **kwargs)
         everything = [("", "All")]
-        self.fields["status"].choices = everything + list(SyncRecord.Status.choices)
-        self.fields["reason"].choices = everything + [
+        status, reason, channel = (
+            cast(forms.ChoiceField, self.fields[name]) for name in ("status", "reason", "channel")
+        )
+        status.choices = everything + list(SyncRecord.Status.choices)
+        reason.choices = everything + [
             (reason.value, reason.value.replace("_", " ").capitalize()) for reason in EXPLANATIONS
         ]
-        self.fields["channel"].choices = everything + list(Channel.choices)
+        channel.choices = everything + list(Channel.choices)

@@ -8,8 +8,10 @@ installations writing to one Greenhouse account never match each other's notes).
 """
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import getaddresses
+from typing import Any
 
 from django.utils.crypto import salted_hmac
 
@@ -29,13 +31,13 @@ def reference_line(reference: str) -> str:
     return f"— Synced by Outreach · ref {reference}"
 
 
-def note_has_reference(note: dict, reference: str) -> bool:
+def note_has_reference(note: dict[str, Any], reference: str) -> bool:
     # A trailing boundary so that OR-1-… never matches inside OR-12-….
     body = str(note.get("body") or "") + "\n" + str(note.get("body_with_tags") or "")
     return re.search(re.escape(reference) + r"(?![0-9a-z-])", body) is not None
 
 
-def addresses(values) -> list[str]:
+def addresses(values: Iterable[object] | None) -> list[str]:
     """Bare addresses from "Name <a@x>" strings (Greenhouse wants addresses, not display names)."""
     return [address for _, address in getaddresses([str(v) for v in values or []]) if address]
 
@@ -49,9 +51,9 @@ class NoteContent:
     email_to: list[str] = field(default_factory=list)
     email_cc: list[str] = field(default_factory=list)
 
-    def as_kwargs(self) -> dict:
+    def as_kwargs(self) -> dict[str, Any]:
         """Arguments for HarvestClient.note_create (without candidate, author, visibility)."""
-        kwargs = {"note_type": self.note_type, "body": self.body}
+        kwargs: dict[str, Any] = {"note_type": self.note_type, "body": self.body}
         if self.note_type == "EMAIL":
             kwargs.update(
                 subject=self.subject,

@@ -24,13 +24,14 @@ def register_nav() -> None:
 
 
 def _status_badge(status: str) -> str:
-    return {
+    badges: dict[str, str] = {
         SyncRecord.Status.WRITTEN: "ok",
         SyncRecord.Status.FAILED: "bad",
         SyncRecord.Status.HELD: "warn",
         SyncRecord.Status.PENDING: "info",
         SyncRecord.Status.IN_PROGRESS: "info",
-    }.get(status, "")
+    }
+    return badges.get(status, "")
 
 
 def message_sync_context(message, record) -> dict:

@@ -23,9 +23,13 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    import redis
 
 PROBE_TIMEOUT = 3.0  # a probe that has not answered by then is presumed lost; another may go
 POLL_INTERVAL = 0.01  # how often a waiting caller asks again while a probe is out
@@ -71,7 +75,7 @@ class Decision:
 # --- The decisions (pure; `state` is mutated in place) ------------------------------------------
 
 
-def decide(state: dict, now: float, policy: Policy, max_delay: float) -> Decision:
+def decide(state: dict[str, Any], now: float, policy: Policy, max_delay: float) -> Decision:
     blocked_until = state.get("blocked_until", 0.0)
     if blocked_until > now:
         return Decision(blocked_until - now, granted=False)
@@ -98,7 +102,7 @@ def decide(state: dict, now: float, policy: Policy, max_delay: float) -> Decisio
 
 
 def learn(
-    state: dict,
+    state: dict[str, Any],
     now: float,
     policy: Policy,
     *,
@@ -131,14 +135,14 @@ def learn(
     used = limit - (remaining if remaining is not None else limit - 1)
     if reset <= now:
         return  # a late answer from a window that is over (or clocks that disagree)
-    if not current or reset > window_end + WINDOW_EDGE:
+    if not current or window_end is None or reset > window_end + WINDOW_EDGE:
         state.update(window_end=reset, used=used, next_slot=now, probe_at=None)
     elif reset >= window_end - WINDOW_EDGE:
         # Other processes' requests (or other apps using the credential) count too.
         state["used"] = max(state.get("used", 0), used)
 
 
-def hold(state: dict, now: float, seconds: float) -> None:
+def hold(state: dict[str, Any], now: float, seconds: float) -> None:
     state.update(
         blocked_until=max(state.get("blocked_until", 0.0), now + seconds),
         window_end=None,
@@ -151,19 +155,19 @@ def hold(state: dict, now: float, seconds: float) -> None:
 # --- Header parsing ----------------------------------------------------------------------------
 
 
-def attempt_count(state: dict, now: float, *, limit: int, window: float) -> float:
+def attempt_count(state: dict[str, Any], now: float, *, limit: int, window: float) -> float:
     """A fixed-window counter of attempts (e.g. a team's connection tests): counts one more and
     returns 0.0, or returns the seconds until the window ends when `limit` are used up (the
     refused attempt is not counted)."""
     if now >= state.get("window_end", 0.0):
         state.update(window_end=now + window, used=0)
     if state.get("used", 0) >= limit:
-        return state["window_end"] - now
+        return float(state["window_end"] - now)
     state["used"] = state.get("used", 0) + 1
     return 0.0
 
 
-def _number(value) -> float | None:
+def _number(value: object) -> float | None:
     try:
         number = float(str(value).strip())
     except (TypeError, ValueError):
@@ -179,7 +183,9 @@ def _epoch(value: float, now: float) -> float:
     return now + value  # seconds from now
 
 
-def parse_rate_headers(headers: Mapping[str, str], now: float):
+def parse_rate_headers(
+    headers: Mapping[str, str], now: float
+) -> tuple[int | None, int | None, float | None]:
     """(limit, remaining, reset as epoch seconds); None for a header that is absent or garbled."""
     limit = _number(headers.get("X-RateLimit-Limit"))
     remaining = _number(headers.get("X-RateLimit-Remaining"))
@@ -209,15 +215,25 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
 
 # --- Stores ------------------------------------------------------------------------------------
 
+T = TypeVar("T")
+
+
+class Store(Protocol):
+    """Runs `fn` on a key's state (a JSON-able dict) with no other process in between."""
+
+    def transact(self, key: str, fn: Callable[[dict[str, Any]], T]) -> T: ...
+
+    def delete(self, key: str) -> None: ...
+
 
 class MemoryStore:
     """One process only (tests, scripts)."""
 
-    def __init__(self):
-        self._states: dict[str, dict] = {}
+    def __init__(self) -> None:
+        self._states: dict[str, dict[str, Any]] = {}
         self._lock = threading.Lock()
 
-    def transact(self, key: str, fn: Callable[[dict], object]):
+    def transact(self, key: str, fn: Callable[[dict[str, Any]], T]) -> T:
         with self._lock:
             state = self._states.setdefault(key, {})
             return fn(state)
@@ -237,7 +253,7 @@ class FileStore:
     def _path(self, key: str) -> Path:
         return self.directory / (key.replace(":", "-").replace("/", "-") + ".json")
 
-    def transact(self, key: str, fn: Callable[[dict], object]):
+    def transact(self, key: str, fn: Callable[[dict[str, Any]], T]) -> T:
         path = self._path(key)
         with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
@@ -263,7 +279,7 @@ class FileStore:
 class RedisStore:
     """Every process on every machine: optimistic transactions (WATCH/MULTI/EXEC) in Redis."""
 
-    _clients: dict[str, object] = {}
+    _clients: dict[str, "redis.Redis"] = {}
 
     def __init__(self, url: str):
         import redis
@@ -274,7 +290,7 @@ class RedisStore:
             )
         self.redis = self._clients[url]
 
-    def transact(self, key: str, fn: Callable[[dict], object]):
+    def transact(self, key: str, fn: Callable[[dict[str, Any]], T]) -> T:
         from redis.exceptions import WatchError
 
         with self.redis.pipeline() as pipe:
@@ -295,7 +311,7 @@ class RedisStore:
         self.redis.delete(key)
 
 
-def store_from_url(url: str):
+def store_from_url(url: str) -> Store:
     scheme = urlsplit(url).scheme
     if scheme in ("redis", "rediss", "unix"):
         return RedisStore(url)
@@ -324,7 +340,7 @@ class RateBudget:
         self,
         key: str,
         *,
-        store=None,
+        store: Store | None = None,
         policy: Policy | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], None] = time.sleep,
@@ -338,12 +354,12 @@ class RateBudget:
         self.sleep = sleep
 
     @classmethod
-    def for_credential(cls, *, api_base_url: str, client_id: str, **kwargs) -> "RateBudget":
+    def for_credential(cls, *, api_base_url: str, client_id: str, **kwargs: Any) -> "RateBudget":
         # Greenhouse meters per credential; the host keeps the sandbox's budget apart.
         digest = hashlib.sha256(f"{api_base_url}\n{client_id}".encode()).hexdigest()[:24]
         return cls(f"{settings.GREENHOUSE_KEY_PREFIX}:ratelimit:{digest}", **kwargs)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<RateBudget {self.key}>"
 
     def acquire(self, *, max_wait: float) -> Grant:
@@ -368,7 +384,7 @@ class RateBudget:
     def record(self, grant: Grant, headers: Mapping[str, str] | None) -> None:
         """After the request: its answer's headers, or None when there was no answer."""
 
-        def apply(state):
+        def apply(state: dict[str, Any]) -> None:
             now = self.clock()
             if headers is None:
                 learn(state, now, self.policy, probe=grant.probe, answered=False)

@@ -3,7 +3,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -46,7 +46,7 @@ def greenhouse_user_id_for(*, integration: GreenhouseIntegration, user) -> int |
 
 @dataclass(frozen=True)
 class MappingGap:
-    user: AbstractBaseUser
+    user: User
     role: str
     reason: str
 

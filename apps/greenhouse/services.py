@@ -162,11 +162,13 @@ class ConnectionCheck:
     message: str
 
 
-def harvest_error_in_plain_words(exc: Exception, *, integration: GreenhouseIntegration) -> str:
+def harvest_error_in_plain_words(
+    exc: Exception, *, integration: GreenhouseIntegration | None
+) -> str:
     """What is wrong and what to do, for team admins and support staff."""
     acting = (
         f"Greenhouse user {integration.acting_user_id}"
-        if integration.acting_user_id
+        if integration is not None and integration.acting_user_id
         else "the credential's service user"
     )
     if isinstance(exc, crypto.SecretDecryptionError):
@@ -201,8 +203,9 @@ def harvest_error_in_plain_words(exc: Exception, *, integration: GreenhouseInteg
             "choose one of the configured hosts."
         )
     if isinstance(exc, HarvestNotFound):
+        host = integration.host_label if integration is not None else "its host"
         return (
-            f"Greenhouse has no Harvest v3 API at {integration.host_label} (404). Ask support "
+            f"Greenhouse has no Harvest v3 API at {host} (404). Ask support "
             "to check the Greenhouse host of this connection."
         )
     if isinstance(exc, HarvestDeadlineExceeded):

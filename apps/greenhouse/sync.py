@@ -300,6 +300,7 @@ def _write(claim: Claim) -> str:
         return _skip_after_possible_post(claim, verdict)
     if verdict.decision != Decision.SYNC:
         return _settle(claim, verdict)
+    assert integration is not None  # decide() syncs only over a connection
 
     # Between the heartbeat below and the end of the POST a worker spends at most
     # GREENHOUSE_RATE_MAX_WAIT + both timeouts, which GREENHOUSE_SYNC_STALE_AFTER exceeds.
@@ -308,6 +309,7 @@ def _write(claim: Claim) -> str:
     verdict = decide(replace(facts, candidate_match=match))
     if verdict.decision != Decision.SYNC:
         return _settle(claim, verdict)
+    assert candidate_id is not None  # decide() syncs only to a candidate found
 
     if record.post_started_at is not None and record.note_id is None:
         # An earlier attempt may have written the note: look before posting again.
@@ -344,7 +346,8 @@ def _skip_after_possible_post(claim: Claim, verdict: Verdict) -> str:
     """Sync was turned off or the candidate paused after an attempt that may have written the
     note. The record must say what Greenhouse holds, so look before calling it skipped."""
     record = claim.record
-    if claim.integration is None:
+    # The POST's heartbeat sets candidate_id: without one, no note was written for a candidate.
+    if claim.integration is None or record.candidate_id is None:
         return _settle(claim, verdict)
     try:
         client = harvest_client_build(integration=claim.integration)

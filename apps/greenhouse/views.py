@@ -2,6 +2,7 @@
 status and the pause switch (recruiters); the connection, switches, user mapping and sync log
 (team admins). Team pages go through apps.teams.access; no GET changes anything."""
 
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -87,7 +88,7 @@ def pause_link(request, token):
     if prospect is None:
         return _page(request, "invalid", status=404, message="This candidate no longer exists.")
     state = ProspectSyncPause.objects.filter(prospect=prospect).first()
-    context = {"prospect": prospect, "team": prospect.team}
+    context: dict[str, Any] = {"prospect": prospect, "team": prospect.team}
     if link.version != (state.resume_version if state else 0):
         return _page(request, "outdated", status=410, **context)
     if request.method == "GET":
@@ -125,7 +126,7 @@ def prospect_sync(request, pk):
         .order_by("-created_at", "-id")[:CANDIDATE_MESSAGES_SHOWN]
     )
     records = selectors.sync_records_by_message(message_ids=[m.pk for m in thread_messages])
-    by_thread = {thread.pk: [] for thread in threads}
+    by_thread: dict[int, list[tuple]] = {thread.pk: [] for thread in threads}
     for message in reversed(thread_messages):  # oldest first within a thread
         by_thread[message.thread_id].append((message, records.get(message.pk)))
     return render(

@@ -8,6 +8,7 @@ local parts and a base64 signature would not survive that. `.` separates the par
 """
 
 import re
+from collections.abc import Iterable
 from email.utils import make_msgid
 
 from django.conf import settings
@@ -25,6 +26,8 @@ REFERENCES_KEPT = 20
 
 class _ReplyTokenSigner(signing.Signer):
     """A Signer (so it gets salts, key fallbacks and constant-time checks) with a hex signature."""
+
+    salt: str  # always given as text here
 
     def signature(self, value, key=None):
         key = key or self.key
@@ -77,7 +80,7 @@ def bracket(ids: list[str]) -> str:
     return " ".join(f"<{i}>" for i in ids)
 
 
-def trim_references(ids: list[str]) -> list[str]:
+def trim_references(ids: Iterable[str]) -> list[str]:
     """The Message-IDs of a thread (oldest first) that a reply's References keeps."""
     ids = list(ids)
     if len(ids) <= REFERENCES_KEPT:

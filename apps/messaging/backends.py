@@ -44,7 +44,7 @@ OUTBOX_TEAM = re.compile(r"-t(\d+)-dev-[0-9a-f]+\.eml$")
 
 def outbox_team_tag(metadata) -> str:
     team = (metadata or {}).get("outreach_team")
-    return f"t{int(team)}-" if str(team or "").isdigit() else ""
+    return f"t{int(str(team))}-" if str(team or "").isdigit() else ""
 
 
 def outbox_email_team_id(path: Path) -> int | None:

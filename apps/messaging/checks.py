@@ -1,7 +1,7 @@
 """Deploy checks for the webhooks of this app: the secrets in effect, the ESP's views."""
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from apps.core.hosts import loopback_only
@@ -24,7 +24,7 @@ def webhook_secrets(app_configs, **kwargs):
         "ALLOWED_HOSTS or PUBLIC_BASE_URL is not loopback: anyone who reads the repository can "
         "call the webhook"
     )
-    problems = []
+    problems: list[CheckMessage] = []
     secrets = _anymail_secrets()
     if settings.DEV_ANYMAIL_WEBHOOK_SECRET in secrets:
         if public:

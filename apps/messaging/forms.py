@@ -1,3 +1,5 @@
+from typing import cast
+
 from django import forms
 
 from .models import Thread, VirtualPhoneNumber
@@ -16,7 +18,7 @@ class SmsForm(forms.Form):
 
     def __init__(self, *args, numbers: list[str], **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["to_number"].choices = [(n, n) for n in numbers]
+        cast(forms.ChoiceField, self.fields["to_number"]).choices = [(n, n) for n in numbers]
 
 
 class SimulateEmailReplyForm(forms.Form):
@@ -35,7 +37,7 @@ class SimulateEmailReplyForm(forms.Form):
 
     def __init__(self, *args, threads, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["thread"].queryset = threads
+        cast(forms.ModelChoiceField, self.fields["thread"]).queryset = threads
 
 
 class SimulateSmsForm(forms.Form):
@@ -51,4 +53,4 @@ class SimulateSmsForm(forms.Form):
 
     def __init__(self, *args, numbers, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["to_number"].queryset = numbers
+        cast(forms.ModelChoiceField, self.fields["to_number"]).queryset = numbers

@@ -19,6 +19,7 @@ import hashlib
 import logging
 import smtplib
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.errors import MessageError
@@ -61,7 +62,7 @@ SMS_STOP_WORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "
 SMS_START_WORDS = frozenset({"START", "YES", "UNSTOP"})
 
 # Status order for provider callbacks: a late "sent" never overwrites "delivered".
-STATUS_RANK = {
+STATUS_RANK: dict[str, int] = {
     Message.Status.QUEUED: 0,
     Message.Status.SENDING: 1,
     Message.Status.SENT: 2,
@@ -107,8 +108,8 @@ def _create_outbound(
     to: list[str],
     body: str,
     subject: str = "",
-    bcc: list[str] = (),
-    history: list[str] = (),
+    bcc: Iterable[str] = (),
+    history: Iterable[str] = (),
     enrollment: Enrollment | None = None,
     step: SequenceStep | None = None,
 ) -> Message:
@@ -249,7 +250,8 @@ def sequence_step_messages_create(
                         step=step,
                     )
                     email_threads[enrollment.pk] = thread
-                    history[thread.pk].append(message.message_id)
+                    if message.message_id:
+                        history[thread.pk].append(message.message_id)
                 else:
                     number = numbers.get(owner.pk)
                     usable = [p for p in phones[prospect.pk] if p.opted_out_at is None]
@@ -264,6 +266,7 @@ def sequence_step_messages_create(
                     if reason:
                         outcomes[enrollment.pk] = StepOutcome(stop_reason=reason)
                         continue
+                    assert number is not None  # no reason to stop: the owner has a number
                     thread = sms_threads.get((number.pk, prospect.pk))
                     if thread is None:
                         thread = _sms_thread_get_or_create(number=number, prospect=prospect)
@@ -332,6 +335,8 @@ def thread_reply_create(*, thread: Thread, sender, body: str) -> Message:
     """A recruiter's answer from the thread page, sent in the same thread."""
     if thread.channel == Channel.SMS:
         number = thread.virtual_number
+        if number is None:
+            raise ValidationError("This SMS thread has no virtual number to text from.")
         if number.user_id != sender.pk:
             raise ValidationError(
                 f"Only {number.user.get_full_name() or number.user} can text from {number}."
@@ -471,7 +476,7 @@ def _send_email(message: Message) -> str | None:
         headers=headers,
     )
     # Anymail metadata: echoed in tracking events; the team also scopes the development outbox.
-    email.metadata = {"outreach_message": str(message.pk), "outreach_team": str(message.team_id)}
+    email.metadata = {"outreach_message": str(message.pk), "outreach_team": str(message.team_id)}  # type: ignore[attr-defined]
     try:
         email.send()
     except AnymailAPIError as exc:

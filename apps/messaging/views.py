@@ -27,7 +27,7 @@ def _render_thread(request, thread, form, status=200):
     # What other apps say about each message (the Greenhouse app: its sync status and why).
     extras = annotate("thread.messages", request, thread_messages)
     for message in thread_messages:
-        message.extras = extras.get(message.pk, "")
+        message.extras = extras.get(message.pk, "")  # type: ignore[attr-defined]  # for the page
     context = {
         "thread": thread,
         "thread_messages": thread_messages,

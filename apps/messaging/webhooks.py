@@ -9,6 +9,7 @@ error (or retry) for something no retry can fix.
 
 import logging
 import re
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
@@ -103,11 +104,13 @@ class _UnreadablePayloadIs400:
     gets better. Parse errors become AnymailWebhookValidationFailure, which Django answers 400;
     errors in the signal receivers (storing the message) still answer 500 so the ESP retries."""
 
+    esp_name: str  # from the Anymail view this mixes into (after it in the MRO)
+
     def parse_events(self, request):
         from anymail.exceptions import AnymailWebhookValidationFailure
 
         try:
-            return list(super().parse_events(request))
+            return list(super().parse_events(request))  # type: ignore[misc]
         except AnymailWebhookValidationFailure:
             raise
         except Exception as exc:
@@ -128,6 +131,9 @@ class _InboundSizeLimit:
     as an UnmatchedInbound for support. A caller without the credentials gets Anymail's 400 and
     leaves nothing behind."""
 
+    esp_name: str  # from the Anymail view this mixes into (after it in the MRO)
+    basic_auth: list[str]
+
     @method_decorator(csrf_exempt)  # as Anymail's own dispatch (as_view copies the marks)
     @method_decorator(login_not_required)
     def dispatch(self, request, *args, **kwargs):
@@ -135,7 +141,7 @@ class _InboundSizeLimit:
 
         size = request_content_length(request)
         if request.method != "POST" or size <= settings.INBOUND_EMAIL_MAX_BYTES:
-            return super().dispatch(request, *args, **kwargs)
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         # Raises AnymailWebhookValidationFailure (400) for missing or wrong credentials.
         AnymailBasicAuthMixin.validate_request(self, request)
         if self.basic_auth:  # never set by strangers: with no secret, nothing is kept
@@ -190,7 +196,9 @@ def anymail_urlpatterns(*, esp: str) -> list:
                 view_class, AnymailBasicAuthMixin
             )
             mixins = (_InboundSizeLimit,) if inbound else ()
-            guarded = type(view_class.__name__, (*mixins, _UnreadablePayloadIs400, view_class), {})
+            guarded: Any = type(
+                view_class.__name__, (*mixins, _UnreadablePayloadIs400, view_class), {}
+            )
             view = guarded.as_view()
             if inbound:
                 view = checks_own_request_size(view)

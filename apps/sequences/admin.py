@@ -81,7 +81,8 @@ class EnrollmentAdminForm(forms.ModelForm):
         fields = ("sequence", "prospect", "status", "next_step_position", "next_step_due_at")
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         sequence, prospect = data.get("sequence"), data.get("prospect")
         if sequence and prospect and sequence.team_id != prospect.team_id:
             raise forms.ValidationError("The prospect and the sequence belong to different teams.")

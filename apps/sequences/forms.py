@@ -1,4 +1,5 @@
 from datetime import timedelta
+from typing import cast
 
 from django import forms
 
@@ -80,4 +81,4 @@ class EnrollForm(forms.Form):
 
     def __init__(self, *args, prospects, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["prospects"].queryset = prospects
+        cast(forms.ModelMultipleChoiceField, self.fields["prospects"]).queryset = prospects

@@ -60,15 +60,16 @@ def _dispatch_batch(*, now: datetime) -> tuple[int, int]:
         .order_by("next_step_due_at", "pk")
     )
     steps_by_sequence: dict[int, list[SequenceStep]] = {}
-    for step in SequenceStep.objects.filter(
+    for sequence_step in SequenceStep.objects.filter(
         sequence_id__in={e.sequence_id for e in enrollments}
     ).order_by("sequence_id", "position"):
-        steps_by_sequence.setdefault(step.sequence_id, []).append(step)
+        steps_by_sequence.setdefault(sequence_step.sequence_id, []).append(sequence_step)
 
     items = []
     for enrollment in enrollments:
         steps = steps_by_sequence.get(enrollment.sequence_id, [])
-        step = next((s for s in steps if s.position >= enrollment.next_step_position), None)
+        position = enrollment.next_step_position  # None only after a hand edit: nothing to send
+        step = next((s for s in steps if position is not None and s.position >= position), None)
         if step is None:
             # Steps were removed since: nothing left to send.
             _finish(enrollment, now)

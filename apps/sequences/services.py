@@ -6,6 +6,7 @@ which in turn call `enrollments_stop_on_reply` here, so keeping them apart avoid
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -93,7 +94,7 @@ def prospect_phone_set_opt_out(*, team: Team, number: str, opted_out: bool) -> i
 
 @transaction.atomic
 def sequence_create(
-    *, team: Team, owner, name: str, bcc: str | None = None, steps: list[dict] = ()
+    *, team: Team, owner, name: str, bcc: str | None = None, steps: Iterable[dict] = ()
 ) -> Sequence:
     """Create a sequence. Its BCC starts as the team default (copied now, never linked)."""
     sequence = Sequence(

@@ -31,7 +31,8 @@ class DefaultBccForm(forms.Form):
         return {"choice": cls.CUSTOM, "custom": default_bcc}
 
     def clean(self):
-        data = super().clean()
+        super().clean()
+        data = self.cleaned_data
         choice = data.get("choice")
         if choice == self.CUSTOM and not data.get("custom", "").strip():
             self.add_error("custom", "Enter the address to BCC.")

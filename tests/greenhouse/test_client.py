@@ -314,6 +314,25 @@ def test_a_500_after_the_write_is_ambiguous_and_the_note_exists(make_client, har
     assert [n["body"] for n in client.notes_for_candidate(grace)] == ["maybe saved"]
 
 
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [(b"<html>Saved</html>", "text/html"), ({"body": "saved"}, "application/json")],
+)
+def test_an_accepted_write_without_a_note_id_is_ambiguous(scripted, settings, body, content_type):
+    allow_greenhouse_host(settings, "double", scripted.url)
+    scripted.answer("/token", 200, {"access_token": "t-1", "expires_in": 3600})
+    scripted.answer("/v3/notes", 201, body, content_type=content_type)
+    credentials = HarvestCredentials.for_host("double", client_id="c-1", client_secret="s-1")
+    client = HarvestClient(credentials, sub=None, timeout=(1.0, 1.0), read_retries=0)
+
+    # The note may exist: the sync reads the notes back instead of failing on a missing id.
+    with pytest.raises(HarvestAmbiguousWrite, match="no note id") as caught:
+        client.note_create(candidate_id=1, body="saved")
+
+    assert caught.value.status == 201
+    assert scripted.requests.count(("POST", "/v3/notes")) == 1
+
+
 def test_a_dropped_connection_after_the_write_is_ambiguous(make_client, harvest_sandbox):
     harvest_sandbox.set_faults(drop_after_write=1)
     client = make_client()

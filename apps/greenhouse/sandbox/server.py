@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from .state import SandboxState
@@ -50,7 +51,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     @property
     def state(self) -> SandboxState:
-        return self.server.state
+        return cast("SandboxServer", self.server).state
 
     # --- Plumbing ---
 
@@ -77,7 +78,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.close_connection = True
 
     def _base_url(self) -> str:
-        host, port = self.server.server_address[:2]
+        host, port = cast(tuple[str, int], self.server.server_address)[:2]
         return f"http://{self.headers.get('Host') or f'{host}:{port}'}"
 
     def _dispatch(self):
@@ -285,6 +286,7 @@ class SandboxServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
+    thread: threading.Thread  # set by start_in_thread
 
     def __init__(self, state: SandboxState, host: str = "127.0.0.1", port: int = 8001):
         self.state = state
@@ -292,7 +294,7 @@ class SandboxServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
-        host, port = self.server_address[:2]
+        host, port = cast(tuple[str, int], self.server_address)[:2]
         return f"http://{host}:{port}"
 
     def handle_error(self, request, client_address):

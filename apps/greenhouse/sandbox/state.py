@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from email import policy as email_policy
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
+from typing import Any
 
 from apps.core import demo
 
@@ -243,9 +244,9 @@ class SandboxState:
             self.candidates: dict[int, Candidate] = {}
             self.notes: dict[int, Note] = {}
             self.tokens: dict[str, Token] = {}
-            self.requests = deque(maxlen=50_000)
+            self.requests: deque[dict[str, Any]] = deque(maxlen=50_000)
             self.windows: dict[tuple[str, int], dict] = {}
-            self.maildrop_log = deque(maxlen=1_000)
+            self.maildrop_log: deque[dict[str, Any]] = deque(maxlen=1_000)
             self._next_user_id = DEMO_FIRST_USER_ID
             self._next_candidate_id = DEMO_FIRST_CANDIDATE_ID
             self._next_note_id = FIRST_NOTE_ID
@@ -564,6 +565,7 @@ class SandboxState:
                 return None, _fail(422, UNPROCESSABLE, [{"ids": "must be a list of integers"}])
             if len(ids) > MAX_IDS:
                 return None, _fail(422, UNPROCESSABLE, [{"ids": f"at most {MAX_IDS} ids"}])
+        items: list[Any]
         if resource == "candidates":
             items = list(self.candidates.values())
             if filters.get("email"):
@@ -775,7 +777,7 @@ class SandboxState:
     def feed(self) -> dict:
         """Candidates with their activity feeds (newest first), for the HTML page."""
         with self.lock:
-            users = {u.id: u for u in self.users.values()}
+            users: dict[int | None, User] = {u.id: u for u in self.users.values()}
             candidates = []
             for candidate in sorted(self.candidates.values(), key=lambda c: c.id):
                 notes = sorted(
