@@ -308,12 +308,12 @@ class Sandbox:
 
     def __init__(self, *, rate_limit: int = 100_000, rate_window: int = 30, logs: Path,
                  extra_args=()):  # fmt: skip
-        from apps.greenhouse.sandbox import SandboxControl
+        from apps.harvest_sandbox import SandboxControl
 
         self.proc = Proc(
             [sys.executable, "manage.py", "harvest_sandbox", "--port", "0", "--no-demo-data",
              "--rate-limit", str(rate_limit), "--rate-window", str(rate_window), *extra_args],
-            env={**os.environ},
+            env={**os.environ, "DEV_TOOLS": "true"},  # the sandbox is a DEV_TOOLS app
             log_path=logs / f"sandbox-{RUN_ID}-{uuid.uuid4().hex[:6]}.log",
             name="sandbox",
         )  # fmt: skip

@@ -82,6 +82,11 @@ INSTALLED_APPS = [
     "apps.greenhouse",
     "apps.accounts",  # after otp_totp: it replaces that app's admin page
 ]
+# Development-only apps (the local Harvest sandbox, demo data): installed with DEV_TOOLS only and
+# absent from the built wheel; no product app imports them (tests/core/test_layering.py).
+DEV_APPS = ["apps.harvest_sandbox", "apps.demo"]
+if DEV_TOOLS:
+    INSTALLED_APPS += DEV_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -277,6 +282,9 @@ EMAIL_BACKEND = env(
     default=(
         f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
         if ANYMAIL_ESP
+        # With DEV_TOOLS the outbox also passes Maildrop BCC copies to the local sandbox.
+        else "apps.harvest_sandbox.backends.MaildropSandboxEmailBackend"
+        if DEV_TOOLS
         else "apps.messaging.backends.DevOutboxEmailBackend"
     ),
 )

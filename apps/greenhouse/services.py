@@ -4,7 +4,7 @@ import time
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
@@ -130,30 +130,6 @@ def greenhouse_integration_update(
         integration.health = GreenhouseIntegration.Health.UNCHECKED
         integration.last_error = ""
     return _clean_and_save(integration)
-
-
-SANDBOX_HOST = "sandbox"
-
-
-def greenhouse_integration_connect_sandbox(*, team: Team) -> GreenhouseIntegration:
-    """Development: point `team` at the local Harvest sandbox with its demo credential."""
-    from .sandbox.state import DEMO_FIRST_USER_ID  # the first demo user, a Site Admin
-
-    if SANDBOX_HOST not in settings.GREENHOUSE_HOSTS:
-        raise ImproperlyConfigured(
-            f"No “{SANDBOX_HOST}” Greenhouse host profile: the local sandbox is one only with "
-            "DEV_TOOLS on (or in GREENHOUSE_EXTRA_HOSTS)."
-        )
-    fields = {
-        "client_id": settings.GREENHOUSE_SANDBOX_CLIENT_ID,
-        "acting_user_id": DEMO_FIRST_USER_ID,
-        "host": SANDBOX_HOST,
-    }
-    secret = settings.GREENHOUSE_SANDBOX_CLIENT_SECRET
-    integration = GreenhouseIntegration.objects.filter(team=team).first()
-    if integration is None:
-        return greenhouse_integration_create(team=team, client_secret=secret, **fields)
-    return greenhouse_integration_update(integration=integration, client_secret=secret, **fields)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,9 @@ from datetime import timedelta
 from django.core import mail
 from django.utils import timezone
 
-from apps.core import demo
+from apps.demo import data as demo
 from apps.greenhouse.bot_notice import bot_notice_send
-from apps.greenhouse.services import SANDBOX_HOST
+from apps.harvest_sandbox.services import SANDBOX_HOST
 from apps.messaging.models import Channel, Thread
 from apps.teams.models import Membership
 from tests.fixtures.staff import confirmed_totp_device

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 from anymail.inbound import AnymailInboundMessage
 from django.utils import timezone
 
-from apps.core import demo
+from apps.demo import data as demo
 from apps.greenhouse.models import GreenhouseIntegration, SyncRecord
 from apps.greenhouse.services import greenhouse_user_mappings_refresh
 from apps.greenhouse.sync import sync_record_write

@@ -12,7 +12,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from apps.greenhouse.sandbox.state import CURSOR_RULE, SITE_ADMIN_RULE
+from apps.harvest_sandbox.state import CURSOR_RULE, SITE_ADMIN_RULE
 
 GRACE = "grace.hopper@example.com"
 
@@ -128,7 +128,7 @@ def test_candidates_by_email_and_ids(api):
 
 
 def test_demo_candidates_match_the_demo_prospects(harvest_sandbox):
-    from apps.core.demo import DEMO_PROSPECTS, PROSPECTS_IN_GREENHOUSE
+    from apps.demo.data import DEMO_PROSPECTS, PROSPECTS_IN_GREENHOUSE
 
     emails = {a["value"] for c in harvest_sandbox.candidates() for a in c["email_addresses"]}
     assert emails == {p[2] for p in DEMO_PROSPECTS[:PROSPECTS_IN_GREENHOUSE]}

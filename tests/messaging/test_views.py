@@ -197,7 +197,7 @@ class _MaildropSandbox(BaseHTTPRequestHandler):
 
 
 def test_maildrop_bcc_copies_reach_the_harvest_sandbox(world, settings):
-    settings.EMAIL_BACKEND = "apps.messaging.backends.DevOutboxEmailBackend"
+    settings.EMAIL_BACKEND = "apps.harvest_sandbox.backends.MaildropSandboxEmailBackend"
     server = HTTPServer(("127.0.0.1", 0), _MaildropSandbox)
     _MaildropSandbox.received = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)

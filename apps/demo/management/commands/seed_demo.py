@@ -2,10 +2,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from apps.core import demo
+from apps.demo import data as demo
 from apps.greenhouse.models import GreenhouseIntegration
-from apps.greenhouse.services import greenhouse_integration_connect_sandbox
 from apps.greenhouse.sync import team_sync_enable_by_support, team_sync_turn_on
+from apps.harvest_sandbox.services import greenhouse_integration_connect_sandbox
 from apps.messaging.models import VirtualPhoneNumber
 from apps.sequences.models import Prospect, ProspectEmail, ProspectPhone, Sequence, SequenceStep
 from apps.teams.models import Membership, Team

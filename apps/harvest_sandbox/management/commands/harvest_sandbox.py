@@ -3,8 +3,8 @@ import signal
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from apps.greenhouse.sandbox import Config, SandboxServer, SandboxState
-from apps.greenhouse.sandbox.state import DEMO_SERVICE_USER_ID
+from apps.harvest_sandbox import Config, SandboxServer, SandboxState
+from apps.harvest_sandbox.state import DEMO_SERVICE_USER_ID
 
 
 def _interrupt(signum, frame):

@@ -1,13 +1,13 @@
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.core import demo
+from apps.demo import data as demo
 from apps.greenhouse.client import host_profile
 from apps.greenhouse.services import (
-    greenhouse_integration_connect_sandbox,
     greenhouse_integration_test_connection,
     greenhouse_user_mappings_refresh,
 )
+from apps.harvest_sandbox.services import greenhouse_integration_connect_sandbox
 from apps.teams.models import Team
 
 

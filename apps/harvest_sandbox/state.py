@@ -21,7 +21,7 @@ from email import policy as email_policy
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
 
-from apps.core import demo
+from apps.demo import data as demo
 
 # Scopes the sandbox checks (a credential holds a subset).
 SCOPES = (
