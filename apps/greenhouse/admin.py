@@ -11,11 +11,11 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
+from apps.core.crypto import SecretDecryptionError
 from apps.messaging.models import UnmatchedInbound
 from apps.teams.models import Membership, Team
 
 from .client import HarvestError
-from .crypto import SecretDecryptionError
 from .models import (
     BotNotice,
     CandidateLink,

@@ -38,7 +38,8 @@ from urllib3.exceptions import (
 )
 from urllib3.util import parse_url
 
-from . import crypto
+from apps.core import crypto
+
 from .deadline import Deadline
 from .ratelimit import RateBudget, RateBudgetExceeded, parse_retry_after
 

@@ -2,13 +2,14 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core import crypto
 from apps.core.backoff import RetryPolicy
 from apps.core.outbox import OutboxBase
 from apps.messaging.models import Channel, Message, Thread
 from apps.sequences.models import Prospect
 from apps.teams.models import Team
 
-from . import client, crypto
+from . import client
 from .policy import EXPLANATIONS, CandidateMatch, Reason
 
 

@@ -9,10 +9,10 @@ from django.db import transaction
 from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
+from apps.core import crypto
 from apps.teams.bcc import has_greenhouse_maildrop
 from apps.teams.models import Membership, Team
 
-from . import crypto
 from .client import (
     HarvestAuthenticationError,
     HarvestClient,

@@ -30,12 +30,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import crypto
 from apps.messaging.addressing import thread_id_from_reply_address
 from apps.messaging.models import Channel, Message
 from apps.sequences.models import ProspectEmail
 from apps.teams.models import Team
 
-from . import crypto
 from .client import (
     HarvestAmbiguousWrite,
     HarvestAuthenticationError,

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
+from apps.core.crypto import SecretDecryptionError
 from apps.messaging.models import Message, Thread
 from apps.sequences.models import Prospect
 from apps.teams.access import (
@@ -23,7 +24,6 @@ from apps.teams.models import Membership
 
 from . import selectors
 from .client import HarvestError
-from .crypto import SecretDecryptionError
 from .forms import (
     PUBLIC_WARNING,
     ConnectionForm,

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
+from apps.core.crypto import SecretDecryptionError
 from apps.greenhouse.client import HarvestError
-from apps.greenhouse.crypto import SecretDecryptionError
 from apps.greenhouse.selectors import (
     greenhouse_integration_for_team_identifier,
     greenhouse_user_mapping_gaps,

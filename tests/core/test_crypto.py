@@ -6,7 +6,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from apps.greenhouse import crypto
+from apps.core import crypto
 from apps.greenhouse.models import GreenhouseIntegration
 from tests.greenhouse.factories import GreenhouseIntegrationFactory
 

@@ -1,4 +1,5 @@
-"""Encryption of secrets stored in the database (Greenhouse client secrets) and in the cache.
+"""Encryption of secrets stored in the database (Greenhouse client secrets, later others) and in
+the cache. Generic, so it is core's: any app keeps a secret the same way.
 
 Keys come from settings.FIELD_ENCRYPTION_KEYS: the first key encrypts, every key decrypts, so a
 new key is put first, `manage.py rotate_encryption_keys` re-encrypts with it, and only then are the

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from apps.greenhouse.crypto import generate_key
+from apps.core.crypto import generate_key
 
 
 class Command(BaseCommand):
