@@ -219,7 +219,7 @@ def sweep(lease: float) -> None:
     """The beat sweepers, with the drill's short thresholds."""
     from django.utils import timezone
 
-    from apps.greenhouse.sync import sync_records_sweep
+    from apps.greenhouse.sweeper import sync_records_sweep
     from apps.messaging.services import messages_sweep
 
     now = timezone.now()

@@ -1,3 +1,7 @@
+"""Support staff's Greenhouse pages in the Django admin: each connection (host profile, entitlement,
+health), user mappings, sync records with their attempts and retry, bot emails, candidate links and
+pauses. The dashboard report is dashboard.py's; the actions call switches.py and connection.py."""
+
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
@@ -12,10 +16,21 @@ from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
 from apps.core.crypto import SecretDecryptionError
-from apps.messaging.models import UnmatchedInbound
 from apps.teams.models import Membership, Team
 
-from .client import HarvestError
+from .connection import (
+    CREDENTIAL_CHANGE_MESSAGE,
+    CREDENTIAL_FIELDS,
+    SECRET_BOUND_FIELDS,
+    greenhouse_integration_create,
+    greenhouse_integration_test_connection,
+    greenhouse_integration_update,
+    greenhouse_user_mapping_set,
+    greenhouse_user_mappings_refresh,
+    harvest_error_in_plain_words,
+)
+from .dashboard import sync_dashboard
+from .harvest.errors import HarvestError
 from .models import (
     BotNotice,
     CandidateLink,
@@ -29,22 +44,9 @@ from .models import (
 from .policy import EXPLANATIONS
 from .selectors import (
     greenhouse_user_mapping_gaps,
-    sync_daily_counts,
     sync_record_search,
-    sync_waiting_by_team,
 )
-from .services import (
-    CREDENTIAL_CHANGE_MESSAGE,
-    CREDENTIAL_FIELDS,
-    SECRET_BOUND_FIELDS,
-    greenhouse_integration_create,
-    greenhouse_integration_test_connection,
-    greenhouse_integration_update,
-    greenhouse_user_mapping_set,
-    greenhouse_user_mappings_refresh,
-    harvest_error_in_plain_words,
-)
-from .sync import (
+from .switches import (
     candidate_link_choose,
     sync_records_retry,
     team_sync_disable_by_support,
@@ -534,61 +536,6 @@ STATUS_TONES = {
     SyncRecord.Status.HELD: "warn",
     SyncRecord.Status.SKIPPED: "quiet",
 }
-DASHBOARD_DAYS = (14, 30)
-
-
-def sync_dashboard(request) -> dict:
-    """Synced / skipped / failed per day per team (one aggregated query), and each team's
-    entitlement, connection health and what waits."""
-    try:
-        days = int(request.GET.get("days", DASHBOARD_DAYS[0]))
-    except ValueError:
-        days = DASHBOARD_DAYS[0]
-    days = days if days in DASHBOARD_DAYS else DASHBOARD_DAYS[0]
-    day_list, counts = sync_daily_counts(days=days)
-    teams = {team.pk: team for team in Team.objects.filter(pk__in=list(counts))}
-    integrations = {i.team_id: i for i in GreenhouseIntegration.objects.select_related("team")}
-    waiting = sync_waiting_by_team()
-    charts = []
-    for team_id in sorted(
-        set(counts) | set(integrations), key=lambda t: str(teams.get(t) or integrations[t].team)
-    ):
-        per_day = counts.get(team_id, {})
-        totals = {key: sum(day[key] for day in per_day.values()) for key in BARS}
-        peak = max((sum(day.values()) for day in per_day.values()), default=0)
-        bars = []
-        for day in day_list:
-            values = per_day.get(day, dict.fromkeys(BARS, 0))
-            bars.append(
-                {
-                    "day": day,
-                    "total": sum(values.values()),
-                    "segments": [
-                        (key, values[key], 100 * values[key] / peak if peak else 0) for key in BARS
-                    ],
-                }
-            )
-        charts.append(
-            {
-                "team": teams.get(team_id) or integrations[team_id].team,
-                "integration": integrations.get(team_id),
-                "waiting": waiting.get(team_id, {"pending": 0, "held": 0, "failed": 0}),
-                "bars": bars,
-                "totals": totals,
-                "peak": peak,
-            }
-        )
-    return {
-        "charts": charts,
-        "days": days,
-        "day_choices": DASHBOARD_DAYS,
-        "first_day": day_list[0],
-        "last_day": day_list[-1],
-        "unmatched": UnmatchedInbound.objects.filter(resolved_at=None)[:1000].count(),
-    }
-
-
-BARS = ("written", "skipped", "failed")
 
 
 admin.site.register(SyncRecord, SyncRecordAdmin)

@@ -9,7 +9,7 @@ from apps.messaging.models import Channel, Message, Thread
 from apps.sequences.models import Prospect
 from apps.teams.models import Team
 
-from . import client
+from .harvest import client
 from .policy import EXPLANATIONS, CandidateMatch, Reason
 
 

@@ -5,8 +5,8 @@ to GREENHOUSE_HOSTS; this development shortcut fills in the sandbox's demo crede
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from apps.greenhouse.connection import greenhouse_integration_create, greenhouse_integration_update
 from apps.greenhouse.models import GreenhouseIntegration
-from apps.greenhouse.services import greenhouse_integration_create, greenhouse_integration_update
 from apps.teams.models import Team
 
 from .state import DEMO_FIRST_USER_ID  # the first demo user, a Site Admin

@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from apps.demo import data as demo
-from apps.greenhouse.client import HarvestClient, HarvestCredentials
+from apps.greenhouse.harvest.client import HarvestClient, HarvestCredentials
 from apps.harvest_sandbox.services import SANDBOX_HOST
 from apps.teams.models import Membership
 from tests.fixtures.staff import log_in_staff

@@ -9,8 +9,8 @@ from anymail.inbound import AnymailInboundMessage
 from django.utils import timezone
 
 from apps.demo import data as demo
+from apps.greenhouse.connection import greenhouse_user_mappings_refresh
 from apps.greenhouse.models import GreenhouseIntegration, SyncRecord
-from apps.greenhouse.services import greenhouse_user_mappings_refresh
 from apps.greenhouse.sync import sync_record_write
 from apps.messaging.addressing import bracket, reply_address
 from apps.messaging.models import Message

@@ -19,7 +19,7 @@ from apps.greenhouse.models import (
 )
 from apps.greenhouse.pausing import PAUSE_SALT, pause_url
 from apps.greenhouse.policy import Reason
-from apps.greenhouse.sync import (
+from apps.greenhouse.switches import (
     team_note_visibility_set,
     team_sync_enable_by_support,
     team_sync_turn_off,

@@ -20,20 +20,16 @@ import pytest
 import urllib3.util.connection
 from django.urls import reverse
 
-from apps.greenhouse.client import (
-    HarvestClient,
-    HarvestCredentials,
-    HarvestDeadlineExceeded,
-    HarvestHostNotAllowed,
-)
-from apps.greenhouse.deadline import Deadline
-from apps.greenhouse.models import GreenhouseIntegration
-from apps.greenhouse.ratelimit import attempt_count
-from apps.greenhouse.services import (
+from apps.greenhouse.connection import (
     greenhouse_integration_test_connection,
     greenhouse_integration_update,
     harvest_client_build,
 )
+from apps.greenhouse.harvest.client import HarvestClient, HarvestCredentials
+from apps.greenhouse.harvest.deadline import Deadline
+from apps.greenhouse.harvest.errors import HarvestDeadlineExceeded, HarvestHostNotAllowed
+from apps.greenhouse.harvest.ratelimit import attempt_count
+from apps.greenhouse.models import GreenhouseIntegration
 from tests.fixtures.harvest import allow_greenhouse_host
 from tests.greenhouse.factories import GreenhouseIntegrationFactory
 from tests.teams.factories import TeamFactory, team_admin

@@ -15,7 +15,7 @@ from email.utils import formatdate
 import pytest
 from django.conf import settings
 
-from apps.greenhouse.ratelimit import (
+from apps.greenhouse.harvest.ratelimit import (
     MemoryStore,
     Policy,
     RateBudget,

@@ -21,7 +21,7 @@ from apps.greenhouse.models import (
     SyncRecord,
 )
 from apps.greenhouse.policy import Reason
-from apps.greenhouse.sync import sync_records_sweep
+from apps.greenhouse.sweeper import sync_records_sweep
 from apps.messaging.models import Channel, Message, Thread
 from apps.messaging.services import sms_send, thread_reply_create
 from tests.fixtures.worker import wait_for

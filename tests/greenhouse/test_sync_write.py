@@ -9,7 +9,8 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from apps.greenhouse.client import HarvestClient
+from apps.greenhouse.connection import greenhouse_integration_test_connection
+from apps.greenhouse.harvest.client import HarvestClient
 from apps.greenhouse.models import (
     BotNotice,
     CandidateLink,
@@ -20,13 +21,9 @@ from apps.greenhouse.models import (
 )
 from apps.greenhouse.notes import reference_line
 from apps.greenhouse.policy import Reason
-from apps.greenhouse.services import greenhouse_integration_test_connection
-from apps.greenhouse.sync import (
-    candidate_link_choose,
-    sync_record_write,
-    sync_records_sweep,
-    team_sync_turn_off,
-)
+from apps.greenhouse.sweeper import sync_records_sweep
+from apps.greenhouse.switches import candidate_link_choose, team_sync_turn_off
+from apps.greenhouse.sync import sync_record_write
 from apps.messaging.models import Channel, Message, Thread
 from apps.messaging.services import sms_send, thread_reply_create
 from tests.greenhouse.sync_helpers import (

@@ -4,7 +4,7 @@ from django.db import transaction
 
 from apps.demo import data as demo
 from apps.greenhouse.models import GreenhouseIntegration
-from apps.greenhouse.sync import team_sync_enable_by_support, team_sync_turn_on
+from apps.greenhouse.switches import team_sync_enable_by_support, team_sync_turn_on
 from apps.harvest_sandbox.services import greenhouse_integration_connect_sandbox
 from apps.messaging.models import VirtualPhoneNumber
 from apps.sequences.models import Prospect, ProspectEmail, ProspectPhone, Sequence, SequenceStep

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.greenhouse.services import greenhouse_secrets_rotate
+from apps.greenhouse.connection import greenhouse_secrets_rotate
 
 
 class Command(BaseCommand):

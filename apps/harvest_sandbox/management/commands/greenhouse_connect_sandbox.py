@@ -2,11 +2,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.demo import data as demo
-from apps.greenhouse.client import host_profile
-from apps.greenhouse.services import (
+from apps.greenhouse.connection import (
     greenhouse_integration_test_connection,
     greenhouse_user_mappings_refresh,
 )
+from apps.greenhouse.harvest.client import host_profile
 from apps.harvest_sandbox.services import greenhouse_integration_connect_sandbox
 from apps.teams.models import Team
 

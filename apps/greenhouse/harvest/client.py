@@ -41,6 +41,20 @@ from urllib3.util import parse_url
 from apps.core import crypto
 
 from .deadline import Deadline
+from .errors import (
+    HarvestAmbiguousWrite,
+    HarvestAuthenticationError,
+    HarvestDeadlineExceeded,
+    HarvestError,
+    HarvestHostNotAllowed,
+    HarvestNotFound,
+    HarvestPermissionError,
+    HarvestRateLimited,
+    HarvestServerError,
+    HarvestUnavailable,
+    HarvestValidationError,
+    clip_text,
+)
 from .ratelimit import RateBudget, RateBudgetExceeded, parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -58,68 +72,6 @@ MAX_PER_PAGE = 500
 USER_AGENT = "outreach-greenhouse-sync/1.0"
 # What of Greenhouse's own error text may be shown: this many messages, each cut to this length.
 MAX_ERROR_MESSAGES = 5
-MAX_ERROR_CHARS = 200
-
-
-# --- Errors ------------------------------------------------------------------------------------
-
-
-class HarvestError(Exception):
-    """Base class. `retryable`: trying again later may succeed (the request was not applied)."""
-
-    retryable = False
-
-    def __init__(self, message: str, *, status: int | None = None, errors: Iterable[str] = ()):
-        self.message = message
-        self.status = status
-        self.errors = list(errors)
-        super().__init__(message)
-
-
-class HarvestAuthenticationError(HarvestError):
-    """401, or the token endpoint refused the credential."""
-
-
-class HarvestPermissionError(HarvestError):
-    """403: a scope is missing on the credential, or the acting user may not do this."""
-
-
-class HarvestNotFound(HarvestError):
-    """404: Harvest routes before it authenticates, so this means a wrong URL."""
-
-
-class HarvestValidationError(HarvestError):
-    """422 (or 400): Greenhouse's messages are in `errors`."""
-
-
-class HarvestRateLimited(HarvestError):
-    retryable = True
-
-    def __init__(self, message: str, *, retry_after: float, status: int | None = 429):
-        self.retry_after = retry_after
-        super().__init__(message, status=status)
-
-
-class HarvestServerError(HarvestError):
-    retryable = True
-
-
-class HarvestUnavailable(HarvestError):
-    """The host could not be reached, or a read timed out / was cut off."""
-
-    retryable = True
-
-
-class HarvestDeadlineExceeded(HarvestUnavailable):
-    """The caller's wall-clock deadline passed; open connections were cut."""
-
-
-class HarvestAmbiguousWrite(HarvestError):
-    """The write was sent, then no clear answer came: the note may or may not exist."""
-
-
-class HarvestHostNotAllowed(HarvestError):
-    """A URL or host profile outside settings.GREENHOUSE_HOSTS: refused before any connection."""
 
 
 # --- Hosts -------------------------------------------------------------------------------------
@@ -245,14 +197,6 @@ def _json(response: requests.Response):
         return response.json()
     except ValueError:
         return None
-
-
-_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
-
-
-def clip_text(text: str) -> str:
-    text = " ".join(_CONTROL_CHARACTERS.sub(" ", text).split())
-    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1].rstrip() + "…"
 
 
 def _greenhouse_messages(response: requests.Response, *, hide: Iterable[str] = ()) -> list[str]:

@@ -1,3 +1,9 @@
+"""A team's Greenhouse connection: the credential (secret encrypted, never shown back), the
+connection test and its plain-words verdict, secret rotation, the recruiter ↔ Greenhouse user
+mapping, and `harvest_client_build`, the one place a HarvestClient is made from a model. The
+notes themselves are sync.py's; the vendor's HTTP is harvest/'s.
+"""
+
 import logging
 import math
 import time
@@ -6,44 +12,19 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from apps.core import crypto
-from apps.teams.bcc import has_greenhouse_maildrop
 from apps.teams.models import Membership, Team
 
-from .client import (
-    HarvestAuthenticationError,
-    HarvestClient,
-    HarvestCredentials,
-    HarvestDeadlineExceeded,
-    HarvestError,
-    HarvestHostNotAllowed,
-    HarvestNotFound,
-    HarvestPermissionError,
-    HarvestRateLimited,
-    HarvestServerError,
-    HarvestUnavailable,
-    clip_text,
-)
-from .deadline import Deadline
+from .harvest.client import HarvestClient, HarvestCredentials
+from .harvest.deadline import Deadline
+from .harvest.errors import HarvestAuthenticationError, HarvestError, in_plain_words
+from .harvest.ratelimit import attempt_count, store_from_url
 from .models import GreenhouseIntegration, GreenhouseUserMapping
-from .ratelimit import attempt_count, store_from_url
-from .selectors import greenhouse_integration_for_team
 
 logger = logging.getLogger(__name__)
 
-REQUIRED_SCOPES = (
-    "harvest:candidates:list",
-    "harvest:users:list",
-    "harvest:notes:list",
-    "harvest:notes:create",
-)
-# The pre-enrollment check runs while a recruiter waits on the page.
-PREFLIGHT_TIME_BUDGET = 20.0
-PREFLIGHT_MAX_RATE_WAIT = 5.0
-PREFLIGHT_TIMEOUT = (3.0, 10.0)
 _DEFAULT = object()
 
 
@@ -140,61 +121,9 @@ class ConnectionCheck:
 
 def harvest_error_in_plain_words(exc: Exception, *, integration: GreenhouseIntegration) -> str:
     """What is wrong and what to do, for team admins and support staff."""
-    acting = (
-        f"Greenhouse user {integration.acting_user_id}"
-        if integration.acting_user_id
-        else "the credential's service user"
+    return in_plain_words(
+        exc, acting_user_id=integration.acting_user_id, host_label=integration.host_label
     )
-    if isinstance(exc, crypto.SecretDecryptionError):
-        return (
-            "The stored client secret cannot be decrypted with the current FIELD_ENCRYPTION_KEYS. "
-            "Enter the secret again, or restore the key it was encrypted with."
-        )
-    if isinstance(exc, HarvestAuthenticationError):
-        if exc.status == 400 and "acting user" in exc.message:
-            return f"{exc.message} Set the acting user to the ID of an active Greenhouse user."
-        return (
-            f"Bad credentials: {exc.message} Check the client ID and secret, or create new "
-            "Harvest V3 (OAuth) credentials in Greenhouse (Configure → Dev Center → API "
-            "Credentials)."
-        )
-    if isinstance(exc, HarvestPermissionError):
-        detail = clip_text(" ".join(exc.errors)) or exc.message
-        if "scope" in detail.lower():
-            return (
-                f"Missing scope: {detail} In Greenhouse, edit the API credential and grant "
-                f"{', '.join(REQUIRED_SCOPES)}."
-            )
-        if "site admin" in detail.lower():
-            return (
-                f"Not a Site Admin: {acting} is not a Site Admin, and Harvest list endpoints "
-                "need one. Set the acting user to a Site Admin's ID (or make that user one)."
-            )
-        return f"Greenhouse refused access: {detail}"
-    if isinstance(exc, HarvestHostNotAllowed):
-        return (
-            "This connection's Greenhouse host is not configured on this server. Ask support to "
-            "choose one of the configured hosts."
-        )
-    if isinstance(exc, HarvestNotFound):
-        return (
-            f"Greenhouse has no Harvest v3 API at {integration.host_label} (404). Ask support "
-            "to check the Greenhouse host of this connection."
-        )
-    if isinstance(exc, HarvestDeadlineExceeded):
-        return f"Host too slow: {exc.message} Try again in a few minutes."
-    if isinstance(exc, HarvestUnavailable):
-        return (
-            f"Host unreachable: {exc.message} Try again in a few minutes; if it goes on, ask "
-            "support to check that this server can reach Greenhouse."
-        )
-    if isinstance(exc, HarvestRateLimited):
-        return f"Greenhouse's rate limit is used up; try again in {exc.retry_after:.0f} s."
-    if isinstance(exc, HarvestServerError):
-        return f"Greenhouse had a server error ({exc.status}); try again in a few minutes."
-    if isinstance(exc, HarvestError):
-        return exc.message
-    return "An unexpected error occurred; see the server log."
 
 
 def greenhouse_integration_record_check(
@@ -346,74 +275,3 @@ def greenhouse_user_mapping_set(
 def greenhouse_user_mapping_reset(*, integration: GreenhouseIntegration, user) -> None:
     """Forget an admin's choice; the next refresh looks the user up by email again."""
     GreenhouseUserMapping.objects.filter(integration=integration, user=user).delete()
-
-
-# --- Enrollment preflight ----------------------------------------------------------------------
-
-
-def greenhouse_enrollment_preflight(*, sequence, prospects) -> list[str]:
-    """Warnings before prospects are enrolled in a sequence that BCCs Greenhouse Maildrop: each
-    prospect Greenhouse does not know would get an empty profile. Never raises for Greenhouse
-    trouble: that becomes a warning too."""
-    if not has_greenhouse_maildrop(sequence.bcc_list):
-        return []
-    integration = greenhouse_integration_for_team(team_id=sequence.team_id)
-    if integration is None:
-        return []
-    unknown_outcome = (
-        "Greenhouse creates an empty profile for every prospect it does not know, so check "
-        "them in Greenhouse first."
-    )
-    if integration.health == GreenhouseIntegration.Health.NEEDS_ATTENTION:
-        return [
-            "This sequence BCCs Greenhouse Maildrop, but the Greenhouse connection needs "
-            "attention, so we could not check which prospects are already in Greenhouse. "
-            + unknown_outcome
-        ]
-    prospects = list(prospects)
-    prefetch_related_objects(prospects, "emails")
-    warnings = []
-    unchecked = 0
-    deadline = time.monotonic() + PREFLIGHT_TIME_BUDGET
-    try:
-        client = harvest_client_build(
-            integration=integration,
-            max_rate_wait=PREFLIGHT_MAX_RATE_WAIT,
-            timeout=PREFLIGHT_TIMEOUT,
-            read_retries=0,
-        )
-        for prospect in prospects:
-            # Ordered primary first: Maildrop matches the address the email is sent to.
-            addresses = [e.email for e in prospect.emails.all()]
-            if not addresses:
-                continue
-            if time.monotonic() > deadline:
-                unchecked += 1
-                continue
-            if client.candidates_by_email(addresses[0]):
-                continue
-            elsewhere = next((a for a in addresses[1:] if client.candidates_by_email(a)), None)
-            if elsewhere:
-                warnings.append(
-                    f"{prospect.full_name}: Greenhouse knows {elsewhere} but not {addresses[0]}, "
-                    "the address we send to. Greenhouse would create an empty profile."
-                )
-            else:
-                warnings.append(
-                    f"{prospect.full_name} ({addresses[0]}) has no Greenhouse candidate. "
-                    "Greenhouse would create an empty profile."
-                )
-    except (HarvestError, crypto.SecretDecryptionError) as exc:
-        reason = harvest_error_in_plain_words(exc, integration=integration)
-        return [
-            *warnings,
-            f"Could not check Greenhouse for existing candidates: {reason} {unknown_outcome}",
-        ]
-    except Exception:
-        logger.exception("Greenhouse enrollment preflight failed for sequence %s", sequence.pk)
-        return [*warnings, "Could not check Greenhouse for existing candidates. " + unknown_outcome]
-    if unchecked:
-        warnings.append(
-            f"{unchecked} more prospects could not be checked in time. " + unknown_outcome
-        )
-    return warnings

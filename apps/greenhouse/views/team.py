@@ -1,6 +1,6 @@
-"""Pages for the sync: the pause link (no login); the candidate page with each message's sync
-status and the pause switch (recruiters); the connection, switches, user mapping and sync log
-(team admins). Team pages go through apps.teams.access; no GET changes anything."""
+"""Team admins' Greenhouse tabs of Team settings: the connection and its test, the sync
+switches and visibility, the user mapping, the sync log and its retry.
+"""
 
 from urllib.parse import urlencode
 
@@ -9,44 +9,15 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_POST
 
 from apps.core.crypto import SecretDecryptionError
-from apps.messaging.models import Message, Thread
 from apps.sequences.models import Prospect
-from apps.teams.access import (
-    get_for_team_or_404,
-    membership_for,
-    team_admin_required,
-    team_member_required,
-)
+from apps.teams.access import get_for_team_or_404, team_admin_required
 from apps.teams.models import Membership
 
-from . import selectors
-from .client import HarvestError
-from .forms import (
-    PUBLIC_WARNING,
-    ConnectionForm,
-    SyncLogFilterForm,
-    SyncSettingsForm,
-    UserMappingForm,
-)
-from .models import (
-    CandidateLink,
-    GreenhouseIntegration,
-    NoteVisibility,
-    PauseVia,
-    ProspectSyncPause,
-    SyncRecord,
-)
-from .pausing import (
-    PauseLinkInvalid,
-    PauseLinkOutdated,
-    pause_token_read,
-    prospect_sync_pause,
-    prospect_sync_resume,
-)
-from .services import (
+from .. import selectors
+from ..connection import (
     greenhouse_connection_attempt_register,
     greenhouse_integration_create,
     greenhouse_integration_test_connection,
@@ -56,131 +27,21 @@ from .services import (
     greenhouse_user_mappings_refresh,
     harvest_error_in_plain_words,
 )
-from .sync import (
+from ..forms import (
+    PUBLIC_WARNING,
+    ConnectionForm,
+    SyncLogFilterForm,
+    SyncSettingsForm,
+    UserMappingForm,
+)
+from ..harvest.errors import HarvestError
+from ..models import GreenhouseIntegration, NoteVisibility, SyncRecord
+from ..switches import (
     sync_records_retry,
     team_note_visibility_set,
     team_sync_turn_off,
     team_sync_turn_on,
 )
-
-
-def _client(request) -> dict:
-    # REMOTE_ADDR only: X-Forwarded-For is whatever the client says unless a proxy rewrites it.
-    return {
-        "ip_address": request.META.get("REMOTE_ADDR") or None,
-        "user_agent": request.headers.get("User-Agent", "")[:300],
-    }
-
-
-def _page(request, state: str, status: int = 200, **context):
-    return render(request, "greenhouse/pause.html", {"state": state, **context}, status=status)
-
-
-@require_http_methods(["GET", "POST"])
-def pause_link(request, token):
-    """GET: a confirmation page, nothing changes (mail scanners open links). POST: pause."""
-    try:
-        link = pause_token_read(token)
-    except PauseLinkInvalid as exc:
-        return _page(request, "invalid", status=400, message=str(exc))
-    prospect = Prospect.objects.select_related("team").filter(pk=link.prospect_id).first()
-    if prospect is None:
-        return _page(request, "invalid", status=404, message="This candidate no longer exists.")
-    state = ProspectSyncPause.objects.filter(prospect=prospect).first()
-    context = {"prospect": prospect, "team": prospect.team}
-    if link.version != (state.resume_version if state else 0):
-        return _page(request, "outdated", status=410, **context)
-    if request.method == "GET":
-        return _page(request, "confirm", already=bool(state and state.paused), **context)
-    membership = membership_for(request.user)
-    by = request.user if membership and membership.team_id == prospect.team_id else None
-    try:
-        _, changed = prospect_sync_pause(
-            prospect=prospect, via=PauseVia.EMAIL_LINK, by=by, link=link, **_client(request)
-        )
-    except PauseLinkOutdated:
-        return _page(request, "outdated", status=410, **context)
-    return _page(request, "paused", changed=changed, **context)
-
-
-# --- The candidate page (recruiters) -----------------------------------------------------------
-
-CANDIDATE_MESSAGES_SHOWN = 300
-
-
-@team_member_required
-def prospect_sync(request, pk):
-    """The candidate's threads, each message with its sync status and the reason, and the
-    pause switch."""
-    prospect = get_for_team_or_404(Prospect.objects.select_related("owner"), request.team, pk=pk)
-    threads = list(
-        Thread.objects.filter(team=request.team, prospect=prospect)
-        .select_related("owner", "virtual_number", "enrollment__sequence")
-        .order_by("-last_message_at", "-pk")
-    )
-    thread_messages = list(
-        Message.objects.filter(thread__in=threads)
-        .select_related("sender")
-        .defer("body_html", "references")
-        .order_by("-created_at", "-id")[:CANDIDATE_MESSAGES_SHOWN]
-    )
-    records = selectors.sync_records_by_message(message_ids=[m.pk for m in thread_messages])
-    by_thread = {thread.pk: [] for thread in threads}
-    for message in reversed(thread_messages):  # oldest first within a thread
-        by_thread[message.thread_id].append((message, records.get(message.pk)))
-    return render(
-        request,
-        "greenhouse/prospect_sync.html",
-        {
-            "prospect": prospect,
-            "pause": ProspectSyncPause.objects.filter(prospect=prospect).first(),
-            "link": CandidateLink.objects.filter(prospect=prospect).first(),
-            "integration": selectors.greenhouse_integration_for_team(team_id=request.team.pk),
-            "threads": [(thread, by_thread[thread.pk]) for thread in threads],
-            "shown_limit": CANDIDATE_MESSAGES_SHOWN,
-            "truncated": len(thread_messages) == CANDIDATE_MESSAGES_SHOWN,
-            "events": selectors.sync_pause_events_for_prospect(prospect=prospect)[:50],
-        },
-    )
-
-
-def _back_to_candidate(request, prospect):
-    # Back to the page the button was on (the prospect page or the candidate sync page).
-    if request.POST.get("next") == "prospect":
-        return redirect("sequences:prospect-detail", pk=prospect.pk)
-    return redirect("greenhouse:prospect-sync", pk=prospect.pk)
-
-
-@require_POST
-@team_member_required
-def prospect_pause(request, pk):
-    prospect = get_for_team_or_404(Prospect.objects.all(), request.team, pk=pk)
-    _, changed = prospect_sync_pause(
-        prospect=prospect, via=PauseVia.APP, by=request.user, **_client(request)
-    )
-    messages.success(
-        request,
-        f"Sync paused for {prospect}." if changed else f"Sync was already paused for {prospect}.",
-    )
-    return _back_to_candidate(request, prospect)
-
-
-@require_POST
-@team_member_required
-def prospect_resume(request, pk):
-    """Recruiters and team admins resume; pause links sent before this stop working."""
-    prospect = get_for_team_or_404(Prospect.objects.all(), request.team, pk=pk)
-    _, changed = prospect_sync_resume(prospect=prospect, by=request.user, **_client(request))
-    messages.success(
-        request,
-        f"Sync resumed for {prospect}: new messages are written to Greenhouse again."
-        if changed
-        else f"Sync was not paused for {prospect}.",
-    )
-    return _back_to_candidate(request, prospect)
-
-
-# --- Team admins: the connection ---------------------------------------------------------------
 
 
 def _integration(request) -> GreenhouseIntegration | None:
