@@ -63,7 +63,7 @@ def bench_env(database: str, db: int) -> dict:
         "VAR_DIR": str(var_dir),
         "DEV_OUTBOX_DIR": str(var_dir / "outbox"),
         "EMAIL_BACKEND": "apps.messaging.backends.DevOutboxEmailBackend",
-        "SMS_BACKEND": "apps.messaging.sms.DevOutboxSmsBackend",
+        "SMS_BACKEND": "apps.messaging.sms.dev.DevOutboxSmsBackend",
         "TWILIO_AUTH_TOKEN": "bench-twilio-token",
         "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
         "DEBUG": "false",

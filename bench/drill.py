@@ -174,7 +174,7 @@ def build_world(sandbox, *, prospects: int):
 
 
 def produce_emails(world) -> None:
-    from apps.sequences.scheduler import sequence_steps_dispatch
+    from apps.messaging.steps import sequence_steps_dispatch
     from apps.sequences.services import prospects_enroll
 
     prospects_enroll(sequence=world.sequence, prospects=world.prospects, enrolled_by=world.rob)
@@ -183,7 +183,7 @@ def produce_emails(world) -> None:
 
 
 def produce_sms(world) -> None:
-    from apps.messaging.services import sms_send
+    from apps.messaging.outbound import sms_send
 
     for prospect in world.prospects:
         sms_send(sender=world.rob, prospect=prospect, body=f"Hi {prospect.first_name}, Rob here.")
@@ -193,8 +193,9 @@ def produce_replies(world) -> None:
     from anymail.inbound import AnymailInboundMessage
 
     from apps.messaging.addressing import reply_address
+    from apps.messaging.inbound import email_record_inbound
     from apps.messaging.models import Channel, Thread
-    from apps.messaging.services import email_record_inbound, sms_record_inbound
+    from apps.messaging.sms.twilio import sms_record_inbound
 
     for i, prospect in enumerate(world.prospects):
         phone = prospect.phones.values_list("number", flat=True)[0]
@@ -220,7 +221,7 @@ def sweep(lease: float) -> None:
     from django.utils import timezone
 
     from apps.greenhouse.sweeper import sync_records_sweep
-    from apps.messaging.services import messages_sweep
+    from apps.messaging.delivery import messages_sweep
 
     now = timezone.now()
     lease = timedelta(seconds=lease)

@@ -45,7 +45,7 @@ def run(n: int) -> dict:
     from django.db import connection
 
     from apps.messaging.models import Message
-    from apps.sequences.scheduler import sequence_steps_dispatch
+    from apps.messaging.steps import sequence_steps_dispatch
 
     common.flush_db()
     common.flush_redis()

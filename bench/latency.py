@@ -53,7 +53,7 @@ def seed_sms_world(sandbox, prospects: int):
 
 def run_once(sandbox, pool, *, messages: int, rate: float, prospects: int) -> dict:
     from apps.greenhouse.models import SyncRecord
-    from apps.messaging.services import sms_record_inbound
+    from apps.messaging.sms.twilio import sms_record_inbound
 
     _, number, phones = seed_sms_world(sandbox, prospects)
     ids = []

@@ -313,9 +313,9 @@ TWILIO_AUTH_TOKEN = env(
 SMS_BACKEND = env(
     "SMS_BACKEND",
     default=(
-        "apps.messaging.sms.TwilioSmsBackend"
+        "apps.messaging.sms.twilio.TwilioSmsBackend"
         if TWILIO_ACCOUNT_SID
-        else "apps.messaging.sms.DevOutboxSmsBackend"
+        else "apps.messaging.sms.dev.DevOutboxSmsBackend"
     ),
 )
 
@@ -451,7 +451,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker-ping": {"task": "apps.core.tasks.worker_ping_scheduled_task", "schedule": 60.0},
     # Creates the messages of due sequence steps (each exactly once, however many run at once).
     "sequence-steps-dispatch": {
-        "task": "apps.sequences.tasks.sequence_steps_dispatch_task",
+        "task": "apps.messaging.tasks.sequence_steps_dispatch_task",
         "schedule": env.float("SEQUENCE_DISPATCH_INTERVAL", default=15.0),
     },
     # Re-queues messages whose retry is due, whose wake-up was lost, or whose worker died.

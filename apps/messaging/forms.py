@@ -1,7 +1,7 @@
 from django import forms
 
 from .models import Thread, VirtualPhoneNumber
-from .services import SMS_MAX_LENGTH
+from .outbound import SMS_MAX_LENGTH
 
 
 class ReplyForm(forms.Form):

@@ -100,7 +100,7 @@ def test_with_nothing_set_the_embedded_default_needs_no_server(tmp_path):
     assert found["broker"].startswith("filesystem://")
     assert found["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
     assert found["email"] == "apps.messaging.backends.DevOutboxEmailBackend"
-    assert found["sms"] == "apps.messaging.sms.DevOutboxSmsBackend"
+    assert found["sms"] == "apps.messaging.sms.dev.DevOutboxSmsBackend"
     assert found["debug"] is False
     assert found["greenhouse"] == "https://harvest.greenhouse.io"
     assert found["staff_2fa"] is True
@@ -168,7 +168,7 @@ def test_production_variables_select_postgres_redis_anymail_and_twilio(tmp_path)
     assert found["email"] == "anymail.backends.postmark.EmailBackend"
     assert found["anymail"]["POSTMARK_SERVER_TOKEN"] == "server-token"
     assert found["anymail"]["WEBHOOK_SECRET"] == ["user:pass"]
-    assert found["sms"] == "apps.messaging.sms.TwilioSmsBackend"
+    assert found["sms"] == "apps.messaging.sms.twilio.TwilioSmsBackend"
     assert found["hsts"] == 31_536_000
     assert found["secure_cookies"] is True
 

@@ -21,7 +21,7 @@ def worker_env(settings) -> dict:
     return {
         "DEV_OUTBOX_DIR": str(settings.DEV_OUTBOX_DIR),
         "EMAIL_BACKEND": "apps.messaging.backends.DevOutboxEmailBackend",
-        "SMS_BACKEND": "apps.messaging.sms.DevOutboxSmsBackend",
+        "SMS_BACKEND": "apps.messaging.sms.dev.DevOutboxSmsBackend",
         "EMAIL_DOMAIN": settings.EMAIL_DOMAIN,
         "REPLY_ADDRESS_DOMAIN": settings.REPLY_ADDRESS_DOMAIN,
         "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,

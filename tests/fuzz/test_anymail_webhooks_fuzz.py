@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from apps.greenhouse.models import SyncRecord
 from apps.messaging.addressing import reply_address
 from apps.messaging.models import Message, Thread, UnmatchedInbound
-from apps.messaging.services import sms_send
+from apps.messaging.outbound import sms_send
 from tests.fuzz.strategies import hostile_text, json_values
 from tests.messaging.fixtures import deliver_queued
 

@@ -10,7 +10,7 @@ from twilio.request_validator import RequestValidator
 
 from apps.greenhouse.models import SyncRecord
 from apps.messaging.models import Message, Thread, UnmatchedInbound
-from apps.messaging.services import sms_send
+from apps.messaging.outbound import sms_send
 from tests.fuzz.strategies import TWILIO_FIELDS, form_fields, hostile_text
 from tests.messaging.fixtures import PUBLIC_BASE_URL, TWILIO_TOKEN, deliver_queued
 

@@ -13,9 +13,10 @@ from apps.greenhouse.connection import greenhouse_user_mappings_refresh
 from apps.greenhouse.models import GreenhouseIntegration, SyncRecord
 from apps.greenhouse.sync import sync_record_write
 from apps.messaging.addressing import bracket, reply_address
+from apps.messaging.inbound import email_record_inbound
 from apps.messaging.models import Message
-from apps.messaging.services import email_record_inbound, sms_record_inbound
-from apps.sequences.scheduler import sequence_steps_dispatch
+from apps.messaging.sms.twilio import sms_record_inbound
+from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
 from apps.teams.models import Membership
 from tests.messaging.factories import VirtualPhoneNumberFactory

@@ -26,7 +26,7 @@ from apps.greenhouse.switches import (
     team_sync_turn_on,
 )
 from apps.messaging.models import Channel, Thread
-from apps.messaging.services import sms_send
+from apps.messaging.outbound import sms_send
 from tests.greenhouse.sync_helpers import enroll_and_dispatch_all_steps, write_all
 from tests.messaging.fixtures import deliver_queued
 from tests.teams.factories import recruiter

@@ -23,7 +23,7 @@ from apps.greenhouse.models import (
 from apps.greenhouse.policy import Reason
 from apps.greenhouse.sweeper import sync_records_sweep
 from apps.messaging.models import Channel, Message, Thread
-from apps.messaging.services import sms_send, thread_reply_create
+from apps.messaging.outbound import sms_send, thread_reply_create
 from tests.fixtures.worker import wait_for
 from tests.greenhouse.sync_helpers import (
     add_prospect,
@@ -45,7 +45,7 @@ def worker_env(settings, **extra) -> dict:
     return {
         "DEV_OUTBOX_DIR": str(settings.DEV_OUTBOX_DIR),
         "EMAIL_BACKEND": "apps.messaging.backends.DevOutboxEmailBackend",
-        "SMS_BACKEND": "apps.messaging.sms.DevOutboxSmsBackend",
+        "SMS_BACKEND": "apps.messaging.sms.dev.DevOutboxSmsBackend",
         "EMAIL_DOMAIN": settings.EMAIL_DOMAIN,
         "REPLY_ADDRESS_DOMAIN": settings.REPLY_ADDRESS_DOMAIN,
         "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,

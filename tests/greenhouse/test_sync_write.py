@@ -25,7 +25,7 @@ from apps.greenhouse.sweeper import sync_records_sweep
 from apps.greenhouse.switches import candidate_link_choose, team_sync_turn_off
 from apps.greenhouse.sync import sync_record_write
 from apps.messaging.models import Channel, Message, Thread
-from apps.messaging.services import sms_send, thread_reply_create
+from apps.messaging.outbound import sms_send, thread_reply_create
 from tests.greenhouse.sync_helpers import (
     email_reply,
     enroll_and_dispatch_all_steps,

@@ -10,8 +10,8 @@ import pytest
 from django.core import mail
 from twilio.request_validator import RequestValidator
 
+from apps.messaging.delivery import message_deliver
 from apps.messaging.models import Message
-from apps.messaging.services import message_deliver
 from apps.sequences.services import sequence_create
 from tests.messaging.factories import VirtualPhoneNumberFactory
 from tests.sequences.factories import ProspectEmailFactory, ProspectFactory, ProspectPhoneFactory
@@ -27,7 +27,7 @@ def anymail_outbox(settings, tmp_path):
     settings.EMAIL_DOMAIN = "outreach.test"
     settings.REPLY_ADDRESS_DOMAIN = "reply.outreach.test"
     settings.DEV_OUTBOX_DIR = tmp_path / "outbox"
-    settings.SMS_BACKEND = "apps.messaging.sms.DevOutboxSmsBackend"
+    settings.SMS_BACKEND = "apps.messaging.sms.dev.DevOutboxSmsBackend"
     settings.TWILIO_AUTH_TOKEN = TWILIO_TOKEN
     settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
     mail.outbox = []
