@@ -21,10 +21,12 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.processes import ChildProcess, celery_worker_command
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = BASE_DIR / "bench" / "results"
@@ -251,56 +253,11 @@ def _redis_up(url: str) -> bool:
 # --- Subprocesses ------------------------------------------------------------------------------
 
 
-class Proc:
+class Proc(ChildProcess):
+    """A benchmark's subprocess (web server, sandbox, worker), run from the checkout."""
+
     def __init__(self, args, *, env, log_path: Path, name: str):
-        self.name = name
-        self.log_path = log_path
-        self.args = args
-        self.env = env
-        self._log = log_path.open("ab")
-        self.proc = subprocess.Popen(
-            args,
-            cwd=BASE_DIR,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: a kill reaches pool children
-        )
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def wait_for_log(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log:
-                return
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited early:\n{self.log[-3000:]}")
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name}: {text!r} not seen after {timeout} s:\n{self.log[-3000:]}")
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.alive():
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-            except ProcessLookupError:
-                pass
-        self._log.close()
-
-    def kill(self) -> None:
-        """SIGKILL the process group, as a crash or the OOM killer would."""
-        if self.alive():
-            with suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        super().__init__(args, env=env, log_path=log_path, cwd=BASE_DIR, name=name)
 
 
 class Sandbox:
@@ -362,16 +319,18 @@ class Workers:
         for _ in range(n):
             index = self.started
             self.started += 1
+            command = celery_worker_command(
+                queue=os.environ["CELERY_QUEUE"],
+                hostname=f"bench{index}-{RUN_ID}@%h",
+                concurrency=concurrency,
+                loglevel="WARNING",
+            )
             proc = Proc(
-                [sys.executable, "-m", "celery", "-A", "config", "worker",
-                 "--queues", os.environ["CELERY_QUEUE"], "--hostname", f"bench{index}-{RUN_ID}@%h",
-                 "--concurrency", str(concurrency), "--pool", "prefork",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat",
-                 "--loglevel", "WARNING"],
+                command,
                 env={**os.environ, **self.extra_env},
                 log_path=self.logs / f"worker-{index}-{RUN_ID}.log",
                 name=f"worker {index}",
-            )  # fmt: skip
+            )
             new.append(proc)
             self.procs.append(proc)
         if wait:
