@@ -13,8 +13,8 @@ from apps.greenhouse.models import SyncRecord
 from apps.messaging.addressing import reply_address
 from apps.messaging.models import Message, Thread, UnmatchedInbound
 from apps.messaging.outbound import sms_send
+from tests.fixtures.messaging import deliver_queued
 from tests.fuzz.strategies import hostile_text, json_values
-from tests.messaging.fixtures import deliver_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -11,8 +11,8 @@ from twilio.request_validator import RequestValidator
 from apps.greenhouse.models import SyncRecord
 from apps.messaging.models import Message, Thread, UnmatchedInbound
 from apps.messaging.outbound import sms_send
+from tests.fixtures.messaging import PUBLIC_BASE_URL, TWILIO_TOKEN, deliver_queued
 from tests.fuzz.strategies import TWILIO_FIELDS, form_fields, hostile_text
-from tests.messaging.fixtures import PUBLIC_BASE_URL, TWILIO_TOKEN, deliver_queued
 
 pytestmark = pytest.mark.django_db
 

@@ -82,11 +82,9 @@ def staff_client(client, db, settings):
 
 # --- The activity sync --------------------------------------------------------------------------
 
-from tests.messaging.fixtures import anymail_outbox  # noqa: E402, F401
-
 
 @pytest.fixture
-def synced(team, integration, anymail_outbox):  # noqa: F811
+def synced(team, integration, anymail_outbox):
     """The demo team with sync enabled and on, its recruiter Rob with a virtual number, and the
     demo prospects (the first three are Greenhouse candidates in the sandbox)."""
     from tests.greenhouse.sync_helpers import make_synced_world

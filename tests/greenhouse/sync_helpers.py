@@ -19,8 +19,8 @@ from apps.messaging.sms.twilio import sms_record_inbound
 from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
 from apps.teams.models import Membership
+from tests.fixtures.messaging import three_step_sequence
 from tests.messaging.factories import VirtualPhoneNumberFactory
-from tests.messaging.fixtures import three_step_sequence
 from tests.sequences.factories import ProspectEmailFactory, ProspectFactory, ProspectPhoneFactory
 
 

@@ -27,8 +27,8 @@ from apps.greenhouse.switches import (
 )
 from apps.messaging.models import Channel, Thread
 from apps.messaging.outbound import sms_send
+from tests.fixtures.messaging import deliver_queued
 from tests.greenhouse.sync_helpers import enroll_and_dispatch_all_steps, write_all
-from tests.messaging.fixtures import deliver_queued
 from tests.teams.factories import recruiter
 
 pytestmark = pytest.mark.django_db

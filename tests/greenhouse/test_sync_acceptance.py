@@ -24,6 +24,7 @@ from apps.greenhouse.policy import Reason
 from apps.greenhouse.sweeper import sync_records_sweep
 from apps.messaging.models import Channel, Message, Thread
 from apps.messaging.outbound import sms_send, thread_reply_create
+from tests.fixtures.messaging import deliver_queued
 from tests.fixtures.worker import wait_for
 from tests.greenhouse.sync_helpers import (
     add_prospect,
@@ -33,7 +34,6 @@ from tests.greenhouse.sync_helpers import (
     outbound,
     sms_reply,
 )
-from tests.messaging.fixtures import deliver_queued
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 Status = SyncRecord.Status

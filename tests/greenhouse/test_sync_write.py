@@ -26,6 +26,7 @@ from apps.greenhouse.switches import candidate_link_choose, team_sync_turn_off
 from apps.greenhouse.sync import sync_record_write
 from apps.messaging.models import Channel, Message, Thread
 from apps.messaging.outbound import sms_send, thread_reply_create
+from tests.fixtures.messaging import deliver_queued
 from tests.greenhouse.sync_helpers import (
     email_reply,
     enroll_and_dispatch_all_steps,
@@ -33,7 +34,6 @@ from tests.greenhouse.sync_helpers import (
     sms_reply,
     write_all,
 )
-from tests.messaging.fixtures import deliver_queued
 
 pytestmark = pytest.mark.django_db
 Status = SyncRecord.Status

@@ -20,8 +20,8 @@ from apps.messaging.steps import sequence_steps_dispatch
 from apps.messaging.tasks import message_send_task
 from apps.sequences.models import Prospect
 from apps.sequences.services import prospects_enroll
+from tests.fixtures.messaging import three_step_sequence
 from tests.messaging.factories import MessageFactory, ThreadFactory
-from tests.messaging.fixtures import three_step_sequence
 
 pytestmark = pytest.mark.django_db
 

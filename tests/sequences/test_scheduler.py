@@ -12,7 +12,7 @@ from apps.messaging.models import Message, Thread
 from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.models import Enrollment, SequenceStep
 from apps.sequences.services import prospects_enroll, sequence_step_create
-from tests.messaging.fixtures import deliver_queued, three_step_sequence
+from tests.fixtures.messaging import deliver_queued, three_step_sequence
 from tests.sequences.factories import ProspectEmailFactory, ProspectFactory
 
 pytestmark = pytest.mark.django_db
