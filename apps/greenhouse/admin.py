@@ -53,12 +53,8 @@ from .switches import (
     team_sync_enable_by_support,
 )
 
-# Colours are classes of static/css/admin.css: the Content-Security-Policy allows no style="".
-HEALTH_TONES = {
-    GreenhouseIntegration.Health.OK: "ok",
-    GreenhouseIntegration.Health.NEEDS_ATTENTION: "bad",
-    GreenhouseIntegration.Health.UNCHECKED: "warn",
-}
+# Colours are classes of static/css/admin.css (tone-<tone>, apps/core/tones.py): the
+# Content-Security-Policy allows no style="".
 
 
 class GreenhouseIntegrationForm(forms.ModelForm):
@@ -168,7 +164,7 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
     def health_badge(self, obj):
         return format_html(
             '<strong class="tone-{}">{}</strong>',
-            HEALTH_TONES[obj.health],
+            GreenhouseIntegration.Health(obj.health).tone,
             obj.get_health_display(),
         )
 
@@ -451,7 +447,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):
-        tone = STATUS_TONES.get(obj.status, "quiet")
+        tone = SyncRecord.Status(obj.status).tone
         return format_html('<strong class="tone-{}">{}</strong>', tone, obj.get_status_display())
 
     @admin.display(description="Last error")
@@ -528,14 +524,6 @@ class SyncRecordAdmin(ReadOnlyAdmin):
                 "title": "Greenhouse sync dashboard",
             },
         )
-
-
-STATUS_TONES = {
-    SyncRecord.Status.WRITTEN: "ok",
-    SyncRecord.Status.FAILED: "bad",
-    SyncRecord.Status.HELD: "warn",
-    SyncRecord.Status.SKIPPED: "quiet",
-}
 
 
 admin.site.register(SyncRecord, SyncRecordAdmin)

@@ -1,3 +1,5 @@
+import enum
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -5,6 +7,7 @@ from django.utils import timezone
 from apps.core import crypto
 from apps.core.backoff import RetryPolicy
 from apps.core.outbox import OutboxBase
+from apps.core.tones import TonedChoices
 from apps.messaging.models import Channel, Message, Thread
 from apps.sequences.models import Prospect
 from apps.teams.models import Team
@@ -53,10 +56,12 @@ class GreenhouseIntegration(models.Model):
     holds no URL, so nothing a tenant enters decides where the secret is sent.
     """
 
-    class Health(models.TextChoices):
+    class Health(TonedChoices):
         UNCHECKED = "unchecked", "Not checked yet"
         OK = "ok", "OK"
         NEEDS_ATTENTION = "needs_attention", "Needs attention"
+
+        TONES = enum.nonmember({"ok": "ok", "needs_attention": "bad", "unchecked": "warn"})
 
     team = models.OneToOneField(
         Team, on_delete=models.CASCADE, related_name="greenhouse_integration"
@@ -312,13 +317,23 @@ class SyncRecord(OutboxBase):
     and looks for `note_ref` before it posts again.
     """
 
-    class Status(models.TextChoices):
+    class Status(TonedChoices):
         PENDING = "pending", "Pending"
         IN_PROGRESS = "in_progress", "In progress"
         WRITTEN = "written", "Written"
         SKIPPED = "skipped", "Skipped"
         HELD = "held", "Held"
         FAILED = "failed", "Failed"
+
+        TONES = enum.nonmember(
+            {
+                "pending": "info",
+                "in_progress": "info",
+                "written": "ok",
+                "held": "warn",
+                "failed": "bad",
+            }
+        )
 
     OUTBOX_PENDING = Status.PENDING
     OUTBOX_CLAIMED = Status.IN_PROGRESS
