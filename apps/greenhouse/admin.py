@@ -553,8 +553,15 @@ class CandidateLinkAdmin(admin.ModelAdmin):
     list_filter = ("match", "source")
     list_select_related = ("prospect", "team")
     search_fields = ("=candidate_id", "prospect__emails__email", "prospect__last_name")
-    readonly_fields = ("team", "prospect", "match", "candidate_ids_seen", "emails_searched",
-                       "source", "resolved_at")  # fmt: skip
+    readonly_fields = (
+        "team",
+        "prospect",
+        "match",
+        "candidate_ids_seen",
+        "emails_searched",
+        "source",
+        "resolved_at",
+    )
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -570,8 +577,15 @@ class CandidateLinkAdmin(admin.ModelAdmin):
 
 @admin.register(ProspectSyncPause)
 class ProspectSyncPauseAdmin(ReadOnlyAdmin):
-    list_display = ("prospect", "team", "paused", "paused_at", "paused_via", "paused_by",
-                    "resume_version")  # fmt: skip
+    list_display = (
+        "prospect",
+        "team",
+        "paused",
+        "paused_at",
+        "paused_via",
+        "paused_by",
+        "resume_version",
+    )
     list_filter = ("paused", "paused_via")
     list_select_related = ("prospect", "team", "paused_by")
     search_fields = ("prospect__emails__email", "prospect__last_name")

@@ -270,8 +270,12 @@ def sync_record_write(*, record_id: int) -> str:
         message = harvest_error_in_plain_words(exc, integration=claim.integration)
         if claim.integration is not None:
             greenhouse_integration_record_check(integration=claim.integration, error=message)
-        _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=message,
-                        http_status=getattr(exc, "status", None))  # fmt: skip
+        _attempt_finish(
+            claim,
+            SyncAttempt.Outcome.ERROR,
+            error=message,
+            http_status=getattr(exc, "status", None),
+        )
         return _settle(claim, Verdict(Decision.HOLD, Reason.CONNECTION_UNHEALTHY), error=message)
     except HarvestValidationError as exc:
         return _fail(claim, f"Greenhouse refused the note: {exc.message}", http_status=exc.status)

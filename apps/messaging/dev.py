@@ -41,8 +41,17 @@ from .sms.twilio import twilio_sms_inbound
 
 OUTBOX_LIMIT = 100
 SMS_SCANNED = 5000  # newest lines of the SMS outbox looked at for a team's last OUTBOX_LIMIT
-SHOWN_HEADERS = ("From", "To", "Bcc", "Reply-To", "Subject", "Message-ID", "In-Reply-To",
-                 "References", "Date")  # fmt: skip
+SHOWN_HEADERS = (
+    "From",
+    "To",
+    "Bcc",
+    "Reply-To",
+    "Subject",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "Date",
+)
 
 
 def dev_tools_required(view):

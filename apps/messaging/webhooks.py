@@ -35,8 +35,9 @@ class _UnreadablePayloadIs400:
         except AnymailWebhookValidationFailure:
             raise
         except Exception as exc:
-            logger.warning("Unreadable %s webhook payload at %s: %r", self.esp_name, request.path,
-                           exc)  # fmt: skip
+            logger.warning(
+                "Unreadable %s webhook payload at %s: %r", self.esp_name, request.path, exc
+            )
             raise AnymailWebhookValidationFailure(
                 f"The {self.esp_name} webhook payload could not be read."
             ) from exc

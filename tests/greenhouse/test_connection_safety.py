@@ -379,8 +379,12 @@ def test_saves_and_tests_are_limited_per_team(client, integration, ada, harvest_
     assert len(harvest_sandbox.requests(path="/token")) == 3
     # Another team is not held up by this one.
     other = TeamFactory()
-    GreenhouseIntegrationFactory(team=other, host="sandbox", client_id=harvest_sandbox.client_id,
-                                 client_secret=harvest_sandbox.client_secret)  # fmt: skip
+    GreenhouseIntegrationFactory(
+        team=other,
+        host="sandbox",
+        client_id=harvest_sandbox.client_id,
+        client_secret=harvest_sandbox.client_secret,
+    )
     client.force_login(team_admin(other))
     assert flash(client.post(test_url, follow=True))[-1].startswith("Connected")
 

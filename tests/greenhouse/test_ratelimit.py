@@ -201,9 +201,15 @@ def simulate(*, workers: int, total: int, limit: int, window: int, start: float,
             probe, headers = data
             found_limit, remaining, reset = parse_rate_headers(headers, now)
             learn(
-                state, now, POLICY, probe=probe, answered=True, limit=found_limit,
-                remaining=remaining, reset=reset,
-            )  # fmt: skip
+                state,
+                now,
+                POLICY,
+                probe=probe,
+                answered=True,
+                limit=found_limit,
+                remaining=remaining,
+                reset=reset,
+            )
             if "Retry-After" in headers:
                 granted -= 1  # not written: it goes again
                 hold(state, now, float(headers["Retry-After"]))

@@ -129,9 +129,12 @@ def test_an_sms_and_its_reply_are_two_notes_and_an_email_outside_a_sequence_is_s
     wait_for(lambda: outbound(sms_thread).filter(status=Message.Status.SENT).exists())
     sms_reply(synced, synced.grace, text="Hi Rob, happy to talk.")
     other = Thread.objects.create(
-        team=synced.team, prospect=synced.grace, owner=synced.rob, channel=Channel.EMAIL,
+        team=synced.team,
+        prospect=synced.grace,
+        owner=synced.rob,
+        channel=Channel.EMAIL,
         subject="Coffee?",
-    )  # fmt: skip
+    )
     thread_reply_create(thread=other, sender=synced.rob, body="Coffee next week?")
     wait_for(lambda: written(thread=sms_thread) == 2)
     wait_for(lambda: SyncRecord.objects.filter(thread=other).exists())

@@ -122,9 +122,12 @@ def test_an_sms_and_its_reply_become_two_notes(synced, harvest_sandbox):
 
 def test_an_email_outside_any_sequence_thread_is_skipped_with_its_reason(synced, harvest_sandbox):
     thread = Thread.objects.create(
-        team=synced.team, prospect=synced.grace, owner=synced.rob, channel=Channel.EMAIL,
+        team=synced.team,
+        prospect=synced.grace,
+        owner=synced.rob,
+        channel=Channel.EMAIL,
         subject="Coffee?",
-    )  # fmt: skip
+    )
     thread_reply_create(thread=thread, sender=synced.rob, body="Coffee next week?")
     deliver_queued()
 
@@ -195,9 +198,13 @@ def _claim_and_start_post(record):
 
 @pytest.mark.parametrize("post_landed", [True, False])
 def test_a_worker_killed_around_the_post_leaves_exactly_one_note(
-    synced, harvest_sandbox, credentials, admin_user_id, post_landed,
+    synced,
+    harvest_sandbox,
+    credentials,
+    admin_user_id,
+    post_landed,
     django_capture_on_commit_callbacks,
-):  # fmt: skip
+):
     sms_send(sender=synced.rob, prospect=synced.grace, body="Hello")
     deliver_queued()
     record = SyncRecord.objects.get()
