@@ -12,30 +12,30 @@ from apps.messaging.models import Channel, Message, Thread
 from apps.sequences.models import Prospect
 from apps.teams.models import Team
 
-from .harvest import client
+from .harvest import hosts
 from .policy import EXPLANATIONS, CandidateMatch, Reason
 
 
 def default_api_base_url() -> str:
     """Only for migrations 0001-0004, from when a connection stored its own URLs."""
-    return client.host_profile(client.default_host_key()).api_base_url
+    return hosts.host_profile(hosts.default_host_key()).api_base_url
 
 
 def default_token_url() -> str:
     """Only for migrations 0001-0004, from when a connection stored its own URLs."""
-    return client.host_profile(client.default_host_key()).token_url
+    return hosts.host_profile(hosts.default_host_key()).token_url
 
 
 def host_choices() -> list[tuple[str, str]]:
     """The operator's Greenhouse host profiles (settings.GREENHOUSE_HOSTS), read when used."""
     return [
         (profile.key, f"{profile.label} ({profile.api_base_url})")
-        for profile in client.host_profiles().values()
+        for profile in hosts.host_profiles().values()
     ]
 
 
 def default_host() -> str:
-    return client.default_host_key()
+    return hosts.default_host_key()
 
 
 class NoteVisibility(models.TextChoices):
@@ -161,7 +161,7 @@ class GreenhouseIntegration(models.Model):
     @property
     def host_label(self) -> str:
         """The host profile's name, or a warning when the operator no longer configures it."""
-        profile = client.host_profiles().get(self.host)
+        profile = hosts.host_profiles().get(self.host)
         return profile.label if profile else f"{self.host} (not configured on this server)"
 
     @property

@@ -14,7 +14,7 @@ from apps.greenhouse.connection import (
     greenhouse_user_mapping_set,
     greenhouse_user_mappings_refresh,
 )
-from apps.greenhouse.harvest.client import host_profile
+from apps.greenhouse.harvest.hosts import host_profile
 from apps.greenhouse.models import GreenhouseIntegration, GreenhouseUserMapping
 from apps.greenhouse.selectors import greenhouse_user_id_for, greenhouse_user_mapping_gaps
 from apps.harvest_sandbox.services import greenhouse_integration_connect_sandbox

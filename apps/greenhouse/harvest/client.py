@@ -29,14 +29,11 @@ from urllib.parse import urlsplit
 import requests
 from django.conf import settings
 from django.core.cache import cache
-from django.core.exceptions import ImproperlyConfigured
 from urllib3.exceptions import (
     ConnectTimeoutError,
-    LocationParseError,
     NameResolutionError,
     NewConnectionError,
 )
-from urllib3.util import parse_url
 
 from apps.core import crypto
 
@@ -46,7 +43,6 @@ from .errors import (
     HarvestAuthenticationError,
     HarvestDeadlineExceeded,
     HarvestError,
-    HarvestHostNotAllowed,
     HarvestNotFound,
     HarvestPermissionError,
     HarvestRateLimited,
@@ -54,7 +50,10 @@ from .errors import (
     HarvestUnavailable,
     HarvestValidationError,
     clip_text,
+    greenhouse_messages,
+    json_or_none,
 )
+from .hosts import check_url_allowed, host_profile
 from .ratelimit import RateBudget, RateBudgetExceeded, parse_retry_after
 
 logger = logging.getLogger(__name__)
@@ -70,99 +69,6 @@ READ_TO_WRITE_VISIBILITY = {
 MAX_IDS_PER_REQUEST = 50
 MAX_PER_PAGE = 500
 USER_AGENT = "outreach-greenhouse-sync/1.0"
-# What of Greenhouse's own error text may be shown: this many messages, each cut to this length.
-MAX_ERROR_MESSAGES = 5
-
-
-# --- Hosts -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class HostProfile:
-    key: str
-    label: str
-    api_base_url: str
-    token_url: str
-
-
-def _origin(url: str) -> tuple[str, str, int]:
-    """(scheme, host, port) as urllib3, which opens the connection, reads the URL."""
-    try:
-        parsed = parse_url(url)
-    except (LocationParseError, ValueError, TypeError):
-        raise ValueError("not a URL") from None
-    if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ValueError("not an absolute http(s) URL")
-    if parsed.auth:
-        raise ValueError("has credentials in it")
-    port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    return parsed.scheme, parsed.host.lower(), port
-
-
-def host_profiles() -> dict[str, HostProfile]:
-    """settings.GREENHOUSE_HOSTS, checked. Raises ImproperlyConfigured with what is wrong."""
-    profiles = {}
-    for key, spec in (getattr(settings, "GREENHOUSE_HOSTS", None) or {}).items():
-        if not isinstance(spec, dict):
-            raise ImproperlyConfigured(f"GREENHOUSE_HOSTS[{key!r}] must be an object.")
-        urls = {}
-        for name in ("api", "token"):
-            url = spec.get(name)
-            try:
-                _origin(url)
-                if parse_url(url).query or parse_url(url).fragment:
-                    raise ValueError("has a query or fragment")
-            except ValueError as exc:
-                raise ImproperlyConfigured(
-                    f"GREENHOUSE_HOSTS[{key!r}][{name!r}] {exc}: {url!r}."
-                ) from None
-            urls[name] = url.rstrip("/") if name == "api" else url
-        label = str(spec.get("label") or key)
-        profiles[str(key)] = HostProfile(str(key), label, urls["api"], urls["token"])
-    if not profiles:
-        raise ImproperlyConfigured("GREENHOUSE_HOSTS is empty.")
-    if settings.GREENHOUSE_DEFAULT_HOST not in profiles:
-        raise ImproperlyConfigured(
-            f"GREENHOUSE_DEFAULT_HOST {settings.GREENHOUSE_DEFAULT_HOST!r} is not a key of "
-            f"GREENHOUSE_HOSTS ({', '.join(profiles)})."
-        )
-    return profiles
-
-
-def host_profile(key: str) -> HostProfile:
-    """The configured profile `key`. Raises HarvestHostNotAllowed for any other value."""
-    profile = host_profiles().get(key)
-    if profile is None:
-        raise HarvestHostNotAllowed(
-            f"The Greenhouse host {key!r} is not configured on this server."
-        )
-    return profile
-
-
-def default_host_key() -> str:
-    return settings.GREENHOUSE_DEFAULT_HOST
-
-
-def allowed_origins() -> frozenset[tuple[str, str, int]]:
-    return frozenset(
-        _origin(url)
-        for profile in host_profiles().values()
-        for url in (profile.api_base_url, profile.token_url)
-    )
-
-
-def check_url_allowed(url: str) -> None:
-    """Raises HarvestHostNotAllowed unless `url`'s scheme, host and port are those of a
-    configured profile."""
-    try:
-        origin = _origin(url)
-    except ValueError:
-        origin = None
-    if origin is None or origin not in allowed_origins():
-        logger.warning("Refused a Greenhouse request to a host outside GREENHOUSE_HOSTS: %r", url)
-        raise HarvestHostNotAllowed(
-            "This server may only contact the Greenhouse hosts configured by its operator."
-        )
 
 
 # --- Credentials -------------------------------------------------------------------------------
@@ -190,54 +96,6 @@ class HarvestCredentials:
 class TokenStatus:
     cached: bool
     expires_in: float | None = None
-
-
-def _json(response: requests.Response):
-    try:
-        return response.json()
-    except ValueError:
-        return None
-
-
-def _greenhouse_messages(response: requests.Response, *, hide: Iterable[str] = ()) -> list[str]:
-    """Greenhouse's own error messages, when the answer has its documented shape: JSON
-    {"message": str, "errors": [str | {"message": str, "field": str} | {field: str}]}, or an
-    OAuth error {"error": str, "error_description": str}. Anything else gives none (the caller
-    then says only what happened). Each message is cut short; `hide` (the secret, a token) is
-    never repeated, in case a host echoes it."""
-    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
-    payload = _json(response) if content_type.endswith("json") else None
-    if not isinstance(payload, dict):
-        return []
-    messages = []
-    errors = payload.get("errors")
-    for item in errors if isinstance(errors, list) else []:
-        if isinstance(item, str):
-            messages.append(item)
-        elif isinstance(item, dict) and isinstance(item.get("message"), str):
-            field_name = item.get("field")
-            messages.append(
-                f"{field_name}: {item['message']}"
-                if isinstance(field_name, str) and field_name
-                else item["message"]
-            )
-        elif isinstance(item, dict) and len(item) == 1:
-            [(key, value)] = item.items()
-            if isinstance(value, str):
-                messages.append(f"{key}: {value}")
-    if not messages:
-        for key in ("message", "error_description", "error"):
-            if isinstance(payload.get(key), str):
-                messages.append(payload[key])
-                break
-    clipped = []
-    for message in messages[:MAX_ERROR_MESSAGES]:
-        for secret in hide:
-            if secret:
-                message = message.replace(secret, "[hidden]")
-        if message := clip_text(message):
-            clipped.append(message)
-    return clipped
 
 
 def _was_not_sent(exc: requests.RequestException) -> bool:
@@ -372,7 +230,7 @@ class HarvestClient:
             raise HarvestUnavailable(
                 f"Could not connect to the Greenhouse token endpoint at {host}."
             ) from exc
-        payload = _json(response)
+        payload = json_or_none(response)
         logger.info("Greenhouse token request for sub=%s: %s", self.sub, response.status_code)
         if response.status_code in (400, 401, 403):
             messages = self._messages(response)
@@ -496,7 +354,7 @@ class HarvestClient:
         time.sleep(seconds)
 
     def _messages(self, response: requests.Response) -> list[str]:
-        messages = _greenhouse_messages(
+        messages = greenhouse_messages(
             response, hide=(self.credentials.client_secret, self._token or "")
         )
         if not messages:
@@ -667,7 +525,7 @@ class HarvestClient:
         base = urlsplit(self.credentials.api_base_url)
         while url:
             response = self._request("GET", url, params=query)
-            page = _json(response)
+            page = json_or_none(response)
             if not isinstance(page, list):
                 raise HarvestError(f"Greenhouse sent an unexpected answer for {path}.")
             results.extend(item for item in page if isinstance(item, dict))
@@ -711,7 +569,9 @@ class HarvestClient:
 
     def users_first_page(self, *, per_page: int = 1) -> list[dict]:
         """One cheap authorized call (a connection test)."""
-        return _json(self._request("GET", self._url("/v3/users"), params={"per_page": per_page}))
+        return json_or_none(
+            self._request("GET", self._url("/v3/users"), params={"per_page": per_page})
+        )
 
     # --- Notes ---
 
@@ -760,7 +620,7 @@ class HarvestClient:
             payload["user_id"] = user_id
         if application_id is not None:
             payload["application_id"] = application_id
-        return _json(self._request("POST", self._url("/v3/notes"), json=payload))
+        return json_or_none(self._request("POST", self._url("/v3/notes"), json=payload))
 
     def notes_for_candidate(self, candidate_id: int, *, per_page: int = 100) -> list[dict]:
         """All notes of a candidate (newest first), following the cursor pages."""

@@ -8,8 +8,12 @@ what to do, for team admins and support staff; it never repeats a secret or a ra
 import re
 from collections.abc import Iterable
 
+import requests
+
 from apps.core import crypto
 
+# What of Greenhouse's own error text may be shown: this many messages, each cut to this length.
+MAX_ERROR_MESSAGES = 5
 MAX_ERROR_CHARS = 200
 # The scopes a credential needs (the connection test's advice when one is missing).
 REQUIRED_SCOPES = (
@@ -86,6 +90,54 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 def clip_text(text: str) -> str:
     text = " ".join(_CONTROL_CHARACTERS.sub(" ", text).split())
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 1].rstrip() + "…"
+
+
+def json_or_none(response: requests.Response):
+    try:
+        return response.json()
+    except ValueError:
+        return None
+
+
+def greenhouse_messages(response: requests.Response, *, hide: Iterable[str] = ()) -> list[str]:
+    """Greenhouse's own error messages, when the answer has its documented shape: JSON
+    {"message": str, "errors": [str | {"message": str, "field": str} | {field: str}]}, or an
+    OAuth error {"error": str, "error_description": str}. Anything else gives none (the caller
+    then says only what happened). Each message is cut short; `hide` (the secret, a token) is
+    never repeated, in case a host echoes it."""
+    content_type = response.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    payload = json_or_none(response) if content_type.endswith("json") else None
+    if not isinstance(payload, dict):
+        return []
+    messages = []
+    errors = payload.get("errors")
+    for item in errors if isinstance(errors, list) else []:
+        if isinstance(item, str):
+            messages.append(item)
+        elif isinstance(item, dict) and isinstance(item.get("message"), str):
+            field_name = item.get("field")
+            messages.append(
+                f"{field_name}: {item['message']}"
+                if isinstance(field_name, str) and field_name
+                else item["message"]
+            )
+        elif isinstance(item, dict) and len(item) == 1:
+            [(key, value)] = item.items()
+            if isinstance(value, str):
+                messages.append(f"{key}: {value}")
+    if not messages:
+        for key in ("message", "error_description", "error"):
+            if isinstance(payload.get(key), str):
+                messages.append(payload[key])
+                break
+    clipped = []
+    for message in messages[:MAX_ERROR_MESSAGES]:
+        for secret in hide:
+            if secret:
+                message = message.replace(secret, "[hidden]")
+        if message := clip_text(message):
+            clipped.append(message)
+    return clipped
 
 
 def in_plain_words(exc: Exception, *, acting_user_id: int | None, host_label: str) -> str:

@@ -6,7 +6,7 @@ from apps.greenhouse.connection import (
     greenhouse_integration_test_connection,
     greenhouse_user_mappings_refresh,
 )
-from apps.greenhouse.harvest.client import host_profile
+from apps.greenhouse.harvest.hosts import host_profile
 from apps.harvest_sandbox.services import greenhouse_integration_connect_sandbox
 from apps.teams.models import Team
 
