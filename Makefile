@@ -29,9 +29,11 @@ lock: install
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 		--generate-hashes --quiet --custom-compile-command "make lock" $(LOCK_ARGS) -o $(LOCK)
 
+# DEBUG (hence DEV_TOOLS) is on for the whole target: seed_demo and harvest_sandbox are commands of
+# the development-only apps, installed only with DEV_TOOLS.
 run: install
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
+	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
 	@echo ""
 	@echo "  Outreach is starting on http://127.0.0.1:$(PORT)/"
 	@echo "  Team admin:    ada / outreach-demo"

@@ -21,10 +21,12 @@ import sys
 import tempfile
 import time
 import uuid
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from tests.processes import ChildProcess, celery_worker_command
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 RESULTS_DIR = BASE_DIR / "bench" / "results"
@@ -34,8 +36,15 @@ PG_BASE = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 REDIS_BASE = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 # Each benchmark uses a Redis DB of its own (broker, cache and rate budget share it), so two
 # benchmarks can run at once without flushing each other's queue.
-REDIS_DBS = {"drain": 5, "throughput": 6, "latency": 6, "fanout": 7, "webhook": 7, "scale": 7,
-             "drill": 8}  # fmt: skip
+REDIS_DBS = {
+    "drain": 5,
+    "throughput": 6,
+    "latency": 6,
+    "fanout": 7,
+    "webhook": 7,
+    "scale": 7,
+    "drill": 8,
+}
 redis_db = 9
 
 
@@ -63,7 +72,7 @@ def bench_env(database: str, db: int) -> dict:
         "VAR_DIR": str(var_dir),
         "DEV_OUTBOX_DIR": str(var_dir / "outbox"),
         "EMAIL_BACKEND": "apps.messaging.backends.DevOutboxEmailBackend",
-        "SMS_BACKEND": "apps.messaging.sms.DevOutboxSmsBackend",
+        "SMS_BACKEND": "apps.messaging.sms.dev.DevOutboxSmsBackend",
         "TWILIO_AUTH_TOKEN": "bench-twilio-token",
         "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
         "DEBUG": "false",
@@ -87,10 +96,18 @@ def ensure_database(name: str) -> None:
     if out.stdout.strip() != "1":
         host = urlsplit(PG_BASE)
         subprocess.run(
-            ["createdb", "-h", host.hostname, "-p", str(host.port or 5432), "-U",
-             host.username or "postgres", name],
+            [
+                "createdb",
+                "-h",
+                host.hostname,
+                "-p",
+                str(host.port or 5432),
+                "-U",
+                host.username or "postgres",
+                name,
+            ],
             check=True,
-        )  # fmt: skip
+        )
 
 
 def setup(name: str, **overrides) -> dict:
@@ -217,10 +234,23 @@ def redis_restart(url: str | None = None, *, down_for: float = 1.0) -> None:
         name: client.config_get(name)[name]
         for name in ("bind", "port", "save", "appendonly", "dir", "logfile")
     }
-    command = ["redis-server", "--daemonize", "yes", "--bind", *options["bind"].split(),
-               "--port", options["port"], "--save", options["save"],
-               "--appendonly", options["appendonly"], "--dir", options["dir"],
-               "--logfile", options["logfile"]]  # fmt: skip
+    command = [
+        "redis-server",
+        "--daemonize",
+        "yes",
+        "--bind",
+        *options["bind"].split(),
+        "--port",
+        options["port"],
+        "--save",
+        options["save"],
+        "--appendonly",
+        options["appendonly"],
+        "--dir",
+        options["dir"],
+        "--logfile",
+        options["logfile"],
+    ]
     try:
         client.shutdown(nosave=True)
     except redis.ConnectionError:
@@ -251,72 +281,39 @@ def _redis_up(url: str) -> bool:
 # --- Subprocesses ------------------------------------------------------------------------------
 
 
-class Proc:
+class Proc(ChildProcess):
+    """A benchmark's subprocess (web server, sandbox, worker), run from the checkout."""
+
     def __init__(self, args, *, env, log_path: Path, name: str):
-        self.name = name
-        self.log_path = log_path
-        self.args = args
-        self.env = env
-        self._log = log_path.open("ab")
-        self.proc = subprocess.Popen(
-            args,
-            cwd=BASE_DIR,
-            env=env,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: a kill reaches pool children
-        )
-
-    @property
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def alive(self) -> bool:
-        return self.proc.poll() is None
-
-    def wait_for_log(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if text in self.log:
-                return
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited early:\n{self.log[-3000:]}")
-            time.sleep(0.1)
-        raise RuntimeError(f"{self.name}: {text!r} not seen after {timeout} s:\n{self.log[-3000:]}")
-
-    def stop(self, timeout: float = 15) -> None:
-        if self.alive():
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.kill()
-            except ProcessLookupError:
-                pass
-        self._log.close()
-
-    def kill(self) -> None:
-        """SIGKILL the process group, as a crash or the OOM killer would."""
-        if self.alive():
-            with suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(10)
+        super().__init__(args, env=env, log_path=log_path, cwd=BASE_DIR, name=name)
 
 
 class Sandbox:
     """`manage.py harvest_sandbox` in a subprocess; `.control` drives it over HTTP."""
 
-    def __init__(self, *, rate_limit: int = 100_000, rate_window: int = 30, logs: Path,
-                 extra_args=()):  # fmt: skip
-        from apps.greenhouse.sandbox import SandboxControl
+    def __init__(
+        self, *, rate_limit: int = 100_000, rate_window: int = 30, logs: Path, extra_args=()
+    ):
+        from apps.harvest_sandbox import SandboxControl
 
         self.proc = Proc(
-            [sys.executable, "manage.py", "harvest_sandbox", "--port", "0", "--no-demo-data",
-             "--rate-limit", str(rate_limit), "--rate-window", str(rate_window), *extra_args],
-            env={**os.environ},
+            [
+                sys.executable,
+                "manage.py",
+                "harvest_sandbox",
+                "--port",
+                "0",
+                "--no-demo-data",
+                "--rate-limit",
+                str(rate_limit),
+                "--rate-window",
+                str(rate_window),
+                *extra_args,
+            ],
+            env={**os.environ, "DEV_TOOLS": "true"},  # the sandbox is a DEV_TOOLS app
             log_path=logs / f"sandbox-{RUN_ID}-{uuid.uuid4().hex[:6]}.log",
             name="sandbox",
-        )  # fmt: skip
+        )
         self.proc.wait_for_log("Rate limit:", timeout=30)
         self.url = re.search(r"API base URL:\s+(\S+)", self.proc.log).group(1)
         from django.conf import settings
@@ -362,16 +359,18 @@ class Workers:
         for _ in range(n):
             index = self.started
             self.started += 1
+            command = celery_worker_command(
+                queue=os.environ["CELERY_QUEUE"],
+                hostname=f"bench{index}-{RUN_ID}@%h",
+                concurrency=concurrency,
+                loglevel="WARNING",
+            )
             proc = Proc(
-                [sys.executable, "-m", "celery", "-A", "config", "worker",
-                 "--queues", os.environ["CELERY_QUEUE"], "--hostname", f"bench{index}-{RUN_ID}@%h",
-                 "--concurrency", str(concurrency), "--pool", "prefork",
-                 "--without-gossip", "--without-mingle", "--without-heartbeat",
-                 "--loglevel", "WARNING"],
+                command,
                 env={**os.environ, **self.extra_env},
                 log_path=self.logs / f"worker-{index}-{RUN_ID}.log",
                 name=f"worker {index}",
-            )  # fmt: skip
+            )
             new.append(proc)
             self.procs.append(proc)
         if wait:
@@ -428,8 +427,9 @@ def logs_dir() -> Path:
 # --- Seeding -----------------------------------------------------------------------------------
 
 
-def seed_team(*, slug: str, sandbox: Sandbox, client_id: str | None = None,
-              client_secret: str | None = None):  # fmt: skip
+def seed_team(
+    *, slug: str, sandbox: Sandbox, client_id: str | None = None, client_secret: str | None = None
+):
     """A team with a recruiter, a Greenhouse integration on `sandbox` (sync enabled and on, the
     connection healthy) and a one-step email sequence. Returns a namespace."""
     from types import SimpleNamespace
@@ -448,9 +448,12 @@ def seed_team(*, slug: str, sandbox: Sandbox, client_id: str | None = None,
     Membership.objects.create(user=user, team=team, role=Membership.Role.ADMIN)
     sequence = Sequence.objects.create(team=team, owner=user, name=f"Bench {slug}")
     step = SequenceStep.objects.create(
-        sequence=sequence, position=1, delay=timezone.timedelta(0),
-        subject_template="Hello {{ first_name }}", body_template="Hi {{ first_name }}",
-    )  # fmt: skip
+        sequence=sequence,
+        position=1,
+        delay=timezone.timedelta(0),
+        subject_template="Hello {{ first_name }}",
+        body_template="Hi {{ first_name }}",
+    )
     world = SimpleNamespace(
         team=team, user=user, integration=None, sequence=sequence, step=step, slug=slug
     )
@@ -476,8 +479,15 @@ def seed_team(*, slug: str, sandbox: Sandbox, client_id: str | None = None,
     return world
 
 
-def seed_backlog(world, n: int, *, sandbox: Sandbox, per_thread: int = 5,
-                 resolved_links: bool = True, batch: int = 2000) -> list[int]:  # fmt: skip
+def seed_backlog(
+    world,
+    n: int,
+    *,
+    sandbox: Sandbox,
+    per_thread: int = 5,
+    resolved_links: bool = True,
+    batch: int = 2000,
+) -> list[int]:
     """`n` sent sequence emails of `world`'s team, `per_thread` per prospect's thread (in message
     order), each with a pending SyncRecord: the outbox backlog. The prospects are candidates in
     the sandbox; with `resolved_links` their CandidateLink is already resolved (one POST per
@@ -499,60 +509,108 @@ def seed_backlog(world, n: int, *, sandbox: Sandbox, per_thread: int = 5,
         first = Prospect.objects.filter(team=team).count()
         emails = [f"c{first + i}-{world.slug}@candidates.example" for i in range(people)]
         candidate_ids = [
-            sandbox.control.add_candidate(first_name="Cand", last_name=str(first + i),
-                                          emails=[email])["id"]
+            sandbox.control.add_candidate(
+                first_name="Cand", last_name=str(first + i), emails=[email]
+            )["id"]
             for i, email in enumerate(emails)
-        ]  # fmt: skip
+        ]
         prospects = Prospect.objects.bulk_create(
-            [Prospect(team=team, first_name="Cand", last_name=str(first + i), owner=user)
-             for i in range(people)]
-        )  # fmt: skip
+            [
+                Prospect(team=team, first_name="Cand", last_name=str(first + i), owner=user)
+                for i in range(people)
+            ]
+        )
         ProspectEmail.objects.bulk_create(
-            [ProspectEmail(team=team, prospect=p, email=e, is_primary=True)
-             for p, e in zip(prospects, emails, strict=True)]
-        )  # fmt: skip
+            [
+                ProspectEmail(team=team, prospect=p, email=e, is_primary=True)
+                for p, e in zip(prospects, emails, strict=True)
+            ]
+        )
         if resolved_links:
             now = timezone.now()
             CandidateLink.objects.bulk_create(
-                [CandidateLink(team=team, prospect=p, candidate_id=c, match=CandidateMatch.ONE,
-                               candidate_ids_seen=[c], emails_searched=[e], resolved_at=now)
-                 for p, c, e in zip(prospects, candidate_ids, emails, strict=True)]
-            )  # fmt: skip
+                [
+                    CandidateLink(
+                        team=team,
+                        prospect=p,
+                        candidate_id=c,
+                        match=CandidateMatch.ONE,
+                        candidate_ids_seen=[c],
+                        emails_searched=[e],
+                        resolved_at=now,
+                    )
+                    for p, c, e in zip(prospects, candidate_ids, emails, strict=True)
+                ]
+            )
         enrollments = Enrollment.objects.bulk_create(
-            [Enrollment(sequence=world.sequence, prospect=p, enrolled_by=user,
-                        status=Enrollment.Status.FINISHED, next_step_position=None)
-             for p in prospects]
-        )  # fmt: skip
+            [
+                Enrollment(
+                    sequence=world.sequence,
+                    prospect=p,
+                    enrolled_by=user,
+                    status=Enrollment.Status.FINISHED,
+                    next_step_position=None,
+                )
+                for p in prospects
+            ]
+        )
         threads = Thread.objects.bulk_create(
-            [Thread(team=team, prospect=p, owner=user, channel=Channel.EMAIL, enrollment=e,
-                    subject=f"Hello {p.last_name}")
-             for p, e in zip(prospects, enrollments, strict=True)]
-        )  # fmt: skip
+            [
+                Thread(
+                    team=team,
+                    prospect=p,
+                    owner=user,
+                    channel=Channel.EMAIL,
+                    enrollment=e,
+                    subject=f"Hello {p.last_name}",
+                )
+                for p, e in zip(prospects, enrollments, strict=True)
+            ]
+        )
         base = timezone.now() - timezone.timedelta(minutes=1)
         # Message k of every thread, then k+1...: thread order is creation order.
-        plan = [(k, t, em) for k in range(per_thread)
-                for t, em in zip(threads, emails, strict=True)][:count]  # fmt: skip
+        plan = [
+            (k, t, em) for k in range(per_thread) for t, em in zip(threads, emails, strict=True)
+        ][:count]
         messages = [
-            Message(team=team, thread=t, direction=Message.Direction.OUTBOUND,
-                    channel=Channel.EMAIL, sender=user, enrollment=t.enrollment,
-                    sequence_step=world.step if k == 0 else None,
-                    from_address=user.email, to_addresses=[em],
-                    subject=t.subject if k == 0 else f"Re: {t.subject}",
-                    body_text=f"Hi Cand, message {k + 1} of {t.subject}. Would you like to chat?",
-                    message_id=f"{uuid.uuid4().hex}@bench.example",
-                    status=Message.Status.SENT, sent_at=base, attempts=1)
+            Message(
+                team=team,
+                thread=t,
+                direction=Message.Direction.OUTBOUND,
+                channel=Channel.EMAIL,
+                sender=user,
+                enrollment=t.enrollment,
+                sequence_step=world.step if k == 0 else None,
+                from_address=user.email,
+                to_addresses=[em],
+                subject=t.subject if k == 0 else f"Re: {t.subject}",
+                body_text=f"Hi Cand, message {k + 1} of {t.subject}. Would you like to chat?",
+                message_id=f"{uuid.uuid4().hex}@bench.example",
+                status=Message.Status.SENT,
+                sent_at=base,
+                attempts=1,
+            )
             for k, t, em in plan
-        ]  # fmt: skip
+        ]
         messages = Message.objects.bulk_create(messages)
         for i, message in enumerate(messages):  # distinct, increasing times
             message.created_at = base + timezone.timedelta(microseconds=i)
         Message.objects.bulk_update(messages, ["created_at"], batch_size=1000)
         records = SyncRecord.objects.bulk_create(
-            [SyncRecord(message=m, team=team, prospect_id=m.thread.prospect_id,
-                        thread=m.thread, channel=Channel.EMAIL, direction=m.direction,
-                        status=SyncRecord.Status.PENDING, reason=Reason.SEQUENCE_EMAIL)
-             for m in messages]
-        )  # fmt: skip
+            [
+                SyncRecord(
+                    message=m,
+                    team=team,
+                    prospect_id=m.thread.prospect_id,
+                    thread=m.thread,
+                    channel=Channel.EMAIL,
+                    direction=m.direction,
+                    status=SyncRecord.Status.PENDING,
+                    reason=Reason.SEQUENCE_EMAIL,
+                )
+                for m in messages
+            ]
+        )
         for r in records:
             r.note_ref = note_reference(r.pk)
         SyncRecord.objects.bulk_update(records, ["note_ref"], batch_size=1000)

@@ -110,15 +110,25 @@ def main():
     common.setup("drain")
 
     single = [
-        run_once(teams=1, messages=args.messages, limit=args.limit, window=args.window,
-                 workers=args.workers)
+        run_once(
+            teams=1,
+            messages=args.messages,
+            limit=args.limit,
+            window=args.window,
+            workers=args.workers,
+        )
         for _ in range(args.runs)
-    ]  # fmt: skip
+    ]
     multi = [
-        run_once(teams=args.teams, messages=args.teams_messages, limit=args.teams_limit,
-                 window=args.window, workers=args.workers)
+        run_once(
+            teams=args.teams,
+            messages=args.teams_messages,
+            limit=args.teams_limit,
+            window=args.window,
+            workers=args.workers,
+        )
         for _ in range(args.runs)
-    ]  # fmt: skip
+    ]
     ratios = [r["per_team"][0]["achieved_ratio"] for r in single]
     shares = [r["per_team"][0]["share_429"] for r in single]
     team_ratios = [[t["achieved_ratio"] for t in r["per_team"]] for r in multi]

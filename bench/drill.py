@@ -146,35 +146,50 @@ def build_world(sandbox, *, prospects: int):
     integration = GreenhouseIntegration(
         # "sandbox": the host profile of `sandbox` (bench.common.allow_sandbox_host, or the
         # tests' harvest_sandbox fixture).
-        team=team, client_id=sandbox.client_id, host="sandbox",
+        team=team,
+        client_id=sandbox.client_id,
+        host="sandbox",
         health=GreenhouseIntegration.Health.OK,
-        sync_enabled_by_support=True, sync_enabled_at=timezone.now(), sync_on=True,
+        sync_enabled_by_support=True,
+        sync_enabled_at=timezone.now(),
+        sync_on=True,
         sync_on_since=timezone.now() - timedelta(minutes=5),
-    )  # fmt: skip
+    )
     integration.set_client_secret(sandbox.client_secret)
     integration.save()
     number = VirtualPhoneNumber.objects.create(team=team, user=rob, number="+15005550099")
     sequence = sequence_create(
-        team=team, owner=rob, name="Drill", bcc="",
+        team=team,
+        owner=rob,
+        name="Drill",
+        bcc="",
         steps=[
-            {"subject_template": "Quick question, {{ first_name }}",
-             "body_template": "Hi {{ first_name }}, chat? {{ sender_first_name }}"},
+            {
+                "subject_template": "Quick question, {{ first_name }}",
+                "body_template": "Hi {{ first_name }}, chat? {{ sender_first_name }}",
+            },
             {"body_template": "Bumping this, {{ first_name }}."},
             {"body_template": "Last note, {{ full_name }}."},
         ],
-    )  # fmt: skip
+    )
     people = []
     for i in range(prospects):
         email = f"drill{i}-{tag}@candidates.example"
         sandbox.add_candidate(first_name="Drill", last_name=str(i), emails=[email])
-        prospect = prospect_create(team=team, first_name="Drill", last_name=str(i), email=email,
-                                   phone=f"+1628{i:07d}", owner=rob)  # fmt: skip
+        prospect = prospect_create(
+            team=team,
+            first_name="Drill",
+            last_name=str(i),
+            email=email,
+            phone=f"+1628{i:07d}",
+            owner=rob,
+        )
         people.append(prospect)
     return SimpleNamespace(team=team, rob=rob, number=number, sequence=sequence, prospects=people)
 
 
 def produce_emails(world) -> None:
-    from apps.sequences.scheduler import sequence_steps_dispatch
+    from apps.messaging.steps import sequence_steps_dispatch
     from apps.sequences.services import prospects_enroll
 
     prospects_enroll(sequence=world.sequence, prospects=world.prospects, enrolled_by=world.rob)
@@ -183,7 +198,7 @@ def produce_emails(world) -> None:
 
 
 def produce_sms(world) -> None:
-    from apps.messaging.services import sms_send
+    from apps.messaging.outbound import sms_send
 
     for prospect in world.prospects:
         sms_send(sender=world.rob, prospect=prospect, body=f"Hi {prospect.first_name}, Rob here.")
@@ -193,21 +208,28 @@ def produce_replies(world) -> None:
     from anymail.inbound import AnymailInboundMessage
 
     from apps.messaging.addressing import reply_address
+    from apps.messaging.inbound import email_record_inbound
     from apps.messaging.models import Channel, Thread
-    from apps.messaging.services import email_record_inbound, sms_record_inbound
+    from apps.messaging.sms.twilio import sms_record_inbound
 
     for i, prospect in enumerate(world.prospects):
         phone = prospect.phones.values_list("number", flat=True)[0]
-        sms_record_inbound(from_number=phone, to_number=world.number.number,
-                           sid=f"SM{uuid.uuid4().hex}", body="Happy to talk.")  # fmt: skip
+        sms_record_inbound(
+            from_number=phone,
+            to_number=world.number.number,
+            sid=f"SM{uuid.uuid4().hex}",
+            body="Happy to talk.",
+        )
         if i % 4 == 0:
             thread = Thread.objects.get(prospect=prospect, channel=Channel.EMAIL)
             to = reply_address(thread.pk)
             mail = AnymailInboundMessage.construct(
-                from_email=prospect.emails.values_list("email", flat=True)[0], to=to,
-                subject=f"Re: {thread.subject}", text="Interested! Tuesday?",
+                from_email=prospect.emails.values_list("email", flat=True)[0],
+                to=to,
+                subject=f"Re: {thread.subject}",
+                text="Interested! Tuesday?",
                 headers=[("Message-ID", f"<{uuid.uuid4().hex}@candidate.example>")],
-            )  # fmt: skip
+            )
             mail.envelope_recipient = to
             email_record_inbound(inbound=mail, esp_name="Drill")
 
@@ -219,8 +241,8 @@ def sweep(lease: float) -> None:
     """The beat sweepers, with the drill's short thresholds."""
     from django.utils import timezone
 
-    from apps.greenhouse.sync import sync_records_sweep
-    from apps.messaging.services import messages_sweep
+    from apps.greenhouse.sweeper import sync_records_sweep
+    from apps.messaging.delivery import messages_sweep
 
     now = timezone.now()
     lease = timedelta(seconds=lease)
@@ -251,9 +273,11 @@ def run_drill(config: DrillConfig, hooks: Hooks) -> DrillResult:
     world = build_world(sandbox, prospects=config.prospects)
     workers = [hooks.start_worker(True) for _ in range(config.workers)]
     sandbox.set_faults(
-        error_rate=config.error_rate, error_status=503, write_then_500=config.write_then_500,
+        error_rate=config.error_rate,
+        error_status=503,
+        write_then_500=config.write_then_500,
         drop_after_write=config.drop_after_write,
-    )  # fmt: skip
+    )
 
     started = time.monotonic()
 
@@ -406,8 +430,9 @@ def main():
     parser.add_argument("--rate-limit", type=int, default=150)
     parser.add_argument("--rate-window", type=int, default=3)
     parser.add_argument("--settle-timeout", type=float, default=600.0)
-    parser.add_argument("--lease", type=float, default=30.0,
-                        help="seconds before a lost wake-up is queued again")  # fmt: skip
+    parser.add_argument(
+        "--lease", type=float, default=30.0, help="seconds before a lost wake-up is queued again"
+    )
     parser.add_argument("--seed", type=int, default=None)
     args = parser.parse_args()
 
@@ -419,12 +444,24 @@ def main():
     sandbox = common.Sandbox(logs=logs)
     pool = common.Workers(logs=logs)
     config = DrillConfig(
-        prospects=args.prospects, workers=args.workers, concurrency=args.concurrency,
-        chaos=args.chaos, kill_every=args.kill_every, redis_restart_at=args.redis_restart_at,
-        down_at=args.down_at, down_for=args.down, burst_every=5.0, write_then_500=10,
-        drop_after_write=3, rate_limit=args.rate_limit, rate_window=args.rate_window,
-        sweep_every=5.0, lease=args.lease, settle_timeout=args.settle_timeout, seed=args.seed,
-    )  # fmt: skip
+        prospects=args.prospects,
+        workers=args.workers,
+        concurrency=args.concurrency,
+        chaos=args.chaos,
+        kill_every=args.kill_every,
+        redis_restart_at=args.redis_restart_at,
+        down_at=args.down_at,
+        down_for=args.down,
+        burst_every=5.0,
+        write_then_500=10,
+        drop_after_write=3,
+        rate_limit=args.rate_limit,
+        rate_window=args.rate_window,
+        sweep_every=5.0,
+        lease=args.lease,
+        settle_timeout=args.settle_timeout,
+        seed=args.seed,
+    )
     hooks = Hooks(
         sandbox=sandbox.control,
         start_worker=lambda wait: pool.start(1, concurrency=args.concurrency, wait=wait)[0],

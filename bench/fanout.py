@@ -25,19 +25,35 @@ def seed(n: int):
 
     world = common.seed_team(slug=f"fan{n}", sandbox=None)
     prospects = Prospect.objects.bulk_create(
-        [Prospect(team=world.team, first_name="Fan", last_name=str(i), owner=world.user)
-         for i in range(n)], batch_size=2000,
-    )  # fmt: skip
+        [
+            Prospect(team=world.team, first_name="Fan", last_name=str(i), owner=world.user)
+            for i in range(n)
+        ],
+        batch_size=2000,
+    )
     ProspectEmail.objects.bulk_create(
-        [ProspectEmail(team=world.team, prospect=p, email=f"fan{i}@candidates.example",
-                       is_primary=True) for i, p in enumerate(prospects)], batch_size=2000,
-    )  # fmt: skip
+        [
+            ProspectEmail(
+                team=world.team, prospect=p, email=f"fan{i}@candidates.example", is_primary=True
+            )
+            for i, p in enumerate(prospects)
+        ],
+        batch_size=2000,
+    )
     due = timezone.now() - timedelta(minutes=1)
     Enrollment.objects.bulk_create(
-        [Enrollment(sequence=world.sequence, prospect=p, enrolled_by=world.user,
-                    next_step_position=1, next_step_due_at=due) for p in prospects],
+        [
+            Enrollment(
+                sequence=world.sequence,
+                prospect=p,
+                enrolled_by=world.user,
+                next_step_position=1,
+                next_step_due_at=due,
+            )
+            for p in prospects
+        ],
         batch_size=2000,
-    )  # fmt: skip
+    )
     return world
 
 
@@ -45,7 +61,7 @@ def run(n: int) -> dict:
     from django.db import connection
 
     from apps.messaging.models import Message
-    from apps.sequences.scheduler import sequence_steps_dispatch
+    from apps.messaging.steps import sequence_steps_dispatch
 
     common.flush_db()
     common.flush_redis()

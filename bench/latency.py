@@ -27,33 +27,40 @@ def seed_sms_world(sandbox, prospects: int):
 
     world = common.seed_team(slug=f"lat{uuid.uuid4().hex[:4]}", sandbox=sandbox)
     number = VirtualPhoneNumber.objects.create(
-        team=world.team, user=world.user,
+        team=world.team,
+        user=world.user,
         number=f"+1500555{VirtualPhoneNumber.objects.count():04d}",
-    )  # fmt: skip
+    )
     phones = []
     for i in range(prospects):
         email = f"lat{i}-{world.slug}@candidates.example"
-        candidate = sandbox.control.add_candidate(first_name="Lat", last_name=str(i),
-                                                  emails=[email])  # fmt: skip
+        candidate = sandbox.control.add_candidate(
+            first_name="Lat", last_name=str(i), emails=[email]
+        )
         prospect = Prospect.objects.create(
             team=world.team, first_name="Lat", last_name=str(i), owner=world.user
         )
-        ProspectEmail.objects.create(team=world.team, prospect=prospect, email=email,
-                                     is_primary=True)  # fmt: skip
+        ProspectEmail.objects.create(
+            team=world.team, prospect=prospect, email=email, is_primary=True
+        )
         phone = f"+1415{Prospect.objects.count():07d}"
         ProspectPhone.objects.create(team=world.team, prospect=prospect, number=phone)
         CandidateLink.objects.create(
-            team=world.team, prospect=prospect, candidate_id=candidate["id"],
-            match=CandidateMatch.ONE, candidate_ids_seen=[candidate["id"]],
-            emails_searched=[email], resolved_at=timezone.now(),
-        )  # fmt: skip
+            team=world.team,
+            prospect=prospect,
+            candidate_id=candidate["id"],
+            match=CandidateMatch.ONE,
+            candidate_ids_seen=[candidate["id"]],
+            emails_searched=[email],
+            resolved_at=timezone.now(),
+        )
         phones.append(phone)
     return world, number, phones
 
 
 def run_once(sandbox, pool, *, messages: int, rate: float, prospects: int) -> dict:
     from apps.greenhouse.models import SyncRecord
-    from apps.messaging.services import sms_record_inbound
+    from apps.messaging.sms.twilio import sms_record_inbound
 
     _, number, phones = seed_sms_world(sandbox, prospects)
     ids = []
@@ -64,9 +71,11 @@ def run_once(sandbox, pool, *, messages: int, rate: float, prospects: int) -> di
         if delay > 0:
             time.sleep(delay)
         result = sms_record_inbound(
-            from_number=phones[i % len(phones)], to_number=number.number,
-            sid=f"SM{uuid.uuid4().hex}", body=f"Reply {i}: happy to talk next week.",
-        )  # fmt: skip
+            from_number=phones[i % len(phones)],
+            to_number=number.number,
+            sid=f"SM{uuid.uuid4().hex}",
+            body=f"Reply {i}: happy to talk next week.",
+        )
         ids.append(result.message.pk)
     records = SyncRecord.objects.filter(message_id__in=ids)
     common.wait_until(
@@ -104,9 +113,10 @@ def main():
         runs = []
         for _ in range(args.runs):
             runs.append(
-                run_once(sandbox, pool, messages=args.messages, rate=args.rate,
-                         prospects=args.prospects)
-            )  # fmt: skip
+                run_once(
+                    sandbox, pool, messages=args.messages, rate=args.rate, prospects=args.prospects
+                )
+            )
             print(runs[-1], flush=True)
         common.record(
             "latency",

@@ -69,9 +69,17 @@ def seed(n: int):
     )
     prospects = list(Prospect.objects.filter(team_id=team_id).values_list("pk", flat=True))
     Thread.objects.bulk_create(
-        [Thread(team_id=team_id, prospect_id=p, owner_id=user_id, channel=Channel.EMAIL,
-                subject=f"Hello {i}") for i, p in enumerate(prospects)]
-    )  # fmt: skip
+        [
+            Thread(
+                team_id=team_id,
+                prospect_id=p,
+                owner_id=user_id,
+                channel=Channel.EMAIL,
+                subject=f"Hello {i}",
+            )
+            for i, p in enumerate(prospects)
+        ]
+    )
     first_thread = Thread.objects.filter(team_id=team_id).order_by("pk").first().pk
     first_prospect = min(prospects)
     started = time.perf_counter()

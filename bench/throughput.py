@@ -119,9 +119,12 @@ def main():
             bare = bare_loop(sandbox, _payloads(worker_ids[chunk]))
             worker = worker_round(pool, worker_ids[chunk])
             rounds.append(
-                {"bare_notes_per_s": round(bare, 1), "worker_notes_per_s": round(worker, 1),
-                 "ratio": round(worker / bare, 3)}
-            )  # fmt: skip
+                {
+                    "bare_notes_per_s": round(bare, 1),
+                    "worker_notes_per_s": round(worker, 1),
+                    "ratio": round(worker / bare, 3),
+                }
+            )
             print(rounds[-1], flush=True)
         pool.stop()
         in_process, profile = profile_in_process(profile_ids)

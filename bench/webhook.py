@@ -63,14 +63,18 @@ def seed(prospects: int):
     world = common.seed_team(slug="hook", sandbox=None)
     # No worker runs: nothing is ever sent to Greenhouse.
     integration = GreenhouseIntegration(
-        team=world.team, client_id="bench-hook", health=GreenhouseIntegration.Health.OK,
-        sync_enabled_by_support=True, sync_on=True,
+        team=world.team,
+        client_id="bench-hook",
+        health=GreenhouseIntegration.Health.OK,
+        sync_enabled_by_support=True,
+        sync_on=True,
         sync_on_since=timezone.now() - timezone.timedelta(hours=1),
-    )  # fmt: skip
+    )
     integration.set_client_secret("bench-hook-secret-0000")
     integration.save()
-    number = VirtualPhoneNumber.objects.create(team=world.team, user=world.user,
-                                               number="+15005550006")  # fmt: skip
+    number = VirtualPhoneNumber.objects.create(
+        team=world.team, user=world.user, number="+15005550006"
+    )
     phones = []
     for i in range(prospects):
         prospect = Prospect.objects.create(team=world.team, first_name="Hook", last_name=str(i))
@@ -105,15 +109,40 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wrk(port: int, path: str, *, seconds: int, connections: int, threads: int, script: Path,
-        requests_file: Path, offset: int = 0) -> dict:  # fmt: skip
+def wrk(
+    port: int,
+    path: str,
+    *,
+    seconds: int,
+    connections: int,
+    threads: int,
+    script: Path,
+    requests_file: Path,
+    offset: int = 0,
+) -> dict:
     out = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
-         str(script), f"http://127.0.0.1:{port}"],
-        env={**os.environ, "BENCH_REQUESTS": str(requests_file), "BENCH_PATH": path,
-             "BENCH_THREADS": str(threads), "BENCH_OFFSET": str(offset)},
-        capture_output=True, text=True, timeout=seconds + 60, check=True,
-    ).stdout  # fmt: skip
+        [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{port}",
+        ],
+        env={
+            **os.environ,
+            "BENCH_REQUESTS": str(requests_file),
+            "BENCH_PATH": path,
+            "BENCH_THREADS": str(threads),
+            "BENCH_OFFSET": str(offset),
+        },
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    ).stdout
 
     def ms(value: str) -> float:
         number, unit = re.match(r"([\d.]+)(us|ms|s)", value).groups()
@@ -149,11 +178,20 @@ def main():
     script.write_text(LUA)
     port = free_port()
     server = common.Proc(
-        [str(Path(sys.executable).parent / "gunicorn"), "config.wsgi", "--workers",
-         str(args.gunicorn_workers), "--bind", f"127.0.0.1:{port}", "--log-level", "warning"],
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "config.wsgi",
+            "--workers",
+            str(args.gunicorn_workers),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+        ],
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"},
-        log_path=logs / "gunicorn.log", name="gunicorn",
-    )  # fmt: skip
+        log_path=logs / "gunicorn.log",
+        name="gunicorn",
+    )
     with common.stopping(server):
         import requests
 
@@ -161,8 +199,13 @@ def main():
             lambda: _answers(requests, port), timeout=60, interval=0.3, what="gunicorn up"
         )
         rounds = []
-        run = {"seconds": args.seconds, "connections": args.connections, "threads": args.threads,
-               "script": script, "requests_file": requests_file}  # fmt: skip
+        run = {
+            "seconds": args.seconds,
+            "connections": args.connections,
+            "threads": args.threads,
+            "script": script,
+            "requests_file": requests_file,
+        }
         offset = 0  # every webhook request of the run is a new MessageSid
         for _ in range(args.rounds):
             before = Message.objects.count()
@@ -171,8 +214,14 @@ def main():
             offset += hook["requests"] + args.connections
             stored = Message.objects.count() - before
             ratio = round(trivial["req_per_s"] / hook["req_per_s"], 3)
-            rounds.append({"trivial": trivial, "webhook": hook, "messages_stored": stored,
-                           "cost_ratio": ratio})  # fmt: skip
+            rounds.append(
+                {
+                    "trivial": trivial,
+                    "webhook": hook,
+                    "messages_stored": stored,
+                    "cost_ratio": ratio,
+                }
+            )
             print(rounds[-1], flush=True)
         server.stop()
         profiled = profile(number, phones)
@@ -209,8 +258,12 @@ def profile(number, phones, n: int = 200) -> dict:
     path = "/webhooks/twilio/sms/"
     bodies = []
     for i in range(n + 1):
-        params = {"MessageSid": f"SM{uuid.uuid4().hex}", "From": phones[i % len(phones)],
-                  "To": number.number, "Body": f"Profiled reply {i}"}  # fmt: skip
+        params = {
+            "MessageSid": f"SM{uuid.uuid4().hex}",
+            "From": phones[i % len(phones)],
+            "To": number.number,
+            "Body": f"Profiled reply {i}",
+        }
         signature = validator.compute_signature(settings.PUBLIC_BASE_URL + path, params)
         bodies.append((urlencode(params), signature))
     statements = []
@@ -221,14 +274,22 @@ def profile(number, phones, n: int = 200) -> dict:
 
     body, signature = bodies.pop()
     with connection.execute_wrapper(keep):
-        response = client.post(path, body, content_type="application/x-www-form-urlencoded",
-                               headers={"X-Twilio-Signature": signature})  # fmt: skip
+        response = client.post(
+            path,
+            body,
+            content_type="application/x-www-form-urlencoded",
+            headers={"X-Twilio-Signature": signature},
+        )
     assert response.status_code == 200, response.status_code
     profiler = Profiler(interval=0.0005)
     with profiler:
         for body, signature in bodies:
-            response = client.post(path, body, content_type="application/x-www-form-urlencoded",
-                                   headers={"X-Twilio-Signature": signature})  # fmt: skip
+            response = client.post(
+                path,
+                body,
+                content_type="application/x-www-form-urlencoded",
+                headers={"X-Twilio-Signature": signature},
+            )
             assert response.status_code == 200
     out = common.RESULTS_DIR / "webhook-profile.txt"
     out.write_text(profiler.output_text(unicode=False, color=False))

@@ -81,6 +81,11 @@ INSTALLED_APPS = [
     "apps.greenhouse",
     "apps.accounts",  # its StaffTotpDevice is the only django-otp device (key encrypted)
 ]
+# Development-only apps (the local Harvest sandbox, demo data): installed with DEV_TOOLS only and
+# absent from the built wheel; no product app imports them (tests/core/test_layering.py).
+DEV_APPS = ["apps.harvest_sandbox", "apps.demo"]
+if DEV_TOOLS:
+    INSTALLED_APPS += DEV_APPS
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -278,6 +283,9 @@ EMAIL_BACKEND = env(
     default=(
         f"anymail.backends.{ANYMAIL_ESP}.EmailBackend"
         if ANYMAIL_ESP
+        # With DEV_TOOLS the outbox also passes Maildrop BCC copies to the local sandbox.
+        else "apps.harvest_sandbox.backends.MaildropSandboxEmailBackend"
+        if DEV_TOOLS
         else "apps.messaging.backends.DevOutboxEmailBackend"
     ),
 )
@@ -306,9 +314,9 @@ TWILIO_AUTH_TOKEN = env(
 SMS_BACKEND = env(
     "SMS_BACKEND",
     default=(
-        "apps.messaging.sms.TwilioSmsBackend"
+        "apps.messaging.sms.twilio.TwilioSmsBackend"
         if TWILIO_ACCOUNT_SID
-        else "apps.messaging.sms.DevOutboxSmsBackend"
+        else "apps.messaging.sms.dev.DevOutboxSmsBackend"
     ),
 )
 
@@ -444,7 +452,7 @@ CELERY_BEAT_SCHEDULE = {
     "worker-ping": {"task": "apps.core.tasks.worker_ping_scheduled_task", "schedule": 60.0},
     # Creates the messages of due sequence steps (each exactly once, however many run at once).
     "sequence-steps-dispatch": {
-        "task": "apps.sequences.tasks.sequence_steps_dispatch_task",
+        "task": "apps.messaging.tasks.sequence_steps_dispatch_task",
         "schedule": env.float("SEQUENCE_DISPATCH_INTERVAL", default=15.0),
     },
     # Re-queues messages whose retry is due, whose wake-up was lost, or whose worker died.

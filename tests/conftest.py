@@ -9,6 +9,7 @@ pytest_plugins = [
     "tests.fixtures.harvest",
     "tests.fixtures.browser",
     "tests.fixtures.anymail",
+    "tests.fixtures.messaging",
 ]
 
 

@@ -19,7 +19,7 @@ from django.db import models
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 from django_otp.oath import TOTP
 
-from apps.greenhouse import crypto
+from apps.core import crypto
 
 KEY_BYTES = 20  # 160 bits, as RFC 4226 recommends and authenticator apps expect
 # What a verification writes: never the key column, which only enrolment and

@@ -17,7 +17,7 @@ import django_otp
 from django.conf import settings
 from django.db import transaction
 
-from apps.greenhouse import crypto
+from apps.core import crypto
 
 from .models import StaffTotpDevice
 

@@ -32,7 +32,7 @@ def production_settings(app_configs, **kwargs):
             "Celery uses the embedded filesystem broker.",
             "Set CELERY_BROKER_URL to Redis or RabbitMQ.",
         )
-    if settings.EMAIL_BACKEND.startswith("apps.messaging."):
+    if settings.EMAIL_BACKEND.startswith(("apps.messaging.", "apps.harvest_sandbox.")):
         warn("W005", "Email goes to the development outbox.", "Set ANYMAIL_ESP and its settings.")
     if settings.SMS_BACKEND.endswith("DevOutboxSmsBackend"):
         warn(

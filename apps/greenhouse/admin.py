@@ -1,3 +1,7 @@
+"""Support staff's Greenhouse pages in the Django admin: each connection (host profile, entitlement,
+health), user mappings, sync records with their attempts and retry, bot emails, candidate links and
+pauses. The dashboard report is dashboard.py's; the actions call switches.py and connection.py."""
+
 from typing import Any, cast
 
 from django import forms
@@ -14,11 +18,22 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.views.decorators.http import require_POST
 
-from apps.messaging.models import UnmatchedInbound
+from apps.core.crypto import SecretDecryptionError
 from apps.teams.models import Membership, Team
 
-from .client import HarvestError
-from .crypto import SecretDecryptionError
+from .connection import (
+    CREDENTIAL_CHANGE_MESSAGE,
+    CREDENTIAL_FIELDS,
+    SECRET_BOUND_FIELDS,
+    greenhouse_integration_create,
+    greenhouse_integration_test_connection,
+    greenhouse_integration_update,
+    greenhouse_user_mapping_set,
+    greenhouse_user_mappings_refresh,
+    harvest_error_in_plain_words,
+)
+from .dashboard import sync_dashboard
+from .harvest.errors import HarvestError
 from .models import (
     BotNotice,
     CandidateLink,
@@ -32,34 +47,17 @@ from .models import (
 from .policy import EXPLANATIONS
 from .selectors import (
     greenhouse_user_mapping_gaps,
-    sync_daily_counts,
     sync_record_search,
-    sync_waiting_by_team,
 )
-from .services import (
-    CREDENTIAL_CHANGE_MESSAGE,
-    CREDENTIAL_FIELDS,
-    SECRET_BOUND_FIELDS,
-    greenhouse_integration_create,
-    greenhouse_integration_test_connection,
-    greenhouse_integration_update,
-    greenhouse_user_mapping_set,
-    greenhouse_user_mappings_refresh,
-    harvest_error_in_plain_words,
-)
-from .sync import (
+from .switches import (
     candidate_link_choose,
     sync_records_retry,
     team_sync_disable_by_support,
     team_sync_enable_by_support,
 )
 
-# Colours are classes of static/css/admin.css: the Content-Security-Policy allows no style="".
-HEALTH_TONES = {
-    GreenhouseIntegration.Health.OK: "ok",
-    GreenhouseIntegration.Health.NEEDS_ATTENTION: "bad",
-    GreenhouseIntegration.Health.UNCHECKED: "warn",
-}
+# Colours are classes of static/css/admin.css (tone-<tone>, apps/core/tones.py): the
+# Content-Security-Policy allows no style="".
 
 
 class GreenhouseIntegrationForm(forms.ModelForm):
@@ -170,7 +168,7 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
     def health_badge(self, obj):
         return format_html(
             '<strong class="tone-{}">{}</strong>',
-            HEALTH_TONES[obj.health],
+            GreenhouseIntegration.Health(obj.health).tone,
             obj.get_health_display(),
         )
 
@@ -458,7 +456,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):
-        tone = STATUS_TONES.get(obj.status, "quiet")
+        tone = SyncRecord.Status(obj.status).tone
         return format_html('<strong class="tone-{}">{}</strong>', tone, obj.get_status_display())
 
     @admin.display(description="Last error")
@@ -537,69 +535,6 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         )
 
 
-STATUS_TONES = {
-    SyncRecord.Status.WRITTEN: "ok",
-    SyncRecord.Status.FAILED: "bad",
-    SyncRecord.Status.HELD: "warn",
-    SyncRecord.Status.SKIPPED: "quiet",
-}
-DASHBOARD_DAYS = (14, 30)
-
-
-def sync_dashboard(request) -> dict:
-    """Synced / skipped / failed per day per team (one aggregated query), and each team's
-    entitlement, connection health and what waits."""
-    try:
-        days = int(request.GET.get("days", DASHBOARD_DAYS[0]))
-    except ValueError:
-        days = DASHBOARD_DAYS[0]
-    days = days if days in DASHBOARD_DAYS else DASHBOARD_DAYS[0]
-    day_list, counts = sync_daily_counts(days=days)
-    teams = {team.pk: team for team in Team.objects.filter(pk__in=list(counts))}
-    integrations = {i.team_id: i for i in GreenhouseIntegration.objects.select_related("team")}
-    waiting = sync_waiting_by_team()
-    charts = []
-    for team_id in sorted(
-        set(counts) | set(integrations), key=lambda t: str(teams.get(t) or integrations[t].team)
-    ):
-        per_day = counts.get(team_id, {})
-        totals = {key: sum(day[key] for day in per_day.values()) for key in BARS}
-        peak = max((sum(day.values()) for day in per_day.values()), default=0)
-        bars = []
-        for day in day_list:
-            values = per_day.get(day, dict.fromkeys(BARS, 0))
-            bars.append(
-                {
-                    "day": day,
-                    "total": sum(values.values()),
-                    "segments": [
-                        (key, values[key], 100 * values[key] / peak if peak else 0) for key in BARS
-                    ],
-                }
-            )
-        charts.append(
-            {
-                "team": teams.get(team_id) or integrations[team_id].team,
-                "integration": integrations.get(team_id),
-                "waiting": waiting.get(team_id, {"pending": 0, "held": 0, "failed": 0}),
-                "bars": bars,
-                "totals": totals,
-                "peak": peak,
-            }
-        )
-    return {
-        "charts": charts,
-        "days": days,
-        "day_choices": DASHBOARD_DAYS,
-        "first_day": day_list[0],
-        "last_day": day_list[-1],
-        "unmatched": UnmatchedInbound.objects.filter(resolved_at=None)[:1000].count(),
-    }
-
-
-BARS = ("written", "skipped", "failed")
-
-
 admin.site.register(SyncRecord, SyncRecordAdmin)
 
 
@@ -627,8 +562,15 @@ class CandidateLinkAdmin(admin.ModelAdmin):
     list_filter = ("match", "source")
     list_select_related = ("prospect", "team")
     search_fields = ("=candidate_id", "prospect__emails__email", "prospect__last_name")
-    readonly_fields = ("team", "prospect", "match", "candidate_ids_seen", "emails_searched",
-                       "source", "resolved_at")  # fmt: skip
+    readonly_fields = (
+        "team",
+        "prospect",
+        "match",
+        "candidate_ids_seen",
+        "emails_searched",
+        "source",
+        "resolved_at",
+    )
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -644,8 +586,15 @@ class CandidateLinkAdmin(admin.ModelAdmin):
 
 @admin.register(ProspectSyncPause)
 class ProspectSyncPauseAdmin(ReadOnlyAdmin):
-    list_display = ("prospect", "team", "paused", "paused_at", "paused_via", "paused_by",
-                    "resume_version")  # fmt: skip
+    list_display = (
+        "prospect",
+        "team",
+        "paused",
+        "paused_at",
+        "paused_via",
+        "paused_by",
+        "resume_version",
+    )
     list_filter = ("paused", "paused_via")
     list_select_related = ("prospect", "team", "paused_by")
     search_fields = ("prospect__emails__email", "prospect__last_name")

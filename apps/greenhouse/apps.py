@@ -11,7 +11,7 @@ class GreenhouseConfig(AppConfig):
         from apps.messaging.signals import message_recorded
 
         from . import checks, page_extensions, signals  # noqa: F401 (checks register themselves)
-        from .client import host_profiles
+        from .harvest.hosts import host_profiles
 
         # The hosts the Harvest client may contact: a mistake in them stops every process at
         # start-up (web, workers, commands) rather than at a team's first connection test.

@@ -19,8 +19,8 @@ from django.utils import timezone
 
 from apps.messaging.addressing import new_message_id, reply_headers
 from apps.messaging.models import Channel, Thread
+from apps.messaging.outbound import reply_subject
 from apps.messaging.selectors import thread_message_ids
-from apps.messaging.services import reply_subject
 
 from .models import BotNotice, GreenhouseIntegration, NoteVisibility
 from .pausing import pause_url

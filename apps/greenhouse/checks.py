@@ -7,7 +7,7 @@ from urllib.parse import urlsplit
 from django.core.checks import Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
-from .client import host_profiles
+from .harvest.hosts import host_profiles
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

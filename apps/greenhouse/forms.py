@@ -2,8 +2,8 @@ from typing import cast
 
 from django import forms
 
+from .connection import CREDENTIAL_CHANGE_MESSAGE
 from .models import NoteVisibility
-from .services import CREDENTIAL_CHANGE_MESSAGE
 
 PUBLIC_WARNING = (
     "All private communication with candidates will start getting written to the Greenhouse "

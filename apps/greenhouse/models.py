@@ -1,37 +1,41 @@
+import enum
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.core import crypto
 from apps.core.backoff import RetryPolicy
 from apps.core.outbox import OutboxBase
+from apps.core.tones import TonedChoices
 from apps.messaging.models import Channel, Message, Thread
 from apps.sequences.models import Prospect
 from apps.teams.models import Team
 
-from . import client, crypto
+from .harvest import hosts
 from .policy import EXPLANATIONS, CandidateMatch, Reason
 
 
 def default_api_base_url() -> str:
     """Only for migrations 0001-0004, from when a connection stored its own URLs."""
-    return client.host_profile(client.default_host_key()).api_base_url
+    return hosts.host_profile(hosts.default_host_key()).api_base_url
 
 
 def default_token_url() -> str:
     """Only for migrations 0001-0004, from when a connection stored its own URLs."""
-    return client.host_profile(client.default_host_key()).token_url
+    return hosts.host_profile(hosts.default_host_key()).token_url
 
 
 def host_choices() -> list[tuple[str, str]]:
     """The operator's Greenhouse host profiles (settings.GREENHOUSE_HOSTS), read when used."""
     return [
         (profile.key, f"{profile.label} ({profile.api_base_url})")
-        for profile in client.host_profiles().values()
+        for profile in hosts.host_profiles().values()
     ]
 
 
 def default_host() -> str:
-    return client.default_host_key()
+    return hosts.default_host_key()
 
 
 class NoteVisibility(models.TextChoices):
@@ -52,10 +56,12 @@ class GreenhouseIntegration(models.Model):
     holds no URL, so nothing a tenant enters decides where the secret is sent.
     """
 
-    class Health(models.TextChoices):
+    class Health(TonedChoices):
         UNCHECKED = "unchecked", "Not checked yet"
         OK = "ok", "OK"
         NEEDS_ATTENTION = "needs_attention", "Needs attention"
+
+        TONES = enum.nonmember({"ok": "ok", "needs_attention": "bad", "unchecked": "warn"})
 
     team = models.OneToOneField(
         Team, on_delete=models.CASCADE, related_name="greenhouse_integration"
@@ -155,7 +161,7 @@ class GreenhouseIntegration(models.Model):
     @property
     def host_label(self) -> str:
         """The host profile's name, or a warning when the operator no longer configures it."""
-        profile = client.host_profiles().get(self.host)
+        profile = hosts.host_profiles().get(self.host)
         return profile.label if profile else f"{self.host} (not configured on this server)"
 
     @property
@@ -311,13 +317,23 @@ class SyncRecord(OutboxBase):
     and looks for `note_ref` before it posts again.
     """
 
-    class Status(models.TextChoices):
+    class Status(TonedChoices):
         PENDING = "pending", "Pending"
         IN_PROGRESS = "in_progress", "In progress"
         WRITTEN = "written", "Written"
         SKIPPED = "skipped", "Skipped"
         HELD = "held", "Held"
         FAILED = "failed", "Failed"
+
+        TONES = enum.nonmember(
+            {
+                "pending": "info",
+                "in_progress": "info",
+                "written": "ok",
+                "held": "warn",
+                "failed": "bad",
+            }
+        )
 
     OUTBOX_PENDING = Status.PENDING
     OUTBOX_CLAIMED = Status.IN_PROGRESS

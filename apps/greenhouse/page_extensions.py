@@ -7,7 +7,7 @@ from django.template.loader import render_to_string
 from apps.core.extensions import annotator, nav_item, panel
 
 from . import selectors
-from .models import ProspectSyncPause, SyncRecord
+from .models import ProspectSyncPause
 
 
 def register_nav() -> None:
@@ -23,23 +23,11 @@ def register_nav() -> None:
         nav_item(section="settings", label=label, url_name=url_name, audience="admin", order=order)
 
 
-def _status_badge(status: str) -> str:
-    badges: dict[str, str] = {
-        SyncRecord.Status.WRITTEN: "ok",
-        SyncRecord.Status.FAILED: "bad",
-        SyncRecord.Status.HELD: "warn",
-        SyncRecord.Status.PENDING: "info",
-        SyncRecord.Status.IN_PROGRESS: "info",
-    }
-    return badges.get(status, "")
-
-
 def message_sync_context(message, record) -> dict:
     """What one message's sync line says (also used by the candidate page)."""
     return {
         "message": message,
         "record": record,
-        "badge": _status_badge(record.status) if record else "",
     }
 
 

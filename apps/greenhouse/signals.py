@@ -2,7 +2,7 @@
 
 
 def enrollment_preflight_warnings(sender, *, sequence, prospects, **kwargs) -> list[str]:
-    from .services import greenhouse_enrollment_preflight
+    from .preflight import greenhouse_enrollment_preflight
 
     return greenhouse_enrollment_preflight(sequence=sequence, prospects=prospects)
 

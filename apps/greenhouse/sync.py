@@ -1,4 +1,4 @@
-"""Automatic email and SMS activity sync: the outbox, the writer, the sweeper, the team switches.
+"""Automatic email and SMS activity sync: creating each message's record and writing its note.
 
 1. `sync_record_create` runs inside the transaction that recorded the message (the messaging
    app's `message_recorded` signal). It writes one SyncRecord per message with the policy's
@@ -10,36 +10,39 @@
    between the POST and the commit), so the candidate's notes are read back and searched for the
    record's reference before anything is posted again.
 3. Transient errors put the record back to pending with `next_attempt_at` (backoff + jitter);
-   `sync_records_sweep` (beat) queues what is due, rescues records of dead workers, and releases
-   records held for the connection once it is healthy again. Claim, backoff, lease and sweep are
-   the shared outbox's (apps/core/outbox.py): a record whose task is still in the broker is not
-   queued again until its lease (settings.QUEUE_LEASE) runs out.
+   `sync_records_sweep` (beat, sweeper.py) queues what is due, rescues records of dead workers,
+   and releases records held for the connection once it is healthy again. Claim, backoff, lease
+   and sweep are the shared outbox's (apps/core/outbox.py): a record whose task is still in the
+   broker is not queued again until its lease (settings.QUEUE_LEASE) runs out.
 
 Notes of one thread reach Greenhouse in message order: a record waits while an older message of
 its thread is still on its way (outbound not sent yet, or its record not written yet), for at
-most ORDER_WAIT_MAX; each finished record wakes the next one of its thread.
+most ORDER_WAIT_MAX; each finished record wakes the next one of its thread. The switches that turn
+the sync on or off, and support's retries and candidate choices, are switches.py's.
 """
 
 import logging
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.core import crypto
 from apps.messaging.addressing import thread_id_from_reply_address
 from apps.messaging.models import Channel, Message
 from apps.sequences.models import ProspectEmail
-from apps.teams.models import Team
 
-from . import crypto
-from .client import (
+from .connection import (
+    greenhouse_integration_record_check,
+    harvest_client_build,
+    harvest_error_in_plain_words,
+)
+from .harvest.client import HarvestClient
+from .harvest.errors import (
     HarvestAmbiguousWrite,
     HarvestAuthenticationError,
-    HarvestClient,
     HarvestError,
     HarvestHostNotAllowed,
     HarvestNotFound,
@@ -60,21 +63,12 @@ from .models import (
 from .notes import NoteContent, email_note, note_has_reference, note_reference, sms_note
 from .policy import CandidateMatch, Decision, Reason, SyncFacts, Verdict, decide
 from .selectors import greenhouse_user_id_for
-from .services import (
-    greenhouse_integration_record_check,
-    greenhouse_integration_test_connection,
-    harvest_client_build,
-    harvest_error_in_plain_words,
-)
 
 logger = logging.getLogger(__name__)
 
 Status = SyncRecord.Status
 WAITING = (Status.PENDING, Status.HELD)
-BACKFILL_BATCH = 500
 ORDER_WAIT_MAX = timedelta(minutes=10)
-CONNECTION_RECHECK_EVERY = timedelta(minutes=5)
-BACKFILL_WINDOW = timedelta(days=1)
 
 
 def _verdict_status(verdict: Verdict) -> str:
@@ -276,8 +270,12 @@ def sync_record_write(*, record_id: int) -> str:
         message = harvest_error_in_plain_words(exc, integration=claim.integration)
         if claim.integration is not None:
             greenhouse_integration_record_check(integration=claim.integration, error=message)
-        _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=message,
-                        http_status=getattr(exc, "status", None))  # fmt: skip
+        _attempt_finish(
+            claim,
+            SyncAttempt.Outcome.ERROR,
+            error=message,
+            http_status=getattr(exc, "status", None),
+        )
         return _settle(claim, Verdict(Decision.HOLD, Reason.CONNECTION_UNHEALTHY), error=message)
     except HarvestValidationError as exc:
         return _fail(claim, f"Greenhouse refused the note: {exc.message}", http_status=exc.status)
@@ -512,217 +510,3 @@ def _retry_later(claim: Claim, reason: str, *, at_least: float = 0.0, http_statu
         return _fail(claim, SyncRecord.gave_up_error(attempts, reason))
     logger.info("Sync record %s retries at %s: %s", claim.record.pk, next_at, reason)
     return "retry"
-
-
-# --- The sweeper -------------------------------------------------------------------------------
-
-
-def sync_records_sweep(
-    *,
-    now: datetime | None = None,
-    stale_after: timedelta | None = None,
-    grace: timedelta | None = None,
-    lease: timedelta | None = None,
-) -> dict[str, int]:
-    """Release records held for the connection once it is healthy; create records the signal
-    missed (older than `grace`); rescue what lost its worker; queue what is due and has no task
-    on its way (`lease`: settings.QUEUE_LEASE). Then the same for bot emails. Returns counts,
-    for logs and tests."""
-    from .bot_notice import bot_notices_sweep
-
-    now = now or timezone.now()
-    stale_after = stale_after or timedelta(seconds=settings.GREENHOUSE_SYNC_STALE_AFTER)
-    grace = (
-        grace if grace is not None else timedelta(seconds=settings.GREENHOUSE_SYNC_PENDING_GRACE)
-    )
-    counts = {}
-    healthy = GreenhouseIntegration.objects.filter(
-        health=GreenhouseIntegration.Health.OK, sync_enabled_by_support=True, sync_on=True
-    ).values("team_id")
-    # Pending with no lease: the queueing step of the sweep below takes them at once.
-    counts["released"] = SyncRecord.objects.filter(
-        status=Status.HELD, reason=Reason.CONNECTION_UNHEALTHY, team_id__in=healthy
-    ).update(status=Status.PENDING, next_attempt_at=now, queued_at=None, last_error="")
-    counts["backfilled"] = _backfill_missing(now=now, grace=grace)
-    # The read-back on the next attempt decides whether a dead worker's POST went through.
-    result = SyncRecord.sweep(
-        now=now,
-        stale_after=stale_after,
-        lease=lease,
-        order_by=("message__created_at", "message_id"),
-        gave_up_error=(
-            "The worker stopped while writing this note too many times. It may have been "
-            "written: check the candidate in Greenhouse."
-        ),
-        rescued_error="The worker stopped while writing; checking Greenhouse before writing again.",
-    )
-    counts.update(gave_up=result.gave_up, rescued=result.rescued, queued=result.queued)
-    counts["bot_notices"] = bot_notices_sweep(now=now, stale_after=stale_after, lease=lease)
-    return counts
-
-
-def _backfill_missing(*, now: datetime, grace: timedelta) -> int:
-    """Records the signal should have created but did not (its receiver failed and logged)."""
-    created = 0
-    for integration in GreenhouseIntegration.objects.filter(
-        sync_enabled_by_support=True, sync_on=True
-    ):
-        since = max(integration.sync_on_since or now, now - BACKFILL_WINDOW)
-        missing = (
-            Message.objects.filter(
-                team_id=integration.team_id,
-                created_at__gte=since,
-                created_at__lt=now - grace,
-                sync_record__isnull=True,
-            )
-            .filter(
-                Q(
-                    direction=Message.Direction.OUTBOUND,
-                    status__in=(Message.Status.SENT, Message.Status.DELIVERED),
-                )
-                | Q(direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED)
-            )
-            .order_by("created_at", "pk")[:BACKFILL_BATCH]
-        )
-        for message in missing:
-            created += sync_record_create(message=message) is not None
-    return created
-
-
-def greenhouse_connections_recheck(*, now: datetime | None = None) -> int:
-    """Test again the connections that need attention while records are held for them; a
-    passing test makes the next sweep release those records."""
-    now = now or timezone.now()
-    waiting = SyncRecord.objects.filter(
-        status=Status.HELD, reason=Reason.CONNECTION_UNHEALTHY
-    ).values("team_id")
-    integrations = GreenhouseIntegration.objects.filter(
-        health=GreenhouseIntegration.Health.NEEDS_ATTENTION,
-        sync_enabled_by_support=True,
-        team_id__in=waiting,
-    ).filter(Q(last_checked_at=None) | Q(last_checked_at__lt=now - CONNECTION_RECHECK_EVERY))
-    checked = 0
-    for integration in integrations:
-        greenhouse_integration_test_connection(integration=integration)
-        checked += 1
-    return checked
-
-
-# --- Support and team admins -------------------------------------------------------------------
-
-
-def sync_records_retry(*, records) -> int:
-    """Support's "retry": failed or held records go back to pending (a previous POST, if any,
-    is still checked by read-back first). Returns how many were queued."""
-    ids = list(records.filter(status__in=(Status.FAILED, Status.HELD)).values_list("pk", flat=True))
-    with transaction.atomic():
-        SyncRecord.objects.filter(pk__in=ids).update(
-            status=Status.PENDING, attempts=0, next_attempt_at=None, claimed_at=None, last_error=""
-        )
-        SyncRecord.wake(pk__in=ids)
-    return len(ids)
-
-
-def _skip_waiting(*, team_id: int, reason: Reason) -> int:
-    # Records whose note may already exist stay pending: the worker reads them back first.
-    return (
-        SyncRecord.objects.filter(team_id=team_id, status__in=WAITING)
-        .exclude(post_started_at__isnull=False, note_id__isnull=True)
-        .update(status=Status.SKIPPED, reason=reason, next_attempt_at=None)
-    )
-
-
-def team_sync_enable_by_support(
-    *, integration: GreenhouseIntegration, by, test_connection: bool = True
-) -> None:
-    """Support staff enable the feature for a team, only while its credentials work.
-    (`test_connection=False` is for demo data, loaded before the local sandbox runs.)"""
-    if integration.sync_enabled_by_support:
-        return
-    check = (
-        greenhouse_integration_test_connection(integration=integration) if test_connection else None
-    )
-    if check is not None and not check.ok:
-        raise ValidationError(
-            f"Sync was not enabled for {integration.team}: the connection test failed. "
-            f"{check.message}"
-        )
-    GreenhouseIntegration.objects.filter(pk=integration.pk).update(
-        sync_enabled_by_support=True, sync_enabled_by=by, sync_enabled_at=timezone.now()
-    )
-    integration.refresh_from_db()
-
-
-@transaction.atomic
-def team_sync_disable_by_support(*, integration: GreenhouseIntegration, by) -> int:
-    """Returns how many waiting records were skipped."""
-    GreenhouseIntegration.objects.filter(pk=integration.pk).update(
-        sync_enabled_by_support=False, sync_enabled_by=by, sync_enabled_at=timezone.now()
-    )
-    integration.refresh_from_db()
-    return _skip_waiting(team_id=integration.team_id, reason=Reason.TEAM_NOT_ENABLED)
-
-
-def _integration_for_update(team: Team) -> GreenhouseIntegration:
-    integration = GreenhouseIntegration.objects.select_for_update().filter(team=team).first()
-    if integration is None:
-        raise ValidationError("Greenhouse is not connected for this team yet; ask support.")
-    return integration
-
-
-@transaction.atomic
-def team_sync_turn_on(*, team: Team, by) -> GreenhouseIntegration:
-    integration = _integration_for_update(team)
-    if not integration.sync_enabled_by_support:
-        raise ValidationError(
-            "Support has not enabled Greenhouse activity sync for this team yet; contact support."
-        )
-    if not integration.sync_on:
-        now = timezone.now()
-        integration.sync_on, integration.sync_on_since = True, now
-        integration.sync_changed_by, integration.sync_changed_at = by, now
-        integration.save(
-            update_fields=["sync_on", "sync_on_since", "sync_changed_by", "sync_changed_at"]
-        )
-    return integration
-
-
-@transaction.atomic
-def team_sync_turn_off(*, team: Team, by) -> int:
-    """Stops further writes at once: records still waiting are skipped. Returns how many."""
-    integration = _integration_for_update(team)
-    integration.sync_on = False
-    integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
-    integration.save(update_fields=["sync_on", "sync_changed_by", "sync_changed_at"])
-    return _skip_waiting(team_id=team.pk, reason=Reason.SYNC_TURNED_OFF)
-
-
-@transaction.atomic
-def team_note_visibility_set(*, team: Team, visibility: str, by) -> GreenhouseIntegration:
-    if visibility not in NoteVisibility.values:
-        raise ValidationError({"visibility": f"Choose one of: {', '.join(NoteVisibility.values)}."})
-    integration = _integration_for_update(team)
-    integration.note_visibility = visibility
-    integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
-    integration.save(update_fields=["note_visibility", "sync_changed_by", "sync_changed_at"])
-    return integration
-
-
-@transaction.atomic
-def candidate_link_choose(*, link: CandidateLink, candidate_id: int) -> int:
-    """Support settles an ambiguous match: the prospect is this candidate. Records held for the
-    choice are queued. Returns how many."""
-    if not candidate_id or int(candidate_id) <= 0:
-        raise ValidationError({"candidate_id": "Enter a Greenhouse candidate ID."})
-    link.candidate_id = candidate_id
-    link.match = CandidateMatch.ONE
-    link.source = CandidateLink.Source.SUPPORT
-    link.resolved_at = timezone.now()
-    link.save()
-    held = SyncRecord.objects.filter(
-        prospect_id=link.prospect_id, status=Status.HELD, reason=Reason.SEVERAL_CANDIDATES
-    )
-    ids = list(held.values_list("pk", flat=True))
-    held.update(status=Status.PENDING, next_attempt_at=None, attempts=0, last_error="")
-    SyncRecord.wake(pk__in=ids)
-    return len(ids)

@@ -12,7 +12,7 @@ def sync_record_write_task(record_id: int) -> str:
 
 @shared_task(acks_late=True)
 def sync_records_sweep_task() -> dict:
-    from .sync import sync_records_sweep
+    from .sweeper import sync_records_sweep
 
     return sync_records_sweep()
 
@@ -26,6 +26,6 @@ def bot_notice_send_task(thread_id: int) -> str:
 
 @shared_task(acks_late=True)
 def greenhouse_connections_recheck_task() -> int:
-    from .sync import greenhouse_connections_recheck
+    from .sweeper import greenhouse_connections_recheck
 
     return greenhouse_connections_recheck()

@@ -10,7 +10,7 @@ class MessagingConfig(AppConfig):
     def ready(self):
         from apps.core.extensions import nav_item
 
-        from . import checks, signals  # noqa: F401  (connects the Anymail receivers, checks)
+        from . import checks, page_extensions, receivers  # noqa: F401  (registers receivers, panels, checks)
 
         nav_item(
             section="main",

@@ -6,36 +6,24 @@ and BCC included, which the development outbox page lists. The file name carries
 email (Anymail metadata "outreach_team", set by whoever sends it), so that the page shows each
 member only their own team's mail, pause links included; mail without a team is for staff only.
 
-A copy BCC'd to a Greenhouse Maildrop address goes to the local Harvest sandbox, which logs it
-the way Greenhouse Maildrop does, so the demo shows BCC Maildrop next to the activity sync.
+Forwarding a Maildrop BCC copy to the local Harvest sandbox is the sandbox's business
+(apps/harvest_sandbox/backends.py extends this backend through `delivered_to_outbox`).
 """
 
-import logging
 import re
 import uuid
 from pathlib import Path
 
-import requests
 from anymail.backends.test import EmailBackend as AnymailTestBackend
 from anymail.message import AnymailRecipientStatus
 from django.conf import settings
 from django.utils import timezone
-
-from apps.teams.bcc import has_greenhouse_maildrop
-
-logger = logging.getLogger(__name__)
-
-MAILDROP_TIMEOUT = 3  # seconds; the sandbox is local, and sending must not wait on it
 
 
 def dev_email_outbox_dir() -> Path:
     path = Path(settings.DEV_OUTBOX_DIR) / "email"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def maildrop_sandbox_url() -> str:
-    return f"{settings.GREENHOUSE_SANDBOX_URL.rstrip('/')}/_sandbox/maildrop"
 
 
 # "<stamp>-t<team id>-dev-<uuid>.eml"; no "t<id>-" when the email has no team.
@@ -65,21 +53,9 @@ class DevOutboxEmailBackend(AnymailTestBackend):
         stamp = timezone.now().strftime("%Y%m%dT%H%M%S%f")
         team = outbox_team_tag(getattr(message, "metadata", None))
         (dev_email_outbox_dir() / f"{stamp}-{team}{message_id}.eml").write_bytes(raw_bytes)
-        if has_greenhouse_maildrop(message.bcc):
-            self._deliver_to_maildrop_sandbox(raw_bytes)
+        self.delivered_to_outbox(message, raw_bytes)
         status = AnymailRecipientStatus(message_id=message_id, status="sent")
         return {"recipient_status": {email: status for email in payload.recipient_emails}}
 
-    def _deliver_to_maildrop_sandbox(self, raw_bytes: bytes) -> None:
-        # What Greenhouse's mail server would receive as the BCC copy. A sandbox that is down
-        # must never stop the email itself.
-        try:
-            response = requests.post(
-                maildrop_sandbox_url(),
-                data=raw_bytes,
-                headers={"Content-Type": "message/rfc822"},
-                timeout=MAILDROP_TIMEOUT,
-            )
-            response.raise_for_status()
-        except requests.RequestException as exc:
-            logger.warning("Maildrop copy not delivered to the Harvest sandbox: %s", exc)
+    def delivered_to_outbox(self, message, raw_bytes: bytes) -> None:
+        """Called with each email as written to the outbox; a subclass may pass it on."""

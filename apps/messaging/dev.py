@@ -36,13 +36,22 @@ from .backends import dev_email_outbox_dir, outbox_email_team_id
 from .forms import SimulateEmailReplyForm, SimulateSmsForm
 from .models import Channel, Message, Thread, VirtualPhoneNumber
 from .selectors import thread_message_ids
-from .sms import dev_sms_outbox_path
-from .webhooks import twilio_sms_inbound
+from .sms.dev import dev_sms_outbox_path
+from .sms.twilio import twilio_sms_inbound
 
 OUTBOX_LIMIT = 100
 SMS_SCANNED = 5000  # newest lines of the SMS outbox looked at for a team's last OUTBOX_LIMIT
-SHOWN_HEADERS = ("From", "To", "Bcc", "Reply-To", "Subject", "Message-ID", "In-Reply-To",
-                 "References", "Date")  # fmt: skip
+SHOWN_HEADERS = (
+    "From",
+    "To",
+    "Bcc",
+    "Reply-To",
+    "Subject",
+    "Message-ID",
+    "In-Reply-To",
+    "References",
+    "Date",
+)
 
 
 def dev_tools_required(view):

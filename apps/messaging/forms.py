@@ -3,7 +3,7 @@ from typing import cast
 from django import forms
 
 from .models import Thread, VirtualPhoneNumber
-from .services import SMS_MAX_LENGTH
+from .outbound import SMS_MAX_LENGTH
 
 
 class ReplyForm(forms.Form):

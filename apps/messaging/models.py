@@ -1,9 +1,12 @@
+import enum
+
 from django.conf import settings
 from django.db import models
 
 from apps.core.backoff import RetryPolicy
 from apps.core.outbox import OutboxBase
 from apps.core.text import validate_no_control_characters
+from apps.core.tones import TonedChoices
 from apps.sequences.models import Enrollment, Prospect, SequenceStep
 from apps.teams.models import Team
 
@@ -95,7 +98,7 @@ class Message(OutboxBase):
         OUTBOUND = "outbound", "Outbound"
         INBOUND = "inbound", "Inbound"
 
-    class Status(models.TextChoices):
+    class Status(TonedChoices):
         QUEUED = "queued", "Queued"
         SENDING = "sending", "Sending"
         SENT = "sent", "Sent"
@@ -103,6 +106,18 @@ class Message(OutboxBase):
         FAILED = "failed", "Failed"
         BOUNCED = "bounced", "Bounced"
         RECEIVED = "received", "Received"
+
+        TONES = enum.nonmember(
+            {
+                "queued": "info",
+                "sending": "info",
+                "sent": "ok",
+                "delivered": "ok",
+                "received": "ok",
+                "failed": "bad",
+                "bounced": "bad",
+            }
+        )
 
     OUTBOX_PENDING = Status.QUEUED
     OUTBOX_CLAIMED = Status.SENDING

@@ -1,6 +1,7 @@
 from django.urls import path
 
-from . import dev, views, webhooks
+from . import dev, views
+from .sms import twilio
 
 app_name = "messaging"
 urlpatterns = [
@@ -9,8 +10,8 @@ urlpatterns = [
     path("conversations/<int:pk>/reply/", views.thread_reply, name="thread-reply"),
     path("prospects/<int:pk>/sms/", views.sms_send, name="sms-send"),
     # Twilio: configure the number's "A message comes in" URL and pass status callbacks here.
-    path("webhooks/twilio/sms/", webhooks.twilio_sms_inbound, name="twilio-sms"),
-    path("webhooks/twilio/status/", webhooks.twilio_sms_status, name="twilio-status"),
+    path("webhooks/twilio/sms/", twilio.twilio_sms_inbound, name="twilio-sms"),
+    path("webhooks/twilio/status/", twilio.twilio_sms_status, name="twilio-status"),
     # Development only (404 unless DEV_TOOLS).
     path("dev/outbox/", dev.dev_outbox, name="dev-outbox"),
     path("dev/simulate/", dev.dev_simulate, name="dev-simulate"),

@@ -10,7 +10,7 @@ from apps.core.extensions import annotate
 from apps.sequences.models import Prospect
 from apps.teams.access import get_for_team_or_404, team_member_required
 
-from . import selectors, services
+from . import outbound, selectors
 from .addressing import reply_address
 from .forms import ReplyForm, SmsForm
 from .models import Channel, Thread
@@ -60,7 +60,7 @@ def thread_reply(request, pk):
     form = ReplyForm(request.POST)
     if form.is_valid():
         try:
-            services.thread_reply_create(
+            outbound.thread_reply_create(
                 thread=thread, sender=request.user, body=form.cleaned_data["body"]
             )
         except ValidationError as exc:
@@ -78,7 +78,7 @@ def sms_send(request, pk):
     form = SmsForm(request.POST or None, numbers=[p.number for p in phones])
     if request.method == "POST" and form.is_valid():
         try:
-            message = services.sms_send(
+            message = outbound.sms_send(
                 sender=request.user,
                 prospect=prospect,
                 to_number=form.cleaned_data["to_number"],

@@ -1,10 +1,6 @@
-"""Twilio webhooks (inbound SMS, message status callbacks) and the guards around Anymail's.
-
-Both check `X-Twilio-Signature` against the URL Twilio was given, rebuilt from PUBLIC_BASE_URL
-(not from the Host header, which a proxy may rewrite). Missing or bad signature: 403, nothing
-stored. Malformed payload with a good signature: 400. Unknown numbers or message ids: 200 with
-nothing to do beyond keeping an unmatched message for support, because Twilio would only log an
-error (or retry) for something no retry can fix.
+"""The guards around Anymail's ESP webhooks (inbound mail, delivery tracking): only the ESP in
+use is mounted, an unreadable payload is a 400, and the inbound webhook has its own size limit.
+Twilio's webhooks are the SMS vendor's (sms/twilio.py).
 """
 
 import logging
@@ -13,87 +9,15 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpResponse, HttpResponseBadRequest, HttpResponseForbidden
+from django.http import HttpResponse
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
-from twilio.request_validator import RequestValidator
 
 from apps.core.middleware import checks_own_request_size, request_content_length
 
-from . import services
+from .inbound import email_record_too_large
 
 logger = logging.getLogger(__name__)
-
-_NUMBER = re.compile(r"^\+?[0-9]{3,15}$")
-# Phone numbers, short codes and alphanumeric sender ids ("whatsapp:+1…" is longer than we keep).
-_SENDER = re.compile(r"^[+A-Za-z0-9]{1,20}$")
-_SID = re.compile(r"^[A-Za-z0-9]{10,64}$")
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
-
-
-def _signature_valid(request) -> bool:
-    token = settings.TWILIO_AUTH_TOKEN
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not token or not signature:
-        # Without a token anyone could compute a "valid" signature: refuse everything.
-        return False
-    url = settings.PUBLIC_BASE_URL + request.get_full_path()
-    return RequestValidator(token).validate(url, request.POST, signature)
-
-
-def _twilio_webhook(view):
-    """csrf_exempt + POST only + parseable form body + valid signature."""
-
-    @csrf_exempt
-    @require_POST
-    def wrapper(request):
-        try:
-            request.POST  # noqa: B018  (parse now: a broken body is a 400, not a 500)
-        except Exception:
-            return HttpResponseBadRequest("Unreadable form body.")
-        if not _signature_valid(request):
-            logger.warning("Twilio webhook %s with a missing or bad signature", request.path)
-            return HttpResponseForbidden("Invalid Twilio signature.")
-        return view(request)
-
-    wrapper.__name__ = view.__name__
-    wrapper.__doc__ = view.__doc__
-    return wrapper
-
-
-@_twilio_webhook
-def twilio_sms_inbound(request):
-    data = request.POST
-    from_number = data.get("From", "").strip()
-    to_number = data.get("To", "").strip()
-    sid = data.get("MessageSid", "").strip()
-    body = data.get("Body", "")
-    problems = []
-    if not _SENDER.match(from_number):
-        problems.append("From")
-    if not _NUMBER.match(to_number):
-        problems.append("To")
-    if not _SID.match(sid):
-        problems.append("MessageSid")
-    if problems:
-        return HttpResponseBadRequest(f"Missing or invalid: {', '.join(problems)}.")
-    services.sms_record_inbound(from_number=from_number, to_number=to_number, sid=sid, body=body)
-    # Empty TwiML: no automatic answer (Twilio itself answers STOP/START/HELP).
-    return HttpResponse(EMPTY_TWIML, content_type="text/xml")
-
-
-@_twilio_webhook
-def twilio_sms_status(request):
-    data = request.POST
-    sid = data.get("MessageSid", "").strip()
-    status = data.get("MessageStatus", "").strip()
-    if not _SID.match(sid) or not re.match(r"^[a-z_]{2,30}$", status):
-        return HttpResponseBadRequest("Missing or invalid: MessageSid or MessageStatus.")
-    error_code = data.get("ErrorCode", "").strip()[:10]
-    services.sms_status_record(sid=sid, status=status, error_code=error_code)
-    return HttpResponse(status=204)
-
 
 # --- Anymail's ESP webhooks ---------------------------------------------------------------------
 
@@ -114,8 +38,9 @@ class _UnreadablePayloadIs400:
         except AnymailWebhookValidationFailure:
             raise
         except Exception as exc:
-            logger.warning("Unreadable %s webhook payload at %s: %r", self.esp_name, request.path,
-                           exc)  # fmt: skip
+            logger.warning(
+                "Unreadable %s webhook payload at %s: %r", self.esp_name, request.path, exc
+            )
             raise AnymailWebhookValidationFailure(
                 f"The {self.esp_name} webhook payload could not be read."
             ) from exc
@@ -146,7 +71,7 @@ class _InboundSizeLimit:
         AnymailBasicAuthMixin.validate_request(self, request)
         if self.basic_auth:  # never set by strangers: with no secret, nothing is kept
             head = request.read(TOO_LARGE_HEAD_BYTES)
-            services.email_record_too_large(esp_name=self.esp_name, size=size, head=head)
+            email_record_too_large(esp_name=self.esp_name, size=size, head=head)
         return HttpResponse(
             f"Too large: at most {settings.INBOUND_EMAIL_MAX_BYTES} bytes. Retry later.",
             status=413,

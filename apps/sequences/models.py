@@ -1,3 +1,5 @@
+import enum
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
@@ -5,6 +7,7 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from apps.core.text import validate_no_control_characters
+from apps.core.tones import TonedChoices
 from apps.teams.models import Team
 
 from .placeholders import validate_placeholders
@@ -185,11 +188,13 @@ class SequenceStep(models.Model):
 class Enrollment(models.Model):
     """A prospect in a sequence, with the BCC that was in force when they were added."""
 
-    class Status(models.TextChoices):
+    class Status(TonedChoices):
         ACTIVE = "active", "Active"
         REPLIED = "replied", "Replied"
         FINISHED = "finished", "Finished"
         STOPPED = "stopped", "Stopped"
+
+        TONES = enum.nonmember({"active": "info", "replied": "ok", "stopped": "warn"})
 
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="enrollments")
     prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="enrollments")

@@ -1,7 +1,7 @@
 """State changes of prospects, sequences and enrollments.
 
-The scheduler that sends due steps lives in `scheduler.py` (it needs the messaging services,
-which in turn call `enrollments_stop_on_reply` here, so keeping them apart avoids an import cycle).
+The scheduler that sends due steps lives in the messaging app (apps/messaging/steps.py): it makes
+messages, and this app imports only teams and core, so the arrow points one way.
 """
 
 import logging

@@ -47,15 +47,12 @@ def prospect_list(request):
 
 @team_member_required
 def prospect_detail(request, pk):
-    from apps.messaging.selectors import thread_list
-
+    # The conversations below come from the messaging app's "prospect.conversations" panel
+    # (apps.core.extensions): this app does not import messaging.
     prospect = get_for_team_or_404(
         selectors.prospect_detail(team=request.team), request.team, pk=pk
     )
-    threads = thread_list(team=request.team).filter(prospect=prospect)
-    return render(
-        request, "sequences/prospect_detail.html", {"prospect": prospect, "threads": threads}
-    )
+    return render(request, "sequences/prospect_detail.html", {"prospect": prospect})
 
 
 # --- Sequences ----------------------------------------------------------------------------------

@@ -223,7 +223,7 @@ def test_rotation_keeps_a_key_enrolled_meanwhile(keys, staff, settings, monkeypa
     settings.FIELD_ENCRYPTION_KEYS = [keys[1], keys[0]]
     replacement = encrypted_key(HEX_KEY)
 
-    from apps.greenhouse import crypto
+    from apps.core import crypto
 
     real_rotate = crypto.rotate
 

@@ -6,11 +6,12 @@ from datetime import timedelta
 from django.core import mail
 from django.utils import timezone
 
-from apps.core import demo
+from apps.demo import data as demo
 from apps.greenhouse.bot_notice import bot_notice_send
-from apps.greenhouse.services import SANDBOX_HOST
+from apps.harvest_sandbox.services import SANDBOX_HOST
 from apps.messaging.models import Channel, Thread
 from apps.teams.models import Membership
+from tests.fixtures.messaging import deliver_queued
 from tests.fixtures.staff import confirmed_totp_device
 from tests.greenhouse.factories import GreenhouseIntegrationFactory, SyncRecordFactory
 from tests.greenhouse.sync_helpers import (
@@ -19,7 +20,6 @@ from tests.greenhouse.sync_helpers import (
     write_all,
 )
 from tests.messaging.factories import MessageFactory, ThreadFactory
-from tests.messaging.fixtures import deliver_queued
 from tests.teams.factories import MembershipFactory, TeamFactory, UserFactory
 
 

@@ -26,17 +26,36 @@ print(json.dumps({"anymail": s.ANYMAIL["WEBHOOK_SECRET"], "twilio": s.TWILIO_AUT
 
 
 @pytest.mark.parametrize(
-    "host", ["localhost", "LOCALHOST.", "app.localhost", ".localhost", "127.0.0.1", "127.8.0.1",
-             "::1", "[::1]"],
-)  # fmt: skip
+    "host",
+    [
+        "localhost",
+        "LOCALHOST.",
+        "app.localhost",
+        ".localhost",
+        "127.0.0.1",
+        "127.8.0.1",
+        "::1",
+        "[::1]",
+    ],
+)
 def test_loopback_hosts(host):
     assert is_loopback_host(host)
 
 
 @pytest.mark.parametrize(
-    "host", ["outreach.example.com", "*", "", "0.0.0.0", "10.0.0.5", "192.168.1.2", "[::]",  # noqa: S104
-             "localhost.example.com", "testserver"],
-)  # fmt: skip
+    "host",
+    [
+        "outreach.example.com",
+        "*",
+        "",
+        "0.0.0.0",  # noqa: S104
+        "10.0.0.5",
+        "192.168.1.2",
+        "[::]",
+        "localhost.example.com",
+        "testserver",
+    ],
+)
 def test_hosts_reachable_from_elsewhere(host):
     assert not is_loopback_host(host)
 
@@ -97,8 +116,11 @@ def test_a_loopback_deployment_may_use_them_and_is_told_which_secret_is_in_effec
 
 
 def test_unset_secrets_on_a_public_host_are_described_as_refusing_every_call(tmp_path):
-    env = {key: value for key, value in PRODUCTION.items()
-           if key not in ("ANYMAIL_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN")}  # fmt: skip
+    env = {
+        key: value
+        for key, value in PRODUCTION.items()
+        if key not in ("ANYMAIL_WEBHOOK_SECRET", "TWILIO_AUTH_TOKEN")
+    }
     returncode, output = check_deploy(
         {**env, "DEV_TOOLS": "true", "STAFF_REQUIRE_2FA": "true"}, tmp_path
     )

@@ -123,8 +123,11 @@ def test_a_claim_takes_only_a_pending_due_row_and_consumes_its_lease(Job):
     assert Job.claim(pk=due.pk, now=now) is None  # a redelivered task does nothing
     due.refresh_from_db()
     assert (due.status, due.attempts, due.claimed_at, due.queued_at) == (
-        Job.Status.WORKING, 1, now, None,
-    )  # fmt: skip
+        Job.Status.WORKING,
+        1,
+        now,
+        None,
+    )
     assert Job.held(pk=due.pk, claimed_at=now).exists()
     assert not Job.held(pk=due.pk, claimed_at=now - timedelta(seconds=1)).exists()
 

@@ -10,13 +10,30 @@ from django.conf import settings
 
 # Variables the settings read; the parent's values (CI sets some) must not leak into a case.
 OURS = (
-    "DATABASE_URL", "CELERY_BROKER_URL", "CACHE_URL", "EMAIL_BACKEND", "ANYMAIL_ESP", "SMS_BACKEND",
-    "TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "SECRET_KEY", "FIELD_ENCRYPTION_KEYS", "DEBUG",
-    "DEV_TOOLS", "PUBLIC_BASE_URL", "ALLOWED_HOSTS", "GREENHOUSE_API_BASE_URL",
-    "GREENHOUSE_TOKEN_URL", "STAFF_REQUIRE_2FA", "SESSION_IDLE_TIMEOUT", "LOGIN_FAILURE_LIMIT",
-    "LOGIN_COOLOFF_MINUTES", "TRUSTED_PROXY_COUNT", "GREENHOUSE_EXTRA_HOSTS",
+    "DATABASE_URL",
+    "CELERY_BROKER_URL",
+    "CACHE_URL",
+    "EMAIL_BACKEND",
+    "ANYMAIL_ESP",
+    "SMS_BACKEND",
+    "TWILIO_ACCOUNT_SID",
+    "TWILIO_AUTH_TOKEN",
+    "SECRET_KEY",
+    "FIELD_ENCRYPTION_KEYS",
+    "DEBUG",
+    "DEV_TOOLS",
+    "PUBLIC_BASE_URL",
+    "ALLOWED_HOSTS",
+    "GREENHOUSE_API_BASE_URL",
+    "GREENHOUSE_TOKEN_URL",
+    "STAFF_REQUIRE_2FA",
+    "SESSION_IDLE_TIMEOUT",
+    "LOGIN_FAILURE_LIMIT",
+    "LOGIN_COOLOFF_MINUTES",
+    "TRUSTED_PROXY_COUNT",
+    "GREENHOUSE_EXTRA_HOSTS",
     "GREENHOUSE_DEFAULT_HOST",
-)  # fmt: skip
+)
 
 PROBE = """
 import json, django
@@ -83,7 +100,7 @@ def test_with_nothing_set_the_embedded_default_needs_no_server(tmp_path):
     assert found["broker"].startswith("filesystem://")
     assert found["cache"] == "django.core.cache.backends.filebased.FileBasedCache"
     assert found["email"] == "apps.messaging.backends.DevOutboxEmailBackend"
-    assert found["sms"] == "apps.messaging.sms.DevOutboxSmsBackend"
+    assert found["sms"] == "apps.messaging.sms.dev.DevOutboxSmsBackend"
     assert found["debug"] is False
     assert found["greenhouse"] == "https://harvest.greenhouse.io"
     assert found["staff_2fa"] is True
@@ -151,7 +168,7 @@ def test_production_variables_select_postgres_redis_anymail_and_twilio(tmp_path)
     assert found["email"] == "anymail.backends.postmark.EmailBackend"
     assert found["anymail"]["POSTMARK_SERVER_TOKEN"] == "server-token"
     assert found["anymail"]["WEBHOOK_SECRET"] == ["user:pass"]
-    assert found["sms"] == "apps.messaging.sms.TwilioSmsBackend"
+    assert found["sms"] == "apps.messaging.sms.twilio.TwilioSmsBackend"
     assert found["hsts"] == 31_536_000
     assert found["secure_cookies"] is True
 

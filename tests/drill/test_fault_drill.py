@@ -11,7 +11,6 @@ from django.conf import settings as django_settings
 
 from bench.drill import WORKER_ENV, DrillConfig, Hooks, run_drill
 from tests.fixtures.worker import WORKER_DEADLINE
-from tests.messaging.fixtures import anymail_outbox  # noqa: F401
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -21,7 +20,7 @@ def worker_env(settings) -> dict:
     return {
         "DEV_OUTBOX_DIR": str(settings.DEV_OUTBOX_DIR),
         "EMAIL_BACKEND": "apps.messaging.backends.DevOutboxEmailBackend",
-        "SMS_BACKEND": "apps.messaging.sms.DevOutboxSmsBackend",
+        "SMS_BACKEND": "apps.messaging.sms.dev.DevOutboxSmsBackend",
         "EMAIL_DOMAIN": settings.EMAIL_DOMAIN,
         "REPLY_ADDRESS_DOMAIN": settings.REPLY_ADDRESS_DOMAIN,
         "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
@@ -43,7 +42,7 @@ def test_the_fault_drill_loses_nothing_and_duplicates_nothing(
     harvest_sandbox,
     celery_worker_factory,
     settings,
-    anymail_outbox,  # noqa: F811
+    anymail_outbox,
 ):
     env = worker_env(settings)
     on_redis = settings.CELERY_BROKER_URL.startswith("redis://")

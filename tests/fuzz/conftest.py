@@ -14,5 +14,3 @@ _common = {
 settings.register_profile("ci", max_examples=60, **_common)
 settings.register_profile("deep", max_examples=1000, **_common)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
-
-from tests.messaging.fixtures import anymail_outbox, world  # noqa: E402, F401

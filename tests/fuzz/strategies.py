@@ -2,19 +2,50 @@
 
 from hypothesis import strategies as st
 
-TWILIO_FIELDS = ("MessageSid", "AccountSid", "From", "To", "Body", "NumMedia", "MessageStatus",
-                 "ErrorCode", "SmsSid", "MediaUrl0")  # fmt: skip
+TWILIO_FIELDS = (
+    "MessageSid",
+    "AccountSid",
+    "From",
+    "To",
+    "Body",
+    "NumMedia",
+    "MessageStatus",
+    "ErrorCode",
+    "SmsSid",
+    "MediaUrl0",
+)
 
 hostile_text = st.one_of(
     st.text(max_size=40),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=200),
-    st.sampled_from([
-        "", " ", "\x00", "+", "+15005550006", "+14155550101", "STOP", "start", "SM" + "a" * 32,
-        "SM" + "a" * 65, "x" * 5000, "' OR 1=1 --", "<script>alert(1)</script>", "%00", "\u202e",
-        "🙂" * 300, "whatsapp:+14155550101", "delivered", "sent", "failed", "1e309", "-1",
-        "9" * 40,
-    ]),
-)  # fmt: skip
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "\x00",
+            "+",
+            "+15005550006",
+            "+14155550101",
+            "STOP",
+            "start",
+            "SM" + "a" * 32,
+            "SM" + "a" * 65,
+            "x" * 5000,
+            "' OR 1=1 --",
+            "<script>alert(1)</script>",
+            "%00",
+            "\u202e",
+            "🙂" * 300,
+            "whatsapp:+14155550101",
+            "delivered",
+            "sent",
+            "failed",
+            "1e309",
+            "-1",
+            "9" * 40,
+        ]
+    ),
+)
 
 form_fields = st.dictionaries(
     st.one_of(st.sampled_from(TWILIO_FIELDS), st.text(min_size=1, max_size=20)),

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from apps.greenhouse.models import SyncRecord
 from apps.messaging.addressing import reply_address
 from apps.messaging.models import Message, Thread, UnmatchedInbound
-from apps.messaging.services import sms_send
+from apps.messaging.outbound import sms_send
+from tests.fixtures.messaging import deliver_queued
 from tests.fuzz.strategies import hostile_text, json_values
-from tests.messaging.fixtures import deliver_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -70,8 +70,9 @@ def test_wrong_or_missing_credentials_store_nothing(client, anymail_secret, path
 @given(body=bodies)
 def test_any_body_with_the_right_credentials_never_answers_500(client, anymail_secret, path, body):
     before = snapshot()
-    response = client.post(path, data=body, content_type="application/json",
-                           headers=basic(anymail_secret))  # fmt: skip
+    response = client.post(
+        path, data=body, content_type="application/json", headers=basic(anymail_secret)
+    )
     assert response.status_code < 500
     if response.status_code >= 400:
         assert snapshot() == before
@@ -92,9 +93,23 @@ def postmark_inbound(world, **overrides):
     }
 
 
-@given(field=st.sampled_from(["FromFull", "ToFull", "OriginalRecipient", "Subject", "MessageID",
-                              "TextBody", "HtmlBody", "Headers", "Attachments", "Date"]),
-       value=json_values)  # fmt: skip
+@given(
+    field=st.sampled_from(
+        [
+            "FromFull",
+            "ToFull",
+            "OriginalRecipient",
+            "Subject",
+            "MessageID",
+            "TextBody",
+            "HtmlBody",
+            "Headers",
+            "Attachments",
+            "Date",
+        ]
+    ),
+    value=json_values,
+)
 def test_an_inbound_email_with_one_hostile_field_never_answers_500(
     client, world, anymail_secret, field, value
 ):

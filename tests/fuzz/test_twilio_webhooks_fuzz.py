@@ -10,9 +10,9 @@ from twilio.request_validator import RequestValidator
 
 from apps.greenhouse.models import SyncRecord
 from apps.messaging.models import Message, Thread, UnmatchedInbound
-from apps.messaging.services import sms_send
+from apps.messaging.outbound import sms_send
+from tests.fixtures.messaging import PUBLIC_BASE_URL, TWILIO_TOKEN, deliver_queued
 from tests.fuzz.strategies import TWILIO_FIELDS, form_fields, hostile_text
-from tests.messaging.fixtures import PUBLIC_BASE_URL, TWILIO_TOKEN, deliver_queued
 
 pytestmark = pytest.mark.django_db
 
@@ -73,12 +73,17 @@ def test_without_a_valid_signature_nothing_is_stored(client, world, path, params
 
 
 @pytest.mark.parametrize("path", [SMS_URL, STATUS_URL])
-@given(body=st.binary(max_size=3000), content_type=st.sampled_from(
-    [FORM, "multipart/form-data; boundary=xyz", "application/json", "text/plain"]))  # fmt: skip
+@given(
+    body=st.binary(max_size=3000),
+    content_type=st.sampled_from(
+        [FORM, "multipart/form-data; boundary=xyz", "application/json", "text/plain"]
+    ),
+)
 def test_a_raw_body_of_any_bytes_is_refused_without_a_500(client, world, path, body, content_type):
     before = snapshot()
-    response = client.post(path, data=body, content_type=content_type,
-                           headers={"X-Twilio-Signature": "c2lnbmF0dXJl"})  # fmt: skip
+    response = client.post(
+        path, data=body, content_type=content_type, headers={"X-Twilio-Signature": "c2lnbmF0dXJl"}
+    )
     assert response.status_code in (400, 403)
     assert snapshot() == before
 

@@ -18,8 +18,8 @@ def main() -> None:
     django.setup()
     from django.conf import settings
 
-    from apps.greenhouse.client import HarvestClient, HarvestCredentials
-    from apps.greenhouse.ratelimit import store_from_url
+    from apps.greenhouse.harvest.client import HarvestClient, HarvestCredentials
+    from apps.greenhouse.harvest.ratelimit import store_from_url
 
     job = json.loads(sys.argv[1])
     print("ready", flush=True)

@@ -1,9 +1,9 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from apps.core import demo
-from apps.greenhouse.client import HarvestClient, HarvestCredentials
-from apps.greenhouse.services import SANDBOX_HOST
+from apps.demo import data as demo
+from apps.greenhouse.harvest.client import HarvestClient, HarvestCredentials
+from apps.harvest_sandbox.services import SANDBOX_HOST
 from apps.teams.models import Membership
 from tests.fixtures.staff import log_in_staff
 from tests.greenhouse.factories import GreenhouseIntegrationFactory
@@ -82,11 +82,9 @@ def staff_client(client, db, settings):
 
 # --- The activity sync --------------------------------------------------------------------------
 
-from tests.messaging.fixtures import anymail_outbox  # noqa: E402, F401
-
 
 @pytest.fixture
-def synced(team, integration, anymail_outbox):  # noqa: F811
+def synced(team, integration, anymail_outbox):
     """The demo team with sync enabled and on, its recruiter Rob with a virtual number, and the
     demo prospects (the first three are Greenhouse candidates in the sandbox)."""
     from tests.greenhouse.sync_helpers import make_synced_world

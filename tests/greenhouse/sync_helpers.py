@@ -8,18 +8,19 @@ from types import SimpleNamespace
 from anymail.inbound import AnymailInboundMessage
 from django.utils import timezone
 
-from apps.core import demo
+from apps.demo import data as demo
+from apps.greenhouse.connection import greenhouse_user_mappings_refresh
 from apps.greenhouse.models import GreenhouseIntegration, SyncRecord
-from apps.greenhouse.services import greenhouse_user_mappings_refresh
 from apps.greenhouse.sync import sync_record_write
 from apps.messaging.addressing import bracket, reply_address
+from apps.messaging.inbound import email_record_inbound
 from apps.messaging.models import Message
-from apps.messaging.services import email_record_inbound, sms_record_inbound
-from apps.sequences.scheduler import sequence_steps_dispatch
+from apps.messaging.sms.twilio import sms_record_inbound
+from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
 from apps.teams.models import Membership
+from tests.fixtures.messaging import three_step_sequence
 from tests.messaging.factories import VirtualPhoneNumberFactory
-from tests.messaging.fixtures import three_step_sequence
 from tests.sequences.factories import ProspectEmailFactory, ProspectFactory, ProspectPhoneFactory
 
 

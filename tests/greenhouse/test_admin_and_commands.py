@@ -5,8 +5,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
+from apps.greenhouse.connection import greenhouse_user_mappings_refresh
 from apps.greenhouse.models import GreenhouseIntegration, GreenhouseUserMapping
-from apps.greenhouse.services import greenhouse_user_mappings_refresh
 from apps.teams.models import Membership
 from tests.teams.factories import MembershipFactory, TeamFactory, UserFactory
 

@@ -19,16 +19,16 @@ from apps.greenhouse.models import (
 )
 from apps.greenhouse.pausing import PAUSE_SALT, pause_url
 from apps.greenhouse.policy import Reason
-from apps.greenhouse.sync import (
+from apps.greenhouse.switches import (
     team_note_visibility_set,
     team_sync_enable_by_support,
     team_sync_turn_off,
     team_sync_turn_on,
 )
 from apps.messaging.models import Channel, Thread
-from apps.messaging.services import sms_send
+from apps.messaging.outbound import sms_send
+from tests.fixtures.messaging import deliver_queued
 from tests.greenhouse.sync_helpers import enroll_and_dispatch_all_steps, write_all
-from tests.messaging.fixtures import deliver_queued
 from tests.teams.factories import recruiter
 
 pytestmark = pytest.mark.django_db

@@ -6,11 +6,10 @@ from urllib.parse import parse_qs
 
 import pytest
 
-from apps.greenhouse.client import (
+from apps.greenhouse.harvest.client import HarvestClient, HarvestCredentials
+from apps.greenhouse.harvest.errors import (
     HarvestAmbiguousWrite,
     HarvestAuthenticationError,
-    HarvestClient,
-    HarvestCredentials,
     HarvestNotFound,
     HarvestPermissionError,
     HarvestRateLimited,

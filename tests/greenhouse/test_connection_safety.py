@@ -20,20 +20,16 @@ import pytest
 import urllib3.util.connection
 from django.urls import reverse
 
-from apps.greenhouse.client import (
-    HarvestClient,
-    HarvestCredentials,
-    HarvestDeadlineExceeded,
-    HarvestHostNotAllowed,
-)
-from apps.greenhouse.deadline import Deadline
-from apps.greenhouse.models import GreenhouseIntegration
-from apps.greenhouse.ratelimit import attempt_count
-from apps.greenhouse.services import (
+from apps.greenhouse.connection import (
     greenhouse_integration_test_connection,
     greenhouse_integration_update,
     harvest_client_build,
 )
+from apps.greenhouse.harvest.client import HarvestClient, HarvestCredentials
+from apps.greenhouse.harvest.deadline import Deadline
+from apps.greenhouse.harvest.errors import HarvestDeadlineExceeded, HarvestHostNotAllowed
+from apps.greenhouse.harvest.ratelimit import attempt_count
+from apps.greenhouse.models import GreenhouseIntegration
 from tests.fixtures.harvest import allow_greenhouse_host
 from tests.greenhouse.factories import GreenhouseIntegrationFactory
 from tests.teams.factories import TeamFactory, team_admin
@@ -383,8 +379,12 @@ def test_saves_and_tests_are_limited_per_team(client, integration, ada, harvest_
     assert len(harvest_sandbox.requests(path="/token")) == 3
     # Another team is not held up by this one.
     other = TeamFactory()
-    GreenhouseIntegrationFactory(team=other, host="sandbox", client_id=harvest_sandbox.client_id,
-                                 client_secret=harvest_sandbox.client_secret)  # fmt: skip
+    GreenhouseIntegrationFactory(
+        team=other,
+        host="sandbox",
+        client_id=harvest_sandbox.client_id,
+        client_secret=harvest_sandbox.client_secret,
+    )
     client.force_login(team_admin(other))
     assert flash(client.post(test_url, follow=True))[-1].startswith("Connected")
 

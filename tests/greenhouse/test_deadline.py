@@ -1,4 +1,4 @@
-"""apps.greenhouse.deadline: a wall-clock limit on `requests` calls, over plain HTTP and TLS."""
+"""The Harvest deadline: a wall-clock limit on `requests` calls, over plain HTTP and TLS."""
 
 import datetime
 import socket
@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from apps.greenhouse.deadline import Deadline
+from apps.greenhouse.harvest.deadline import Deadline
 
 MARGIN = 8.0  # on a loaded 2-core machine; the servers below would hold a call for 60 s
 

@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-from apps.greenhouse import crypto
+from apps.core import crypto
 from apps.greenhouse.models import GreenhouseIntegration
 from tests.fixtures.harvest import allow_greenhouse_host
 

@@ -4,8 +4,8 @@ Greenhouse does not know (it would create an empty profile for each)."""
 import pytest
 from django.apps import apps as django_apps
 
+from apps.greenhouse.connection import greenhouse_integration_record_check
 from apps.greenhouse.models import GreenhouseIntegration
-from apps.greenhouse.services import greenhouse_integration_record_check
 from apps.greenhouse.signals import enrollment_preflight_warnings
 from apps.sequences.models import Sequence
 from apps.sequences.signals import enrollment_preflight

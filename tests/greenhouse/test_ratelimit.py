@@ -15,7 +15,7 @@ from email.utils import formatdate
 import pytest
 from django.conf import settings
 
-from apps.greenhouse.ratelimit import (
+from apps.greenhouse.harvest.ratelimit import (
     MemoryStore,
     Policy,
     RateBudget,
@@ -201,9 +201,15 @@ def simulate(*, workers: int, total: int, limit: int, window: int, start: float,
             probe, headers = data
             found_limit, remaining, reset = parse_rate_headers(headers, now)
             learn(
-                state, now, POLICY, probe=probe, answered=True, limit=found_limit,
-                remaining=remaining, reset=reset,
-            )  # fmt: skip
+                state,
+                now,
+                POLICY,
+                probe=probe,
+                answered=True,
+                limit=found_limit,
+                remaining=remaining,
+                reset=reset,
+            )
             if "Retry-After" in headers:
                 granted -= 1  # not written: it goes again
                 hold(state, now, float(headers["Retry-After"]))

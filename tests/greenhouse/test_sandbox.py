@@ -12,7 +12,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from apps.greenhouse.sandbox.state import CURSOR_RULE, SITE_ADMIN_RULE
+from apps.harvest_sandbox.state import CURSOR_RULE, SITE_ADMIN_RULE
 
 GRACE = "grace.hopper@example.com"
 
@@ -128,7 +128,7 @@ def test_candidates_by_email_and_ids(api):
 
 
 def test_demo_candidates_match_the_demo_prospects(harvest_sandbox):
-    from apps.core.demo import DEMO_PROSPECTS, PROSPECTS_IN_GREENHOUSE
+    from apps.demo.data import DEMO_PROSPECTS, PROSPECTS_IN_GREENHOUSE
 
     emails = {a["value"] for c in harvest_sandbox.candidates() for a in c["email_addresses"]}
     assert emails == {p[2] for p in DEMO_PROSPECTS[:PROSPECTS_IN_GREENHOUSE]}
@@ -301,9 +301,10 @@ def test_maildrop_creates_an_empty_profile_for_an_unknown_recipient(harvest_sand
 
     assert response.json()["logged"][0]["created_candidate"] is True
     [profile] = [
-        c for c in harvest_sandbox.candidates()
+        c
+        for c in harvest_sandbox.candidates()
         if c["email_addresses"] == [{"value": "linus.unknown@example.com", "type": "personal"}]
-    ]  # fmt: skip
+    ]
     assert profile["first_name"] is None and profile["last_name"] is None
 
 
@@ -335,10 +336,26 @@ def test_the_html_page_shows_each_candidates_feed(harvest_sandbox, api):
 def test_the_command_serves_with_faults_given_at_start(tmp_path):
     env = {**os.environ, "VAR_DIR": str(tmp_path)}
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "harvest_sandbox", "--port", "0", "--rate-limit", "7",
-         "--rate-window", "5", "--error-rate", "1", "--error-status", "500"],
-        cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "manage.py",
+            "harvest_sandbox",
+            "--port",
+            "0",
+            "--rate-limit",
+            "7",
+            "--rate-window",
+            "5",
+            "--error-rate",
+            "1",
+            "--error-status",
+            "500",
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         banner = ""
         while "Rate limit" not in banner:

@@ -10,8 +10,9 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from apps.greenhouse.client import HarvestCredentials, HarvestError
-from apps.greenhouse.services import greenhouse_integration_test_connection, harvest_client_build
+from apps.greenhouse.connection import greenhouse_integration_test_connection, harvest_client_build
+from apps.greenhouse.harvest.client import HarvestCredentials
+from apps.greenhouse.harvest.errors import HarvestError
 
 GRACE = "grace.hopper@example.com"
 

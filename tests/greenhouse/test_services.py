@@ -6,11 +6,7 @@ import pytest
 from cryptography.fernet import Fernet
 from django.core.exceptions import ImproperlyConfigured, ValidationError
 
-from apps.greenhouse.client import host_profile
-from apps.greenhouse.models import GreenhouseIntegration, GreenhouseUserMapping
-from apps.greenhouse.selectors import greenhouse_user_id_for, greenhouse_user_mapping_gaps
-from apps.greenhouse.services import (
-    greenhouse_integration_connect_sandbox,
+from apps.greenhouse.connection import (
     greenhouse_integration_create,
     greenhouse_integration_test_connection,
     greenhouse_integration_update,
@@ -18,6 +14,10 @@ from apps.greenhouse.services import (
     greenhouse_user_mapping_set,
     greenhouse_user_mappings_refresh,
 )
+from apps.greenhouse.harvest.hosts import host_profile
+from apps.greenhouse.models import GreenhouseIntegration, GreenhouseUserMapping
+from apps.greenhouse.selectors import greenhouse_user_id_for, greenhouse_user_mapping_gaps
+from apps.harvest_sandbox.services import greenhouse_integration_connect_sandbox
 from apps.teams.models import Membership
 from tests.fixtures.harvest import allow_greenhouse_host
 from tests.teams.factories import MembershipFactory, UserFactory

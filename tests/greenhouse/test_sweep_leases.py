@@ -11,11 +11,11 @@ from django.utils import timezone
 
 from apps.greenhouse.bot_notice import bot_notice_queue
 from apps.greenhouse.models import BotNotice, SyncRecord
-from apps.greenhouse.sync import sync_records_sweep
-from apps.messaging.services import sms_send
+from apps.greenhouse.sweeper import sync_records_sweep
+from apps.messaging.outbound import sms_send
+from tests.fixtures.messaging import deliver_queued
 from tests.fixtures.worker import broker_messages, broker_purge
 from tests.messaging.factories import ThreadFactory
-from tests.messaging.fixtures import deliver_queued
 
 pytestmark = pytest.mark.django_db(transaction=True)
 BACKLOG = 20

@@ -21,9 +21,10 @@ from apps.greenhouse.models import (
     SyncRecord,
 )
 from apps.greenhouse.policy import Reason
-from apps.greenhouse.sync import sync_records_sweep
+from apps.greenhouse.sweeper import sync_records_sweep
 from apps.messaging.models import Channel, Message, Thread
-from apps.messaging.services import sms_send, thread_reply_create
+from apps.messaging.outbound import sms_send, thread_reply_create
+from tests.fixtures.messaging import deliver_queued
 from tests.fixtures.worker import wait_for
 from tests.greenhouse.sync_helpers import (
     add_prospect,
@@ -33,7 +34,6 @@ from tests.greenhouse.sync_helpers import (
     outbound,
     sms_reply,
 )
-from tests.messaging.fixtures import deliver_queued
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 Status = SyncRecord.Status
@@ -45,7 +45,7 @@ def worker_env(settings, **extra) -> dict:
     return {
         "DEV_OUTBOX_DIR": str(settings.DEV_OUTBOX_DIR),
         "EMAIL_BACKEND": "apps.messaging.backends.DevOutboxEmailBackend",
-        "SMS_BACKEND": "apps.messaging.sms.DevOutboxSmsBackend",
+        "SMS_BACKEND": "apps.messaging.sms.dev.DevOutboxSmsBackend",
         "EMAIL_DOMAIN": settings.EMAIL_DOMAIN,
         "REPLY_ADDRESS_DOMAIN": settings.REPLY_ADDRESS_DOMAIN,
         "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
@@ -129,9 +129,12 @@ def test_an_sms_and_its_reply_are_two_notes_and_an_email_outside_a_sequence_is_s
     wait_for(lambda: outbound(sms_thread).filter(status=Message.Status.SENT).exists())
     sms_reply(synced, synced.grace, text="Hi Rob, happy to talk.")
     other = Thread.objects.create(
-        team=synced.team, prospect=synced.grace, owner=synced.rob, channel=Channel.EMAIL,
+        team=synced.team,
+        prospect=synced.grace,
+        owner=synced.rob,
+        channel=Channel.EMAIL,
         subject="Coffee?",
-    )  # fmt: skip
+    )
     thread_reply_create(thread=other, sender=synced.rob, body="Coffee next week?")
     wait_for(lambda: written(thread=sms_thread) == 2)
     wait_for(lambda: SyncRecord.objects.filter(thread=other).exists())

@@ -9,7 +9,8 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from apps.greenhouse.client import HarvestClient
+from apps.greenhouse.connection import greenhouse_integration_test_connection
+from apps.greenhouse.harvest.client import HarvestClient
 from apps.greenhouse.models import (
     BotNotice,
     CandidateLink,
@@ -20,15 +21,12 @@ from apps.greenhouse.models import (
 )
 from apps.greenhouse.notes import reference_line
 from apps.greenhouse.policy import Reason
-from apps.greenhouse.services import greenhouse_integration_test_connection
-from apps.greenhouse.sync import (
-    candidate_link_choose,
-    sync_record_write,
-    sync_records_sweep,
-    team_sync_turn_off,
-)
+from apps.greenhouse.sweeper import sync_records_sweep
+from apps.greenhouse.switches import candidate_link_choose, team_sync_turn_off
+from apps.greenhouse.sync import sync_record_write
 from apps.messaging.models import Channel, Message, Thread
-from apps.messaging.services import sms_send, thread_reply_create
+from apps.messaging.outbound import sms_send, thread_reply_create
+from tests.fixtures.messaging import deliver_queued
 from tests.greenhouse.sync_helpers import (
     email_reply,
     enroll_and_dispatch_all_steps,
@@ -36,7 +34,6 @@ from tests.greenhouse.sync_helpers import (
     sms_reply,
     write_all,
 )
-from tests.messaging.fixtures import deliver_queued
 
 pytestmark = pytest.mark.django_db
 Status = SyncRecord.Status
@@ -125,9 +122,12 @@ def test_an_sms_and_its_reply_become_two_notes(synced, harvest_sandbox):
 
 def test_an_email_outside_any_sequence_thread_is_skipped_with_its_reason(synced, harvest_sandbox):
     thread = Thread.objects.create(
-        team=synced.team, prospect=synced.grace, owner=synced.rob, channel=Channel.EMAIL,
+        team=synced.team,
+        prospect=synced.grace,
+        owner=synced.rob,
+        channel=Channel.EMAIL,
         subject="Coffee?",
-    )  # fmt: skip
+    )
     thread_reply_create(thread=thread, sender=synced.rob, body="Coffee next week?")
     deliver_queued()
 
@@ -198,9 +198,13 @@ def _claim_and_start_post(record):
 
 @pytest.mark.parametrize("post_landed", [True, False])
 def test_a_worker_killed_around_the_post_leaves_exactly_one_note(
-    synced, harvest_sandbox, credentials, admin_user_id, post_landed,
+    synced,
+    harvest_sandbox,
+    credentials,
+    admin_user_id,
+    post_landed,
     django_capture_on_commit_callbacks,
-):  # fmt: skip
+):
     sms_send(sender=synced.rob, prospect=synced.grace, body="Hello")
     deliver_queued()
     record = SyncRecord.objects.get()

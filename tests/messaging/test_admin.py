@@ -6,9 +6,9 @@ from django.urls import reverse
 
 from apps.messaging.models import UnmatchedInbound
 from apps.sequences.models import Enrollment
+from tests.fixtures.messaging import three_step_sequence
 from tests.fixtures.staff import log_in_staff
 from tests.messaging.factories import UnmatchedInboundFactory
-from tests.messaging.fixtures import three_step_sequence
 from tests.sequences.factories import ProspectFactory
 from tests.teams.factories import TeamFactory
 

@@ -8,8 +8,9 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from apps.messaging.delivery import messages_sweep
 from apps.messaging.models import Message
-from apps.messaging.services import messages_sweep, sms_send
+from apps.messaging.outbound import sms_send
 from tests.fixtures.worker import broker_messages, broker_purge
 
 pytestmark = pytest.mark.django_db(transaction=True)

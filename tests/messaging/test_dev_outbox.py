@@ -11,11 +11,11 @@ from apps.greenhouse.bot_notice import bot_notice_send
 from apps.greenhouse.models import BotNotice
 from apps.messaging.backends import dev_email_outbox_dir
 from apps.messaging.models import Thread
-from apps.messaging.services import sms_send
-from apps.sequences.scheduler import sequence_steps_dispatch
+from apps.messaging.outbound import sms_send
+from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
+from tests.fixtures.messaging import deliver_queued, three_step_sequence
 from tests.messaging.factories import VirtualPhoneNumberFactory
-from tests.messaging.fixtures import deliver_queued, three_step_sequence
 from tests.sequences.factories import ProspectEmailFactory, ProspectFactory, ProspectPhoneFactory
 from tests.teams.factories import TeamFactory, UserFactory, recruiter
 

@@ -12,16 +12,16 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from apps.messaging import services
+from apps.messaging import delivery
 from apps.messaging.backends import dev_email_outbox_dir
+from apps.messaging.delivery import message_deliver, messages_sweep
 from apps.messaging.models import Message
-from apps.messaging.services import message_deliver, messages_sweep
+from apps.messaging.steps import sequence_steps_dispatch
 from apps.messaging.tasks import message_send_task
 from apps.sequences.models import Prospect
-from apps.sequences.scheduler import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
+from tests.fixtures.messaging import three_step_sequence
 from tests.messaging.factories import MessageFactory, ThreadFactory
-from tests.messaging.fixtures import three_step_sequence
 
 pytestmark = pytest.mark.django_db
 
@@ -95,7 +95,7 @@ def test_a_header_the_backend_refuses_is_permanent_too(world, settings, monkeypa
     # Whatever the check before sending misses, the email library's own refusal (BadHeaderError,
     # raised by the dev outbox backend as it renders the message) is a permanent failure as well.
     settings.EMAIL_BACKEND = BACKENDS["dev-outbox"]
-    monkeypatch.setattr(services, "_header_problem", lambda message, headers: "")
+    monkeypatch.setattr(delivery, "_header_problem", lambda message, headers: "")
     message = queued_message(world, subject="Hi\r\nBcc: spy@evil.example")
     assert message_deliver(message_id=message.pk) == "failed"
     assert_failed_for_good(message, "Not sent: an email header could not be written")

@@ -7,12 +7,12 @@ from anymail.signals import AnymailInboundEvent, inbound
 from django.utils import timezone
 
 from apps.messaging.addressing import reply_address, thread_id_from_reply_address
+from apps.messaging.inbound import email_record_inbound
 from apps.messaging.models import Message, UnmatchedInbound
-from apps.messaging.services import email_record_inbound
+from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.models import Enrollment
-from apps.sequences.scheduler import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
-from tests.messaging.fixtures import deliver_queued, three_step_sequence
+from tests.fixtures.messaging import deliver_queued, three_step_sequence
 
 pytestmark = pytest.mark.django_db
 

@@ -15,9 +15,9 @@ from django.utils import timezone
 
 from apps.messaging.addressing import reply_address
 from apps.messaging.models import Message, UnmatchedInbound
-from apps.sequences.scheduler import sequence_steps_dispatch
+from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
-from tests.messaging.fixtures import deliver_queued, three_step_sequence
+from tests.fixtures.messaging import deliver_queued, three_step_sequence
 
 pytestmark = pytest.mark.django_db
 

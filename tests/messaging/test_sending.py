@@ -7,16 +7,13 @@ from anymail.signals import AnymailTrackingEvent, tracking
 from django.core import mail
 from django.utils import timezone
 
+from apps.messaging.delivery import message_deliver, messages_sweep
 from apps.messaging.models import Message
-from apps.messaging.services import (
-    message_deliver,
-    messages_sweep,
-    thread_reply_create,
-)
+from apps.messaging.outbound import thread_reply_create
 from apps.messaging.signals import message_recorded
-from apps.sequences.scheduler import sequence_steps_dispatch
+from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
-from tests.messaging.fixtures import deliver_queued, three_step_sequence
+from tests.fixtures.messaging import deliver_queued, three_step_sequence
 
 pytestmark = pytest.mark.django_db
 MAX_SEND_ATTEMPTS = Message.RETRY_POLICY.max_attempts

@@ -4,8 +4,8 @@ history (selectors.thread_message_ids) for every sender of mail in a thread."""
 import pytest
 
 from apps.messaging.addressing import REFERENCES_KEPT, bracket, reply_headers, trim_references
+from apps.messaging.outbound import thread_reply_create
 from apps.messaging.selectors import thread_message_ids
-from apps.messaging.services import thread_reply_create
 from tests.messaging.factories import MessageFactory, ThreadFactory
 
 

@@ -6,8 +6,9 @@ from unittest import mock
 import pytest
 from twilio.http.response import Response
 
+from apps.messaging.delivery import message_deliver
 from apps.messaging.models import Message
-from apps.messaging.services import message_deliver, sms_send
+from apps.messaging.outbound import sms_send
 
 pytestmark = pytest.mark.django_db
 
@@ -16,7 +17,7 @@ SID = "SM" + "c" * 32
 
 @pytest.fixture
 def twilio(settings, world):
-    settings.SMS_BACKEND = "apps.messaging.sms.TwilioSmsBackend"
+    settings.SMS_BACKEND = "apps.messaging.sms.twilio.TwilioSmsBackend"
     settings.TWILIO_ACCOUNT_SID = "AC" + "0" * 32
     with mock.patch("twilio.http.http_client.TwilioHttpClient.request") as request:
         yield request

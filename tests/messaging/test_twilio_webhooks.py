@@ -6,11 +6,11 @@ from django.utils import timezone
 from twilio.request_validator import RequestValidator
 
 from apps.messaging.models import Message, Thread, UnmatchedInbound
-from apps.messaging.services import sms_send
+from apps.messaging.outbound import sms_send
+from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.models import Enrollment, ProspectPhone
-from apps.sequences.scheduler import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll, sequence_create
-from tests.messaging.fixtures import PUBLIC_BASE_URL, TWILIO_TOKEN, deliver_queued, twilio_post
+from tests.fixtures.messaging import PUBLIC_BASE_URL, TWILIO_TOKEN, deliver_queued, twilio_post
 
 pytestmark = pytest.mark.django_db
 

@@ -7,12 +7,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from apps.messaging.models import Message, Thread, UnmatchedInbound
-from apps.messaging.services import sms_send
+from apps.messaging.outbound import sms_send
+from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.models import Enrollment
-from apps.sequences.scheduler import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
+from tests.fixtures.messaging import deliver_queued, three_step_sequence
 from tests.messaging.factories import VirtualPhoneNumberFactory
-from tests.messaging.fixtures import deliver_queued, three_step_sequence
 from tests.sequences.factories import ProspectFactory, ProspectPhoneFactory
 from tests.teams.factories import TeamFactory, recruiter
 
@@ -45,6 +45,17 @@ def test_the_thread_page_shows_messages_and_answers_by_email(client, world, emai
     assert answer.subject == "Re: Quick question, Grace"
     assert answer.bcc_addresses == ["maildrop@greenhouse.io"]
     assert answer.in_reply_to == Message.objects.filter(thread=email_thread).first().message_id
+
+
+def test_the_prospect_page_lists_their_conversations_through_the_panel(client, world, email_thread):
+    # The sequences app renders the page; the messaging app's panel adds the threads.
+    client.force_login(world.owner)
+    page = client.get(reverse("sequences:prospect-detail", args=[world.prospect.pk])).content
+    thread_url = reverse("messaging:thread-detail", args=[email_thread.pk])
+    assert b"<h2>Conversations</h2>" in page and thread_url.encode() in page
+    other = ProspectFactory(team=world.team, first_name="Alan")
+    page = client.get(reverse("sequences:prospect-detail", args=[other.pk])).content
+    assert thread_url.encode() not in page and b"No conversations yet" in page
 
 
 def test_an_empty_answer_is_refused(client, world, email_thread):
@@ -197,7 +208,7 @@ class _MaildropSandbox(BaseHTTPRequestHandler):
 
 
 def test_maildrop_bcc_copies_reach_the_harvest_sandbox(world, settings):
-    settings.EMAIL_BACKEND = "apps.messaging.backends.DevOutboxEmailBackend"
+    settings.EMAIL_BACKEND = "apps.harvest_sandbox.backends.MaildropSandboxEmailBackend"
     server = HTTPServer(("127.0.0.1", 0), _MaildropSandbox)
     _MaildropSandbox.received = []
     thread = threading.Thread(target=server.serve_forever, daemon=True)

@@ -12,7 +12,7 @@ from django.urls import reverse
 from apps.core.text import CONTROL_CHARACTERS_MESSAGE, header_safe, validate_no_control_characters
 from apps.sequences.models import Prospect, Sequence, SequenceStep
 from apps.sequences.services import prospect_create, sequence_create, sequence_step_create
-from tests.messaging.fixtures import three_step_sequence
+from tests.fixtures.messaging import three_step_sequence
 
 pytestmark = pytest.mark.django_db
 

@@ -3,8 +3,12 @@ from django.core.exceptions import ValidationError
 
 from apps.sequences.placeholders import render_placeholders, validate_placeholders
 
-VALUES = {"first_name": "Grace", "last_name": "Hopper", "full_name": "Grace Hopper",
-          "sender_first_name": "Rob"}  # fmt: skip
+VALUES = {
+    "first_name": "Grace",
+    "last_name": "Hopper",
+    "full_name": "Grace Hopper",
+    "sender_first_name": "Rob",
+}
 
 
 def test_known_placeholders_are_replaced_with_plain_values():

@@ -7,12 +7,12 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from apps.messaging.addressing import reply_address
+from apps.messaging.inbound import email_record_inbound
 from apps.messaging.models import Message, Thread
-from apps.messaging.services import email_record_inbound
+from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.models import Enrollment, SequenceStep
-from apps.sequences.scheduler import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll, sequence_step_create
-from tests.messaging.fixtures import deliver_queued, three_step_sequence
+from tests.fixtures.messaging import deliver_queued, three_step_sequence
 from tests.sequences.factories import ProspectEmailFactory, ProspectFactory
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ from apps.sequences.models import Enrollment, Prospect, Sequence, SequenceStep
 from apps.sequences.services import prospects_enroll, sequence_create
 from apps.sequences.signals import enrollment_preflight
 from apps.teams.bcc import has_greenhouse_maildrop
-from tests.messaging.fixtures import three_step_sequence
+from tests.fixtures.messaging import three_step_sequence
 from tests.sequences.factories import ProspectEmailFactory, ProspectFactory
 from tests.teams.factories import TeamFactory, recruiter
 

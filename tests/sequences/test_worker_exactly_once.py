@@ -9,9 +9,9 @@ from email.parser import BytesParser
 import pytest
 
 from apps.messaging.models import Message
+from apps.messaging.tasks import sequence_steps_dispatch_task
 from apps.sequences.models import Enrollment
 from apps.sequences.services import prospects_enroll, sequence_create
-from apps.sequences.tasks import sequence_steps_dispatch_task
 from tests.fixtures.worker import wait_for
 from tests.sequences.factories import ProspectEmailFactory, ProspectFactory
 from tests.teams.factories import TeamFactory, recruiter

@@ -1,16 +1,16 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from apps.greenhouse.client import HarvestError
-from apps.greenhouse.crypto import SecretDecryptionError
-from apps.greenhouse.selectors import (
-    greenhouse_integration_for_team_identifier,
-    greenhouse_user_mapping_gaps,
-)
-from apps.greenhouse.services import (
+from apps.core.crypto import SecretDecryptionError
+from apps.greenhouse.connection import (
     greenhouse_integration_test_connection,
     greenhouse_user_mappings_refresh,
     harvest_client_build,
     harvest_error_in_plain_words,
+)
+from apps.greenhouse.harvest.errors import HarvestError
+from apps.greenhouse.selectors import (
+    greenhouse_integration_for_team_identifier,
+    greenhouse_user_mapping_gaps,
 )
 from apps.teams.models import Team
 

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.accounts.two_factor import staff_totp_keys_rotate
-from apps.greenhouse.services import greenhouse_secrets_rotate
+from apps.greenhouse.connection import greenhouse_secrets_rotate
 
 
 class Command(BaseCommand):

@@ -1,0 +1,116 @@
+"""The sync's beat sweeper: what a lost broker message, a dead worker or a connection that came
+back left waiting is found here and queued again (the shared outbox's sweep, apps/core/outbox.py),
+records the signal missed are created, and unhealthy connections are tested again. Everything
+is idempotent, so any number of beats may run it.
+"""
+
+import logging
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from apps.messaging.models import Message
+
+from .connection import greenhouse_integration_test_connection
+from .models import GreenhouseIntegration, SyncRecord
+from .policy import Reason
+from .sync import Status, sync_record_create
+
+logger = logging.getLogger(__name__)
+
+BACKFILL_BATCH = 500
+CONNECTION_RECHECK_EVERY = timedelta(minutes=5)
+BACKFILL_WINDOW = timedelta(days=1)
+
+
+def sync_records_sweep(
+    *,
+    now: datetime | None = None,
+    stale_after: timedelta | None = None,
+    grace: timedelta | None = None,
+    lease: timedelta | None = None,
+) -> dict[str, int]:
+    """Release records held for the connection once it is healthy; create records the signal
+    missed (older than `grace`); rescue what lost its worker; queue what is due and has no task
+    on its way (`lease`: settings.QUEUE_LEASE). Then the same for bot emails. Returns counts,
+    for logs and tests."""
+    from .bot_notice import bot_notices_sweep
+
+    now = now or timezone.now()
+    stale_after = stale_after or timedelta(seconds=settings.GREENHOUSE_SYNC_STALE_AFTER)
+    grace = (
+        grace if grace is not None else timedelta(seconds=settings.GREENHOUSE_SYNC_PENDING_GRACE)
+    )
+    counts = {}
+    healthy = GreenhouseIntegration.objects.filter(
+        health=GreenhouseIntegration.Health.OK, sync_enabled_by_support=True, sync_on=True
+    ).values("team_id")
+    # Pending with no lease: the queueing step of the sweep below takes them at once.
+    counts["released"] = SyncRecord.objects.filter(
+        status=Status.HELD, reason=Reason.CONNECTION_UNHEALTHY, team_id__in=healthy
+    ).update(status=Status.PENDING, next_attempt_at=now, queued_at=None, last_error="")
+    counts["backfilled"] = _backfill_missing(now=now, grace=grace)
+    # The read-back on the next attempt decides whether a dead worker's POST went through.
+    result = SyncRecord.sweep(
+        now=now,
+        stale_after=stale_after,
+        lease=lease,
+        order_by=("message__created_at", "message_id"),
+        gave_up_error=(
+            "The worker stopped while writing this note too many times. It may have been "
+            "written: check the candidate in Greenhouse."
+        ),
+        rescued_error="The worker stopped while writing; checking Greenhouse before writing again.",
+    )
+    counts.update(gave_up=result.gave_up, rescued=result.rescued, queued=result.queued)
+    counts["bot_notices"] = bot_notices_sweep(now=now, stale_after=stale_after, lease=lease)
+    return counts
+
+
+def _backfill_missing(*, now: datetime, grace: timedelta) -> int:
+    """Records the signal should have created but did not (its receiver failed and logged)."""
+    created = 0
+    for integration in GreenhouseIntegration.objects.filter(
+        sync_enabled_by_support=True, sync_on=True
+    ):
+        since = max(integration.sync_on_since or now, now - BACKFILL_WINDOW)
+        missing = (
+            Message.objects.filter(
+                team_id=integration.team_id,
+                created_at__gte=since,
+                created_at__lt=now - grace,
+                sync_record__isnull=True,
+            )
+            .filter(
+                Q(
+                    direction=Message.Direction.OUTBOUND,
+                    status__in=(Message.Status.SENT, Message.Status.DELIVERED),
+                )
+                | Q(direction=Message.Direction.INBOUND, status=Message.Status.RECEIVED)
+            )
+            .order_by("created_at", "pk")[:BACKFILL_BATCH]
+        )
+        for message in missing:
+            created += sync_record_create(message=message) is not None
+    return created
+
+
+def greenhouse_connections_recheck(*, now: datetime | None = None) -> int:
+    """Test again the connections that need attention while records are held for them; a
+    passing test makes the next sweep release those records."""
+    now = now or timezone.now()
+    waiting = SyncRecord.objects.filter(
+        status=Status.HELD, reason=Reason.CONNECTION_UNHEALTHY
+    ).values("team_id")
+    integrations = GreenhouseIntegration.objects.filter(
+        health=GreenhouseIntegration.Health.NEEDS_ATTENTION,
+        sync_enabled_by_support=True,
+        team_id__in=waiting,
+    ).filter(Q(last_checked_at=None) | Q(last_checked_at__lt=now - CONNECTION_RECHECK_EVERY))
+    checked = 0
+    for integration in integrations:
+        greenhouse_integration_test_connection(integration=integration)
+        checked += 1
+    return checked

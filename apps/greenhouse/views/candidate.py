@@ -1,0 +1,91 @@
+"""The recruiter's candidate page: each message with its sync status, and the pause switch."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from apps.messaging.models import Message, Thread
+from apps.sequences.models import Prospect
+from apps.teams.access import get_for_team_or_404, team_member_required
+
+from .. import selectors
+from ..models import CandidateLink, PauseVia, ProspectSyncPause
+from ..pausing import prospect_sync_pause, prospect_sync_resume
+from . import request_client
+
+CANDIDATE_MESSAGES_SHOWN = 300
+
+
+@team_member_required
+def prospect_sync(request, pk):
+    """The candidate's threads, each message with its sync status and the reason, and the
+    pause switch."""
+    prospect = get_for_team_or_404(Prospect.objects.select_related("owner"), request.team, pk=pk)
+    threads = list(
+        Thread.objects.filter(team=request.team, prospect=prospect)
+        .select_related("owner", "virtual_number", "enrollment__sequence")
+        .order_by("-last_message_at", "-pk")
+    )
+    thread_messages = list(
+        Message.objects.filter(thread__in=threads)
+        .select_related("sender")
+        .defer("body_html", "references")
+        .order_by("-created_at", "-id")[:CANDIDATE_MESSAGES_SHOWN]
+    )
+    records = selectors.sync_records_by_message(message_ids=[m.pk for m in thread_messages])
+    by_thread = {thread.pk: [] for thread in threads}
+    for message in reversed(thread_messages):  # oldest first within a thread
+        by_thread[message.thread_id].append((message, records.get(message.pk)))
+    return render(
+        request,
+        "greenhouse/prospect_sync.html",
+        {
+            "prospect": prospect,
+            "pause": ProspectSyncPause.objects.filter(prospect=prospect).first(),
+            "link": CandidateLink.objects.filter(prospect=prospect).first(),
+            "integration": selectors.greenhouse_integration_for_team(team_id=request.team.pk),
+            "threads": [(thread, by_thread[thread.pk]) for thread in threads],
+            "shown_limit": CANDIDATE_MESSAGES_SHOWN,
+            "truncated": len(thread_messages) == CANDIDATE_MESSAGES_SHOWN,
+            "events": selectors.sync_pause_events_for_prospect(prospect=prospect)[:50],
+        },
+    )
+
+
+def _back_to_candidate(request, prospect):
+    # Back to the page the button was on (the prospect page or the candidate sync page).
+    if request.POST.get("next") == "prospect":
+        return redirect("sequences:prospect-detail", pk=prospect.pk)
+    return redirect("greenhouse:prospect-sync", pk=prospect.pk)
+
+
+@require_POST
+@team_member_required
+def prospect_pause(request, pk):
+    prospect = get_for_team_or_404(Prospect.objects.all(), request.team, pk=pk)
+    _, changed = prospect_sync_pause(
+        prospect=prospect, via=PauseVia.APP, by=request.user, **request_client(request)
+    )
+    messages.success(
+        request,
+        f"Sync paused for {prospect}." if changed else f"Sync was already paused for {prospect}.",
+    )
+    return _back_to_candidate(request, prospect)
+
+
+@require_POST
+@team_member_required
+def prospect_resume(request, pk):
+    """Recruiters and team admins resume; pause links sent before this stop working."""
+    prospect = get_for_team_or_404(Prospect.objects.all(), request.team, pk=pk)
+    _, changed = prospect_sync_resume(prospect=prospect, by=request.user, **request_client(request))
+    messages.success(
+        request,
+        f"Sync resumed for {prospect}: new messages are written to Greenhouse again."
+        if changed
+        else f"Sync was not paused for {prospect}.",
+    )
+    return _back_to_candidate(request, prospect)
+
+
+# --- Team admins: the connection ---------------------------------------------------------------

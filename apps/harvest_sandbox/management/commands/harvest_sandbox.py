@@ -1,0 +1,98 @@
+import signal
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from apps.harvest_sandbox import Config, SandboxServer, SandboxState
+from apps.harvest_sandbox.state import DEMO_SERVICE_USER_ID
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the local Harvest v3 sandbox: OAuth token endpoint, candidates, users, notes, rate "
+        "limits, fault injection, Maildrop, and an HTML page of every candidate's activity feed."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
+        parser.add_argument("--rate-limit", type=int, default=75, help="requests per window")
+        parser.add_argument("--rate-window", type=int, default=30, help="window length, seconds")
+        parser.add_argument("--token-lifetime", type=int, default=3600, help="seconds")
+        parser.add_argument("--retry-after-format", choices=("seconds", "epoch"), default="seconds")
+        parser.add_argument("--no-demo-data", action="store_true", help="start empty")
+        faults = parser.add_argument_group(
+            "faults (also changeable at run time: POST /_sandbox/faults)"
+        )
+        faults.add_argument(
+            "--error-rate", type=float, default=0.0, help="share of /v3 calls → 5xx"
+        )
+        faults.add_argument("--error-status", type=int, default=503)
+        faults.add_argument("--slow", type=float, default=0.0, help="seconds before each answer")
+        faults.add_argument("--down", action="store_true", help="drop every API connection")
+        faults.add_argument(
+            "--write-then-500",
+            type=int,
+            default=0,
+            help="save the next N notes, answer 500 (-1: all)",
+        )
+        faults.add_argument(
+            "--drop-after-write",
+            type=int,
+            default=0,
+            help="save the next N notes, then drop the connection (-1: all)",
+        )
+
+    def handle(self, *args, **options):
+        state = SandboxState(
+            client_id=settings.GREENHOUSE_SANDBOX_CLIENT_ID,
+            client_secret=settings.GREENHOUSE_SANDBOX_CLIENT_SECRET,
+            config=Config(
+                rate_limit=options["rate_limit"],
+                rate_window=options["rate_window"],
+                token_lifetime=options["token_lifetime"],
+                retry_after_format=options["retry_after_format"],
+            ),
+            faults={
+                "error_rate": options["error_rate"],
+                "error_status": options["error_status"],
+                "slow_seconds": options["slow"],
+                "down": options["down"],
+                "write_then_500": options["write_then_500"],
+                "drop_after_write": options["drop_after_write"],
+            },
+            demo_data=not options["no_demo_data"],
+        )
+        server = SandboxServer(state, options["host"], options["port"])
+        admin = next((u for u in state.users.values() if u.site_admin and u.primary_email), None)
+        lines = [
+            "Harvest sandbox: a local imitation of Greenhouse Harvest v3",
+            f"  Activity feeds: {server.url}/",
+            f"  API base URL:   {server.url}",
+            f"  Token URL:      {server.url}/token",
+            # Demo values for a loopback-only fake; printing them is the point.
+            f"  Client ID:      {settings.GREENHOUSE_SANDBOX_CLIENT_ID}",
+            f"  Client secret:  {settings.GREENHOUSE_SANDBOX_CLIENT_SECRET}",
+            f"  Acting user:    {admin.id} ({admin.primary_email}, Site Admin)"
+            if admin
+            else f"  Acting user:    none; tokens act as service user {DEMO_SERVICE_USER_ID}",
+            f"  Rate limit:     {state.config.rate_limit} per {state.config.rate_window} s",
+        ]
+        active = {k: v for k, v in state.faults.items() if v and k != "error_status"}
+        if active:
+            lines.append(f"  Faults:         {active}")
+        self.stdout.write("\n".join(lines))
+        self.stdout.flush()
+
+        # honcho and the tests stop it with SIGTERM: shut down cleanly.
+        signal.signal(signal.SIGTERM, _interrupt)
+        try:
+            server.serve_forever(poll_interval=0.2)
+        except KeyboardInterrupt:
+            pass
+        finally:
+            server.server_close()

@@ -1,0 +1,810 @@
+"""The in-memory Greenhouse account behind the Harvest sandbox, and Harvest v3's rules over it.
+
+Every method is called with the HTTP details already parsed and returns (status, payload, headers);
+the server only moves bytes. All state sits behind one lock, so the threaded server stays
+consistent.
+"""
+
+import base64
+import binascii
+import json
+import math
+import random
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from email import policy as email_policy
+from email.parser import BytesParser
+from email.utils import getaddresses, parseaddr
+from typing import Any
+
+from apps.demo import data as demo
+
+# Scopes the sandbox checks (a credential holds a subset).
+SCOPES = (
+    "harvest:candidates:list",
+    "harvest:users:list",
+    "harvest:notes:list",
+    "harvest:notes:create",
+)
+CREATABLE_NOTE_TYPES = ("NOTE", "ACTIVITY", "EMAIL")
+READ_ONLY_NOTE_TYPES = (
+    "INTERVIEW",
+    "FOLLOW_UP",
+    "TAKE_HOME_TEST",
+    "LINKEDIN_NOTE",
+    "LINKEDIN_INMAIL",
+    "AVAILABILITY_REQUEST",
+    "MIGRATION_ERROR",
+    "TOUCHPOINT",
+    "FORM",
+    "FEEDBACK",
+)
+WRITE_TO_READ_VISIBILITY = {
+    "public": "publicly_visible",
+    "private": "privately_visible",
+    "admin_only": "admin_only_visible",
+}
+DEFAULT_PER_PAGE = 100
+MAX_PER_PAGE = 500
+MAX_IDS = 50
+UNPROCESSABLE = "Unprocessable Content"
+SITE_ADMIN_RULE = "All list endpoints require authorization by a Site Admin."
+CURSOR_RULE = "When passing a cursor, do not include other query params."
+BAD_BEARER_MESSAGE = (
+    "Token could not be decoded. Please ensure your token is from a trusted source."
+)
+MAILDROP_ADDRESS = re.compile(r"^maildrop@([a-z0-9-]+\.)*greenhouse\.io$", re.IGNORECASE)
+
+DEMO_SERVICE_USER_ID = 9000
+DEMO_FIRST_USER_ID = 9001
+DEMO_FIRST_CANDIDATE_ID = 40001
+FIRST_NOTE_ID = 700001
+
+NO_FAULTS = {
+    "error_rate": 0.0,  # share of /v3 requests answered with error_status, before any work
+    "error_count": 0,  # the next N /v3 requests answered with error_status
+    "error_status": 503,
+    "slow_seconds": 0.0,  # delay before answering /v3 and /token
+    "down": False,  # /v3 and /token close the connection without an answer
+    "reject_tokens": False,  # every bearer token is answered 401
+    "write_then_500": 0,  # the next N note writes are saved, then answered 500 (-1: all)
+    "drop_after_write": 0,  # the next N note writes are saved, then the connection is dropped
+}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _fail(status: int, message: str, errors=None, headers=None):
+    payload = {"message": message}
+    if errors is not None:
+        payload["errors"] = errors
+    return status, payload, headers or {}
+
+
+@dataclass
+class Config:
+    rate_limit: int = 75  # requests per window and credential (the docs' example)
+    rate_window: int = 30  # seconds, fixed windows aligned on the epoch
+    token_lifetime: int = 3600  # seconds
+    retry_after_format: str = "seconds"  # or "epoch", as an older revision of the docs said
+
+
+@dataclass
+class Credential:
+    client_id: str
+    client_secret: str = field(repr=False)
+    scopes: set = field(default_factory=lambda: set(SCOPES))
+    service_user_id: int = DEMO_SERVICE_USER_ID
+    revoked: bool = False
+
+
+@dataclass
+class User:
+    id: int
+    first_name: str
+    last_name: str
+    primary_email: str | None
+    emails: list
+    site_admin: bool = False
+    deactivated: bool = False
+    service_account: bool = False
+    created_at: float = field(default_factory=time.time)
+
+    def as_json(self):
+        return {
+            "id": self.id,
+            "name": f"{self.first_name} {self.last_name}".strip(),
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "primary_email": self.primary_email,
+            "emails": list(self.emails),
+            "deactivated": self.deactivated,
+            "site_admin": self.site_admin,
+            "employee_id": None,
+            "job_title": None,
+            "office_ids": [],
+            "department_ids": [],
+            "linked_candidate_ids": [],
+            "custom_fields": {},
+            "agency_id": None,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.created_at),
+        }
+
+
+@dataclass
+class Candidate:
+    id: int
+    first_name: str | None
+    last_name: str | None
+    emails: list
+    phones: list = field(default_factory=list)
+    created_at: float = field(default_factory=time.time)
+    last_activity_at: float = field(default_factory=time.time)
+    created_by_maildrop: bool = False
+
+    def has_email(self, address: str) -> bool:
+        address = address.strip().lower()
+        return any(value.lower() == address for value in self.emails)
+
+    def as_json(self):
+        return {
+            "id": self.id,
+            "first_name": self.first_name,
+            "last_name": self.last_name,
+            "preferred_name": None,
+            "company": None,
+            "title": None,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.last_activity_at),
+            "last_activity_at": _iso(self.last_activity_at),
+            "private": False,
+            "can_email": True,
+            "tags": [],
+            "linked_user_ids": [],
+            "phone_numbers": [{"value": p, "type": "mobile"} for p in self.phones],
+            "addresses": [],
+            "email_addresses": [{"value": e, "type": "personal"} for e in self.emails],
+            "website_addresses": [],
+            "social_media_addresses": [],
+            "custom_fields": {},
+        }
+
+
+@dataclass
+class Note:
+    id: int
+    candidate_id: int
+    user_id: int | None
+    type: str
+    visibility: str  # write spelling, as stored
+    body: str
+    subject: str | None = None
+    email_from: list | None = None
+    email_to: list | None = None
+    email_cc: list | None = None
+    application_id: int | None = None
+    created_at: float = field(default_factory=time.time)
+    source: str = "api"  # or "maildrop"
+
+    def as_json(self):
+        return {
+            "id": self.id,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.created_at),
+            "candidate_id": self.candidate_id,
+            "application_id": self.application_id,
+            "body": self.body,
+            "body_with_tags": self.body,
+            "subject": self.subject,
+            "type": self.type,
+            "user_id": self.user_id,
+            "visibility": WRITE_TO_READ_VISIBILITY[self.visibility],
+            "email_from": self.email_from,
+            "email_to": self.email_to,
+            "email_cc": self.email_cc,
+            "email_attachment_file_names": [],
+            "import_hash": None,
+        }
+
+
+@dataclass
+class Token:
+    client_id: str
+    user_id: int
+    expires_at: float
+
+
+class SandboxState:
+    def __init__(self, *, client_id: str, client_secret: str, config: Config | None = None,
+                 faults: dict | None = None, demo_data: bool = True):  # fmt: skip
+        self.lock = threading.RLock()
+        self.demo_credential = (client_id, client_secret)
+        self.start_config = config or Config()
+        self.start_faults = {**NO_FAULTS, **(faults or {})}
+        self.demo_data = demo_data
+        self.reset()
+
+    # --- Set-up ---
+
+    def reset(self) -> None:
+        """Back to the state at start: demo data, start-up config and faults, empty logs."""
+        with self.lock:
+            self.config = Config(**asdict(self.start_config))
+            self.faults = dict(self.start_faults)
+            self.credentials: dict[str, Credential] = {}
+            self.users: dict[int, User] = {}
+            self.candidates: dict[int, Candidate] = {}
+            self.notes: dict[int, Note] = {}
+            self.tokens: dict[str, Token] = {}
+            self.requests: deque[dict[str, Any]] = deque(maxlen=50_000)
+            self.windows: dict[tuple[str, int], dict] = {}
+            self.maildrop_log: deque[dict[str, Any]] = deque(maxlen=1_000)
+            self._next_user_id = DEMO_FIRST_USER_ID
+            self._next_candidate_id = DEMO_FIRST_CANDIDATE_ID
+            self._next_note_id = FIRST_NOTE_ID
+            client_id, client_secret = self.demo_credential
+            self.users[DEMO_SERVICE_USER_ID] = User(
+                DEMO_SERVICE_USER_ID, "Integration", "Service User", None, [], site_admin=True,
+                service_account=True,
+            )  # fmt: skip
+            self.add_credential(client_id=client_id, client_secret=client_secret)
+            if self.demo_data:
+                self._load_demo()
+
+    def _load_demo(self) -> None:
+        # Greenhouse users for the demo team's members (support staff work for us, not the team).
+        for _username, first, last, email, role in demo.DEMO_USERS:
+            if role in ("admin", "recruiter"):
+                self.add_user(
+                    first_name=first,
+                    last_name=last,
+                    primary_email=email,
+                    site_admin=role == "admin",
+                )
+        for first, last, email, phone in demo.DEMO_PROSPECTS[: demo.PROSPECTS_IN_GREENHOUSE]:
+            self.add_candidate(first_name=first, last_name=last, emails=[email], phones=[phone])
+
+    def add_credential(self, *, client_id, client_secret, scopes=None, service_user_id=None):
+        with self.lock:
+            credential = Credential(
+                client_id=client_id,
+                client_secret=client_secret,
+                scopes=set(SCOPES if scopes is None else scopes),
+                service_user_id=service_user_id or DEMO_SERVICE_USER_ID,
+            )
+            self.credentials[client_id] = credential
+            return credential
+
+    def revoke_credential(self, client_id: str) -> bool:
+        with self.lock:
+            credential = self.credentials.get(client_id)
+            if credential:
+                credential.revoked = True
+            return credential is not None
+
+    def add_user(self, *, first_name, last_name, primary_email, emails=None, site_admin=False,
+                 deactivated=False) -> User:  # fmt: skip
+        with self.lock:
+            user = User(
+                id=self._next_user_id,
+                first_name=first_name,
+                last_name=last_name,
+                primary_email=primary_email,
+                emails=list(emails or ([primary_email] if primary_email else [])),
+                site_admin=site_admin,
+                deactivated=deactivated,
+            )
+            self._next_user_id += 1
+            self.users[user.id] = user
+            return user
+
+    def add_candidate(self, *, first_name, last_name, emails=(), phones=(), maildrop=False):
+        with self.lock:
+            candidate = Candidate(
+                id=self._next_candidate_id,
+                first_name=first_name,
+                last_name=last_name,
+                emails=[e.strip() for e in emails],
+                phones=list(phones),
+                created_by_maildrop=maildrop,
+            )
+            self._next_candidate_id += 1
+            self.candidates[candidate.id] = candidate
+            return candidate
+
+    def set_config(self, **changes) -> dict:
+        with self.lock:
+            config = Config(**asdict(self.config))
+            for name, value in changes.items():
+                if not hasattr(config, name):
+                    raise ValueError(f"unknown setting {name}")
+                setattr(config, name, type(getattr(config, name))(value))
+            if config.rate_window < 1 or config.rate_limit < 1 or config.token_lifetime < 1:
+                raise ValueError("rate_limit, rate_window and token_lifetime must be at least 1")
+            if config.retry_after_format not in ("seconds", "epoch"):
+                raise ValueError("retry_after_format is 'seconds' or 'epoch'")
+            self.config = config
+            return asdict(config)
+
+    def set_faults(self, **changes) -> dict:
+        with self.lock:
+            unknown = set(changes) - set(NO_FAULTS)
+            if unknown:
+                raise ValueError(f"unknown fault {', '.join(sorted(unknown))}")
+            for name, value in changes.items():
+                self.faults[name] = type(NO_FAULTS[name])(value)
+            return dict(self.faults)
+
+    def clear_faults(self) -> dict:
+        with self.lock:
+            self.faults = dict(NO_FAULTS)
+            return dict(self.faults)
+
+    def expire_tokens(self) -> int:
+        with self.lock:
+            for token in self.tokens.values():
+                token.expires_at = 0
+            return len(self.tokens)
+
+    def exhaust_window(self, client_id: str) -> None:
+        """Use up the current window of a credential, as another app sharing it would."""
+        with self.lock:
+            counts = self._window_counts(client_id, time.time())[0]
+            extra = max(0, self.config.rate_limit - counts["received"])
+            counts["received"] += extra
+            counts["served"] += extra
+            counts["external"] += extra
+
+    # --- Faults ---
+
+    def take_fault(self, name: str) -> bool:
+        """Whether a counted fault (write_then_500, drop_after_write, error_count) fires now."""
+        with self.lock:
+            value = self.faults.get(name, 0)
+            if value == 0:
+                return False
+            if value > 0:
+                self.faults[name] = value - 1
+            return True
+
+    def fault_error(self) -> bool:
+        with self.lock:
+            if self.take_fault("error_count"):
+                return True
+            rate = self.faults["error_rate"]
+            return rate > 0 and random.random() < rate  # noqa: S311  (fault injection)
+
+    # --- Logs and rate windows ---
+
+    def _window_counts(self, client_id: str, now: float):
+        window = self.config.rate_window
+        start = math.floor(now / window) * window
+        key = (client_id, start)
+        if key not in self.windows:
+            self.windows[key] = {"received": 0, "served": 0, "rejected": 0, "external": 0}
+            if len(self.windows) > 20_000:
+                for old in sorted(self.windows, key=lambda k: k[1])[:10_000]:
+                    del self.windows[old]
+        return self.windows[key], start, start + window
+
+    def rate_check(self, client_id: str):
+        """Count a /v3 request; (allowed, headers)."""
+        with self.lock:
+            now = time.time()
+            counts, start, end = self._window_counts(client_id, now)
+            limit = self.config.rate_limit
+            counts["received"] += 1
+            allowed = counts["received"] <= limit
+            counts["served" if allowed else "rejected"] += 1
+            headers = {
+                "X-RateLimit-Limit": str(limit),
+                "X-RateLimit-Remaining": str(max(0, limit - counts["received"])),
+                "X-RateLimit-Reset": str(int(end)),
+            }
+            if not allowed:
+                wait = max(1, math.ceil(end - now))
+                headers["Retry-After"] = (
+                    str(int(end)) if self.config.retry_after_format == "epoch" else str(wait)
+                )
+            return allowed, headers, start
+
+    def log_request(self, *, method, path, query, status, client_id=None, window=None):
+        with self.lock:
+            self.requests.append(
+                {
+                    "at": time.time(),
+                    "method": method,
+                    "path": path,
+                    "query": query,
+                    "status": status,
+                    "client_id": client_id,
+                    "window_start": window,
+                }
+            )
+
+    def windows_json(self) -> list[dict]:
+        with self.lock:
+            limit = self.config.rate_limit
+            return [
+                {"client_id": client_id, "window_start": start, "limit": limit, **counts}
+                for (client_id, start), counts in sorted(
+                    self.windows.items(), key=lambda i: i[0][1]
+                )
+            ]
+
+    # --- OAuth ---
+
+    def issue_token(self, *, basic: tuple[str, str] | None, form: dict):
+        if basic is None:
+            return _fail(401, "Unauthorized")
+        client_id, client_secret = basic
+        with self.lock:
+            credential = self.credentials.get(client_id)
+            if (
+                credential is None
+                or credential.revoked
+                or not secrets.compare_digest(credential.client_secret, client_secret)
+            ):
+                return 401, {"error": "invalid_client"}, {}
+            grant_type = form.get("grant_type")
+            if not grant_type:
+                return (
+                    400,
+                    {"error": "invalid_request", "error_description": "grant_type is required"},
+                    {},
+                )
+            if grant_type != "client_credentials":
+                return 400, {"error": "unsupported_grant_type"}, {}
+            sub = form.get("sub")
+            if sub:
+                try:
+                    user = self.users.get(int(sub))
+                except ValueError:
+                    user = None
+                if user is None or user.deactivated:
+                    return 400, {
+                        "error": "invalid_grant",
+                        "error_description": "sub is not an active user of this organization",
+                    }, {}  # fmt: skip
+                user_id = user.id
+            else:
+                user_id = credential.service_user_id
+            value = secrets.token_urlsafe(32)
+            lifetime = self.config.token_lifetime
+            self.tokens[value] = Token(client_id, user_id, time.time() + lifetime)
+            return 200, {"access_token": value, "token_type": "Bearer", "expires_in": lifetime}, {}
+
+    def authenticate(self, authorization: str | None):
+        """(token, None) or (None, error response)."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return None, _fail(401, "Unauthorized")
+        with self.lock:
+            token = self.tokens.get(authorization.removeprefix("Bearer ").strip())
+            if token is None or self.faults["reject_tokens"]:
+                return None, _fail(
+                    401,
+                    "Unauthorized",
+                    [BAD_BEARER_MESSAGE],
+                )
+            credential = self.credentials.get(token.client_id)
+            if token.expires_at <= time.time() or credential is None or credential.revoked:
+                return None, _fail(401, "Unauthorized", ["Token has expired."])
+            return token, None
+
+    def authorize(self, token: Token, *, scope: str, list_endpoint: bool):
+        with self.lock:
+            credential = self.credentials[token.client_id]
+            if scope not in credential.scopes:
+                return _fail(403, "Forbidden", [f"This credential is missing the {scope} scope."])
+            user = self.users.get(token.user_id)
+            if list_endpoint and not (user and user.site_admin):
+                return _fail(403, "Forbidden", [SITE_ADMIN_RULE])
+            return None
+
+    # --- Lists ---
+
+    def list_resource(self, resource: str, query: dict[str, list[str]], base_url: str):
+        """GET /v3/<resource>: filters and per_page on the first page, then the cursor alone."""
+        if "cursor" in query:
+            if len(query) > 1 or len(query["cursor"]) > 1:
+                return _fail(422, UNPROCESSABLE, [CURSOR_RULE])
+            try:
+                cursor = json.loads(base64.urlsafe_b64decode(query["cursor"][0].encode()))
+                filters, per_page, after = cursor["f"], int(cursor["p"]), int(cursor["a"])
+                if cursor["r"] != resource:
+                    raise ValueError
+            except (ValueError, KeyError, TypeError, binascii.Error):
+                return _fail(422, UNPROCESSABLE, ["The cursor is not valid."])
+        else:
+            filters = {name: values[-1] for name, values in query.items()}
+            per_page_text = filters.pop("per_page", str(DEFAULT_PER_PAGE))
+            try:
+                per_page = int(per_page_text)
+            except ValueError:
+                return _fail(
+                    422, UNPROCESSABLE, [{"per_page": f"`{per_page_text}` is not a number"}]
+                )
+            if per_page > MAX_PER_PAGE:
+                return _fail(
+                    422, UNPROCESSABLE, [{"per_page": f"`{per_page}` number is greater than: 500"}]
+                )
+            if per_page < 1:
+                return _fail(
+                    422, UNPROCESSABLE, [{"per_page": f"`{per_page}` number is less than: 1"}]
+                )
+            after = None
+        with self.lock:
+            items, error = self._filtered(resource, filters)
+            if error:
+                return error
+            items = sorted(items, key=lambda item: item.id, reverse=True)
+            if after is not None:
+                items = [item for item in items if item.id < after]
+            page, rest = items[:per_page], items[per_page:]
+            headers = {}
+            if rest:
+                cursor = {"r": resource, "f": filters, "p": per_page, "a": page[-1].id}
+                token = base64.urlsafe_b64encode(json.dumps(cursor).encode()).decode()
+                headers["Link"] = f'<{base_url}/v3/{resource}?cursor={token}>; rel="next"'
+            return 200, [item.as_json() for item in page], headers
+
+    def _filtered(self, resource: str, filters: dict):
+        ids = None
+        if "ids" in filters:
+            try:
+                ids = {int(part) for part in filters["ids"].split(",") if part.strip()}
+            except ValueError:
+                return None, _fail(422, UNPROCESSABLE, [{"ids": "must be a list of integers"}])
+            if len(ids) > MAX_IDS:
+                return None, _fail(422, UNPROCESSABLE, [{"ids": f"at most {MAX_IDS} ids"}])
+        items: list[Any]
+        if resource == "candidates":
+            items = list(self.candidates.values())
+            if filters.get("email"):
+                items = [c for c in items if c.has_email(filters["email"])]
+        elif resource == "users":
+            show_service = filters.get("show_service_accounts") == "true"
+            items = [u for u in self.users.values() if show_service or not u.service_account]
+            if filters.get("primary_email"):
+                wanted = filters["primary_email"].strip().lower()
+                items = [u for u in items if (u.primary_email or "").lower() == wanted]
+            if "deactivated" in filters:
+                items = [u for u in items if u.deactivated == (filters["deactivated"] == "true")]
+        elif resource == "notes":
+            items = list(self.notes.values())
+            if "candidate_ids" in filters:
+                try:
+                    wanted = {int(p) for p in filters["candidate_ids"].split(",") if p.strip()}
+                except ValueError:
+                    return None, _fail(
+                        422, UNPROCESSABLE, [{"candidate_ids": "must be a list of integers"}]
+                    )
+                items = [n for n in items if n.candidate_id in wanted]
+            if "type" in filters:
+                items = [n for n in items if n.type == filters["type"]]
+        else:
+            return None, _fail(404, "Resource not found")
+        if ids is not None:
+            items = [item for item in items if item.id in ids]
+        return items, None
+
+    # --- Notes ---
+
+    def create_note(self, token: Token, data) -> tuple:
+        if not isinstance(data, dict):
+            return _fail(400, "Bad Request", ["The request body must be a JSON object."])
+        errors = []
+        with self.lock:
+            candidate_id = data.get("candidate_id")
+            if candidate_id is None:
+                errors.append({"candidate_id": "is required"})
+            elif not isinstance(candidate_id, int) or isinstance(candidate_id, bool):
+                errors.append({"candidate_id": "must be an integer"})
+            elif candidate_id not in self.candidates:
+                errors.append({"candidate_id": f"Candidate {candidate_id} does not exist"})
+
+            body = data.get("body")
+            if body is None:
+                errors.append({"body": "is required"})
+            elif not isinstance(body, str) or not body.strip():
+                errors.append({"body": "must be a non-empty string"})
+
+            note_type = data.get("note_type", "NOTE")
+            if note_type in READ_ONLY_NOTE_TYPES:
+                errors.append({"note_type": f"{note_type} notes cannot be created"})
+            elif note_type not in CREATABLE_NOTE_TYPES:
+                errors.append({"note_type": "must be one of: NOTE, ACTIVITY, EMAIL"})
+
+            visibility = data.get("visibility")
+            if visibility is None:
+                errors.append({"visibility": "is required"})
+            elif visibility not in WRITE_TO_READ_VISIBILITY:
+                errors.append({"visibility": "must be one of: public, private, admin_only"})
+
+            email_fields = ("email_from", "email_to", "email_cc")
+            if note_type == "EMAIL":
+                subject = data.get("subject")
+                if not isinstance(subject, str) or not subject.strip():
+                    errors.append({"subject": "is required for EMAIL notes"})
+                for name in email_fields:
+                    value = data.get(name)
+                    if name not in data:
+                        errors.append(
+                            {name: "must be present for EMAIL notes (it may be empty)"}
+                            if name == "email_cc"
+                            else {name: "is required for EMAIL notes"}
+                        )
+                    elif not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                        errors.append({name: "must be an array of strings"})
+                    elif not value and name != "email_cc":
+                        errors.append({name: "is required for EMAIL notes"})
+            else:
+                errors += [
+                    {name: "is only allowed when note_type is EMAIL"}
+                    for name in email_fields
+                    if name in data
+                ]
+
+            user_id = data.get("user_id")
+            if user_id is not None:
+                user = self.users.get(user_id) if isinstance(user_id, int) else None
+                if user is None or user.deactivated:
+                    errors.append({"user_id": f"User {user_id} does not exist"})
+            application_id = data.get("application_id")
+            if application_id is not None:
+                errors.append({"application_id": f"Application {application_id} does not exist"})
+
+            if errors:
+                return _fail(422, UNPROCESSABLE, errors)
+            note = self._add_note(
+                candidate_id=candidate_id,
+                user_id=user_id if user_id is not None else token.user_id,
+                type=note_type,
+                visibility=visibility,
+                body=body,
+                subject=data.get("subject"),
+                email_from=data.get("email_from") if note_type == "EMAIL" else None,
+                email_to=data.get("email_to") if note_type == "EMAIL" else None,
+                email_cc=data.get("email_cc") if note_type == "EMAIL" else None,
+            )
+            return 201, note.as_json(), {}
+
+    def _add_note(self, **fields) -> Note:
+        note = Note(id=self._next_note_id, **fields)
+        self._next_note_id += 1
+        self.notes[note.id] = note
+        self.candidates[note.candidate_id].last_activity_at = note.created_at
+        return note
+
+    # --- Maildrop ---
+
+    def maildrop(self, raw: bytes):
+        """Log a BCC'd email as Greenhouse Maildrop does: an EMAIL entry on the candidate whose
+        address matches a To recipient; with no match, on a new empty profile."""
+        try:
+            message = BytesParser(policy=email_policy.default).parsebytes(raw)
+        except Exception:
+            return _fail(400, "Bad Request", ["The body is not an RFC 822 message."])
+        sender = parseaddr(str(message.get("From", "")))[1].strip().lower()
+        to = [a.strip().lower() for _, a in getaddresses(message.get_all("To", [])) if a.strip()]
+        cc = [a.strip().lower() for _, a in getaddresses(message.get_all("Cc", [])) if a.strip()]
+        subject = str(message.get("Subject", ""))
+        part = message.get_body(preferencelist=("plain", "html"))
+        body = part.get_content() if part is not None else ""
+        if part is not None and part.get_content_type() == "text/html":
+            body = re.sub(r"<[^>]+>", "", body)
+        with self.lock:
+            author = next(
+                (
+                    u
+                    for u in self.users.values()
+                    if not u.deactivated and sender in [e.lower() for e in u.emails]
+                ),
+                None,
+            )
+            if author is None:
+                self.maildrop_log.append({"at": time.time(), "from": sender, "logged": False})
+                return _fail(
+                    422,
+                    "Maildrop did not recognise the sender",
+                    [f"{sender or 'The sender'} is not the email address of a Greenhouse user."],
+                )
+            entries = []
+            for address in to:
+                if MAILDROP_ADDRESS.match(address) or address == sender:
+                    continue
+                matches = sorted(
+                    (c for c in self.candidates.values() if c.has_email(address)),
+                    key=lambda c: c.id,
+                )
+                created = not matches
+                candidate = matches[0] if matches else self.add_candidate(
+                    first_name=None, last_name=None, emails=[address], maildrop=True
+                )  # fmt: skip
+                note = self._add_note(
+                    candidate_id=candidate.id,
+                    user_id=author.id,
+                    type="EMAIL",
+                    visibility="public",
+                    body=body,
+                    subject=subject,
+                    email_from=[sender],
+                    email_to=to,
+                    email_cc=cc,
+                    source="maildrop",
+                )
+                entries.append(
+                    {"candidate_id": candidate.id, "note_id": note.id, "created_candidate": created}
+                )
+            self.maildrop_log.append({"at": time.time(), "from": sender, "logged": bool(entries)})
+            return 202, {"logged": entries}, {}
+
+    # --- Views for people and tests ---
+
+    def notes_json(self) -> list[dict]:
+        with self.lock:
+            return [
+                {**n.as_json(), "source": n.source}
+                for n in sorted(self.notes.values(), key=lambda n: n.id)
+            ]
+
+    def summary(self) -> dict:
+        with self.lock:
+            return {
+                "config": asdict(self.config),
+                "faults": dict(self.faults),
+                "credentials": [
+                    {"client_id": c.client_id, "scopes": sorted(c.scopes), "revoked": c.revoked}
+                    for c in self.credentials.values()
+                ],
+                "counts": {
+                    "users": len(self.users),
+                    "candidates": len(self.candidates),
+                    "notes": len(self.notes),
+                    "tokens": len(self.tokens),
+                    "requests": len(self.requests),
+                },
+            }
+
+    def feed(self) -> dict:
+        """Candidates with their activity feeds (newest first), for the HTML page."""
+        with self.lock:
+            users: dict[int | None, User] = {u.id: u for u in self.users.values()}
+            candidates = []
+            for candidate in sorted(self.candidates.values(), key=lambda c: c.id):
+                notes = sorted(
+                    (n for n in self.notes.values() if n.candidate_id == candidate.id),
+                    key=lambda n: n.id,
+                    reverse=True,
+                )
+                candidates.append(
+                    {
+                        "candidate": candidate,
+                        "name": f"{candidate.first_name or ''} {candidate.last_name or ''}".strip(),
+                        "notes": [
+                            {
+                                "note": n,
+                                "created_at": datetime.fromtimestamp(n.created_at, UTC),
+                                "author": users.get(n.user_id),
+                                "visibility": WRITE_TO_READ_VISIBILITY[n.visibility],
+                            }
+                            for n in notes
+                        ],
+                    }
+                )
+            return {
+                "candidates": candidates,
+                "users": sorted(users.values(), key=lambda u: u.id),
+                "config": asdict(self.config),
+                "faults": dict(self.faults),
+                "windows": self.windows_json()[-8:],
+                "client_id": self.demo_credential[0],
+            }

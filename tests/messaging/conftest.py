@@ -1,1 +1,0 @@
-from tests.messaging.fixtures import anymail_outbox, world  # noqa: F401
