@@ -90,7 +90,7 @@ def _fail(status: int, message: str, errors=None, headers=None):
 @dataclass
 class Config:
     rate_limit: int = 75  # requests per window and credential (the docs' example)
-    rate_window: int = 30  # seconds, fixed windows aligned on the epoch
+    rate_window: int = 30  # seconds; a window opens at the first request after the last ended
     token_lifetime: int = 3600  # seconds
     retry_after_format: str = "seconds"  # or "epoch", as an older revision of the docs said
 
@@ -244,7 +244,8 @@ class SandboxState:
             self.notes: dict[int, Note] = {}
             self.tokens: dict[str, Token] = {}
             self.requests = deque(maxlen=50_000)
-            self.windows: dict[tuple[str, int], dict] = {}
+            self.windows: dict[tuple[str, float], dict] = {}  # (client_id, start): counts
+            self.current_windows: dict[str, tuple[float, float]] = {}  # client_id: (start, end)
             self.maildrop_log = deque(maxlen=1_000)
             self._next_user_id = DEMO_FIRST_USER_ID
             self._next_candidate_id = DEMO_FIRST_CANDIDATE_ID
@@ -384,15 +385,21 @@ class SandboxState:
     # --- Logs and rate windows ---
 
     def _window_counts(self, client_id: str, now: float):
-        window = self.config.rate_window
-        start = math.floor(now / window) * window
-        key = (client_id, start)
-        if key not in self.windows:
-            self.windows[key] = {"received": 0, "served": 0, "rejected": 0, "external": 0}
+        """The credential's current window, opened by the first request after the previous one
+        ended (a fixed window that starts when it is first used, not on a clock boundary: a
+        client cannot learn the boundaries by looking at the clock)."""
+        current = self.current_windows.get(client_id)
+        if current is None or now >= current[1]:
+            current = (now, now + self.config.rate_window)
+            self.current_windows[client_id] = current
+            self.windows[(client_id, now)] = {
+                "received": 0, "served": 0, "rejected": 0, "external": 0, "end": current[1],
+            }  # fmt: skip
             if len(self.windows) > 20_000:
                 for old in sorted(self.windows, key=lambda k: k[1])[:10_000]:
                     del self.windows[old]
-        return self.windows[key], start, start + window
+        start, end = current
+        return self.windows[(client_id, start)], start, end
 
     def rate_check(self, client_id: str):
         """Count a /v3 request; (allowed, headers)."""
@@ -403,15 +410,19 @@ class SandboxState:
             counts["received"] += 1
             allowed = counts["received"] <= limit
             counts["served" if allowed else "rejected"] += 1
+            # Whole seconds, rounded down: Greenhouse does not document its rounding, so the
+            # sandbox takes the direction that is harder for a client. A reset given as
+            # `floor(end)` may be up to a second early, and a client that trusts it to the
+            # second (or a Retry-After rounded down the same way) gets another 429.
             headers = {
                 "X-RateLimit-Limit": str(limit),
                 "X-RateLimit-Remaining": str(max(0, limit - counts["received"])),
-                "X-RateLimit-Reset": str(int(end)),
+                "X-RateLimit-Reset": str(math.floor(end)),
             }
             if not allowed:
-                wait = max(1, math.ceil(end - now))
+                wait = max(1, math.floor(end - now))
                 headers["Retry-After"] = (
-                    str(int(end)) if self.config.retry_after_format == "epoch" else str(wait)
+                    str(math.floor(end)) if self.config.retry_after_format == "epoch" else str(wait)
                 )
             return allowed, headers, start
 
@@ -433,7 +444,13 @@ class SandboxState:
         with self.lock:
             limit = self.config.rate_limit
             return [
-                {"client_id": client_id, "window_start": start, "limit": limit, **counts}
+                {
+                    "client_id": client_id,
+                    "window_start": start,
+                    "window_end": counts["end"],
+                    "limit": limit,
+                    **{k: v for k, v in counts.items() if k != "end"},
+                }
                 for (client_id, start), counts in sorted(
                     self.windows.items(), key=lambda i: i[0][1]
                 )

@@ -1,0 +1,115 @@
+"""The Harvest sandbox is as strict as Greenhouse where a kinder sandbox would hide client bugs:
+rate windows a client cannot predict from the clock, a reset header rounded the hard way,
+merged and deleted candidates, latency, state that survives restarts, candidate creation.
+
+Raw HTTP against the real sandbox server (no Harvest client in between)."""
+
+import math
+import time
+
+import pytest
+import requests
+
+GRACE = "grace.hopper@example.com"
+
+
+@pytest.fixture
+def api(harvest_sandbox):
+    """requests, with a bearer token of the demo team admin."""
+    admin = harvest_sandbox.user_id("ada@acme.example")
+    token = requests.post(
+        harvest_sandbox.token_url,
+        auth=(harvest_sandbox.client_id, harvest_sandbox.client_secret),
+        data={"grant_type": "client_credentials", "sub": admin},
+        timeout=5,
+    ).json()["access_token"]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+
+    def call(method, path, **kwargs):
+        return session.request(method, harvest_sandbox.url + path, timeout=10, **kwargs)
+
+    return call
+
+
+def note(candidate_id, **fields):
+    return {
+        "candidate_id": candidate_id,
+        "body": "Hello",
+        "note_type": "NOTE",
+        "visibility": "public",
+        **fields,
+    }
+
+
+def wait_until_fraction(low: float, high: float) -> None:
+    """Sleep until the fractional part of the epoch time is in [low, high)."""
+    while not low <= time.time() % 1 < high:
+        time.sleep(0.01)
+
+
+# --- 3. Rate windows ---------------------------------------------------------------------------
+
+
+def test_a_window_opens_at_the_first_request_not_on_a_clock_boundary(harvest_sandbox, api):
+    harvest_sandbox.configure(rate_limit=2, rate_window=3)
+    # Half a second into a clock-aligned 3 s window: an aligned window would start before this.
+    while not 0.5 <= time.time() % 3 < 0.6:
+        time.sleep(0.01)
+    before = time.time()
+    first = api("GET", "/v3/candidates")
+    after = time.time()
+
+    [window] = harvest_sandbox.windows(harvest_sandbox.client_id)
+    assert before <= window["window_start"] <= after
+    assert window["window_end"] == window["window_start"] + 3
+    assert first.headers["X-RateLimit-Reset"] == str(math.floor(window["window_end"]))
+
+    # Spent: refused until the window ends, whatever the clock says.
+    assert [api("GET", "/v3/candidates").status_code for _ in range(2)] == [200, 429]
+    while time.time() < window["window_end"] + 0.7:
+        time.sleep(0.05)
+    # The next window opens at the next request (0.7 s or more after the last one ended).
+    before = time.time()
+    again = api("GET", "/v3/candidates")
+    assert again.status_code == 200 and again.headers["X-RateLimit-Remaining"] == "1"
+    [_, second] = harvest_sandbox.windows(harvest_sandbox.client_id)
+    assert second["window_start"] >= before >= window["window_end"] + 0.7
+    assert (second["received"], second["rejected"]) == (1, 0)
+
+
+def test_a_client_that_trusts_the_reset_to_the_second_is_refused(harvest_sandbox, api):
+    """X-RateLimit-Reset is the window's end rounded down to a whole epoch second, so it can be
+    up to a second early: a request sent at that second, before the true end, is a 429."""
+    harvest_sandbox.configure(rate_limit=1, rate_window=2)
+    observed = []
+    for _attempt in range(5):
+        while harvest_sandbox.windows(harvest_sandbox.client_id)[-1:] and (
+            time.time() < harvest_sandbox.windows(harvest_sandbox.client_id)[-1]["window_end"]
+        ):
+            time.sleep(0.05)
+        wait_until_fraction(0.6, 0.7)  # the true end is then 0.6 s or more after the reset
+        first = api("GET", "/v3/candidates")
+        assert first.status_code == 200
+        window = harvest_sandbox.windows(harvest_sandbox.client_id)[-1]
+        reset = int(first.headers["X-RateLimit-Reset"])
+        assert reset == math.floor(window["window_end"]) and reset < window["window_end"]
+        while time.time() < reset:
+            time.sleep(0.01)
+        sent_at = time.time()
+        early = api("GET", "/v3/candidates")
+        if sent_at + 0.05 < window["window_end"] and harvest_sandbox.windows(
+            harvest_sandbox.client_id
+        )[-1]["window_start"] == window["window_start"]:
+            observed.append(early)  # it reached the sandbox inside the old window
+            break
+    assert observed, "the machine was too busy to send a request in the last 0.6 s of a window"
+    [refused] = observed
+    assert refused.status_code == 429
+    assert refused.headers["X-RateLimit-Reset"] == str(reset)
+    assert refused.headers["Retry-After"] == "1"  # rounded down too, never 0
+
+
+def test_the_old_clock_aligned_windows_cannot_be_configured(harvest_sandbox):
+    with pytest.raises(RuntimeError, match="unknown setting"):
+        harvest_sandbox.configure(rate_window_aligned=True)
