@@ -179,7 +179,6 @@ def test_a_note_is_created_with_201_and_read_back_in_the_read_spelling(api):
     ("change", "field"),
     [
         ({"candidate_id": None}, "candidate_id"),
-        ({"candidate_id": 1}, "candidate_id"),
         ({"candidate_id": "40001"}, "candidate_id"),
         ({"body": ""}, "body"),
         ({"note_type": "INTERVIEW"}, "note_type"),

@@ -98,9 +98,11 @@ def test_a_client_that_trusts_the_reset_to_the_second_is_refused(harvest_sandbox
             time.sleep(0.01)
         sent_at = time.time()
         early = api("GET", "/v3/candidates")
-        if sent_at + 0.05 < window["window_end"] and harvest_sandbox.windows(
-            harvest_sandbox.client_id
-        )[-1]["window_start"] == window["window_start"]:
+        if (
+            sent_at + 0.05 < window["window_end"]
+            and harvest_sandbox.windows(harvest_sandbox.client_id)[-1]["window_start"]
+            == window["window_start"]
+        ):
             observed.append(early)  # it reached the sandbox inside the old window
             break
     assert observed, "the machine was too busy to send a request in the last 0.6 s of a window"
@@ -113,3 +115,91 @@ def test_a_client_that_trusts_the_reset_to_the_second_is_refused(harvest_sandbox
 def test_the_old_clock_aligned_windows_cannot_be_configured(harvest_sandbox):
     with pytest.raises(RuntimeError, match="unknown setting"):
         harvest_sandbox.configure(rate_window_aligned=True)
+
+
+# --- 1, 2. Merged and deleted candidates; 404s on single resources -----------------------------
+
+NOT_FOUND = {"message": "Resource not found"}  # Harvest v3's 404 body (reference §4.3)
+
+
+def test_a_note_on_a_candidate_that_never_existed_is_a_404_with_greenhouses_body(
+    harvest_sandbox, api
+):
+    response = api("POST", "/v3/notes", json=note(999_999))
+
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
+    assert response.headers["X-RateLimit-Limit"] == "75"  # rate headers on errors too
+    assert harvest_sandbox.notes() == []
+    # A malformed id is still a validation error, not a lookup.
+    wrong_type = api("POST", "/v3/notes", json=note("40001"))
+    assert wrong_type.status_code == 422
+    assert wrong_type.json()["errors"] == [{"candidate_id": "must be an integer"}]
+
+
+def test_single_candidate_urls_do_not_exist_in_v3(harvest_sandbox, api):
+    """v3 has no GET /v3/candidates/{id} (reference §3.5): a 404 for any id, even with a
+    valid token; a candidate is read with ?ids=."""
+    grace = harvest_sandbox.candidate_id(GRACE)
+    response = api("GET", f"/v3/candidates/{grace}")
+    assert (response.status_code, response.json()) == (404, NOT_FOUND)
+    assert [c["id"] for c in api("GET", "/v3/candidates", params={"ids": grace}).json()] == [grace]
+
+
+def test_a_merged_candidate_ceases_to_exist_and_the_primary_takes_its_emails_and_feed(
+    harvest_sandbox, api
+):
+    duplicate = harvest_sandbox.add_candidate(
+        first_name="Grace", last_name="Hopper", emails=["amazing.grace@example.com"],
+        phones=["+15550001111"],
+    )["id"]  # fmt: skip
+    primary = harvest_sandbox.candidate_id(GRACE)
+    written = api("POST", "/v3/notes", json=note(duplicate, body="before the merge"))
+    assert written.status_code == 201
+
+    merged = harvest_sandbox.merge_candidates(duplicate_id=duplicate, into_id=primary)
+
+    assert merged["id"] == primary
+    assert [e["value"] for e in merged["email_addresses"]] == [GRACE, "amazing.grace@example.com"]
+    assert "+15550001111" in [p["value"] for p in merged["phone_numbers"]]
+    # The duplicate's id answers 404 on single-resource calls.
+    refused = api("POST", "/v3/notes", json=note(duplicate, body="after the merge"))
+    assert (refused.status_code, refused.json()) == (404, NOT_FOUND)
+    assert api("GET", f"/v3/candidates/{duplicate}").status_code == 404
+    # Lists no longer know it; its address finds the primary, which holds its feed.
+    assert api("GET", "/v3/candidates", params={"ids": duplicate}).json() == []
+    by_email = api("GET", "/v3/candidates", params={"email": "Amazing.Grace@example.com"}).json()
+    assert [c["id"] for c in by_email] == [primary]
+    assert api("GET", "/v3/notes", params={"candidate_ids": duplicate}).json() == []
+    [moved] = api("GET", "/v3/notes", params={"candidate_ids": primary}).json()
+    assert (moved["id"], moved["body"]) == (written.json()["id"], "before the merge")
+    assert [n["body"] for n in harvest_sandbox.notes()] == ["before the merge"]
+    assert duplicate not in [c["id"] for c in harvest_sandbox.candidates()]
+
+
+def test_a_deleted_candidate_is_a_404_everywhere_and_no_lookup_finds_it(harvest_sandbox, api):
+    grace = harvest_sandbox.candidate_id(GRACE)
+    assert api("POST", "/v3/notes", json=note(grace)).status_code == 201
+
+    harvest_sandbox.delete_candidate(grace)
+
+    assert api("POST", "/v3/notes", json=note(grace)).json() == NOT_FOUND
+    assert api("POST", "/v3/notes", json=note(grace)).status_code == 404
+    assert api("GET", "/v3/candidates", params={"email": GRACE}).json() == []
+    assert api("GET", "/v3/candidates", params={"ids": grace}).json() == []
+    assert api("GET", "/v3/notes", params={"candidate_ids": grace}).json() == []
+    assert harvest_sandbox.notes() == []
+
+
+def test_merge_and_delete_refuse_unknown_or_identical_candidates(harvest_sandbox):
+    grace = harvest_sandbox.candidate_id(GRACE)
+    before = harvest_sandbox.candidates()
+    with pytest.raises(RuntimeError, match="404"):
+        harvest_sandbox.delete_candidate(999_999)
+    with pytest.raises(RuntimeError, match="404"):
+        harvest_sandbox.merge_candidates(duplicate_id=999_999, into_id=grace)
+    with pytest.raises(RuntimeError, match=r"400.*itself"):
+        harvest_sandbox.merge_candidates(duplicate_id=grace, into_id=grace)
+    assert harvest_sandbox.candidates() == before  # nothing changed by the refusals
+    harvest_sandbox.delete_candidate(grace)
+    with pytest.raises(RuntimeError, match="404"):
+        harvest_sandbox.delete_candidate(grace)

@@ -60,6 +60,18 @@ class SandboxControl:
             },
         )
 
+    def merge_candidates(self, *, duplicate_id: int, into_id: int) -> dict:
+        """Merge candidate `duplicate_id` into `into_id` (which keeps its id and takes the
+        duplicate's emails and feed); returns the merged candidate."""
+        return self._call(
+            "POST",
+            "candidates/merge",
+            json={"duplicate_candidate_id": duplicate_id, "primary_candidate_id": into_id},
+        )
+
+    def delete_candidate(self, candidate_id: int) -> None:
+        self._call("POST", "candidates/delete", json={"candidate_id": candidate_id})
+
     def add_user(self, *, first_name="Test", last_name="User", primary_email=None, site_admin=False,
                  deactivated=False) -> dict:  # fmt: skip
         return self._call(

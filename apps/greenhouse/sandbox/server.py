@@ -9,6 +9,7 @@ Routes
       GET  state | notes.json | candidates.json | users.json | requests.json | windows.json
       POST config | faults (DELETE clears) | reset | candidates | users | credentials
       POST credentials/revoke | tokens/expire | ratelimit/exhaust | maildrop (message/rfc822)
+      POST candidates/merge {duplicate_candidate_id, primary_candidate_id} | candidates/delete
 """
 
 import base64
@@ -21,7 +22,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from .state import SandboxState
+from .state import NOT_FOUND, SandboxState, UnknownResource
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             return self._token(url.query, body)
         if path.startswith("/v3/"):
             return self._api(path, url.query, body)
-        return self._send(404, {"message": "Resource not found"})
+        return self._send(404, {"message": NOT_FOUND})
 
     def _slow(self):
         delay = self.state.faults["slow_seconds"]
@@ -144,7 +145,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             # Harvest routes before it authenticates.
             if path in API_PATHS:
                 return answer(405, {"message": "Method Not Allowed"})
-            return answer(404, {"message": "Resource not found"})
+            return answer(404, {"message": NOT_FOUND})
         resource, scope = route
 
         token, error = state.authenticate(self.headers.get("Authorization"))
@@ -236,6 +237,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
                         phones=data.get("phones", []),
                     )
                     return self._send(201, candidate.as_json())
+                if path == "/_sandbox/candidates/merge":
+                    primary = state.merge_candidates(
+                        duplicate_id=data["duplicate_candidate_id"],
+                        primary_id=data["primary_candidate_id"],
+                    )
+                    return self._send(200, primary.as_json())
+                if path == "/_sandbox/candidates/delete":
+                    state.delete_candidate(candidate_id=data["candidate_id"])
+                    return self._send(200, {"deleted": data["candidate_id"]})
                 if path == "/_sandbox/users":
                     user = state.add_user(
                         first_name=data.get("first_name", ""),
@@ -269,9 +279,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     return self._send(status, payload, headers)
             elif method == "DELETE" and path == "/_sandbox/faults":
                 return self._send(200, state.clear_faults())
+        except UnknownResource as exc:
+            return self._send(404, {"message": f"Not found: {exc}"})
         except (KeyError, TypeError, ValueError) as exc:
             return self._send(400, {"message": f"Bad control request: {exc}"})
-        return self._send(404, {"message": "Resource not found"})
+        return self._send(404, {"message": NOT_FOUND})
 
     def _html(self) -> str:
         from django.template.loader import render_to_string

@@ -52,6 +52,7 @@ DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 500
 MAX_IDS = 50
 UNPROCESSABLE = "Unprocessable Content"
+NOT_FOUND = "Resource not found"  # v3's 404 body is {"message": NOT_FOUND}
 SITE_ADMIN_RULE = "All list endpoints require authorization by a Site Admin."
 CURSOR_RULE = "When passing a cursor, do not include other query params."
 BAD_BEARER_MESSAGE = (
@@ -74,6 +75,10 @@ NO_FAULTS = {
     "write_then_500": 0,  # the next N note writes are saved, then answered 500 (-1: all)
     "drop_after_write": 0,  # the next N note writes are saved, then the connection is dropped
 }
+
+
+class UnknownResource(Exception):
+    """A control call named a record the sandbox does not hold."""
 
 
 def _iso(ts: float) -> str:
@@ -241,6 +246,7 @@ class SandboxState:
             self.credentials: dict[str, Credential] = {}
             self.users: dict[int, User] = {}
             self.candidates: dict[int, Candidate] = {}
+            self.gone: dict[int, dict] = {}  # merged or deleted candidates, for the page
             self.notes: dict[int, Note] = {}
             self.tokens: dict[str, Token] = {}
             self.requests = deque(maxlen=50_000)
@@ -319,6 +325,43 @@ class SandboxState:
             self._next_candidate_id += 1
             self.candidates[candidate.id] = candidate
             return candidate
+
+    def merge_candidates(self, *, duplicate_id: int, primary_id: int) -> Candidate:
+        """Merge `duplicate_id` into `primary_id`, as Greenhouse's merge (and Auto-Merge) does:
+        the primary takes the duplicate's email addresses, phone numbers and activity feed, and
+        the duplicate "will cease to exist" (reference §3.9): its id is a 404 from then on."""
+        with self.lock:
+            if duplicate_id == primary_id:
+                raise ValueError("a candidate cannot be merged into itself")
+            duplicate, primary = self._candidate(duplicate_id), self._candidate(primary_id)
+            for address in duplicate.emails:
+                if not primary.has_email(address):
+                    primary.emails.append(address)
+            primary.phones += [p for p in duplicate.phones if p not in primary.phones]
+            for moved in self.notes.values():
+                if moved.candidate_id == duplicate_id:
+                    moved.candidate_id = primary_id
+            primary.last_activity_at = max(primary.last_activity_at, duplicate.last_activity_at)
+            del self.candidates[duplicate_id]
+            self.gone[duplicate_id] = {"id": duplicate_id, "merged_into": primary_id}
+            for other in self.gone.values():  # an earlier merge into the duplicate
+                if other.get("merged_into") == duplicate_id:
+                    other["merged_into"] = primary_id
+            return primary
+
+    def delete_candidate(self, *, candidate_id: int) -> None:
+        """Delete a candidate and their activity feed: 404 everywhere, found by no lookup."""
+        with self.lock:
+            self._candidate(candidate_id)
+            del self.candidates[candidate_id]
+            self.notes = {k: n for k, n in self.notes.items() if n.candidate_id != candidate_id}
+            self.gone[candidate_id] = {"id": candidate_id, "deleted": True}
+
+    def _candidate(self, candidate_id) -> Candidate:
+        candidate = self.candidates.get(candidate_id) if isinstance(candidate_id, int) else None
+        if candidate is None:
+            raise UnknownResource(f"no candidate {candidate_id}")
+        return candidate
 
     def set_config(self, **changes) -> dict:
         with self.lock:
@@ -606,7 +649,7 @@ class SandboxState:
             if "type" in filters:
                 items = [n for n in items if n.type == filters["type"]]
         else:
-            return None, _fail(404, "Resource not found")
+            return None, _fail(404, NOT_FOUND)
         if ids is not None:
             items = [item for item in items if item.id in ids]
         return items, None
@@ -624,7 +667,11 @@ class SandboxState:
             elif not isinstance(candidate_id, int) or isinstance(candidate_id, bool):
                 errors.append({"candidate_id": "must be an integer"})
             elif candidate_id not in self.candidates:
-                errors.append({"candidate_id": f"Candidate {candidate_id} does not exist"})
+                # The note's candidate is a single resource looked up before the note is
+                # validated: Harvest v3's 404 (reference §4.3), also for a candidate merged into
+                # another (its id "will cease to exist", §3.9) or deleted. What v3 answers for a
+                # merged id is not documented; 404 is the conservative reading.
+                return _fail(404, NOT_FOUND)
 
             body = data.get("body")
             if body is None:
