@@ -203,3 +203,35 @@ def test_merge_and_delete_refuse_unknown_or_identical_candidates(harvest_sandbox
     harvest_sandbox.delete_candidate(grace)
     with pytest.raises(RuntimeError, match="404"):
         harvest_sandbox.delete_candidate(grace)
+
+
+# --- 4. Latency --------------------------------------------------------------------------------
+
+
+def test_every_api_answer_waits_the_configured_latency(harvest_sandbox, api):
+    harvest_sandbox.configure(latency_ms=150, latency_jitter_ms=40)
+    assert harvest_sandbox.state()["config"]["latency_ms"] == 150
+
+    calls = [
+        lambda: api("GET", "/v3/candidates"),
+        lambda: api("POST", "/v3/notes", json=note(999_999)),  # a 404
+        lambda: api("GET", "/v3/nowhere"),  # a 404 before authentication
+        lambda: requests.post(harvest_sandbox.token_url, timeout=10),  # a 401 from /token
+    ]
+    for call in calls:
+        started = time.monotonic()
+        response = call()
+        assert time.monotonic() - started >= 0.15, response.request.url
+    harvest_sandbox.exhaust_window()
+    started = time.monotonic()
+    assert api("GET", "/v3/users").status_code == 429
+    assert time.monotonic() - started >= 0.15
+
+    harvest_sandbox.configure(latency_ms=0, latency_jitter_ms=0)
+    assert harvest_sandbox.state()["config"]["latency_ms"] == 0
+
+
+def test_latency_cannot_be_negative(harvest_sandbox):
+    with pytest.raises(RuntimeError, match="cannot be negative"):
+        harvest_sandbox.configure(latency_ms=-1)
+    assert harvest_sandbox.state()["config"]["latency_ms"] == 0

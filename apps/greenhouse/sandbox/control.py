@@ -29,7 +29,8 @@ class SandboxControl:
         return self._call("POST", "reset")
 
     def configure(self, **config) -> dict:
-        """rate_limit, rate_window (s), token_lifetime (s), retry_after_format."""
+        """rate_limit, rate_window (s), token_lifetime (s), retry_after_format, latency_ms,
+        latency_jitter_ms."""
         return self._call("POST", "config", json=config)
 
     def set_faults(self, **faults) -> dict:

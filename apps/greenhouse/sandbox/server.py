@@ -60,6 +60,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, status: int, payload, headers=None, content_type="application/json"):
+        if self._delayed:
+            delay = self.state.config.latency()
+            if delay > 0:
+                time.sleep(delay)
         if content_type == "application/json":
             data = json.dumps(payload).encode()
             content_type = "application/json; charset=utf-8"
@@ -85,8 +89,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         body = self._read_body()
+        self._delayed = False
         if path == "/" or path.startswith("/_sandbox"):
             return self._control(path, parse_qs(url.query), body)
+        self._delayed = True  # every answer from here on comes after the configured latency
         if self.state.faults["down"]:
             return self._drop()
         if path == "/token":

@@ -98,6 +98,15 @@ class Config:
     rate_window: int = 30  # seconds; a window opens at the first request after the last ended
     token_lifetime: int = 3600  # seconds
     retry_after_format: str = "seconds"  # or "epoch", as an older revision of the docs said
+    # Added to every answer of /token and /v3 (errors, 404s and 429s included; not /_sandbox):
+    # the real Greenhouse is ~150 ms away, and a client tuned on a 1 ms sandbox is not tuned.
+    latency_ms: int = 0
+    latency_jitter_ms: int = 0  # plus a uniform random 0..jitter ms
+
+    def latency(self) -> float:
+        """Seconds to wait before this answer."""
+        jitter = random.uniform(0, self.latency_jitter_ms) if self.latency_jitter_ms else 0  # noqa: S311
+        return (self.latency_ms + jitter) / 1000
 
 
 @dataclass
@@ -372,6 +381,8 @@ class SandboxState:
                 setattr(config, name, type(getattr(config, name))(value))
             if config.rate_window < 1 or config.rate_limit < 1 or config.token_lifetime < 1:
                 raise ValueError("rate_limit, rate_window and token_lifetime must be at least 1")
+            if config.latency_ms < 0 or config.latency_jitter_ms < 0:
+                raise ValueError("latency_ms and latency_jitter_ms cannot be negative")
             if config.retry_after_format not in ("seconds", "epoch"):
                 raise ValueError("retry_after_format is 'seconds' or 'epoch'")
             self.config = config

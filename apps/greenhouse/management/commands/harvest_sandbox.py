@@ -24,6 +24,12 @@ class Command(BaseCommand):
         parser.add_argument("--rate-window", type=int, default=30, help="window length, seconds")
         parser.add_argument("--token-lifetime", type=int, default=3600, help="seconds")
         parser.add_argument("--retry-after-format", choices=("seconds", "epoch"), default="seconds")
+        parser.add_argument(
+            "--latency-ms", type=int, default=0, help="added to every /token and /v3 answer"
+        )
+        parser.add_argument(
+            "--latency-jitter-ms", type=int, default=0, help="plus a random 0..N ms per answer"
+        )
         parser.add_argument("--no-demo-data", action="store_true", help="start empty")
         faults = parser.add_argument_group(
             "faults (also changeable at run time: POST /_sandbox/faults)"
@@ -56,6 +62,8 @@ class Command(BaseCommand):
                 rate_window=options["rate_window"],
                 token_lifetime=options["token_lifetime"],
                 retry_after_format=options["retry_after_format"],
+                latency_ms=options["latency_ms"],
+                latency_jitter_ms=options["latency_jitter_ms"],
             ),
             faults={
                 "error_rate": options["error_rate"],
@@ -68,6 +76,7 @@ class Command(BaseCommand):
             demo_data=not options["no_demo_data"],
         )
         server = SandboxServer(state, options["host"], options["port"])
+        config = state.config
         admin = next((u for u in state.users.values() if u.site_admin and u.primary_email), None)
         lines = [
             "Harvest sandbox: a local imitation of Greenhouse Harvest v3",
@@ -81,6 +90,7 @@ class Command(BaseCommand):
             if admin
             else f"  Acting user:    none; tokens act as service user {DEMO_SERVICE_USER_ID}",
             f"  Rate limit:     {state.config.rate_limit} per {state.config.rate_window} s",
+            f"  Latency:        {config.latency_ms} ms + 0..{config.latency_jitter_ms} ms",
         ]
         active = {k: v for k, v in state.faults.items() if v and k != "error_status"}
         if active:
