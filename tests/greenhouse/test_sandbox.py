@@ -1,11 +1,7 @@
 """The Harvest sandbox behaves as Harvest v3 does (raw HTTP, no client in between)."""
 
 import math
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 from email.message import EmailMessage
 
@@ -14,6 +10,7 @@ import requests
 from django.conf import settings
 
 from apps.greenhouse.sandbox.state import CURSOR_RULE, SITE_ADMIN_RULE
+from tests.fixtures.harvest import sandbox_command
 
 GRACE = "grace.hopper@example.com"
 
@@ -333,34 +330,19 @@ def test_the_html_page_shows_each_candidates_feed(harvest_sandbox, api):
 
 
 def test_the_command_serves_with_faults_given_at_start(tmp_path):
-    env = {**os.environ, "VAR_DIR": str(tmp_path)}
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "harvest_sandbox", "--port", "0", "--rate-limit", "7",
-         "--rate-window", "5", "--error-rate", "1", "--error-status", "500"],
-        cwd=settings.BASE_DIR, env=env, stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        banner = ""
-        while "Rate limit" not in banner:
-            line = process.stdout.readline()
-            assert line, f"the sandbox exited early:\n{banner}"
-            banner += line
-        url = re.search(r"API base URL:\s+(\S+)", banner).group(1)
-        client_id = re.search(r"Client ID:\s+(\S+)", banner).group(1)
-        secret = re.search(r"Client secret:\s+(\S+)", banner).group(1)
-        assert client_id == settings.GREENHOUSE_SANDBOX_CLIENT_ID
-
+    with sandbox_command(
+        "--rate-limit", "7", "--rate-window", "5", "--error-rate", "1", "--error-status", "500",
+        var_dir=tmp_path,
+    ) as (_process, banner):  # fmt: skip
+        assert banner["client_id"] == settings.GREENHOUSE_SANDBOX_CLIENT_ID
         token = requests.post(
-            url + "/token",
-            auth=(client_id, secret),
+            banner["url"] + "/token",
+            auth=(banner["client_id"], banner["secret"]),
             data={"grant_type": "client_credentials"},
             timeout=5,
         ).json()["access_token"]
         answer = requests.get(
-            url + "/v3/users", headers={"Authorization": f"Bearer {token}"}, timeout=5
+            banner["url"] + "/v3/users", headers={"Authorization": f"Bearer {token}"}, timeout=5
         )
         assert answer.status_code == 500
         assert answer.headers["X-RateLimit-Limit"] == "7"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0

@@ -4,11 +4,21 @@ merged and deleted candidates, latency, state that survives restarts, candidate 
 
 Raw HTTP against the real sandbox server (no Harvest client in between)."""
 
+import json
 import math
+import os
+import re
+import signal
+import subprocess
+import sys
 import time
 
 import pytest
 import requests
+from django.conf import settings
+
+from apps.greenhouse.sandbox import SandboxControl, SandboxState
+from tests.fixtures.harvest import sandbox_command
 
 GRACE = "grace.hopper@example.com"
 
@@ -235,3 +245,181 @@ def test_latency_cannot_be_negative(harvest_sandbox):
     with pytest.raises(RuntimeError, match="cannot be negative"):
         harvest_sandbox.configure(latency_ms=-1)
     assert harvest_sandbox.state()["config"]["latency_ms"] == 0
+
+
+# --- 5. State kept across restarts -------------------------------------------------------------
+
+
+def command_api(banner):
+    """(control, call) for a sandbox started with sandbox_command."""
+    control = SandboxControl(
+        url=banner["url"], client_id=banner["client_id"], client_secret=banner["secret"]
+    )
+    token = requests.post(
+        control.token_url,
+        auth=(control.client_id, control.client_secret),
+        data={"grant_type": "client_credentials", "sub": control.user_id("ada@acme.example")},
+        timeout=10,
+    ).json()["access_token"]
+
+    def call(method, path, **kwargs):
+        headers = {"Authorization": f"Bearer {token}"}
+        return requests.request(method, control.url + path, headers=headers, timeout=10, **kwargs)
+
+    return control, call
+
+
+def test_notes_written_before_a_restart_are_in_the_feed_after_it(tmp_path):
+    state_file = tmp_path / "harvest-sandbox.json"
+    with sandbox_command(var_dir=tmp_path) as (_process, banner):
+        assert banner["state_file"] == str(state_file)  # VAR_DIR by default
+        control, call = command_api(banner)
+        grace = control.candidate_id(GRACE)
+        extra = control.add_candidate(first_name="Ada", last_name="New", emails=["new@x.example"])
+        written = [
+            call("POST", "/v3/notes", json=note(grace, body=f"before restart {n}")).json()["id"]
+            for n in range(3)
+        ]
+    # A clean stop (SIGTERM) saved everything.
+    with sandbox_command(var_dir=tmp_path) as (_process, banner):
+        control, call = command_api(banner)
+        assert [n["id"] for n in control.notes()] == written
+        feed = call("GET", "/v3/notes", params={"candidate_ids": grace}).json()
+        assert [n["body"] for n in feed] == [f"before restart {n}" for n in (2, 1, 0)]
+        assert control.candidate_id("new@x.example") == extra["id"]
+        assert "before restart 0" in requests.get(control.url + "/", timeout=10).text
+        after = call("POST", "/v3/notes", json=note(grace, body="after restart")).json()["id"]
+        assert after > max(written)
+        # A candidate added now does not take an id used before the restart.
+        assert control.add_candidate(emails=["newer@x.example"])["id"] > extra["id"]
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # renamed into place
+
+
+def test_after_a_sigkill_at_most_the_last_second_is_lost(tmp_path):
+    with sandbox_command(var_dir=tmp_path, stop=signal.SIGKILL) as (process, banner):
+        control, call = command_api(banner)
+        grace = control.candidate_id(GRACE)
+        kept = call("POST", "/v3/notes", json=note(grace, body="saved in time")).json()["id"]
+        deadline = time.monotonic() + 20  # saved within SAVE_INTERVAL; generous for a busy host
+        state_file = tmp_path / "harvest-sandbox.json"
+        while time.monotonic() < deadline and f'"id":{kept},' not in state_file.read_text():
+            time.sleep(0.1)
+        process.kill()
+        process.wait(20)
+    with sandbox_command(var_dir=tmp_path) as (_process, banner):
+        control, _call = command_api(banner)
+        assert [n["body"] for n in control.notes()] == ["saved in time"]
+
+
+def test_a_reset_forgets_the_data_but_never_reuses_a_note_id(tmp_path):
+    with sandbox_command(var_dir=tmp_path) as (_process, banner):
+        control, call = command_api(banner)
+        grace = control.candidate_id(GRACE)
+        first = call("POST", "/v3/notes", json=note(grace)).json()["id"]
+        control.reset()  # the control endpoint (tokens are forgotten too: a new one)
+        assert control.notes() == []
+        control, call = command_api(banner)
+        second = call("POST", "/v3/notes", json=note(grace)).json()["id"]
+        assert second > first
+        control.add_candidate(emails=["gone.after.reset@x.example"])
+    with sandbox_command("--reset", var_dir=tmp_path) as (_process, banner):  # the command
+        control, call = command_api(banner)
+        assert control.notes() == []
+        assert "gone.after.reset@x.example" not in str(control.candidates())
+        third = call("POST", "/v3/notes", json=note(control.candidate_id(GRACE))).json()["id"]
+        assert third > second
+
+
+def test_an_unreadable_state_file_stops_the_command_and_is_kept(tmp_path):
+    state_file = tmp_path / "harvest-sandbox.json"
+    state_file.write_text('{"version": 1, "notes": [')
+    result = subprocess.run(
+        [sys.executable, "manage.py", "harvest_sandbox", "--port", "0"],
+        cwd=settings.BASE_DIR, env={**os.environ, "VAR_DIR": str(tmp_path)},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "cannot be read as the Harvest sandbox's state" in result.stderr
+    assert "--reset" in result.stderr
+    assert state_file.read_text() == '{"version": 1, "notes": ['  # nothing lost
+
+    # --reset keeps the unreadable file aside and starts from the demo data.
+    with sandbox_command("--reset", var_dir=tmp_path) as (_process, banner):
+        control, _call = command_api(banner)
+        assert control.notes() == [] and control.candidate_id(GRACE)
+    [kept] = tmp_path.glob("harvest-sandbox.json.unreadable-*")
+    assert kept.read_text() == '{"version": 1, "notes": ['
+
+
+def test_the_state_file_is_written_atomically_and_survives_a_reset_in_process(tmp_path):
+    state_file = tmp_path / "state.json"
+    state = SandboxState(client_id="c", client_secret="s", state_file=state_file, save_interval=0)
+    state.add_candidate(first_name="Kept", last_name="Here", emails=["kept@x.example"])
+    note_id = state._add_note(
+        candidate_id=40001, user_id=None, type="NOTE", visibility="public", body="kept"
+    ).id
+    assert state.save() is True and state.save() is False  # nothing new to write
+    state.close()
+
+    saved = json.loads(state_file.read_text())
+    assert saved["next_note_id"] == note_id + 1
+    again = SandboxState(client_id="c", client_secret="s", state_file=state_file, save_interval=0)
+    assert [n.body for n in again.notes.values()] == ["kept"]
+    assert any(c.has_email("kept@x.example") for c in again.candidates.values())
+    again.reset()
+    again.close()
+    fresh = SandboxState(client_id="c", client_secret="s", state_file=state_file, save_interval=0)
+    assert fresh.notes == {} and fresh._next_note_id == note_id + 1
+
+
+def test_the_page_has_a_reset_button_that_posts(harvest_sandbox, api):
+    api("POST", "/v3/notes", json=note(harvest_sandbox.candidate_id(GRACE)))
+    page = requests.get(harvest_sandbox.url + "/", timeout=10).text
+    assert '<form method="post" action="/_sandbox/reset">' in page
+
+    # A GET changes nothing; another site's form is refused.
+    assert requests.get(harvest_sandbox.url + "/_sandbox/reset", timeout=10).status_code == 404
+    foreign = requests.post(
+        harvest_sandbox.url + "/_sandbox/reset",
+        data={},
+        headers={
+            "Origin": "http://evil.example",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        timeout=10,
+    )
+    assert foreign.status_code == 403 and len(harvest_sandbox.notes()) == 1
+
+    pressed = requests.post(
+        harvest_sandbox.url + "/_sandbox/reset",
+        data={},  # as a browser posts the button's form:
+        headers={
+            "Origin": harvest_sandbox.url,
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert (pressed.status_code, pressed.headers["Location"]) == (303, "/")
+    assert harvest_sandbox.notes() == []
+
+
+# --- 6. The page shows active faults only ------------------------------------------------------
+
+
+def active_faults_on_page(url):
+    page = requests.get(url + "/", timeout=10).text
+    return re.search(r'<span id="active-faults">(.*?)</span>\s*</p>', page, re.S).group(1).strip()
+
+
+def test_the_page_shows_active_faults_only_and_none_otherwise(harvest_sandbox):
+    assert active_faults_on_page(harvest_sandbox.url) == "none"
+
+    harvest_sandbox.set_faults(error_rate=0.25, drop_after_write=2)
+    shown = active_faults_on_page(harvest_sandbox.url)
+    assert "error_rate=0.25" in shown and "drop_after_write=2" in shown
+    assert "error_status=503" in shown  # the status of the active error fault
+    assert "down" not in shown and "slow_seconds" not in shown and "none" not in shown
+
+    harvest_sandbox.set_faults(error_rate=0, drop_after_write=0, error_status=500)
+    assert active_faults_on_page(harvest_sandbox.url) == "none"  # a status alone is no fault

@@ -7,8 +7,9 @@ Routes
   GET  /                           HTML: every candidate's activity feed
   /_sandbox/...                    control for tests and people (never faulted, never limited):
       GET  state | notes.json | candidates.json | users.json | requests.json | windows.json
-      POST config | faults (DELETE clears) | reset | candidates | users | credentials
-      POST credentials/revoke | tokens/expire | ratelimit/exhaust | maildrop (message/rfc822)
+      POST config | faults (DELETE clears) | reset (JSON, or the page's form) | candidates
+      POST users | credentials | credentials/revoke
+      POST tokens/expire | ratelimit/exhaust | maildrop (message/rfc822)
       POST candidates/merge {duplicate_candidate_id, primary_candidate_id} | candidates/delete
 """
 
@@ -76,6 +77,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
+
+    def _redirect(self, location: str):
+        self.send_response(303)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
     def _drop(self):
         """Close the connection without an answer."""
@@ -197,8 +204,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _control(self, path: str, query: dict, body: bytes):
         state, method = self.state, self.command
+        form = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
         try:
-            data = json.loads(body) if body and path != "/_sandbox/maildrop" else {}
+            raw_json = body and path != "/_sandbox/maildrop" and not form
+            data = json.loads(body) if raw_json else {}
         except ValueError:
             return self._send(400, {"message": "The body must be JSON."})
         try:
@@ -233,7 +242,16 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 if path == "/_sandbox/faults":
                     return self._send(200, state.set_faults(**data))
                 if path == "/_sandbox/reset":
+                    form = self.headers.get("Content-Type", "").startswith(
+                        "application/x-www-form-urlencoded"
+                    )
+                    origin = self.headers.get("Origin")
+                    if form and origin and origin != self._base_url():
+                        # Another site's page may not reset a developer's sandbox.
+                        return self._send(403, {"message": "Cross-origin form refused."})
                     state.reset()
+                    if form:  # the button on the page: back to the page
+                        return self._redirect("/")
                     return self._send(200, state.summary())
                 if path == "/_sandbox/candidates":
                     candidate = state.add_candidate(

@@ -1,4 +1,7 @@
-"""The in-memory Greenhouse account behind the Harvest sandbox, and Harvest v3's rules over it.
+"""The Greenhouse account behind the Harvest sandbox, and Harvest v3's rules over it.
+
+The account lives in memory and, given a state file (the command's default), is saved to disk so
+a developer's activity feeds outlive restarts (see "Persistence" below).
 
 Every method is called with the HTTP details already parsed and returns (status, payload, headers);
 the server only moves bytes. All state sits behind one lock, so the threaded server stays
@@ -8,7 +11,9 @@ consistent.
 import base64
 import binascii
 import json
+import logging
 import math
+import os
 import random
 import re
 import secrets
@@ -20,8 +25,11 @@ from datetime import UTC, datetime
 from email import policy as email_policy
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
+from pathlib import Path
 
 from apps.core import demo
+
+logger = logging.getLogger(__name__)
 
 # Scopes the sandbox checks (a credential holds a subset).
 SCOPES = (
@@ -64,6 +72,8 @@ DEMO_SERVICE_USER_ID = 9000
 DEMO_FIRST_USER_ID = 9001
 DEMO_FIRST_CANDIDATE_ID = 40001
 FIRST_NOTE_ID = 700001
+STATE_FILE_VERSION = 1
+SAVE_INTERVAL = 0.5  # seconds between saves of a changed state (what a SIGKILL may lose)
 
 NO_FAULTS = {
     "error_rate": 0.0,  # share of /v3 requests answered with error_status, before any work
@@ -75,6 +85,10 @@ NO_FAULTS = {
     "write_then_500": 0,  # the next N note writes are saved, then answered 500 (-1: all)
     "drop_after_write": 0,  # the next N note writes are saved, then the connection is dropped
 }
+
+
+class StateFileError(Exception):
+    """The state file cannot be read; the sandbox refuses to start rather than lose it."""
 
 
 class UnknownResource(Exception):
@@ -237,18 +251,38 @@ class Token:
 
 class SandboxState:
     def __init__(self, *, client_id: str, client_secret: str, config: Config | None = None,
-                 faults: dict | None = None, demo_data: bool = True):  # fmt: skip
+                 faults: dict | None = None, demo_data: bool = True, state_file=None,
+                 fresh: bool = False, save_interval: float = SAVE_INTERVAL):  # fmt: skip
         self.lock = threading.RLock()
         self.demo_credential = (client_id, client_secret)
         self.start_config = config or Config()
         self.start_faults = {**NO_FAULTS, **(faults or {})}
         self.demo_data = demo_data
+        # Note ids never repeat: not after a reset, and (with a state file) not after a restart.
+        self._next_note_id = FIRST_NOTE_ID
+        self._changes = self._saved_changes = 0
+        self.state_file = Path(state_file) if state_file else None
+        self._save_lock = threading.Lock()
+        self._stop_autosave = threading.Event()
+        self._autosave_thread = None
+        saved = self._read_state_file(fresh=fresh) if self.state_file else None
         self.reset()
+        if saved:
+            self._restore(saved)
+        if self.state_file:
+            self.save()
+            if save_interval:
+                self._autosave_thread = threading.Thread(
+                    target=self._autosave, args=(save_interval,), name="harvest-sandbox-save",
+                    daemon=True,
+                )  # fmt: skip
+                self._autosave_thread.start()
 
     # --- Set-up ---
 
     def reset(self) -> None:
-        """Back to the state at start: demo data, start-up config and faults, empty logs."""
+        """Back to the state at start: demo data, start-up config and faults, empty logs. Note
+        ids go on from where they were (a high-water mark), so an id is never given twice."""
         with self.lock:
             self.config = Config(**asdict(self.start_config))
             self.faults = dict(self.start_faults)
@@ -264,7 +298,7 @@ class SandboxState:
             self.maildrop_log = deque(maxlen=1_000)
             self._next_user_id = DEMO_FIRST_USER_ID
             self._next_candidate_id = DEMO_FIRST_CANDIDATE_ID
-            self._next_note_id = FIRST_NOTE_ID
+            self._changed()
             client_id, client_secret = self.demo_credential
             self.users[DEMO_SERVICE_USER_ID] = User(
                 DEMO_SERVICE_USER_ID, "Integration", "Service User", None, [], site_admin=True,
@@ -319,6 +353,7 @@ class SandboxState:
             )
             self._next_user_id += 1
             self.users[user.id] = user
+            self._changed()
             return user
 
     def add_candidate(self, *, first_name, last_name, emails=(), phones=(), maildrop=False):
@@ -333,6 +368,7 @@ class SandboxState:
             )
             self._next_candidate_id += 1
             self.candidates[candidate.id] = candidate
+            self._changed()
             return candidate
 
     def merge_candidates(self, *, duplicate_id: int, primary_id: int) -> Candidate:
@@ -353,6 +389,7 @@ class SandboxState:
             primary.last_activity_at = max(primary.last_activity_at, duplicate.last_activity_at)
             del self.candidates[duplicate_id]
             self.gone[duplicate_id] = {"id": duplicate_id, "merged_into": primary_id}
+            self._changed()
             for other in self.gone.values():  # an earlier merge into the duplicate
                 if other.get("merged_into") == duplicate_id:
                     other["merged_into"] = primary_id
@@ -365,6 +402,7 @@ class SandboxState:
             del self.candidates[candidate_id]
             self.notes = {k: n for k, n in self.notes.items() if n.candidate_id != candidate_id}
             self.gone[candidate_id] = {"id": candidate_id, "deleted": True}
+            self._changed()
 
     def _candidate(self, candidate_id) -> Candidate:
         candidate = self.candidates.get(candidate_id) if isinstance(candidate_id, int) else None
@@ -397,6 +435,14 @@ class SandboxState:
                 self.faults[name] = type(NO_FAULTS[name])(value)
             return dict(self.faults)
 
+    def active_faults(self) -> dict:
+        """The faults in effect (error_status only with the error faults it belongs to)."""
+        with self.lock:
+            active = {k: v for k, v in self.faults.items() if v and k != "error_status"}
+            if "error_rate" in active or "error_count" in active:
+                active["error_status"] = self.faults["error_status"]
+            return active
+
     def clear_faults(self) -> dict:
         with self.lock:
             self.faults = dict(NO_FAULTS)
@@ -416,6 +462,113 @@ class SandboxState:
             counts["received"] += extra
             counts["served"] += extra
             counts["external"] += extra
+
+    # --- Persistence ---
+    #
+    # With a state file, the account (users, candidates, notes, merged/deleted ids, id counters)
+    # outlives the process: a developer's feeds survive `make run` restarts. Saving on every
+    # request would serialise every note write behind a disk write, so a thread saves at most
+    # every SAVE_INTERVAL seconds when something changed, and `close()` saves on a clean stop:
+    # a SIGKILL loses at most the last SAVE_INTERVAL seconds. Each save writes a temporary file
+    # in the same folder, fsyncs it and renames it over the old one, so a crash mid-save
+    # leaves the previous state whole. Not saved: credentials (the demo one comes from the
+    # settings; a secret is not written to disk), tokens, config, faults, logs, rate windows.
+
+    def _changed(self) -> None:
+        self._changes += 1
+
+    def _snapshot(self) -> dict:
+        with self.lock:
+            return {
+                "version": STATE_FILE_VERSION,
+                "next_user_id": self._next_user_id,
+                "next_candidate_id": self._next_candidate_id,
+                "next_note_id": self._next_note_id,
+                "users": [asdict(u) for u in self.users.values()],
+                "candidates": [asdict(c) for c in self.candidates.values()],
+                "gone": list(self.gone.values()),
+                "notes": [asdict(n) for n in self.notes.values()],
+            }
+
+    def save(self) -> bool:
+        """Write the state file (atomically) if anything changed since the last save."""
+        if not self.state_file:
+            return False
+        with self._save_lock:
+            with self.lock:
+                changes = self._changes
+                if changes == self._saved_changes and self.state_file.exists():
+                    return False
+                data = json.dumps(self._snapshot(), separators=(",", ":"))
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.state_file)
+            self._saved_changes = changes
+            return True
+
+    def _autosave(self, interval: float) -> None:
+        while not self._stop_autosave.wait(interval):
+            try:
+                self.save()
+            except OSError:
+                logger.exception("The Harvest sandbox could not save %s", self.state_file)
+
+    def close(self) -> None:
+        """Stop the save thread and save what is left (a clean stop loses nothing)."""
+        self._stop_autosave.set()
+        if self._autosave_thread:
+            self._autosave_thread.join()
+        self.save()
+
+    def _read_state_file(self, *, fresh: bool):
+        """The saved state, or None for a new file. `fresh` (--reset): start from the demo data
+        and keep only the note-id high-water mark; an unreadable file is then kept aside."""
+        path = self.state_file
+        if not path.exists():
+            return None
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(saved, dict) or saved.get("version") != STATE_FILE_VERSION:
+                raise ValueError(f"not a version {STATE_FILE_VERSION} sandbox state")
+            int(saved["next_note_id"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if not fresh:
+                raise StateFileError(
+                    f"{path} cannot be read as the Harvest sandbox's state ({exc}). Nothing was "
+                    "changed: move it away, or start with --reset (which keeps it aside)."
+                ) from exc
+            kept = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
+            os.replace(path, kept)
+            logger.warning("Kept the unreadable sandbox state file as %s", kept)
+            return None
+        if fresh:
+            self._next_note_id = max(FIRST_NOTE_ID, int(saved["next_note_id"]))
+            return None
+        return saved
+
+    def _restore(self, saved: dict) -> None:
+        try:
+            users = {u["id"]: User(**u) for u in saved["users"]}
+            candidates = {c["id"]: Candidate(**c) for c in saved["candidates"]}
+            notes = {n["id"]: Note(**n) for n in saved["notes"]}
+            gone = {g["id"]: dict(g) for g in saved.get("gone", [])}
+            counters = [int(saved[name]) for name in ("next_user_id", "next_candidate_id")]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateFileError(
+                f"{self.state_file} has a broken record ({exc!r}). Nothing was changed: move it "
+                "away, or start with --reset (which keeps it aside)."
+            ) from exc
+        with self.lock:
+            self.users, self.candidates, self.notes, self.gone = users, candidates, notes, gone
+            self._next_user_id, self._next_candidate_id = counters
+            self._next_note_id = max(
+                self._next_note_id, int(saved["next_note_id"]), max(notes, default=0) + 1
+            )
+            self._saved_changes = self._changes
 
     # --- Faults ---
 
@@ -754,6 +907,7 @@ class SandboxState:
         note = Note(id=self._next_note_id, **fields)
         self._next_note_id += 1
         self.notes[note.id] = note
+        self._changed()
         self.candidates[note.candidate_id].last_activity_at = note.created_at
         return note
 
@@ -877,7 +1031,9 @@ class SandboxState:
                 "candidates": candidates,
                 "users": sorted(users.values(), key=lambda u: u.id),
                 "config": asdict(self.config),
-                "faults": dict(self.faults),
+                "active_faults": self.active_faults(),
+                "gone": sorted(self.gone.values(), key=lambda g: g["id"]),
+                "state_file": self.state_file,
                 "windows": self.windows_json()[-8:],
                 "client_id": self.demo_credential[0],
             }

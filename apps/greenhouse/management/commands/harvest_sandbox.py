@@ -1,9 +1,9 @@
 import signal
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from apps.greenhouse.sandbox import Config, SandboxServer, SandboxState
+from apps.greenhouse.sandbox import Config, SandboxServer, SandboxState, StateFileError
 from apps.greenhouse.sandbox.state import DEMO_SERVICE_USER_ID
 
 
@@ -31,6 +31,18 @@ class Command(BaseCommand):
             "--latency-jitter-ms", type=int, default=0, help="plus a random 0..N ms per answer"
         )
         parser.add_argument("--no-demo-data", action="store_true", help="start empty")
+        parser.add_argument(
+            "--state-file",
+            default=None,
+            help="where the account is kept across restarts (default: VAR_DIR/"
+            "harvest-sandbox.json; '' keeps it in memory only)",
+        )
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="start from the demo data, forgetting the saved state (note ids still never "
+            "repeat); a running sandbox resets with the button on its page",
+        )
         faults = parser.add_argument_group(
             "faults (also changeable at run time: POST /_sandbox/faults)"
         )
@@ -54,7 +66,20 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        state = SandboxState(
+        state_file = options["state_file"]
+        if state_file is None:
+            state_file = settings.VAR_DIR / "harvest-sandbox.json"
+        try:
+            state = self._state(options, state_file)
+        except StateFileError as exc:
+            raise CommandError(str(exc)) from exc
+        try:
+            self._serve(state, options)
+        finally:
+            state.close()  # a clean stop saves the last changes
+
+    def _state(self, options, state_file) -> SandboxState:
+        return SandboxState(
             client_id=settings.GREENHOUSE_SANDBOX_CLIENT_ID,
             client_secret=settings.GREENHOUSE_SANDBOX_CLIENT_SECRET,
             config=Config(
@@ -74,7 +99,11 @@ class Command(BaseCommand):
                 "drop_after_write": options["drop_after_write"],
             },
             demo_data=not options["no_demo_data"],
+            state_file=state_file or None,
+            fresh=options["reset"],
         )
+
+    def _serve(self, state: SandboxState, options) -> None:
         server = SandboxServer(state, options["host"], options["port"])
         config = state.config
         admin = next((u for u in state.users.values() if u.site_admin and u.primary_email), None)
@@ -91,8 +120,9 @@ class Command(BaseCommand):
             else f"  Acting user:    none; tokens act as service user {DEMO_SERVICE_USER_ID}",
             f"  Rate limit:     {state.config.rate_limit} per {state.config.rate_window} s",
             f"  Latency:        {config.latency_ms} ms + 0..{config.latency_jitter_ms} ms",
+            f"  State file:     {state.state_file or 'none (in memory only)'}",
         ]
-        active = {k: v for k, v in state.faults.items() if v and k != "error_status"}
+        active = state.active_faults()
         if active:
             lines.append(f"  Faults:         {active}")
         self.stdout.write("\n".join(lines))
