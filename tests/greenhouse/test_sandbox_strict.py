@@ -423,3 +423,120 @@ def test_the_page_shows_active_faults_only_and_none_otherwise(harvest_sandbox):
 
     harvest_sandbox.set_faults(error_rate=0, drop_after_write=0, error_status=500)
     assert active_faults_on_page(harvest_sandbox.url) == "none"  # a status alone is no fault
+
+
+# --- 7. POST /v3/candidates --------------------------------------------------------------------
+
+
+def candidate(**fields):
+    return {
+        "first_name": "Katherine",
+        "last_name": "Johnson",
+        "email_addresses": [{"value": "k.johnson@example.com", "type": "personal"}],
+        "phone_numbers": [{"value": "555-1212", "type": "mobile"}],
+        **fields,
+    }
+
+
+def test_a_candidate_is_created_with_201_and_found_by_email(harvest_sandbox, api):
+    created = api("POST", "/v3/candidates", json=candidate(company="NASA", tags=["math"]))
+
+    assert created.status_code == 201
+    body = created.json()
+    assert (body["first_name"], body["last_name"], body["company"]) == (
+        "Katherine",
+        "Johnson",
+        "NASA",
+    )
+    assert body["email_addresses"] == [{"value": "k.johnson@example.com", "type": "personal"}]
+    assert body["phone_numbers"] == [{"value": "555-1212", "type": "mobile"}]  # free text
+    assert body["tags"] == ["math"]
+    assert created.headers["X-RateLimit-Limit"] == "75"
+    found = api("GET", "/v3/candidates", params={"email": "K.Johnson@example.com"}).json()
+    assert [c["id"] for c in found] == [body["id"]]
+    # Greenhouse does not deduplicate on create: the same person twice is two candidates.
+    again = api("POST", "/v3/candidates", json=candidate()).json()
+    assert again["id"] != body["id"]
+    assert len(api("GET", "/v3/candidates", params={"email": "k.johnson@example.com"}).json()) == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"first_name": None}, "first_name"),
+        ({"last_name": None}, "last_name"),
+        ({"last_name": "  "}, "last_name"),
+        ({"first_name": 7}, "first_name"),
+        ({"email_addresses": [{"value": "not-an-address", "type": "personal"}]},
+         "email_addresses[0].value"),
+        ({"email_addresses": [{"value": "a@example.com", "type": "home"}]},
+         "email_addresses[0].type"),
+        ({"email_addresses": [{"value": "a@example.com"}]}, "email_addresses[0].type"),
+        ({"email_addresses": "a@example.com"}, "email_addresses"),
+        ({"phone_numbers": [{"value": "", "type": "mobile"}]}, "phone_numbers[0].value"),
+        ({"phone_numbers": [{"value": "555-1212", "type": "cell"}]}, "phone_numbers[0].type"),
+        ({"tags": "math"}, "tags"),
+        ({"website_addresses": ["https://example.com"]}, "website_addresses"),
+        ({"application": {"job_id": 4}}, "application"),
+    ],
+)  # fmt: skip
+def test_invalid_candidates_are_422_and_nothing_is_created(harvest_sandbox, api, change, field):
+    before = harvest_sandbox.candidates()
+    payload = {k: v for k, v in candidate(**change).items() if v is not None}
+
+    response = api("POST", "/v3/candidates", json=payload)
+
+    assert response.status_code == 422
+    assert response.json()["message"] == "Unprocessable Content"
+    assert field in {key for error in response.json()["errors"] for key in error}
+    assert harvest_sandbox.candidates() == before
+
+
+def test_every_problem_is_reported_at_once(api):
+    response = api("POST", "/v3/candidates", json={"email_addresses": [{"value": "x"}]})
+    keys = [key for error in response.json()["errors"] for key in error]
+    assert keys == [
+        "first_name", "last_name", "email_addresses[0].value", "email_addresses[0].type",
+    ]  # fmt: skip
+
+
+def test_creating_a_candidate_needs_the_create_scope(harvest_sandbox):
+    scopes = ["harvest:candidates:list", "harvest:notes:create"]
+    harvest_sandbox.add_credential(client_id="no-create", client_secret="s3", scopes=scopes)
+    token = requests.post(
+        harvest_sandbox.token_url,
+        auth=("no-create", "s3"),
+        data={"grant_type": "client_credentials"},
+        timeout=10,
+    ).json()["access_token"]
+    before = harvest_sandbox.candidates()
+
+    response = requests.post(
+        harvest_sandbox.url + "/v3/candidates",
+        json=candidate(),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+
+    assert response.status_code == 403
+    assert response.json() == {
+        "message": "Forbidden",
+        "errors": ["This credential is missing the harvest:candidates:create scope."],
+    }
+    assert harvest_sandbox.candidates() == before
+
+
+def test_a_body_that_is_not_a_json_object_is_400(api):
+    assert api("POST", "/v3/candidates", json=["Katherine"]).status_code == 400
+    assert api("POST", "/v3/candidates", data="{").status_code == 400
+
+
+def test_tests_add_candidates_while_the_app_runs_with_the_same_validation(harvest_sandbox, api):
+    created = harvest_sandbox.create_candidate(**candidate(title="Mathematician"))
+    assert created.status_code == 201
+    [found] = api("GET", "/v3/candidates", params={"email": "k.johnson@example.com"}).json()
+    assert (found["id"], found["title"]) == (created.json()["id"], "Mathematician")
+
+    refused = harvest_sandbox.create_candidate(first_name="No", email_addresses=[])
+    assert refused.status_code == 422
+    assert refused.json()["errors"] == [{"last_name": "is required"}]

@@ -61,6 +61,12 @@ class SandboxControl:
             },
         )
 
+    def create_candidate(self, **body) -> requests.Response:
+        """A candidate from a POST /v3/candidates body (first_name, last_name,
+        email_addresses=[{value, type}], ...), validated as Harvest does, with no token or
+        rate limit; the raw answer (201 with the candidate, or 422 with the errors)."""
+        return self.session.post(f"{self.url}/_sandbox/candidates", json=body, timeout=10)
+
     def merge_candidates(self, *, duplicate_id: int, into_id: int) -> dict:
         """Merge candidate `duplicate_id` into `into_id` (which keeps its id and takes the
         duplicate's emails and feed); returns the merged candidate."""

@@ -4,12 +4,14 @@ Routes
   POST /token                      OAuth client credentials (Basic auth, grant_type, sub)
   GET  /v3/candidates|users|notes  bearer token, scopes, Site Admin rule, cursor pages
   POST /v3/notes                   Harvest v3 validation, 201 with the note
+  POST /v3/candidates              Harvest v3 validation, 201 with the candidate
   GET  /                           HTML: every candidate's activity feed
   /_sandbox/...                    control for tests and people (never faulted, never limited):
       GET  state | notes.json | candidates.json | users.json | requests.json | windows.json
       POST config | faults (DELETE clears) | reset (JSON, or the page's form) | candidates
       POST users | credentials | credentials/revoke
       POST tokens/expire | ratelimit/exhaust | maildrop (message/rfc822)
+      POST candidates ({emails, phones}, or a POST /v3/candidates body)
       POST candidates/merge {duplicate_candidate_id, primary_candidate_id} | candidates/delete
 """
 
@@ -29,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 API_ROUTES = {
     ("GET", "/v3/candidates"): ("candidates", "harvest:candidates:list"),
+    ("POST", "/v3/candidates"): ("candidates", "harvest:candidates:create"),
     ("GET", "/v3/users"): ("users", "harvest:users:list"),
     ("GET", "/v3/notes"): ("notes", "harvest:notes:list"),
     ("POST", "/v3/notes"): ("notes", "harvest:notes:create"),
@@ -189,6 +192,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             data = json.loads(body or b"null")
         except ValueError:
             data = None
+        if resource == "candidates":
+            status, payload, headers = state.create_candidate(data)
+            return answer(status, payload, {**rate_headers, **headers}, client_id, window)
         status, payload, headers = state.create_note(token, data)
         if status == 201:
             if state.take_fault("drop_after_write"):
@@ -253,6 +259,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     if form:  # the button on the page: back to the page
                         return self._redirect("/")
                     return self._send(200, state.summary())
+                if path == "/_sandbox/candidates" and (
+                    "emails" not in data and "phones" not in data
+                ):
+                    # A Harvest v3 body: validated as POST /v3/candidates, with no token.
+                    return self._send(*state.create_candidate(data))
                 if path == "/_sandbox/candidates":
                     candidate = state.add_candidate(
                         first_name=data.get("first_name"),

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 # Scopes the sandbox checks (a credential holds a subset).
 SCOPES = (
     "harvest:candidates:list",
+    "harvest:candidates:create",
     "harvest:users:list",
     "harvest:notes:list",
     "harvest:notes:create",
@@ -66,6 +67,11 @@ CURSOR_RULE = "When passing a cursor, do not include other query params."
 BAD_BEARER_MESSAGE = (
     "Token could not be decoded. Please ensure your token is from a trusted source."
 )
+EMAIL_TYPES = ("personal", "work", "other")
+PHONE_TYPES = ("home", "work", "mobile", "skype", "other")  # reference §3.8
+EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+NAME_FIELDS = ("first_name", "last_name", "preferred_name", "company", "title")
+OTHER_ADDRESSES = ("addresses", "website_addresses", "social_media_addresses")
 MAILDROP_ADDRESS = re.compile(r"^maildrop@([a-z0-9-]+\.)*greenhouse\.io$", re.IGNORECASE)
 
 DEMO_SERVICE_USER_ID = 9000
@@ -176,6 +182,13 @@ class Candidate:
     created_at: float = field(default_factory=time.time)
     last_activity_at: float = field(default_factory=time.time)
     created_by_maildrop: bool = False
+    preferred_name: str | None = None
+    company: str | None = None
+    title: str | None = None
+    tags: list = field(default_factory=list)
+    email_types: dict = field(default_factory=dict)  # address (lower case): type
+    phone_types: dict = field(default_factory=dict)  # number: type
+    other_addresses: dict = field(default_factory=dict)  # addresses, website_, social_media_
 
     def has_email(self, address: str) -> bool:
         address = address.strip().lower()
@@ -186,21 +199,26 @@ class Candidate:
             "id": self.id,
             "first_name": self.first_name,
             "last_name": self.last_name,
-            "preferred_name": None,
-            "company": None,
-            "title": None,
+            "preferred_name": self.preferred_name,
+            "company": self.company,
+            "title": self.title,
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.last_activity_at),
             "last_activity_at": _iso(self.last_activity_at),
             "private": False,
             "can_email": True,
-            "tags": [],
+            "tags": list(self.tags),
             "linked_user_ids": [],
-            "phone_numbers": [{"value": p, "type": "mobile"} for p in self.phones],
-            "addresses": [],
-            "email_addresses": [{"value": e, "type": "personal"} for e in self.emails],
-            "website_addresses": [],
-            "social_media_addresses": [],
+            "phone_numbers": [
+                {"value": p, "type": self.phone_types.get(p, "mobile")} for p in self.phones
+            ],
+            "addresses": list(self.other_addresses.get("addresses", [])),
+            "email_addresses": [
+                {"value": e, "type": self.email_types.get(e.lower(), "personal")}
+                for e in self.emails
+            ],
+            "website_addresses": list(self.other_addresses.get("website_addresses", [])),
+            "social_media_addresses": list(self.other_addresses.get("social_media_addresses", [])),
             "custom_fields": {},
         }
 
@@ -356,7 +374,9 @@ class SandboxState:
             self._changed()
             return user
 
-    def add_candidate(self, *, first_name, last_name, emails=(), phones=(), maildrop=False):
+    def add_candidate(self, *, first_name, last_name, emails=(), phones=(), maildrop=False,
+                      **details):  # fmt: skip
+        """`details`: the other Candidate fields (company, title, email_types, ...)."""
         with self.lock:
             candidate = Candidate(
                 id=self._next_candidate_id,
@@ -365,6 +385,7 @@ class SandboxState:
                 emails=[e.strip() for e in emails],
                 phones=list(phones),
                 created_by_maildrop=maildrop,
+                **details,
             )
             self._next_candidate_id += 1
             self.candidates[candidate.id] = candidate
@@ -382,6 +403,8 @@ class SandboxState:
             for address in duplicate.emails:
                 if not primary.has_email(address):
                     primary.emails.append(address)
+            primary.email_types = {**duplicate.email_types, **primary.email_types}
+            primary.phone_types = {**duplicate.phone_types, **primary.phone_types}
             primary.phones += [p for p in duplicate.phones if p not in primary.phones]
             for moved in self.notes.values():
                 if moved.candidate_id == duplicate_id:
@@ -817,6 +840,88 @@ class SandboxState:
         if ids is not None:
             items = [item for item in items if item.id in ids]
         return items, None
+
+    # --- Candidates ---
+
+    def create_candidate(self, data) -> tuple:
+        """POST /v3/candidates (reference §3.6): first_name and last_name required, typed email
+        and phone lists, 422 with every problem at once. Like Greenhouse, no duplicate check:
+        a second call with the same email makes a second candidate."""
+        if not isinstance(data, dict):
+            return _fail(400, "Bad Request", ["The request body must be a JSON object."])
+        errors = []
+        for name in NAME_FIELDS:
+            value = data.get(name)
+            if name in ("first_name", "last_name") and value is None:
+                errors.append({name: "is required"})
+            elif value is not None and not isinstance(value, str):
+                errors.append({name: "must be a string"})
+            elif name in ("first_name", "last_name") and not value.strip():
+                errors.append({name: "cannot be blank"})
+        emails, email_types = self._typed_values(
+            data, "email_addresses", EMAIL_TYPES, errors, shape=EMAIL_SHAPE,
+            shape_message="is not an email address",
+        )  # fmt: skip
+        phones, phone_types = self._typed_values(data, "phone_numbers", PHONE_TYPES, errors)
+        other = {}
+        for name in OTHER_ADDRESSES:
+            value = data.get(name, [])
+            if not isinstance(value, list) or not all(
+                isinstance(v, dict) and isinstance(v.get("value"), str) and v["value"].strip()
+                for v in value
+            ):
+                errors.append({name: "must be an array of objects with a value"})
+            elif value:
+                other[name] = value
+        tags = data.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            errors.append({"tags": "must be an array of strings"})
+        application = data.get("application")
+        if application is not None:
+            job_id = application.get("job_id") if isinstance(application, dict) else None
+            # The sandbox has no jobs, so no job_id names one.
+            errors.append({"application": f"Job {job_id} does not exist"})
+        if errors:
+            return _fail(422, UNPROCESSABLE, errors)
+        candidate = self.add_candidate(
+            first_name=data["first_name"].strip(),
+            last_name=data["last_name"].strip(),
+            emails=emails,
+            phones=phones,
+            email_types={e.lower(): t for e, t in email_types.items()},
+            phone_types=phone_types,
+            preferred_name=data.get("preferred_name"),
+            company=data.get("company"),
+            title=data.get("title"),
+            tags=list(tags),
+            other_addresses=other,
+        )
+        return 201, candidate.as_json(), {}
+
+    @staticmethod
+    def _typed_values(data, name, types, errors, *, shape=None, shape_message=""):
+        """([values], {value: type}) from a `[{value, type}]` field, adding to `errors`."""
+        items = data.get(name, [])
+        if not isinstance(items, list):
+            errors.append({name: "must be an array of {value, type} objects"})
+            return [], {}
+        values, kinds = [], {}
+        for index, item in enumerate(items):
+            where = f"{name}[{index}]"
+            if not isinstance(item, dict):
+                errors.append({where: "must be a {value, type} object"})
+                continue
+            value, kind = item.get("value"), item.get("type")
+            if not isinstance(value, str) or not value.strip():
+                errors.append({f"{where}.value": "is required"})
+            elif shape is not None and not shape.match(value.strip()):
+                errors.append({f"{where}.value": f"`{value}` {shape_message}"})
+            if kind not in types:
+                errors.append({f"{where}.type": f"must be one of: {', '.join(types)}"})
+            if isinstance(value, str) and value.strip() and kind in types:
+                values.append(value.strip())
+                kinds[value.strip()] = kind
+        return values, kinds
 
     # --- Notes ---
 
