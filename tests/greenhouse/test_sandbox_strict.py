@@ -540,3 +540,14 @@ def test_tests_add_candidates_while_the_app_runs_with_the_same_validation(harves
     refused = harvest_sandbox.create_candidate(first_name="No", email_addresses=[])
     assert refused.status_code == 422
     assert refused.json()["errors"] == [{"last_name": "is required"}]
+
+
+def test_new_rate_settings_apply_from_the_next_request(harvest_sandbox, api):
+    assert api("GET", "/v3/candidates").headers["X-RateLimit-Remaining"] == "74"  # 30 s window
+    harvest_sandbox.configure(rate_limit=5, rate_window=2)
+
+    answer = api("GET", "/v3/candidates")
+
+    assert answer.headers["X-RateLimit-Remaining"] == "4"
+    latest = harvest_sandbox.windows(harvest_sandbox.client_id)[-1]
+    assert latest["window_end"] == latest["window_start"] + 2

@@ -446,6 +446,13 @@ class SandboxState:
                 raise ValueError("latency_ms and latency_jitter_ms cannot be negative")
             if config.retry_after_format not in ("seconds", "epoch"):
                 raise ValueError("retry_after_format is 'seconds' or 'epoch'")
+            if (config.rate_limit, config.rate_window) != (
+                self.config.rate_limit,
+                self.config.rate_window,
+            ):
+                # New rate settings apply from the next request: it opens a new window (one
+                # opened under the old settings would otherwise keep its old length).
+                self.current_windows.clear()
             self.config = config
             return asdict(config)
 
