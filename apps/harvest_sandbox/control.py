@@ -29,7 +29,8 @@ class SandboxControl:
         return self._call("POST", "reset")
 
     def configure(self, **config) -> dict:
-        """rate_limit, rate_window (s), token_lifetime (s), retry_after_format."""
+        """rate_limit, rate_window (s), token_lifetime (s), retry_after_format, latency_ms,
+        latency_jitter_ms."""
         return self._call("POST", "config", json=config)
 
     def set_faults(self, **faults) -> dict:
@@ -59,6 +60,24 @@ class SandboxControl:
                 "phones": list(phones),
             },
         )
+
+    def create_candidate(self, **body) -> requests.Response:
+        """A candidate from a POST /v3/candidates body (first_name, last_name,
+        email_addresses=[{value, type}], ...), validated as Harvest does, with no token or
+        rate limit; the raw answer (201 with the candidate, or 422 with the errors)."""
+        return self.session.post(f"{self.url}/_sandbox/candidates", json=body, timeout=10)
+
+    def merge_candidates(self, *, duplicate_id: int, into_id: int) -> dict:
+        """Merge candidate `duplicate_id` into `into_id` (which keeps its id and takes the
+        duplicate's emails and feed); returns the merged candidate."""
+        return self._call(
+            "POST",
+            "candidates/merge",
+            json={"duplicate_candidate_id": duplicate_id, "primary_candidate_id": into_id},
+        )
+
+    def delete_candidate(self, candidate_id: int) -> None:
+        self._call("POST", "candidates/delete", json={"candidate_id": candidate_id})
 
     def add_user(self, *, first_name="Test", last_name="User", primary_email=None, site_admin=False,
                  deactivated=False) -> dict:  # fmt: skip

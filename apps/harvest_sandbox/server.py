@@ -4,11 +4,15 @@ Routes
   POST /token                      OAuth client credentials (Basic auth, grant_type, sub)
   GET  /v3/candidates|users|notes  bearer token, scopes, Site Admin rule, cursor pages
   POST /v3/notes                   Harvest v3 validation, 201 with the note
+  POST /v3/candidates              Harvest v3 validation, 201 with the candidate
   GET  /                           HTML: every candidate's activity feed
   /_sandbox/...                    control for tests and people (never faulted, never limited):
       GET  state | notes.json | candidates.json | users.json | requests.json | windows.json
-      POST config | faults (DELETE clears) | reset | candidates | users | credentials
-      POST credentials/revoke | tokens/expire | ratelimit/exhaust | maildrop (message/rfc822)
+      POST config | faults (DELETE clears) | reset (JSON, or the page's form) | candidates
+      POST users | credentials | credentials/revoke
+      POST tokens/expire | ratelimit/exhaust | maildrop (message/rfc822)
+      POST candidates ({emails, phones}, or a POST /v3/candidates body)
+      POST candidates/merge {duplicate_candidate_id, primary_candidate_id} | candidates/delete
 """
 
 import base64
@@ -22,12 +26,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
-from .state import SandboxState
+from .state import NOT_FOUND, SandboxState, UnknownResource
 
 logger = logging.getLogger(__name__)
 
 API_ROUTES = {
     ("GET", "/v3/candidates"): ("candidates", "harvest:candidates:list"),
+    ("POST", "/v3/candidates"): ("candidates", "harvest:candidates:create"),
     ("GET", "/v3/users"): ("users", "harvest:users:list"),
     ("GET", "/v3/notes"): ("notes", "harvest:notes:list"),
     ("POST", "/v3/notes"): ("notes", "harvest:notes:create"),
@@ -60,6 +65,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length > 0 else b""
 
     def _send(self, status: int, payload, headers=None, content_type="application/json"):
+        if self._delayed:
+            delay = self.state.config.latency()
+            if delay > 0:
+                time.sleep(delay)
         if content_type == "application/json":
             data = json.dumps(payload).encode()
             content_type = "application/json; charset=utf-8"
@@ -73,6 +82,12 @@ class SandboxHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
+    def _redirect(self, location: str):
+        self.send_response(303)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def _drop(self):
         """Close the connection without an answer."""
         self.close_connection = True
@@ -85,15 +100,17 @@ class SandboxHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         path = url.path.rstrip("/") or "/"
         body = self._read_body()
+        self._delayed = False
         if path == "/" or path.startswith("/_sandbox"):
             return self._control(path, parse_qs(url.query), body)
+        self._delayed = True  # every answer from here on comes after the configured latency
         if self.state.faults["down"]:
             return self._drop()
         if path == "/token":
             return self._token(url.query, body)
         if path.startswith("/v3/"):
             return self._api(path, url.query, body)
-        return self._send(404, {"message": "Resource not found"})
+        return self._send(404, {"message": NOT_FOUND})
 
     def _slow(self):
         delay = self.state.faults["slow_seconds"]
@@ -145,7 +162,7 @@ class SandboxHandler(BaseHTTPRequestHandler):
             # Harvest routes before it authenticates.
             if path in API_PATHS:
                 return answer(405, {"message": "Method Not Allowed"})
-            return answer(404, {"message": "Resource not found"})
+            return answer(404, {"message": NOT_FOUND})
         resource, scope = route
 
         token, error = state.authenticate(self.headers.get("Authorization"))
@@ -176,6 +193,9 @@ class SandboxHandler(BaseHTTPRequestHandler):
             data = json.loads(body or b"null")
         except ValueError:
             data = None
+        if resource == "candidates":
+            status, payload, headers = state.create_candidate(data)
+            return answer(status, payload, {**rate_headers, **headers}, client_id, window)
         status, payload, headers = state.create_note(token, data)
         if status == 201:
             if state.take_fault("drop_after_write"):
@@ -191,8 +211,10 @@ class SandboxHandler(BaseHTTPRequestHandler):
 
     def _control(self, path: str, query: dict, body: bytes):
         state, method = self.state, self.command
+        form = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")
         try:
-            data = json.loads(body) if body and path != "/_sandbox/maildrop" else {}
+            raw_json = body and path != "/_sandbox/maildrop" and not form
+            data = json.loads(body) if raw_json else {}
         except ValueError:
             return self._send(400, {"message": "The body must be JSON."})
         try:
@@ -227,8 +249,22 @@ class SandboxHandler(BaseHTTPRequestHandler):
                 if path == "/_sandbox/faults":
                     return self._send(200, state.set_faults(**data))
                 if path == "/_sandbox/reset":
+                    form = self.headers.get("Content-Type", "").startswith(
+                        "application/x-www-form-urlencoded"
+                    )
+                    origin = self.headers.get("Origin")
+                    if form and origin and origin != self._base_url():
+                        # Another site's page may not reset a developer's sandbox.
+                        return self._send(403, {"message": "Cross-origin form refused."})
                     state.reset()
+                    if form:  # the button on the page: back to the page
+                        return self._redirect("/")
                     return self._send(200, state.summary())
+                if path == "/_sandbox/candidates" and (
+                    "emails" not in data and "phones" not in data
+                ):
+                    # A Harvest v3 body: validated as POST /v3/candidates, with no token.
+                    return self._send(*state.create_candidate(data))
                 if path == "/_sandbox/candidates":
                     candidate = state.add_candidate(
                         first_name=data.get("first_name"),
@@ -237,6 +273,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
                         phones=data.get("phones", []),
                     )
                     return self._send(201, candidate.as_json())
+                if path == "/_sandbox/candidates/merge":
+                    primary = state.merge_candidates(
+                        duplicate_id=data["duplicate_candidate_id"],
+                        primary_id=data["primary_candidate_id"],
+                    )
+                    return self._send(200, primary.as_json())
+                if path == "/_sandbox/candidates/delete":
+                    state.delete_candidate(candidate_id=data["candidate_id"])
+                    return self._send(200, {"deleted": data["candidate_id"]})
                 if path == "/_sandbox/users":
                     user = state.add_user(
                         first_name=data.get("first_name", ""),
@@ -270,9 +315,11 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     return self._send(status, payload, headers)
             elif method == "DELETE" and path == "/_sandbox/faults":
                 return self._send(200, state.clear_faults())
+        except UnknownResource as exc:
+            return self._send(404, {"message": f"Not found: {exc}"})
         except (KeyError, TypeError, ValueError) as exc:
             return self._send(400, {"message": f"Bad control request: {exc}"})
-        return self._send(404, {"message": "Resource not found"})
+        return self._send(404, {"message": NOT_FOUND})
 
     def _html(self) -> str:
         from django.template.loader import render_to_string

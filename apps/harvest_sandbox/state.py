@@ -1,4 +1,7 @@
-"""The in-memory Greenhouse account behind the Harvest sandbox, and Harvest v3's rules over it.
+"""The Greenhouse account behind the Harvest sandbox, and Harvest v3's rules over it.
+
+The account lives in memory and, given a state file (the command's default), is saved to disk so
+a developer's activity feeds outlive restarts (see "Persistence" below).
 
 Every method is called with the HTTP details already parsed and returns (status, payload, headers);
 the server only moves bytes. All state sits behind one lock, so the threaded server stays
@@ -8,7 +11,9 @@ consistent.
 import base64
 import binascii
 import json
+import logging
 import math
+import os
 import random
 import re
 import secrets
@@ -20,13 +25,17 @@ from datetime import UTC, datetime
 from email import policy as email_policy
 from email.parser import BytesParser
 from email.utils import getaddresses, parseaddr
+from pathlib import Path
 from typing import Any
 
 from apps.demo import data as demo
 
+logger = logging.getLogger(__name__)
+
 # Scopes the sandbox checks (a credential holds a subset).
 SCOPES = (
     "harvest:candidates:list",
+    "harvest:candidates:create",
     "harvest:users:list",
     "harvest:notes:list",
     "harvest:notes:create",
@@ -53,17 +62,25 @@ DEFAULT_PER_PAGE = 100
 MAX_PER_PAGE = 500
 MAX_IDS = 50
 UNPROCESSABLE = "Unprocessable Content"
+NOT_FOUND = "Resource not found"  # v3's 404 body is {"message": NOT_FOUND}
 SITE_ADMIN_RULE = "All list endpoints require authorization by a Site Admin."
 CURSOR_RULE = "When passing a cursor, do not include other query params."
 BAD_BEARER_MESSAGE = (
     "Token could not be decoded. Please ensure your token is from a trusted source."
 )
+EMAIL_TYPES = ("personal", "work", "other")
+PHONE_TYPES = ("home", "work", "mobile", "skype", "other")  # reference §3.8
+EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+NAME_FIELDS = ("first_name", "last_name", "preferred_name", "company", "title")
+OTHER_ADDRESSES = ("addresses", "website_addresses", "social_media_addresses")
 MAILDROP_ADDRESS = re.compile(r"^maildrop@([a-z0-9-]+\.)*greenhouse\.io$", re.IGNORECASE)
 
 DEMO_SERVICE_USER_ID = 9000
 DEMO_FIRST_USER_ID = 9001
 DEMO_FIRST_CANDIDATE_ID = 40001
 FIRST_NOTE_ID = 700001
+STATE_FILE_VERSION = 1
+SAVE_INTERVAL = 0.5  # seconds between saves of a changed state (what a SIGKILL may lose)
 
 NO_FAULTS = {
     "error_rate": 0.0,  # share of /v3 requests answered with error_status, before any work
@@ -75,6 +92,14 @@ NO_FAULTS = {
     "write_then_500": 0,  # the next N note writes are saved, then answered 500 (-1: all)
     "drop_after_write": 0,  # the next N note writes are saved, then the connection is dropped
 }
+
+
+class StateFileError(Exception):
+    """The state file cannot be read; the sandbox refuses to start rather than lose it."""
+
+
+class UnknownResource(Exception):
+    """A control call named a record the sandbox does not hold."""
 
 
 def _iso(ts: float) -> str:
@@ -91,9 +116,18 @@ def _fail(status: int, message: str, errors=None, headers=None):
 @dataclass
 class Config:
     rate_limit: int = 75  # requests per window and credential (the docs' example)
-    rate_window: int = 30  # seconds, fixed windows aligned on the epoch
+    rate_window: int = 30  # seconds; a window opens at the first request after the last ended
     token_lifetime: int = 3600  # seconds
     retry_after_format: str = "seconds"  # or "epoch", as an older revision of the docs said
+    # Added to every answer of /token and /v3 (errors, 404s and 429s included; not /_sandbox):
+    # the real Greenhouse is ~150 ms away, and a client tuned on a 1 ms sandbox is not tuned.
+    latency_ms: int = 0
+    latency_jitter_ms: int = 0  # plus a uniform random 0..jitter ms
+
+    def latency(self) -> float:
+        """Seconds to wait before this answer."""
+        jitter = random.uniform(0, self.latency_jitter_ms) if self.latency_jitter_ms else 0  # noqa: S311
+        return (self.latency_ms + jitter) / 1000
 
 
 @dataclass
@@ -149,6 +183,13 @@ class Candidate:
     created_at: float = field(default_factory=time.time)
     last_activity_at: float = field(default_factory=time.time)
     created_by_maildrop: bool = False
+    preferred_name: str | None = None
+    company: str | None = None
+    title: str | None = None
+    tags: list = field(default_factory=list)
+    email_types: dict = field(default_factory=dict)  # address (lower case): type
+    phone_types: dict = field(default_factory=dict)  # number: type
+    other_addresses: dict = field(default_factory=dict)  # addresses, website_, social_media_
 
     def has_email(self, address: str) -> bool:
         address = address.strip().lower()
@@ -159,21 +200,26 @@ class Candidate:
             "id": self.id,
             "first_name": self.first_name,
             "last_name": self.last_name,
-            "preferred_name": None,
-            "company": None,
-            "title": None,
+            "preferred_name": self.preferred_name,
+            "company": self.company,
+            "title": self.title,
             "created_at": _iso(self.created_at),
             "updated_at": _iso(self.last_activity_at),
             "last_activity_at": _iso(self.last_activity_at),
             "private": False,
             "can_email": True,
-            "tags": [],
+            "tags": list(self.tags),
             "linked_user_ids": [],
-            "phone_numbers": [{"value": p, "type": "mobile"} for p in self.phones],
-            "addresses": [],
-            "email_addresses": [{"value": e, "type": "personal"} for e in self.emails],
-            "website_addresses": [],
-            "social_media_addresses": [],
+            "phone_numbers": [
+                {"value": p, "type": self.phone_types.get(p, "mobile")} for p in self.phones
+            ],
+            "addresses": list(self.other_addresses.get("addresses", [])),
+            "email_addresses": [
+                {"value": e, "type": self.email_types.get(e.lower(), "personal")}
+                for e in self.emails
+            ],
+            "website_addresses": list(self.other_addresses.get("website_addresses", [])),
+            "social_media_addresses": list(self.other_addresses.get("social_media_addresses", [])),
             "custom_fields": {},
         }
 
@@ -224,32 +270,54 @@ class Token:
 
 class SandboxState:
     def __init__(self, *, client_id: str, client_secret: str, config: Config | None = None,
-                 faults: dict | None = None, demo_data: bool = True):  # fmt: skip
+                 faults: dict | None = None, demo_data: bool = True, state_file=None,
+                 fresh: bool = False, save_interval: float = SAVE_INTERVAL):  # fmt: skip
         self.lock = threading.RLock()
         self.demo_credential = (client_id, client_secret)
         self.start_config = config or Config()
         self.start_faults = {**NO_FAULTS, **(faults or {})}
         self.demo_data = demo_data
+        # Note ids never repeat: not after a reset, and (with a state file) not after a restart.
+        self._next_note_id = FIRST_NOTE_ID
+        self._changes = self._saved_changes = 0
+        self.state_file = Path(state_file) if state_file else None
+        self._save_lock = threading.Lock()
+        self._stop_autosave = threading.Event()
+        self._autosave_thread = None
+        saved = self._read_state_file(fresh=fresh) if self.state_file else None
         self.reset()
+        if saved:
+            self._restore(saved)
+        if self.state_file:
+            self.save()
+            if save_interval:
+                self._autosave_thread = threading.Thread(
+                    target=self._autosave, args=(save_interval,), name="harvest-sandbox-save",
+                    daemon=True,
+                )  # fmt: skip
+                self._autosave_thread.start()
 
     # --- Set-up ---
 
     def reset(self) -> None:
-        """Back to the state at start: demo data, start-up config and faults, empty logs."""
+        """Back to the state at start: demo data, start-up config and faults, empty logs. Note
+        ids go on from where they were (a high-water mark), so an id is never given twice."""
         with self.lock:
             self.config = Config(**asdict(self.start_config))
             self.faults = dict(self.start_faults)
             self.credentials: dict[str, Credential] = {}
             self.users: dict[int, User] = {}
             self.candidates: dict[int, Candidate] = {}
+            self.gone: dict[int, dict] = {}  # merged or deleted candidates, for the page
             self.notes: dict[int, Note] = {}
             self.tokens: dict[str, Token] = {}
             self.requests: deque[dict[str, Any]] = deque(maxlen=50_000)
-            self.windows: dict[tuple[str, int], dict] = {}
+            self.windows: dict[tuple[str, float], dict] = {}  # (client_id, start): counts
+            self.current_windows: dict[str, tuple[float, float]] = {}  # client_id: (start, end)
             self.maildrop_log: deque[dict[str, Any]] = deque(maxlen=1_000)
             self._next_user_id = DEMO_FIRST_USER_ID
             self._next_candidate_id = DEMO_FIRST_CANDIDATE_ID
-            self._next_note_id = FIRST_NOTE_ID
+            self._changed()
             client_id, client_secret = self.demo_credential
             self.users[DEMO_SERVICE_USER_ID] = User(
                 DEMO_SERVICE_USER_ID, "Integration", "Service User", None, [], site_admin=True,
@@ -304,9 +372,12 @@ class SandboxState:
             )
             self._next_user_id += 1
             self.users[user.id] = user
+            self._changed()
             return user
 
-    def add_candidate(self, *, first_name, last_name, emails=(), phones=(), maildrop=False):
+    def add_candidate(self, *, first_name, last_name, emails=(), phones=(), maildrop=False,
+                      **details):  # fmt: skip
+        """`details`: the other Candidate fields (company, title, email_types, ...)."""
         with self.lock:
             candidate = Candidate(
                 id=self._next_candidate_id,
@@ -315,10 +386,53 @@ class SandboxState:
                 emails=[e.strip() for e in emails],
                 phones=list(phones),
                 created_by_maildrop=maildrop,
+                **details,
             )
             self._next_candidate_id += 1
             self.candidates[candidate.id] = candidate
+            self._changed()
             return candidate
+
+    def merge_candidates(self, *, duplicate_id: int, primary_id: int) -> Candidate:
+        """Merge `duplicate_id` into `primary_id`, as Greenhouse's merge (and Auto-Merge) does:
+        the primary takes the duplicate's email addresses, phone numbers and activity feed, and
+        the duplicate "will cease to exist" (reference §3.9): its id is a 404 from then on."""
+        with self.lock:
+            if duplicate_id == primary_id:
+                raise ValueError("a candidate cannot be merged into itself")
+            duplicate, primary = self._candidate(duplicate_id), self._candidate(primary_id)
+            for address in duplicate.emails:
+                if not primary.has_email(address):
+                    primary.emails.append(address)
+            primary.email_types = {**duplicate.email_types, **primary.email_types}
+            primary.phone_types = {**duplicate.phone_types, **primary.phone_types}
+            primary.phones += [p for p in duplicate.phones if p not in primary.phones]
+            for moved in self.notes.values():
+                if moved.candidate_id == duplicate_id:
+                    moved.candidate_id = primary_id
+            primary.last_activity_at = max(primary.last_activity_at, duplicate.last_activity_at)
+            del self.candidates[duplicate_id]
+            self.gone[duplicate_id] = {"id": duplicate_id, "merged_into": primary_id}
+            self._changed()
+            for other in self.gone.values():  # an earlier merge into the duplicate
+                if other.get("merged_into") == duplicate_id:
+                    other["merged_into"] = primary_id
+            return primary
+
+    def delete_candidate(self, *, candidate_id: int) -> None:
+        """Delete a candidate and their activity feed: 404 everywhere, found by no lookup."""
+        with self.lock:
+            self._candidate(candidate_id)
+            del self.candidates[candidate_id]
+            self.notes = {k: n for k, n in self.notes.items() if n.candidate_id != candidate_id}
+            self.gone[candidate_id] = {"id": candidate_id, "deleted": True}
+            self._changed()
+
+    def _candidate(self, candidate_id) -> Candidate:
+        candidate = self.candidates.get(candidate_id) if isinstance(candidate_id, int) else None
+        if candidate is None:
+            raise UnknownResource(f"no candidate {candidate_id}")
+        return candidate
 
     def set_config(self, **changes) -> dict:
         with self.lock:
@@ -329,8 +443,17 @@ class SandboxState:
                 setattr(config, name, type(getattr(config, name))(value))
             if config.rate_window < 1 or config.rate_limit < 1 or config.token_lifetime < 1:
                 raise ValueError("rate_limit, rate_window and token_lifetime must be at least 1")
+            if config.latency_ms < 0 or config.latency_jitter_ms < 0:
+                raise ValueError("latency_ms and latency_jitter_ms cannot be negative")
             if config.retry_after_format not in ("seconds", "epoch"):
                 raise ValueError("retry_after_format is 'seconds' or 'epoch'")
+            if (config.rate_limit, config.rate_window) != (
+                self.config.rate_limit,
+                self.config.rate_window,
+            ):
+                # New rate settings apply from the next request: it opens a new window (one
+                # opened under the old settings would otherwise keep its old length).
+                self.current_windows.clear()
             self.config = config
             return asdict(config)
 
@@ -342,6 +465,14 @@ class SandboxState:
             for name, value in changes.items():
                 self.faults[name] = type(NO_FAULTS[name])(value)
             return dict(self.faults)
+
+    def active_faults(self) -> dict:
+        """The faults in effect (error_status only with the error faults it belongs to)."""
+        with self.lock:
+            active = {k: v for k, v in self.faults.items() if v and k != "error_status"}
+            if "error_rate" in active or "error_count" in active:
+                active["error_status"] = self.faults["error_status"]
+            return active
 
     def clear_faults(self) -> dict:
         with self.lock:
@@ -362,6 +493,113 @@ class SandboxState:
             counts["received"] += extra
             counts["served"] += extra
             counts["external"] += extra
+
+    # --- Persistence ---
+    #
+    # With a state file, the account (users, candidates, notes, merged/deleted ids, id counters)
+    # outlives the process: a developer's feeds survive `make run` restarts. Saving on every
+    # request would serialise every note write behind a disk write, so a thread saves at most
+    # every SAVE_INTERVAL seconds when something changed, and `close()` saves on a clean stop:
+    # a SIGKILL loses at most the last SAVE_INTERVAL seconds. Each save writes a temporary file
+    # in the same folder, fsyncs it and renames it over the old one, so a crash mid-save
+    # leaves the previous state whole. Not saved: credentials (the demo one comes from the
+    # settings; a secret is not written to disk), tokens, config, faults, logs, rate windows.
+
+    def _changed(self) -> None:
+        self._changes += 1
+
+    def _snapshot(self) -> dict:
+        with self.lock:
+            return {
+                "version": STATE_FILE_VERSION,
+                "next_user_id": self._next_user_id,
+                "next_candidate_id": self._next_candidate_id,
+                "next_note_id": self._next_note_id,
+                "users": [asdict(u) for u in self.users.values()],
+                "candidates": [asdict(c) for c in self.candidates.values()],
+                "gone": list(self.gone.values()),
+                "notes": [asdict(n) for n in self.notes.values()],
+            }
+
+    def save(self) -> bool:
+        """Write the state file (atomically) if anything changed since the last save."""
+        if not self.state_file:
+            return False
+        with self._save_lock:
+            with self.lock:
+                changes = self._changes
+                if changes == self._saved_changes and self.state_file.exists():
+                    return False
+                data = json.dumps(self._snapshot(), separators=(",", ":"))
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+            temporary = self.state_file.with_name(f".{self.state_file.name}.{os.getpid()}.tmp")
+            with open(temporary, "w", encoding="utf-8") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.state_file)
+            self._saved_changes = changes
+            return True
+
+    def _autosave(self, interval: float) -> None:
+        while not self._stop_autosave.wait(interval):
+            try:
+                self.save()
+            except OSError:
+                logger.exception("The Harvest sandbox could not save %s", self.state_file)
+
+    def close(self) -> None:
+        """Stop the save thread and save what is left (a clean stop loses nothing)."""
+        self._stop_autosave.set()
+        if self._autosave_thread:
+            self._autosave_thread.join()
+        self.save()
+
+    def _read_state_file(self, *, fresh: bool):
+        """The saved state, or None for a new file. `fresh` (--reset): start from the demo data
+        and keep only the note-id high-water mark; an unreadable file is then kept aside."""
+        path = self.state_file
+        if not path.exists():
+            return None
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            if not isinstance(saved, dict) or saved.get("version") != STATE_FILE_VERSION:
+                raise ValueError(f"not a version {STATE_FILE_VERSION} sandbox state")
+            int(saved["next_note_id"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            if not fresh:
+                raise StateFileError(
+                    f"{path} cannot be read as the Harvest sandbox's state ({exc}). Nothing was "
+                    "changed: move it away, or start with --reset (which keeps it aside)."
+                ) from exc
+            kept = path.with_name(f"{path.name}.unreadable-{int(time.time())}")
+            os.replace(path, kept)
+            logger.warning("Kept the unreadable sandbox state file as %s", kept)
+            return None
+        if fresh:
+            self._next_note_id = max(FIRST_NOTE_ID, int(saved["next_note_id"]))
+            return None
+        return saved
+
+    def _restore(self, saved: dict) -> None:
+        try:
+            users = {u["id"]: User(**u) for u in saved["users"]}
+            candidates = {c["id"]: Candidate(**c) for c in saved["candidates"]}
+            notes = {n["id"]: Note(**n) for n in saved["notes"]}
+            gone = {g["id"]: dict(g) for g in saved.get("gone", [])}
+            counters = [int(saved[name]) for name in ("next_user_id", "next_candidate_id")]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StateFileError(
+                f"{self.state_file} has a broken record ({exc!r}). Nothing was changed: move it "
+                "away, or start with --reset (which keeps it aside)."
+            ) from exc
+        with self.lock:
+            self.users, self.candidates, self.notes, self.gone = users, candidates, notes, gone
+            self._next_user_id, self._next_candidate_id = counters
+            self._next_note_id = max(
+                self._next_note_id, int(saved["next_note_id"]), max(notes, default=0) + 1
+            )
+            self._saved_changes = self._changes
 
     # --- Faults ---
 
@@ -385,15 +623,21 @@ class SandboxState:
     # --- Logs and rate windows ---
 
     def _window_counts(self, client_id: str, now: float):
-        window = self.config.rate_window
-        start = math.floor(now / window) * window
-        key = (client_id, start)
-        if key not in self.windows:
-            self.windows[key] = {"received": 0, "served": 0, "rejected": 0, "external": 0}
+        """The credential's current window, opened by the first request after the previous one
+        ended (a fixed window that starts when it is first used, not on a clock boundary: a
+        client cannot learn the boundaries by looking at the clock)."""
+        current = self.current_windows.get(client_id)
+        if current is None or now >= current[1]:
+            current = (now, now + self.config.rate_window)
+            self.current_windows[client_id] = current
+            self.windows[(client_id, now)] = {
+                "received": 0, "served": 0, "rejected": 0, "external": 0, "end": current[1],
+            }  # fmt: skip
             if len(self.windows) > 20_000:
                 for old in sorted(self.windows, key=lambda k: k[1])[:10_000]:
                     del self.windows[old]
-        return self.windows[key], start, start + window
+        start, end = current
+        return self.windows[(client_id, start)], start, end
 
     def rate_check(self, client_id: str):
         """Count a /v3 request; (allowed, headers)."""
@@ -404,15 +648,19 @@ class SandboxState:
             counts["received"] += 1
             allowed = counts["received"] <= limit
             counts["served" if allowed else "rejected"] += 1
+            # Whole seconds, rounded down: Greenhouse does not document its rounding, so the
+            # sandbox takes the direction that is harder for a client. A reset given as
+            # `floor(end)` may be up to a second early, and a client that trusts it to the
+            # second (or a Retry-After rounded down the same way) gets another 429.
             headers = {
                 "X-RateLimit-Limit": str(limit),
                 "X-RateLimit-Remaining": str(max(0, limit - counts["received"])),
-                "X-RateLimit-Reset": str(int(end)),
+                "X-RateLimit-Reset": str(math.floor(end)),
             }
             if not allowed:
-                wait = max(1, math.ceil(end - now))
+                wait = max(1, math.floor(end - now))
                 headers["Retry-After"] = (
-                    str(int(end)) if self.config.retry_after_format == "epoch" else str(wait)
+                    str(math.floor(end)) if self.config.retry_after_format == "epoch" else str(wait)
                 )
             return allowed, headers, start
 
@@ -434,7 +682,13 @@ class SandboxState:
         with self.lock:
             limit = self.config.rate_limit
             return [
-                {"client_id": client_id, "window_start": start, "limit": limit, **counts}
+                {
+                    "client_id": client_id,
+                    "window_start": start,
+                    "window_end": counts["end"],
+                    "limit": limit,
+                    **{k: v for k, v in counts.items() if k != "end"},
+                }
                 for (client_id, start), counts in sorted(
                     self.windows.items(), key=lambda i: i[0][1]
                 )
@@ -591,10 +845,92 @@ class SandboxState:
             if "type" in filters:
                 items = [n for n in items if n.type == filters["type"]]
         else:
-            return None, _fail(404, "Resource not found")
+            return None, _fail(404, NOT_FOUND)
         if ids is not None:
             items = [item for item in items if item.id in ids]
         return items, None
+
+    # --- Candidates ---
+
+    def create_candidate(self, data) -> tuple:
+        """POST /v3/candidates (reference §3.6): first_name and last_name required, typed email
+        and phone lists, 422 with every problem at once. Like Greenhouse, no duplicate check:
+        a second call with the same email makes a second candidate."""
+        if not isinstance(data, dict):
+            return _fail(400, "Bad Request", ["The request body must be a JSON object."])
+        errors = []
+        for name in NAME_FIELDS:
+            value = data.get(name)
+            if name in ("first_name", "last_name") and value is None:
+                errors.append({name: "is required"})
+            elif value is not None and not isinstance(value, str):
+                errors.append({name: "must be a string"})
+            elif name in ("first_name", "last_name") and not value.strip():
+                errors.append({name: "cannot be blank"})
+        emails, email_types = self._typed_values(
+            data, "email_addresses", EMAIL_TYPES, errors, shape=EMAIL_SHAPE,
+            shape_message="is not an email address",
+        )  # fmt: skip
+        phones, phone_types = self._typed_values(data, "phone_numbers", PHONE_TYPES, errors)
+        other = {}
+        for name in OTHER_ADDRESSES:
+            value = data.get(name, [])
+            if not isinstance(value, list) or not all(
+                isinstance(v, dict) and isinstance(v.get("value"), str) and v["value"].strip()
+                for v in value
+            ):
+                errors.append({name: "must be an array of objects with a value"})
+            elif value:
+                other[name] = value
+        tags = data.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            errors.append({"tags": "must be an array of strings"})
+        application = data.get("application")
+        if application is not None:
+            job_id = application.get("job_id") if isinstance(application, dict) else None
+            # The sandbox has no jobs, so no job_id names one.
+            errors.append({"application": f"Job {job_id} does not exist"})
+        if errors:
+            return _fail(422, UNPROCESSABLE, errors)
+        candidate = self.add_candidate(
+            first_name=data["first_name"].strip(),
+            last_name=data["last_name"].strip(),
+            emails=emails,
+            phones=phones,
+            email_types={e.lower(): t for e, t in email_types.items()},
+            phone_types=phone_types,
+            preferred_name=data.get("preferred_name"),
+            company=data.get("company"),
+            title=data.get("title"),
+            tags=list(tags),
+            other_addresses=other,
+        )
+        return 201, candidate.as_json(), {}
+
+    @staticmethod
+    def _typed_values(data, name, types, errors, *, shape=None, shape_message=""):
+        """([values], {value: type}) from a `[{value, type}]` field, adding to `errors`."""
+        items = data.get(name, [])
+        if not isinstance(items, list):
+            errors.append({name: "must be an array of {value, type} objects"})
+            return [], {}
+        values, kinds = [], {}
+        for index, item in enumerate(items):
+            where = f"{name}[{index}]"
+            if not isinstance(item, dict):
+                errors.append({where: "must be a {value, type} object"})
+                continue
+            value, kind = item.get("value"), item.get("type")
+            if not isinstance(value, str) or not value.strip():
+                errors.append({f"{where}.value": "is required"})
+            elif shape is not None and not shape.match(value.strip()):
+                errors.append({f"{where}.value": f"`{value}` {shape_message}"})
+            if kind not in types:
+                errors.append({f"{where}.type": f"must be one of: {', '.join(types)}"})
+            if isinstance(value, str) and value.strip() and kind in types:
+                values.append(value.strip())
+                kinds[value.strip()] = kind
+        return values, kinds
 
     # --- Notes ---
 
@@ -609,7 +945,11 @@ class SandboxState:
             elif not isinstance(candidate_id, int) or isinstance(candidate_id, bool):
                 errors.append({"candidate_id": "must be an integer"})
             elif candidate_id not in self.candidates:
-                errors.append({"candidate_id": f"Candidate {candidate_id} does not exist"})
+                # The note's candidate is a single resource looked up before the note is
+                # validated: Harvest v3's 404 (reference §4.3), also for a candidate merged into
+                # another (its id "will cease to exist", §3.9) or deleted. What v3 answers for a
+                # merged id is not documented; 404 is the conservative reading.
+                return _fail(404, NOT_FOUND)
 
             body = data.get("body")
             if body is None:
@@ -681,6 +1021,7 @@ class SandboxState:
         note = Note(id=self._next_note_id, **fields)
         self._next_note_id += 1
         self.notes[note.id] = note
+        self._changed()
         self.candidates[note.candidate_id].last_activity_at = note.created_at
         return note
 
@@ -804,7 +1145,9 @@ class SandboxState:
                 "candidates": candidates,
                 "users": sorted(users.values(), key=lambda u: u.id),
                 "config": asdict(self.config),
-                "faults": dict(self.faults),
+                "active_faults": self.active_faults(),
+                "gone": sorted(self.gone.values(), key=lambda g: g["id"]),
+                "state_file": self.state_file,
                 "windows": self.windows_json()[-8:],
                 "client_id": self.demo_credential[0],
             }

@@ -1,9 +1,9 @@
 import signal
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from apps.harvest_sandbox import Config, SandboxServer, SandboxState
+from apps.harvest_sandbox import Config, SandboxServer, SandboxState, StateFileError
 from apps.harvest_sandbox.state import DEMO_SERVICE_USER_ID
 
 
@@ -24,7 +24,25 @@ class Command(BaseCommand):
         parser.add_argument("--rate-window", type=int, default=30, help="window length, seconds")
         parser.add_argument("--token-lifetime", type=int, default=3600, help="seconds")
         parser.add_argument("--retry-after-format", choices=("seconds", "epoch"), default="seconds")
+        parser.add_argument(
+            "--latency-ms", type=int, default=0, help="added to every /token and /v3 answer"
+        )
+        parser.add_argument(
+            "--latency-jitter-ms", type=int, default=0, help="plus a random 0..N ms per answer"
+        )
         parser.add_argument("--no-demo-data", action="store_true", help="start empty")
+        parser.add_argument(
+            "--state-file",
+            default=None,
+            help="where the account is kept across restarts (default: VAR_DIR/"
+            "harvest-sandbox.json; '' keeps it in memory only)",
+        )
+        parser.add_argument(
+            "--reset",
+            action="store_true",
+            help="start from the demo data, forgetting the saved state (note ids still never "
+            "repeat); a running sandbox resets with the button on its page",
+        )
         faults = parser.add_argument_group(
             "faults (also changeable at run time: POST /_sandbox/faults)"
         )
@@ -48,7 +66,20 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **options):
-        state = SandboxState(
+        state_file = options["state_file"]
+        if state_file is None:
+            state_file = settings.VAR_DIR / "harvest-sandbox.json"
+        try:
+            state = self._state(options, state_file)
+        except StateFileError as exc:
+            raise CommandError(str(exc)) from exc
+        try:
+            self._serve(state, options)
+        finally:
+            state.close()  # a clean stop saves the last changes
+
+    def _state(self, options, state_file) -> SandboxState:
+        return SandboxState(
             client_id=settings.GREENHOUSE_SANDBOX_CLIENT_ID,
             client_secret=settings.GREENHOUSE_SANDBOX_CLIENT_SECRET,
             config=Config(
@@ -56,6 +87,8 @@ class Command(BaseCommand):
                 rate_window=options["rate_window"],
                 token_lifetime=options["token_lifetime"],
                 retry_after_format=options["retry_after_format"],
+                latency_ms=options["latency_ms"],
+                latency_jitter_ms=options["latency_jitter_ms"],
             ),
             faults={
                 "error_rate": options["error_rate"],
@@ -66,8 +99,13 @@ class Command(BaseCommand):
                 "drop_after_write": options["drop_after_write"],
             },
             demo_data=not options["no_demo_data"],
+            state_file=state_file or None,
+            fresh=options["reset"],
         )
+
+    def _serve(self, state: SandboxState, options) -> None:
         server = SandboxServer(state, options["host"], options["port"])
+        config = state.config
         admin = next((u for u in state.users.values() if u.site_admin and u.primary_email), None)
         lines = [
             "Harvest sandbox: a local imitation of Greenhouse Harvest v3",
@@ -81,8 +119,10 @@ class Command(BaseCommand):
             if admin
             else f"  Acting user:    none; tokens act as service user {DEMO_SERVICE_USER_ID}",
             f"  Rate limit:     {state.config.rate_limit} per {state.config.rate_window} s",
+            f"  Latency:        {config.latency_ms} ms + 0..{config.latency_jitter_ms} ms",
+            f"  State file:     {state.state_file or 'none (in memory only)'}",
         ]
-        active = {k: v for k, v in state.faults.items() if v and k != "error_status"}
+        active = state.active_faults()
         if active:
             lines.append(f"  Faults:         {active}")
         self.stdout.write("\n".join(lines))
