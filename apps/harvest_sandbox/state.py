@@ -559,7 +559,7 @@ class SandboxState:
         """The saved state, or None for a new file. `fresh` (--reset): start from the demo data
         and keep only the note-id high-water mark; an unreadable file is then kept aside."""
         path = self.state_file
-        if not path.exists():
+        if path is None or not path.exists():
             return None
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
@@ -865,7 +865,9 @@ class SandboxState:
                 errors.append({name: "is required"})
             elif value is not None and not isinstance(value, str):
                 errors.append({name: "must be a string"})
-            elif name in ("first_name", "last_name") and not value.strip():
+            elif (
+                name in ("first_name", "last_name") and isinstance(value, str) and not value.strip()
+            ):
                 errors.append({name: "cannot be blank"})
         emails, email_types = self._typed_values(
             data, "email_addresses", EMAIL_TYPES, errors, shape=EMAIL_SHAPE,

@@ -117,7 +117,11 @@ def _send_email(message: Message) -> str | None:
         headers=headers,
     )
     # Anymail metadata: echoed in tracking events; the team also scopes the development outbox.
-    email.metadata = {"outreach_message": str(message.pk), "outreach_team": str(message.team_id)}
+    # Anymail reads this attribute off Django's EmailMessage, whose stubs do not declare it.
+    email.metadata = {  # type: ignore[attr-defined]
+        "outreach_message": str(message.pk),
+        "outreach_team": str(message.team_id),
+    }
     try:
         email.send()
     except AnymailAPIError as exc:

@@ -6,6 +6,7 @@ shares (the `message_recorded` announcement, the sender address, the SMS thread)
 """
 
 import logging
+from collections.abc import Iterable
 from email.utils import formataddr
 
 from django.conf import settings
@@ -59,13 +60,13 @@ def outbound_create(
     to: list[str],
     body: str,
     subject: str = "",
-    bcc: list[str] = (),
-    history: list[str] = (),
+    bcc: Iterable[str] = (),
+    history: Iterable[str] = (),
     enrollment: Enrollment | None = None,
     step: SequenceStep | None = None,
 ) -> Message:
     is_email = thread.channel == Channel.EMAIL
-    history = trim_references(history) if is_email else []
+    kept = trim_references(history) if is_email else []
     message = Message.objects.create(
         team_id=thread.team_id,
         thread=thread,
@@ -80,8 +81,8 @@ def outbound_create(
         subject=header_safe(subject)[:998] if is_email else "",
         body_text=body,
         message_id=new_message_id() if is_email else None,
-        in_reply_to=history[-1] if history else "",
-        references=bracket(history),
+        in_reply_to=kept[-1] if kept else "",
+        references=bracket(kept),
         status=Message.Status.QUEUED,
         queued_at=timezone.now(),  # the lease of the send task queued on commit
     )
@@ -155,6 +156,8 @@ def thread_reply_create(*, thread: Thread, sender, body: str) -> Message:
     """A recruiter's answer from the thread page, sent in the same thread."""
     if thread.channel == Channel.SMS:
         number = thread.virtual_number
+        if number is None:
+            raise ValidationError("This SMS thread has no virtual number to text from.")
         if number.user_id != sender.pk:
             raise ValidationError(
                 f"Only {number.user.get_full_name() or number.user} can text from {number}."

@@ -14,7 +14,7 @@ logger = logging.getLogger(__name__)
 
 
 # Status order for provider callbacks: a late "sent" never overwrites "delivered".
-STATUS_RANK = {
+STATUS_RANK: dict[str, int] = {
     Message.Status.QUEUED: 0,
     Message.Status.SENDING: 1,
     Message.Status.SENT: 2,

@@ -75,17 +75,18 @@ def _dispatch_batch(*, now: datetime) -> tuple[int, int]:
         .order_by("next_step_due_at", "pk")
     )
     steps_by_sequence: dict[int, list[SequenceStep]] = {}
-    for step in SequenceStep.objects.filter(
+    for sequence_step in SequenceStep.objects.filter(
         sequence_id__in={e.sequence_id for e in enrollments}
     ).order_by("sequence_id", "position"):
-        steps_by_sequence.setdefault(step.sequence_id, []).append(step)
+        steps_by_sequence.setdefault(sequence_step.sequence_id, []).append(sequence_step)
 
     items = []
     for enrollment in enrollments:
         steps = steps_by_sequence.get(enrollment.sequence_id, [])
-        step = next((s for s in steps if s.position >= enrollment.next_step_position), None)
+        position = enrollment.next_step_position  # None only after a hand edit: nothing to send
+        step = next((s for s in steps if position is not None and s.position >= position), None)
         if step is None:
-            # Steps were removed since: nothing left to send.
+            # Steps were removed since (or the next step was blanked): nothing left to send.
             _finish(enrollment, now)
             continue
         items.append((enrollment, step))
@@ -220,7 +221,8 @@ def sequence_step_messages_create(
                         step=step,
                     )
                     email_threads[enrollment.pk] = thread
-                    history[thread.pk].append(message.message_id)
+                    if message.message_id:
+                        history[thread.pk].append(message.message_id)
                 else:
                     number = numbers.get(owner.pk)
                     usable = [p for p in phones[prospect.pk] if p.opted_out_at is None]
@@ -235,6 +237,7 @@ def sequence_step_messages_create(
                     if reason:
                         outcomes[enrollment.pk] = StepOutcome(stop_reason=reason)
                         continue
+                    assert number is not None  # no reason to stop: the owner has a number
                     thread = sms_threads.get((number.pk, prospect.pk))
                     if thread is None:
                         thread = sms_thread_get_or_create(number=number, prospect=prospect)

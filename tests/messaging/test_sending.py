@@ -5,11 +5,12 @@ import pytest
 from anymail.exceptions import AnymailAPIError
 from anymail.signals import AnymailTrackingEvent, tracking
 from django.core import mail
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from apps.messaging.delivery import message_deliver, messages_sweep
-from apps.messaging.models import Message
-from apps.messaging.outbound import thread_reply_create
+from apps.messaging.models import Message, Thread
+from apps.messaging.outbound import sms_send, thread_reply_create
 from apps.messaging.signals import message_recorded
 from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
@@ -216,3 +217,15 @@ def test_a_recruiter_answer_goes_out_in_the_same_thread(queued, world, anymail_o
     assert email.to == ["grace@example.com"]
     assert email.extra_headers["In-Reply-To"] == f"<{queued.message_id}>"
     assert email.extra_headers["References"] == f"<{queued.message_id}>"
+
+
+def test_an_sms_answer_in_a_thread_without_a_number_is_refused_in_plain_words(world):
+    # The database refuses such a thread (sms_thread_has_virtual_number); a thread object handed
+    # to the service without its number gets a clear error, not an AttributeError, and nothing
+    # is written.
+    first = sms_send(sender=world.owner, prospect=world.prospect, body="Hello")
+    thread = Thread.objects.get(pk=first.thread_id)
+    thread.virtual_number = None
+    with pytest.raises(ValidationError, match="This SMS thread has no virtual number to text from"):
+        thread_reply_create(thread=thread, sender=world.owner, body="Still there?")
+    assert list(Message.objects.values_list("pk", flat=True)) == [first.pk]

@@ -184,3 +184,31 @@ def test_fan_out_costs_a_constant_number_of_queries_per_message(world):
     assert per_message <= 7, per_message
     # And the batch-wide reads do not grow with the batch.
     assert five - 5 * per_message <= 12
+
+
+def test_an_active_enrollment_whose_next_step_was_blanked_is_finished_and_the_batch_goes_on(
+    world, anymail_outbox
+):
+    sequence = three_step_sequence(team=world.team, owner=world.owner)
+    other = ProspectFactory(team=world.team, first_name="Ada")
+    ProspectEmailFactory(prospect=other, email="ada@example.com")
+    prospects_enroll(sequence=sequence, prospects=[world.prospect, other], enrolled_by=world.owner)
+    blanked = Enrollment.objects.get(prospect=world.prospect)
+    sent = Enrollment.objects.get(prospect=other)
+    # A hand edit (the admin, a shell) left it active and due with no next step.
+    Enrollment.objects.filter(pk=blanked.pk).update(next_step_position=None)
+    now = timezone.now()
+
+    assert run_steps(now) == 1
+
+    blanked.refresh_from_db()
+    assert blanked.status == Enrollment.Status.FINISHED
+    assert blanked.ended_at == now
+    assert blanked.next_step_due_at is None
+    assert not Message.objects.filter(enrollment=blanked).exists()
+    sent.refresh_from_db()
+    assert sent.status == Enrollment.Status.ACTIVE
+    assert sent.next_step_position == 2
+    message = Message.objects.get(enrollment=sent)
+    assert message.status == Message.Status.SENT
+    assert [email.to for email in anymail_outbox] == [["ada@example.com"]]

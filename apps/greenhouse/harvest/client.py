@@ -575,8 +575,8 @@ class HarvestClient:
         found = self._get_all("/v3/users", {"primary_email": wanted})
         return [u for u in found if str(u.get("primary_email") or "").strip().lower() == wanted]
 
-    def users_first_page(self, *, per_page: int = 1) -> list[dict]:
-        """One cheap authorized call (a connection test)."""
+    def users_first_page(self, *, per_page: int = 1) -> object:
+        """One cheap authorized call (a connection test); the answer's JSON, unchecked."""
         return json_or_none(
             self._request("GET", self._url("/v3/users"), params={"per_page": per_page})
         )

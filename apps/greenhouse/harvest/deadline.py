@@ -22,7 +22,9 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.poolmanager import PoolManager
 
 
 class _Sockets:
@@ -32,7 +34,7 @@ class _Sockets:
     socket object when it wraps it, but a shutdown through any descriptor ends the connection
     itself, under the TLS socket too (handshake included). The duplicates are closed on exit."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self._lock = threading.Lock()
         self._sockets: list[socket.socket] = []
         self.cut = False
@@ -65,52 +67,62 @@ def _shutdown(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
 
 
-def _tracking_pool(base: Any, sockets: _Sockets) -> type:
-    # `base` is HTTPConnectionPool or HTTPSConnectionPool: classes made at run time are Any.
-    class TrackingConnection(base.ConnectionCls):
-        def _new_conn(self):
+def _tracking_pools(sockets: _Sockets) -> dict[str, type[HTTPConnectionPool]]:
+    """urllib3's pool classes by scheme, with connections that note their socket in `sockets`.
+
+    The classes are spelt out (not derived from each pool's `ConnectionCls`, which urllib3 types
+    as a protocol): they are those of urllib3's own HTTP and HTTPS pools."""
+
+    class TrackingHTTPConnection(HTTPConnection):
+        def _new_conn(self) -> socket.socket:
             # The TCP socket, before any TLS handshake or byte of the request.
             sock = super()._new_conn()
             sockets.add(sock)
             return sock
 
-    class TrackingPool(base):
-        ConnectionCls = TrackingConnection
+    # MRO: TrackingHTTPConnection, HTTPSConnection, HTTPConnection. super()._new_conn() above
+    # is HTTPConnection's here too: the TCP socket, under HTTPSConnection's TLS.
+    class TrackingHTTPSConnection(TrackingHTTPConnection, HTTPSConnection):
+        pass
 
-    return TrackingPool
+    class TrackingHTTPPool(HTTPConnectionPool):
+        ConnectionCls = TrackingHTTPConnection
+
+    class TrackingHTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = TrackingHTTPSConnection
+
+    return {"http": TrackingHTTPPool, "https": TrackingHTTPSPool}
 
 
 class _TrackingAdapter(HTTPAdapter):
-    def __init__(self, sockets: _Sockets, **kwargs):
+    def __init__(self, sockets: _Sockets, **kwargs: Any) -> None:
         self._tracked = sockets
         super().__init__(**kwargs)
 
-    def _track(self, manager):
-        manager.pool_classes_by_scheme = {
-            "http": _tracking_pool(HTTPConnectionPool, self._tracked),
-            "https": _tracking_pool(HTTPSConnectionPool, self._tracked),
-        }
+    def _track(self, manager: PoolManager) -> PoolManager:
+        manager.pool_classes_by_scheme = _tracking_pools(self._tracked)
         return manager
 
-    def init_poolmanager(self, *args, **kwargs):
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
         self._track(self.poolmanager)
 
-    def proxy_manager_for(self, proxy, **proxy_kwargs):
-        manager = super().proxy_manager_for(proxy, **proxy_kwargs)
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> PoolManager:
+        # A ProxyManager or SOCKSProxyManager: both are PoolManagers (the stubs say Any).
+        manager: PoolManager = super().proxy_manager_for(proxy, **proxy_kwargs)
         # SOCKS pools have connection classes of their own: only the bounded timeouts apply.
         return manager if proxy.lower().startswith("socks") else self._track(manager)
 
 
 class Deadline:
-    def __init__(self, seconds: float):
+    def __init__(self, seconds: float) -> None:
         self.seconds = seconds
         self.ends_at = time.monotonic() + seconds
         self._sockets = _Sockets()
         self._sessions: list[requests.Session] = []
         self._timer: threading.Timer | None = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"<Deadline {self.seconds:g} s, {self.remaining():.1f} s left>"
 
     def remaining(self) -> float:
@@ -134,7 +146,7 @@ class Deadline:
         self._timer.start()
         return self
 
-    def __exit__(self, *exc_info) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         if self._timer is not None:
             self._timer.cancel()
         for session in self._sessions:

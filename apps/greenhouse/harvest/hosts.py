@@ -48,6 +48,8 @@ def host_profiles() -> dict[str, HostProfile]:
         for name in ("api", "token"):
             url = spec.get(name)
             try:
+                if not isinstance(url, str):
+                    raise ValueError("not a URL")
                 _origin(url)
                 if parse_url(url).query or parse_url(url).fragment:
                     raise ValueError("has a query or fragment")

@@ -9,7 +9,7 @@ from apps.sequences.models import Prospect
 from apps.teams.access import get_for_team_or_404, team_member_required
 
 from .. import selectors
-from ..models import CandidateLink, PauseVia, ProspectSyncPause
+from ..models import CandidateLink, PauseVia, ProspectSyncPause, SyncRecord
 from ..pausing import prospect_sync_pause, prospect_sync_resume
 from . import request_client
 
@@ -33,7 +33,7 @@ def prospect_sync(request, pk):
         .order_by("-created_at", "-id")[:CANDIDATE_MESSAGES_SHOWN]
     )
     records = selectors.sync_records_by_message(message_ids=[m.pk for m in thread_messages])
-    by_thread = {thread.pk: [] for thread in threads}
+    by_thread: dict[int, list[tuple[Message, SyncRecord | None]]] = {t.pk: [] for t in threads}
     for message in reversed(thread_messages):  # oldest first within a thread
         by_thread[message.thread_id].append((message, records.get(message.pk)))
     return render(

@@ -2,6 +2,8 @@
 A GET shows a confirmation; only the POST pauses (mail scanners follow links).
 """
 
+from typing import Any
+
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
@@ -28,7 +30,7 @@ def pause_link(request, token):
     if prospect is None:
         return _page(request, "invalid", status=404, message="This candidate no longer exists.")
     state = ProspectSyncPause.objects.filter(prospect=prospect).first()
-    context = {"prospect": prospect, "team": prospect.team}
+    context: dict[str, Any] = {"prospect": prospect, "team": prospect.team}
     if link.version != (state.resume_version if state else 0):
         return _page(request, "outdated", status=410, **context)
     if request.method == "GET":
