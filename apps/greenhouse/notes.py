@@ -37,9 +37,28 @@ def note_has_reference(note: dict[str, Any], reference: str) -> bool:
     return re.search(re.escape(reference) + r"(?![0-9a-z-])", body) is not None
 
 
+def email_address(address: str) -> str:
+    """An address as a note carries it: an IDN domain in its ASCII (A-label) form, the same
+    mailbox in the form every address validator accepts; a non-ASCII local part (RFC 6531) has
+    no ASCII form and is kept as it is."""
+    local, at, domain = address.strip().rpartition("@")
+    if not at or domain.isascii():
+        return address.strip()
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address.strip()
+
+
 def addresses(values: Iterable[object] | None) -> list[str]:
-    """Bare addresses from "Name <a@x>" strings (Greenhouse wants addresses, not display names)."""
-    return [address for _, address in getaddresses([str(v) for v in values or []]) if address]
+    """Bare addresses from "Name <a@x>" strings (Greenhouse wants addresses, not display names),
+    each once, in order; what names no mailbox (an empty group, "<>") is left out."""
+    found: list[str] = []
+    for _, spec in getaddresses([str(v) for v in values or []]):
+        spec = email_address(spec)
+        if "@" in spec and spec not in found:
+            found.append(spec)
+    return found
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,18 @@ most ORDER_WAIT_MAX; each finished record wakes the next one of its thread. The 
 the sync on or off, and support's retries and candidate choices, are switches.py's.
 """
 
+import contextlib
 import logging
+import traceback
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from pathlib import Path
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from apps.core import crypto
 from apps.messaging.addressing import thread_id_from_reply_address
@@ -281,9 +286,35 @@ def sync_record_write(*, record_id: int) -> str:
         return _fail(claim, f"Greenhouse refused the note: {exc.message}", http_status=exc.status)
     except HarvestError as exc:
         return _retry_later(claim, exc.message, http_status=exc.status)
-    except Exception:
-        logger.exception("Unexpected error while writing sync record %s", record_id)
-        return _retry_later(claim, "An unexpected error occurred; see the server log.")
+    except (DatabaseError, RedisError, OSError) as exc:
+        # This server's own database, cache or files (the rate budget's): transient.
+        logger.exception("Sync record %s: this server's storage failed", record_id)
+        return _retry_later(
+            claim, f"This server's database or cache failed ({type(exc).__name__})."
+        )
+    except Exception as exc:
+        # Not a Greenhouse answer nor a known condition: a bug here. Running the same code
+        # again cannot help, so it fails at once, saying what broke (support retries it once
+        # the bug is fixed); the traceback goes to the log.
+        logger.exception("Bug: unclassified error while writing sync record %s", record_id)
+        return _fail(claim, _bug_reason(exc))
+
+
+def _bug_reason(exc: BaseException) -> str:
+    """Where the bug is, in plain words. The exception's message is not repeated: it may hold
+    anything (a header, a token), and the log has it."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = ""
+    if frames:
+        frame = frames[-1]
+        path = Path(frame.filename)
+        with contextlib.suppress(ValueError):
+            path = path.relative_to(settings.BASE_DIR)
+        where = f" in {path}, line {frame.lineno} ({frame.name})"
+    return (
+        f"A bug in Outreach stopped this note: {type(exc).__name__}{where}. The traceback is in "
+        "the server log; retry the record once the bug is fixed."
+    )
 
 
 def _write(claim: Claim) -> str:

@@ -2,11 +2,19 @@
 sender), store it once (Message-ID is unique), stop the enrollments that were answered, and keep
 what matches nothing as `UnmatchedInbound`, as well as a trace of an email too large to read.
 The SMS vendor's inbound handling (sms/twilio.py) stores through the same helpers.
+
+Real mail comes in every shape (tests/fixtures/inbound_email/): group syntax and empty groups
+(`To: undisclosed-recipients:;`), no To at all, display names with commas and encoded words, IDN
+domains, charsets Python does not know. Addresses are read from the parsed header (which
+understands groups and encoded words) and an empty list is a fact, not an error: a reply whose
+To names nobody reached us at its envelope recipient, which is recorded as its To instead.
 """
 
 import hashlib
 import logging
 from dataclasses import dataclass
+from email import policy as email_policy
+from email.utils import getaddresses
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -74,10 +82,39 @@ def unmatched_store(**fields) -> UnmatchedInbound | None:
 
 
 def _header_addresses(inbound, header: str) -> list[str]:
-    try:
-        return [address.addr_spec for address in inbound.get_address_header(header)]
-    except Exception:  # a malformed header must not lose the message: it is stored raw anyway
-        return []
+    """The addresses of every `header` field, in order, once each: groups are flattened, empty
+    groups name nobody, display names (with commas, quotes or encoded words) are dropped."""
+    found: list[str] = []
+    for value in inbound.get_all(header) or []:
+        try:
+            # The email package's header object (policy.default, as Anymail parses) knows RFC
+            # 5322 groups and RFC 2047/6532 names; a plain string (a constructed message) is
+            # parsed by the same registry.
+            parsed = getattr(value, "addresses", None)
+            if parsed is None:
+                parsed = email_policy.default.header_factory(header, str(value)).addresses
+            specs = [address.addr_spec for address in parsed]
+        except Exception:  # a malformed header must not lose the message: it is stored raw
+            specs = [spec for _, spec in getaddresses([str(value)])]
+        for spec in specs:
+            # Raw UTF-8 in a header (RFC 6532) reaches the parsed address as surrogate escapes.
+            spec = spec.encode("utf-8", "surrogateescape").decode("utf-8", "replace").strip()
+            if "@" in spec and spec != "<>" and spec not in found:
+                found.append(spec)
+    return found
+
+
+def _body_text(inbound, content_type: str) -> str:
+    """The first `content_type` body part that is not an attachment, as text. A charset that
+    Python does not know (e.g. "unknown-8bit") is read as UTF-8, replacing what is not."""
+    for part in inbound.walk():
+        if part.get_content_type() != content_type or part.is_attachment():
+            continue
+        try:
+            return clean_text(part.get_content_text())
+        except LookupError:
+            return clean_text(part.get_content_text(charset="utf-8"))
+    return ""
 
 
 def _match_email_thread(inbound) -> tuple[Thread | None, str]:
@@ -88,7 +125,7 @@ def _match_email_thread(inbound) -> tuple[Thread | None, str]:
     candidates = []
     if inbound.envelope_recipient:
         candidates.append(str(inbound.envelope_recipient))
-    for header in ("To", "Cc", "Delivered-To", "X-Original-To"):
+    for header in ("To", "Cc", "Bcc", "Delivered-To", "X-Original-To"):
         candidates.extend(_header_addresses(inbound, header))
     bad_token = False
     for address in candidates:
@@ -135,8 +172,11 @@ def email_record_inbound(*, inbound, esp_name: str = "", event_id: str | None = 
 
     from_address = (_header_addresses(inbound, "From") or [""])[0].lower()
     to_addresses = _header_addresses(inbound, "To")
-    text = clean_text(inbound.text)
-    html = clean_text(inbound.html)
+    if not to_addresses and inbound.envelope_recipient:
+        # `To: undisclosed-recipients:;`, or no To at all: it reached the envelope recipient.
+        to_addresses = [str(inbound.envelope_recipient).strip().strip("<>")]
+    text = _body_text(inbound, "text/plain")
+    html = _body_text(inbound, "text/html")
     if not text and html:
         text = html_to_text(html)
     common = {
@@ -164,7 +204,16 @@ def email_record_inbound(*, inbound, esp_name: str = "", event_id: str | None = 
     is_prospect = ProspectEmail.objects.filter(
         prospect_id=thread.prospect_id, email__iexact=from_address
     ).exists()
-    message = inbound_store(thread=thread, body_html=html, sender_is_prospect=is_prospect, **common)
+    message = inbound_store(
+        thread=thread,
+        body_html=html,
+        sender_is_prospect=is_prospect,
+        # Cc as the sender wrote it; Bcc as far as the ESP passes it (Postmark: BccFull, when
+        # the address it delivered to is not in To or Cc).
+        cc_addresses=_header_addresses(inbound, "Cc"),
+        bcc_addresses=_header_addresses(inbound, "Bcc"),
+        **common,
+    )
     return InboundResult(message=message, duplicate=message is None)
 
 
