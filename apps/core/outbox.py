@@ -46,6 +46,10 @@ from .backoff import RetryPolicy
 from .queue import queue_tasks_on_commit
 
 SWEEP_BATCH = 500
+# How a sweep describes a send whose worker died, for the outboxes that send something (email,
+# bot email); the Greenhouse writer words its own (it reads back before writing again).
+SEND_GAVE_UP = "The worker stopped while sending, too many times; not sent again."
+SEND_RESCUED = "The worker stopped while sending; sending again."
 ERROR_MAX_LENGTH = 2000
 
 

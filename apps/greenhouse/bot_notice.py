@@ -17,6 +17,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import timezone
 
+from apps.core import outbox
 from apps.messaging.addressing import new_message_id, reply_headers
 from apps.messaging.models import Channel, Thread
 from apps.messaging.outbound import reply_subject
@@ -137,7 +138,7 @@ def bot_notices_sweep(
         stale_after=stale_after,
         lease=lease,
         order_by=("created_at", "id"),
-        gave_up_error="The worker stopped while sending, too many times; not sent again.",
-        rescued_error="The worker stopped while sending; sending again.",
+        gave_up_error=outbox.SEND_GAVE_UP,
+        rescued_error=outbox.SEND_RESCUED,
     )
     return result.queued

@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from apps.core import outbox
 from apps.core.text import has_control_characters
 
 from .addressing import (
@@ -240,7 +241,7 @@ def messages_sweep(
         stale_after=stale_after,
         lease=lease,
         order_by=("created_at", "id"),
-        gave_up_error="The worker stopped while sending, too many times; not sent again.",
-        rescued_error="The worker stopped while sending; sending again.",
+        gave_up_error=outbox.SEND_GAVE_UP,
+        rescued_error=outbox.SEND_RESCUED,
     )
     return result.queued

@@ -1,4 +1,5 @@
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 
 from apps.demo import data as demo
@@ -128,3 +129,24 @@ def drip_server():
     yield start
     for server in started:
         server.close()
+
+
+@pytest.fixture
+def api(harvest_sandbox):
+    """Harvest calls to the sandbox with a bearer token of the demo team admin: call(method,
+    path or full URL, **requests kwargs)."""
+    admin = harvest_sandbox.user_id("ada@acme.example")
+    token = requests.post(
+        harvest_sandbox.token_url,
+        auth=(harvest_sandbox.client_id, harvest_sandbox.client_secret),
+        data={"grant_type": "client_credentials", "sub": admin},
+        timeout=5,
+    ).json()["access_token"]
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+
+    def call(method, path_or_url, **kwargs):
+        url = path_or_url if "://" in path_or_url else harvest_sandbox.url + path_or_url
+        return session.request(method, url, timeout=5, **kwargs)
+
+    return call

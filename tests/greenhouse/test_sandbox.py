@@ -15,26 +15,6 @@ from tests.fixtures.harvest import sandbox_command
 GRACE = "grace.hopper@example.com"
 
 
-@pytest.fixture
-def api(harvest_sandbox):
-    """requests, with a bearer token of the demo team admin."""
-    admin = harvest_sandbox.user_id("ada@acme.example")
-    token = requests.post(
-        harvest_sandbox.token_url,
-        auth=(harvest_sandbox.client_id, harvest_sandbox.client_secret),
-        data={"grant_type": "client_credentials", "sub": admin},
-        timeout=5,
-    ).json()["access_token"]
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-
-    def call(method, path_or_url, **kwargs):
-        url = path_or_url if "://" in path_or_url else harvest_sandbox.url + path_or_url
-        return session.request(method, url, timeout=5, **kwargs)
-
-    return call
-
-
 def note(**fields):
     return {
         "candidate_id": 40001,

@@ -23,25 +23,6 @@ from tests.fixtures.harvest import sandbox_command
 GRACE = "grace.hopper@example.com"
 
 
-@pytest.fixture
-def api(harvest_sandbox):
-    """requests, with a bearer token of the demo team admin."""
-    admin = harvest_sandbox.user_id("ada@acme.example")
-    token = requests.post(
-        harvest_sandbox.token_url,
-        auth=(harvest_sandbox.client_id, harvest_sandbox.client_secret),
-        data={"grant_type": "client_credentials", "sub": admin},
-        timeout=5,
-    ).json()["access_token"]
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
-
-    def call(method, path, **kwargs):
-        return session.request(method, harvest_sandbox.url + path, timeout=10, **kwargs)
-
-    return call
-
-
 def note(candidate_id, **fields):
     return {
         "candidate_id": candidate_id,
