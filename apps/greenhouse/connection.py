@@ -4,8 +4,9 @@ mapping, and `harvest_client_build`, the one place a HarvestClient is made from 
 notes themselves are sync.py's; the vendor's HTTP is harvest/'s.
 
 The user mapping is refreshed by email when a connection is saved or tested, and again once it is
-GREENHOUSE_USER_MAPPING_MAX_AGE old (beat): a recruiter nobody mapped would otherwise have every
-note authored by the acting user in Greenhouse, with nothing there to say so.
+GREENHOUSE_USER_MAPPING_MAX_AGE old (beat checks every 15 minutes): a recruiter nobody mapped
+would otherwise have every note authored by the acting user in Greenhouse, with nothing there to
+say so.
 """
 
 import logging
@@ -296,7 +297,7 @@ def greenhouse_user_mappings_refresh_on_connect(
     *, integration: GreenhouseIntegration
 ) -> MappingLookup:
     """After a connection test passed: look the team up by email within the connection test's
-    deadline (a team admin waits on it). Never raises for Greenhouse trouble: the hourly
+    deadline (a team admin waits on it). Never raises for Greenhouse trouble: the periodic
     refresh (greenhouse_user_mappings_refresh_due) tries again."""
     try:
         with Deadline(settings.GREENHOUSE_CONNECTION_TEST_DEADLINE) as deadline:
@@ -310,8 +311,8 @@ def greenhouse_user_mappings_refresh_on_connect(
         return MappingLookup(
             ok=False,
             message=(
-                f"Team members could not be looked up in Greenhouse: {message} It is tried "
-                "again within the hour, or press “Look up by email” on the User mapping tab."
+                f"Team members could not be looked up in Greenhouse: {message} The lookup runs "
+                "again by itself every day, or press “Look up by email” on the User mapping tab."
             ),
         )
     mapped = sum(1 for m in mappings if m.greenhouse_user_id)
@@ -338,10 +339,10 @@ def _user_mappings_due(integration: GreenhouseIntegration, *, looked_up_before: 
 
 
 def greenhouse_user_mappings_refresh_due(*, now: datetime | None = None) -> int:
-    """Beat, hourly: refresh the mapping of every connected team whose lookups are older than
-    GREENHOUSE_USER_MAPPING_MAX_AGE or that has a member never looked up (a new recruiter is
-    mapped within the hour). A connection that needs attention is left to its recheck. Returns
-    how many teams were refreshed."""
+    """Beat, every 15 minutes: refresh the mapping of each connected team whose lookups are
+    older than GREENHOUSE_USER_MAPPING_MAX_AGE or that has a member never looked up (so a new
+    recruiter or a new connection is mapped soon). A connection that needs attention is left to
+    its recheck. Returns how many teams were refreshed."""
     now = now or timezone.now()
     looked_up_before = now - timedelta(seconds=settings.GREENHOUSE_USER_MAPPING_MAX_AGE)
     integrations = (

@@ -20,7 +20,7 @@ MAILDROP_IS_PUBLIC = (
     "chose for the sync's notes."
 )
 
-CONSEQUENCES = {
+CONSEQUENCES: dict[str, str] = {
     MaildropOverlap.SKIP_SYNC_NOTE: (
         "Each email BCC'd to Maildrop appears once in Greenhouse, as Maildrop's public copy: the "
         "sync writes no note for it (its log says why). This avoids the duplicate but does not "

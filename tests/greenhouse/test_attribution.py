@@ -188,7 +188,7 @@ def test_a_failed_lookup_on_connect_is_explained_and_raises_nothing(integration,
 
     assert not lookup.ok
     assert lookup.message.startswith("Team members could not be looked up in Greenhouse:")
-    assert "within the hour" in lookup.message
+    assert "Look up by email" in lookup.message
     assert harvest_sandbox.client_secret not in lookup.message
 
 
@@ -199,7 +199,7 @@ def test_beat_runs_the_refresh_and_the_task_is_registered():
     entry = django_settings.CELERY_BEAT_SCHEDULE["greenhouse-user-mappings-refresh"]
     assert entry["task"] == "apps.greenhouse.tasks.greenhouse_user_mappings_refresh_task"
     assert entry["task"] in celery_app.tasks
-    # Hourly checks, so each team is looked up once its lookups are a day old.
+    # Frequent checks, so each team is looked up as soon as its lookups are a day old.
     assert entry["schedule"] <= django_settings.GREENHOUSE_USER_MAPPING_MAX_AGE
     assert django_settings.GREENHOUSE_USER_MAPPING_MAX_AGE == 86400
 
