@@ -370,6 +370,8 @@ GREENHOUSE_CONNECTION_TEST_DEADLINE = env.float("GREENHOUSE_CONNECTION_TEST_DEAD
 GREENHOUSE_CONNECTION_ATTEMPTS_PER_MINUTE = env.int(
     "GREENHOUSE_CONNECTION_ATTEMPTS_PER_MINUTE", default=5
 )
+# Seconds after which team members are looked up by email again (beat checks every 15 minutes).
+GREENHOUSE_USER_MAPPING_MAX_AGE = env.float("GREENHOUSE_USER_MAPPING_MAX_AGE", default=86400.0)
 # The rate budget of each credential is shared by every worker process and machine: in Redis when
 # the cache is Redis, else in lock-protected files in VAR_DIR (one machine).
 _cache = CACHES["default"]
@@ -467,6 +469,12 @@ CELERY_BEAT_SCHEDULE = {
     "greenhouse-connections-recheck": {
         "task": "apps.greenhouse.tasks.greenhouse_connections_recheck_task",
         "schedule": 300.0,
+    },
+    # Looks team members up in Greenhouse by email once a day, new members and new connections
+    # within 15 minutes (a run costs two queries per team that is not due).
+    "greenhouse-user-mappings-refresh": {
+        "task": "apps.greenhouse.tasks.greenhouse_user_mappings_refresh_task",
+        "schedule": 900.0,
     },
 }
 

@@ -2,12 +2,18 @@
 connection test and its plain-words verdict, secret rotation, the recruiter ↔ Greenhouse user
 mapping, and `harvest_client_build`, the one place a HarvestClient is made from a model. The
 notes themselves are sync.py's; the vendor's HTTP is harvest/'s.
+
+The user mapping is refreshed by email when a connection is saved or tested, and again once it is
+GREENHOUSE_USER_MAPPING_MAX_AGE old (beat checks every 15 minutes): a recruiter nobody mapped
+would otherwise have every note authored by the acting user in Greenhouse, with nothing there to
+say so.
 """
 
 import logging
 import math
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -279,3 +285,80 @@ def greenhouse_user_mapping_set(
 def greenhouse_user_mapping_reset(*, integration: GreenhouseIntegration, user) -> None:
     """Forget an admin's choice; the next refresh looks the user up by email again."""
     GreenhouseUserMapping.objects.filter(integration=integration, user=user).delete()
+
+
+@dataclass(frozen=True)
+class MappingLookup:
+    ok: bool
+    message: str
+
+
+def greenhouse_user_mappings_refresh_on_connect(
+    *, integration: GreenhouseIntegration
+) -> MappingLookup:
+    """After a connection test passed: look the team up by email within the connection test's
+    deadline (a team admin waits on it). Never raises for Greenhouse trouble: the periodic
+    refresh (greenhouse_user_mappings_refresh_due) tries again."""
+    try:
+        with Deadline(settings.GREENHOUSE_CONNECTION_TEST_DEADLINE) as deadline:
+            client = harvest_client_build(
+                integration=integration, max_rate_wait=10.0, read_retries=0, deadline=deadline
+            )
+            mappings = greenhouse_user_mappings_refresh(integration=integration, client=client)
+    except (HarvestError, crypto.SecretDecryptionError) as exc:
+        message = harvest_error_in_plain_words(exc, integration=integration)
+        logger.warning("Greenhouse user lookup failed for %s: %s", integration, message)
+        return MappingLookup(
+            ok=False,
+            message=(
+                f"Team members could not be looked up in Greenhouse: {message} The lookup runs "
+                "again by itself every day, or press “Look up by email” on the User mapping tab."
+            ),
+        )
+    mapped = sum(1 for m in mappings if m.greenhouse_user_id)
+    return MappingLookup(
+        ok=True, message=f"Looked up by email: {mapped} of {len(mappings)} team members mapped."
+    )
+
+
+def _user_mappings_due(integration: GreenhouseIntegration, *, looked_up_before: datetime) -> bool:
+    """A member never looked up, or an email lookup older than `looked_up_before` (an admin's
+    choice is never due)."""
+    mappings = {m.user_id: m for m in integration.user_mappings.all()}
+    for user_id in Membership.objects.filter(team_id=integration.team_id).values_list(
+        "user_id", flat=True
+    ):
+        mapping = mappings.get(user_id)
+        if mapping is None:
+            return True
+        if mapping.source == GreenhouseUserMapping.Source.ADMIN and mapping.greenhouse_user_id:
+            continue
+        if mapping.looked_up_at is None or mapping.looked_up_at < looked_up_before:
+            return True
+    return False
+
+
+def greenhouse_user_mappings_refresh_due(*, now: datetime | None = None) -> int:
+    """Beat, every 15 minutes: refresh the mapping of each connected team whose lookups are
+    older than GREENHOUSE_USER_MAPPING_MAX_AGE or that has a member never looked up (so a new
+    recruiter or a new connection is mapped soon). A connection that needs attention is left to
+    its recheck. Returns how many teams were refreshed."""
+    now = now or timezone.now()
+    looked_up_before = now - timedelta(seconds=settings.GREENHOUSE_USER_MAPPING_MAX_AGE)
+    integrations = (
+        GreenhouseIntegration.objects.exclude(client_secret_encrypted="")
+        .exclude(health=GreenhouseIntegration.Health.NEEDS_ATTENTION)
+        .select_related("team")
+    )
+    refreshed = 0
+    for integration in integrations:
+        if not _user_mappings_due(integration, looked_up_before=looked_up_before):
+            continue
+        try:
+            greenhouse_user_mappings_refresh(integration=integration)
+        except (HarvestError, crypto.SecretDecryptionError) as exc:
+            message = harvest_error_in_plain_words(exc, integration=integration)
+            logger.warning("Greenhouse user lookup failed for %s: %s", integration, message)
+            continue
+        refreshed += 1
+    return refreshed

@@ -3,7 +3,7 @@ from typing import cast
 from django import forms
 
 from .connection import CREDENTIAL_CHANGE_MESSAGE
-from .models import NoteVisibility
+from .models import MaildropOverlap, NoteVisibility
 
 PUBLIC_WARNING = (
     "All private communication with candidates will start getting written to the Greenhouse "
@@ -18,6 +18,12 @@ class SyncSettingsForm(forms.Form):
         label="Visibility of the notes",
         choices=NoteVisibility.choices,
         widget=forms.RadioSelect,
+    )
+    maildrop_overlap = forms.ChoiceField(
+        label="Emails also BCC'd to Greenhouse Maildrop",
+        choices=MaildropOverlap.choices,
+        widget=forms.RadioSelect,
+        required=False,  # not sent: the team's choice stays as it is
     )
 
 

@@ -46,6 +46,16 @@ class NoteVisibility(models.TextChoices):
     ADMIN_ONLY = "admin_only", "Admin only: Job Admins and Site Admins"
 
 
+class MaildropOverlap(models.TextChoices):
+    """What the sync does with an email that also went to Greenhouse Maildrop (a BCC). Maildrop
+    logs its own copy, public whatever the team's note visibility; writing ours too shows every
+    such email twice. Skipping is the default: it removes the duplicate, and writing both keeps
+    nothing private that Maildrop has not already made public."""
+
+    SKIP_SYNC_NOTE = "skip_sync_note", "Skip the sync note for emails BCC'd to Maildrop"
+    WRITE_BOTH = "write_both", "Write both: Maildrop's copy and the sync note"
+
+
 class GreenhouseIntegration(models.Model):
     """A team's connection to its Greenhouse account: Harvest v3 OAuth client credentials.
 
@@ -121,6 +131,13 @@ class GreenhouseIntegration(models.Model):
         max_length=20,
         choices=NoteVisibility.choices,
         default=NoteVisibility.PUBLIC,
+        editable=False,
+    )
+    maildrop_overlap = models.CharField(
+        "emails also BCC'd to Maildrop",
+        max_length=20,
+        choices=MaildropOverlap.choices,
+        default=MaildropOverlap.SKIP_SYNC_NOTE,
         editable=False,
     )
     created_at = models.DateTimeField(auto_now_add=True)

@@ -5,6 +5,10 @@ key and notes cannot be edited or deleted, so after an ambiguous write the worke
 candidate's notes back and looks for this reference before it posts again. The reference is
 short, stable for a record and carries nothing secret (a MAC keyed by SECRET_KEY, so two
 installations writing to one Greenhouse account never match each other's notes).
+
+A note's author in Greenhouse is the recruiter's mapped Greenhouse user. A recruiter not mapped
+yet gets the connection's acting user as author, and nothing in Greenhouse would say the note is
+someone else's: the body then opens with a sender line naming the real recruiter.
 """
 
 import re
@@ -48,6 +52,20 @@ def email_address(address: str) -> str:
         return f"{local}@{domain.encode('idna').decode('ascii')}"
     except UnicodeError:
         return address.strip()
+
+
+def sender_line(*, name: str, email: str, direction: str) -> str:
+    """The first line of a note whose author in Greenhouse is not its recruiter (not mapped)."""
+    who = f"{name} <{email}>" if name and email else (name or email or "an Outreach user")
+    verb = "Sent by" if direction == "outbound" else "Received by"
+    return (
+        f"{verb} {who} in Outreach. They are not mapped to a Greenhouse user yet, so Greenhouse "
+        "names the connection's user as this note's author."
+    )
+
+
+def _with_sender(text: str, sender: str) -> str:
+    return f"{sender}\n\n{text.strip()}" if sender else text
 
 
 def addresses(values: Iterable[object] | None) -> list[str]:
@@ -100,7 +118,9 @@ def email_note(
     body_text: str,
     body_html: str,
     reference: str,
+    sender: str = "",
 ) -> NoteContent:
+    """`sender`: a sender_line() when the note's author in Greenhouse is not its recruiter."""
     text = body_text if body_text.strip() else html_to_text(body_html)
     return NoteContent(
         note_type="EMAIL",
@@ -108,12 +128,19 @@ def email_note(
         email_from=addresses([from_address]) or [from_address],
         email_to=addresses(to),
         email_cc=addresses(cc),
-        body=_with_reference(text, reference),
+        body=_with_reference(_with_sender(text, sender), reference),
     )
 
 
 def sms_note(
-    *, from_number: str, to_number: str, direction: str, text: str, reference: str
+    *,
+    from_number: str,
+    to_number: str,
+    direction: str,
+    text: str,
+    reference: str,
+    sender: str = "",
 ) -> NoteContent:
     header = f"SMS from {from_number} to {to_number} ({direction})"
-    return NoteContent(note_type="NOTE", body=_with_reference(f"{header}\n\n{text}", reference))
+    body = _with_sender(f"{header}\n\n{text}", sender)
+    return NoteContent(note_type="NOTE", body=_with_reference(body, reference))

@@ -1,12 +1,15 @@
 """What this app adds to other apps' pages, through apps.core.extensions (they never import it):
 the candidate's pause switch on the prospect page, each message's sync status on the thread page,
-the sync summary on a team admin's home page, and the Team settings tabs."""
+the sync summary on a team admin's home page, the Team settings tabs, and the warning about sync
+plus a Maildrop BCC where a BCC is set (team default, sequence) or used (enrollment)."""
 
 from django.template.loader import render_to_string
 
 from apps.core.extensions import annotator, nav_item, panel
+from apps.sequences.models import split_addresses
+from apps.teams.bcc import has_greenhouse_maildrop
 
-from . import selectors
+from . import maildrop, selectors
 from .models import ProspectSyncPause
 
 
@@ -44,12 +47,16 @@ def thread_message_sync(request, messages) -> dict:
 
 @panel("prospect.detail")
 def prospect_sync_panel(request, *, prospect) -> str:
+    integration = selectors.greenhouse_integration_for_team(team_id=prospect.team_id)
     return render_to_string(
         "greenhouse/_prospect_panel.html",
         {
             "prospect": prospect,
             "pause": ProspectSyncPause.objects.filter(prospect=prospect).first(),
-            "integration": selectors.greenhouse_integration_for_team(team_id=prospect.team_id),
+            "integration": integration,
+            "unmapped": selectors.prospect_unmapped_recruiters(
+                integration=integration, prospect=prospect
+            ),
         },
         request=request,
     )
@@ -81,3 +88,46 @@ def home_sync_panel(request, *, membership) -> str:
         },
         request=request,
     )
+
+
+# --- Sync plus a Maildrop BCC --------------------------------------------------------------------
+
+
+def _maildrop_overlap(request, *, team_id: int, bcc: str, where: str) -> str:
+    """The warning, while the sync is on, where a BCC is set or used (`where`: "default",
+    "sequence" or "enroll"). On the BCC settings it shows whatever the BCC is (a Maildrop
+    address may be one click away); on the enrollment page only when it is Maildrop."""
+    integration = selectors.greenhouse_integration_for_team(team_id=team_id)
+    if not maildrop.sync_is_live(integration):
+        return ""
+    bccs_maildrop = has_greenhouse_maildrop(split_addresses(bcc or ""))
+    if where == "enroll" and not bccs_maildrop:
+        return ""
+    assert integration is not None  # sync_is_live
+    return render_to_string(
+        "greenhouse/_maildrop_overlap.html",
+        {
+            "integration": integration,
+            "bccs_maildrop": bccs_maildrop,
+            "where": where,
+            "maildrop_is_public": maildrop.MAILDROP_IS_PUBLIC,
+            "consequence": maildrop.CONSEQUENCES[integration.maildrop_overlap],
+            "to_keep_private": maildrop.TO_KEEP_EMAILS_PRIVATE,
+        },
+        request=request,
+    )
+
+
+@panel("team.default_bcc")
+def team_default_bcc_overlap(request, *, team) -> str:
+    return _maildrop_overlap(request, team_id=team.pk, bcc=team.default_bcc, where="default")
+
+
+@panel("sequence.bcc")
+def sequence_bcc_overlap(request, *, sequence) -> str:
+    return _maildrop_overlap(request, team_id=sequence.team_id, bcc=sequence.bcc, where="sequence")
+
+
+@panel("sequence.enroll")
+def sequence_enroll_overlap(request, *, sequence) -> str:
+    return _maildrop_overlap(request, team_id=sequence.team_id, bcc=sequence.bcc, where="enroll")

@@ -31,6 +31,7 @@ class Reason(StrEnum):
     NOT_SEQUENCE_THREAD = "not_sequence_thread"
     CANDIDATE_PAUSED = "candidate_paused"
     NO_CANDIDATE = "no_candidate"
+    MAILDROP_BCC = "maildrop_bcc"
     # hold
     CONNECTION_UNHEALTHY = "connection_unhealthy"
     SEVERAL_CANDIDATES = "several_candidates"
@@ -47,6 +48,10 @@ EXPLANATIONS = {
     Reason.NOT_SEQUENCE_THREAD: "Only sequence threads are synced; this email is outside one.",
     Reason.CANDIDATE_PAUSED: "Sync is paused for this candidate.",
     Reason.NO_CANDIDATE: "No Greenhouse candidate has this prospect's email address.",
+    Reason.MAILDROP_BCC: (
+        "This email was BCC'd to Greenhouse Maildrop, which logs its own copy (always public); "
+        "the team chose not to write a second note for it."
+    ),
     Reason.CONNECTION_UNHEALTHY: "The Greenhouse connection needs attention; held until it works.",
     Reason.SEVERAL_CANDIDATES: (
         "Several Greenhouse candidates share this email address; held for a person to choose."
@@ -74,6 +79,8 @@ class SyncFacts:
     connection_healthy: bool
     candidate_paused: bool
     candidate_match: CandidateMatch = CandidateMatch.UNKNOWN
+    bcc_maildrop: bool = False  # the email went out with a Greenhouse Maildrop address in BCC
+    team_skips_maildrop_copies: bool = False  # the team's choice for such emails: no sync note
 
 
 @dataclass(frozen=True)
@@ -107,6 +114,9 @@ def decide(facts: SyncFacts) -> Verdict:
     else:
         reason = Reason.THREAD_MESSAGE
 
+    # Maildrop already logs every email BCC'd to it: the team may not want it twice.
+    if facts.channel == "email" and facts.bcc_maildrop and facts.team_skips_maildrop_copies:
+        return Verdict(Decision.SKIP, Reason.MAILDROP_BCC)
     if facts.candidate_paused:
         return Verdict(Decision.SKIP, Reason.CANDIDATE_PAUSED)
     if not facts.connection_healthy:

@@ -1,4 +1,5 @@
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -8,8 +9,9 @@ from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from apps.messaging.models import Channel, Message
-from apps.sequences.models import ProspectEmail
+from apps.messaging.models import Channel, Message, Thread
+from apps.sequences.models import ProspectEmail, Sequence
+from apps.teams.bcc import has_greenhouse_maildrop
 from apps.teams.models import Membership
 
 from .models import (
@@ -51,8 +53,11 @@ class MappingGap:
     reason: str
 
 
-def greenhouse_user_mapping_gaps(*, integration: GreenhouseIntegration) -> list[MappingGap]:
-    """Team members whose notes cannot be attributed to a Greenhouse user, with the reason."""
+def greenhouse_user_mapping_gaps(
+    *, integration: GreenhouseIntegration, user_ids: Iterable[int] | None = None
+) -> list[MappingGap]:
+    """Team members (of `user_ids`, default all) whose notes cannot be attributed to a
+    Greenhouse user, with the reason: Greenhouse shows the acting user as their notes' author."""
     mappings = {m.user_id: m for m in integration.user_mappings.all()}
     gaps = []
     memberships = (
@@ -60,6 +65,8 @@ def greenhouse_user_mapping_gaps(*, integration: GreenhouseIntegration) -> list[
         .select_related("user")
         .order_by("user__email", "user__username")
     )
+    if user_ids is not None:
+        memberships = memberships.filter(user_id__in=list(user_ids))
     for membership in memberships:
         mapping = mappings.get(membership.user_id)
         if mapping is None:
@@ -70,6 +77,25 @@ def greenhouse_user_mapping_gaps(*, integration: GreenhouseIntegration) -> list[
             continue
         gaps.append(MappingGap(membership.user, membership.get_role_display(), reason))
     return gaps
+
+
+def prospect_unmapped_recruiters(
+    *, integration: GreenhouseIntegration | None, prospect
+) -> list[MappingGap]:
+    """The candidate's recruiters (its owner, each thread's owner) not mapped to a Greenhouse
+    user: Greenhouse shows the acting user as the author of their notes on this candidate."""
+    if integration is None:
+        return []
+    owners = Thread.objects.filter(prospect=prospect).values_list("owner_id", flat=True)
+    user_ids = {prospect.owner_id, *owners} - {None}
+    return greenhouse_user_mapping_gaps(integration=integration, user_ids=user_ids)
+
+
+def sequences_bcc_maildrop(*, team_id: int) -> list[Sequence]:
+    """The team's active sequences whose BCC for new enrollments is a Greenhouse Maildrop
+    address (shown next to the team's choice for such emails)."""
+    candidates = Sequence.objects.filter(team_id=team_id, is_active=True, bcc__icontains="maildrop")
+    return [s for s in candidates.order_by("name") if has_greenhouse_maildrop(s.bcc_list)]
 
 
 def sync_records_for_prospect(*, prospect):

@@ -13,7 +13,13 @@ from django.utils import timezone
 from apps.teams.models import Team
 
 from .connection import greenhouse_integration_test_connection
-from .models import CandidateLink, GreenhouseIntegration, NoteVisibility, SyncRecord
+from .models import (
+    CandidateLink,
+    GreenhouseIntegration,
+    MaildropOverlap,
+    NoteVisibility,
+    SyncRecord,
+)
 from .policy import CandidateMatch, Reason
 from .sync import WAITING, Status
 
@@ -114,6 +120,19 @@ def team_note_visibility_set(*, team: Team, visibility: str, by) -> GreenhouseIn
     integration.note_visibility = visibility
     integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
     integration.save(update_fields=["note_visibility", "sync_changed_by", "sync_changed_at"])
+    return integration
+
+
+@transaction.atomic
+def team_maildrop_overlap_set(*, team: Team, choice: str, by) -> GreenhouseIntegration:
+    """What the sync does with emails also BCC'd to Greenhouse Maildrop (maildrop.py says why).
+    Decided again when each note is written, so records still waiting follow the new choice."""
+    if choice not in MaildropOverlap.values:
+        raise ValidationError({"maildrop_overlap": f"Choose one of: {', '.join(MaildropOverlap)}."})
+    integration = _integration_for_update(team)
+    integration.maildrop_overlap = choice
+    integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
+    integration.save(update_fields=["maildrop_overlap", "sync_changed_by", "sync_changed_at"])
     return integration
 
 

@@ -38,6 +38,7 @@ from apps.core import crypto
 from apps.messaging.addressing import thread_id_from_reply_address
 from apps.messaging.models import Channel, Message
 from apps.sequences.models import ProspectEmail
+from apps.teams.bcc import has_greenhouse_maildrop
 
 from .connection import (
     greenhouse_integration_record_check,
@@ -60,12 +61,20 @@ from .harvest.errors import (
 from .models import (
     CandidateLink,
     GreenhouseIntegration,
+    MaildropOverlap,
     NoteVisibility,
     ProspectSyncPause,
     SyncAttempt,
     SyncRecord,
 )
-from .notes import NoteContent, email_note, note_has_reference, note_reference, sms_note
+from .notes import (
+    NoteContent,
+    email_note,
+    note_has_reference,
+    note_reference,
+    sender_line,
+    sms_note,
+)
 from .policy import CandidateMatch, Decision, Reason, SyncFacts, Verdict, decide
 from .selectors import greenhouse_user_id_for
 
@@ -123,6 +132,10 @@ def _facts(
             and integration.health != GreenhouseIntegration.Health.NEEDS_ATTENTION
         ),
         candidate_paused=paused,
+        bcc_maildrop=has_greenhouse_maildrop(message.bcc_addresses or []),
+        team_skips_maildrop_copies=bool(
+            integration and integration.maildrop_overlap == MaildropOverlap.SKIP_SYNC_NOTE
+        ),
     )
 
 
@@ -346,9 +359,10 @@ def _write(claim: Claim) -> str:
         if note_id is not None:
             return _mark_written(claim, verdict, note_id=note_id, candidate_id=candidate_id)
 
-    content = _note_content(record)
     author = record.message.sender if record.message.sender_id else record.thread.owner
     user_id = greenhouse_user_id_for(integration=integration, user=author) if author else None
+    # Not mapped: Greenhouse names the acting user as author, so the body names the recruiter.
+    content = _note_content(record, unmapped_author=author if user_id is None else None)
 
     # The log row and the heartbeat are committed before the POST (healthchecks' "log row
     # before the side effect"): whoever finds this record later knows a note may exist.
@@ -394,8 +408,12 @@ def _skip_after_possible_post(claim: Claim, verdict: Verdict) -> str:
     return _mark_written(claim, written, note_id=note_id, candidate_id=record.candidate_id)
 
 
-def _note_content(record: SyncRecord) -> NoteContent:
+def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
     message = record.message
+    sender = ""
+    if unmapped_author is not None:
+        name = unmapped_author.get_full_name() or unmapped_author.get_username()
+        sender = sender_line(name=name, email=unmapped_author.email, direction=message.direction)
     if message.channel == Channel.SMS:
         return sms_note(
             from_number=message.from_address,
@@ -403,6 +421,7 @@ def _note_content(record: SyncRecord) -> NoteContent:
             direction=message.direction,
             text=message.body_text,
             reference=record.note_ref,
+            sender=sender,
         )
     owner_email = record.thread.owner.email
 
@@ -419,6 +438,7 @@ def _note_content(record: SyncRecord) -> NoteContent:
         body_text=message.body_text,
         body_html=message.body_html,
         reference=record.note_ref,
+        sender=sender,
     )
 
 

@@ -29,3 +29,10 @@ def greenhouse_connections_recheck_task() -> int:
     from .sweeper import greenhouse_connections_recheck
 
     return greenhouse_connections_recheck()
+
+
+@shared_task(acks_late=True)
+def greenhouse_user_mappings_refresh_task() -> int:
+    from .connection import greenhouse_user_mappings_refresh_due
+
+    return greenhouse_user_mappings_refresh_due()

@@ -115,3 +115,55 @@ def test_team_switches_win_over_everything_else():
 
 def test_every_reason_has_an_explanation_for_people():
     assert set(EXPLANATIONS) == set(Reason)
+
+
+# --- Sync and a Maildrop BCC on the same emails ---------------------------------------------------
+
+
+@pytest.mark.parametrize("earlier_inbound", [False, True])
+def test_an_email_bccd_to_maildrop_is_skipped_when_the_team_chose_so(earlier_inbound):
+    facts = dict(bcc_maildrop=True, team_skips_maildrop_copies=True)
+    assert verdict(earlier_inbound_in_thread=earlier_inbound, **facts) == (
+        Decision.SKIP,
+        Reason.MAILDROP_BCC,
+    )
+
+
+def test_an_email_bccd_to_maildrop_is_synced_when_the_team_writes_both():
+    assert verdict(bcc_maildrop=True, team_skips_maildrop_copies=False) == (
+        Decision.SYNC,
+        Reason.SEQUENCE_EMAIL,
+    )
+
+
+def test_the_maildrop_choice_leaves_emails_without_the_bcc_alone():
+    assert verdict(bcc_maildrop=False, team_skips_maildrop_copies=True) == (
+        Decision.SYNC,
+        Reason.SEQUENCE_EMAIL,
+    )
+    # Replies are not BCC'd by us, so Maildrop never sees them: they are still synced.
+    assert verdict(direction="inbound", team_skips_maildrop_copies=True) == (
+        Decision.SYNC,
+        Reason.FIRST_REPLY,
+    )
+
+
+def test_an_sms_is_never_skipped_for_maildrop():
+    facts = dict(channel="sms", bcc_maildrop=True, team_skips_maildrop_copies=True)
+    assert verdict(**facts) == (Decision.SYNC, Reason.SMS)
+
+
+def test_the_team_switches_and_scope_come_before_the_maildrop_choice():
+    facts = dict(bcc_maildrop=True, team_skips_maildrop_copies=True)
+    assert verdict(team_sync_on=False, **facts) == (Decision.SKIP, Reason.SYNC_TURNED_OFF)
+    assert verdict(in_sequence_thread=False, **facts) == (
+        Decision.SKIP,
+        Reason.NOT_SEQUENCE_THREAD,
+    )
+    # Maildrop has the email whatever the connection's state: nothing to hold it for.
+    assert verdict(connection_healthy=False, **facts) == (Decision.SKIP, Reason.MAILDROP_BCC)
+
+
+def test_the_maildrop_reason_says_the_copy_is_public():
+    explanation = EXPLANATIONS[Reason.MAILDROP_BCC]
+    assert "Maildrop" in explanation and "public" in explanation

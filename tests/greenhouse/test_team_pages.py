@@ -102,8 +102,10 @@ def test_a_new_connection_needs_a_secret(client, team, ada):
 def test_test_connection_reports_in_plain_words(client, integration, ada, harvest_sandbox_fast):
     client.force_login(ada)
     response = client.post(reverse("greenhouse:connection-test"), follow=True)
+    # Once it works, the team is looked up by email (who wrote each note).
     assert flash(response) == [
-        "Connected: Greenhouse issued a token and answered an authorized call."
+        "Connected: Greenhouse issued a token and answered an authorized call. "
+        "Looked up by email: 2 of 2 team members mapped."
     ]
     harvest_sandbox_fast.revoke_credential(harvest_sandbox_fast.client_id)
     response = client.post(reverse("greenhouse:connection-test"), follow=True)

@@ -33,6 +33,7 @@ def prospect_sync(request, pk):
         .order_by("-created_at", "-id")[:CANDIDATE_MESSAGES_SHOWN]
     )
     records = selectors.sync_records_by_message(message_ids=[m.pk for m in thread_messages])
+    integration = selectors.greenhouse_integration_for_team(team_id=request.team.pk)
     by_thread: dict[int, list[tuple[Message, SyncRecord | None]]] = {t.pk: [] for t in threads}
     for message in reversed(thread_messages):  # oldest first within a thread
         by_thread[message.thread_id].append((message, records.get(message.pk)))
@@ -43,7 +44,10 @@ def prospect_sync(request, pk):
             "prospect": prospect,
             "pause": ProspectSyncPause.objects.filter(prospect=prospect).first(),
             "link": CandidateLink.objects.filter(prospect=prospect).first(),
-            "integration": selectors.greenhouse_integration_for_team(team_id=request.team.pk),
+            "integration": integration,
+            "unmapped": selectors.prospect_unmapped_recruiters(
+                integration=integration, prospect=prospect
+            ),
             "threads": [(thread, by_thread[thread.pk]) for thread in threads],
             "shown_limit": CANDIDATE_MESSAGES_SHOWN,
             "truncated": len(thread_messages) == CANDIDATE_MESSAGES_SHOWN,

@@ -16,7 +16,7 @@ from apps.sequences.models import Prospect
 from apps.teams.access import get_for_team_or_404, team_admin_required
 from apps.teams.models import Membership
 
-from .. import selectors
+from .. import maildrop, selectors
 from ..connection import (
     greenhouse_connection_attempt_register,
     greenhouse_integration_create,
@@ -25,6 +25,7 @@ from ..connection import (
     greenhouse_user_mapping_reset,
     greenhouse_user_mapping_set,
     greenhouse_user_mappings_refresh,
+    greenhouse_user_mappings_refresh_on_connect,
     harvest_error_in_plain_words,
 )
 from ..forms import (
@@ -38,6 +39,7 @@ from ..harvest.errors import HarvestError
 from ..models import GreenhouseIntegration, NoteVisibility, SyncRecord
 from ..switches import (
     sync_records_retry,
+    team_maildrop_overlap_set,
     team_note_visibility_set,
     team_sync_turn_off,
     team_sync_turn_on,
@@ -48,10 +50,26 @@ def _integration(request) -> GreenhouseIntegration | None:
     return selectors.greenhouse_integration_for_team(team_id=request.team.pk)
 
 
+def _unmapped(integration: GreenhouseIntegration | None) -> list[selectors.MappingGap]:
+    """Members whose notes Greenhouse attributes to the acting user: every tab warns of them."""
+    if integration is None:
+        return []
+    return selectors.greenhouse_user_mapping_gaps(integration=integration)
+
+
 def _test_and_report(request, integration: GreenhouseIntegration) -> bool:
+    """Test the connection; once it works, look the team up by email (who wrote each note)."""
     check = greenhouse_integration_test_connection(integration=integration)
-    (messages.success if check.ok else messages.error)(request, check.message)
-    return check.ok
+    if not check.ok:
+        messages.error(request, check.message)
+        return False
+    lookup = greenhouse_user_mappings_refresh_on_connect(integration=integration)
+    if lookup.ok:
+        messages.success(request, f"{check.message} {lookup.message}")
+    else:
+        messages.success(request, check.message)
+        messages.warning(request, lookup.message)
+    return True
 
 
 def _too_many_attempts(request) -> str:
@@ -73,6 +91,7 @@ def _connection_page(request, integration, form, status=200):
             "integration": integration,
             "form": form,
             "test_deadline": f"{settings.GREENHOUSE_CONNECTION_TEST_DEADLINE:g}",
+            "unmapped": _unmapped(integration),
         },
         status=status,
     )
@@ -144,7 +163,11 @@ def sync_settings(request):
     status = 200
     form = None
     if integration is not None and integration.sync_enabled_by_support:
-        initial = {"sync_on": integration.sync_on, "note_visibility": integration.note_visibility}
+        initial = {
+            "sync_on": integration.sync_on,
+            "note_visibility": integration.note_visibility,
+            "maildrop_overlap": integration.maildrop_overlap,
+        }
         form = SyncSettingsForm(request.POST or None, initial=initial)
         if request.method == "POST":
             if form.is_valid():
@@ -153,6 +176,11 @@ def sync_settings(request):
                     if data["note_visibility"] != integration.note_visibility:
                         team_note_visibility_set(
                             team=request.team, visibility=data["note_visibility"], by=request.user
+                        )
+                    overlap = data["maildrop_overlap"]
+                    if overlap and overlap != integration.maildrop_overlap:
+                        team_maildrop_overlap_set(
+                            team=request.team, choice=overlap, by=request.user
                         )
                     if data["sync_on"] and not integration.sync_on:
                         team_sync_turn_on(team=request.team, by=request.user)
@@ -179,6 +207,11 @@ def sync_settings(request):
             "public_warning": PUBLIC_WARNING,
             "public": NoteVisibility.PUBLIC,
             "backlog": selectors.sync_backlog(team_id=request.team.pk),
+            "unmapped": _unmapped(integration),
+            "maildrop_is_public": maildrop.MAILDROP_IS_PUBLIC,
+            "maildrop_consequences": maildrop.CONSEQUENCES,
+            "maildrop_to_keep_private": maildrop.TO_KEEP_EMAILS_PRIVATE,
+            "maildrop_sequences": selectors.sequences_bcc_maildrop(team_id=request.team.pk),
         },
         status=status,
     )
@@ -203,7 +236,13 @@ def user_mappings(request):
     return render(
         request,
         "greenhouse/user_mappings.html",
-        {"integration": integration, "rows": rows, "gaps": gaps, "admin_source": "admin"},
+        {
+            "integration": integration,
+            "rows": rows,
+            "gaps": gaps,
+            "admin_source": "admin",
+            "unmapped": _unmapped(integration),
+        },
     )
 
 
@@ -295,6 +334,7 @@ def sync_log(request):
     if filters.prospect_id:
         prospect = Prospect.objects.filter(team=request.team, pk=filters.prospect_id).first()
     kept = {k: v for k, v in data.items() if k != "before"}
+    integration = _integration(request)
     return render(
         request,
         "greenhouse/sync_log.html",
@@ -309,6 +349,8 @@ def sync_log(request):
             "is_first_page": not data.get("before"),
             "backlog": selectors.sync_backlog(team_id=request.team.pk),
             "retryable": (SyncRecord.Status.FAILED, SyncRecord.Status.HELD),
+            "integration": integration,
+            "unmapped": _unmapped(integration),
         },
     )
 
