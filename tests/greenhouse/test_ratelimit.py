@@ -33,7 +33,7 @@ from apps.greenhouse.harvest.ratelimit import (
 from tests.fixtures.worker import greenhouse_hosts_env
 
 NOW = 1_800_000_000.0
-POLICY = Policy(edge_reserve=0.25, default_limit=50, default_window=30)
+POLICY = Policy(edge_reserve=0.25, clock_skew=0.25, default_limit=50, default_window=30)
 
 
 # --- Header parsing ----------------------------------------------------------------------------
@@ -227,7 +227,12 @@ def test_learned_bounds_always_hold_the_true_end(opened, skew, window):
     start = sent + skew + latency  # Greenhouse's clock
     end = start + window
     send_until, opens_at, _ = window_bounds(
-        reset=math.floor(end), margin=1.0, reserve=0.25, now=sent + 2 * latency, opened_at=sent
+        reset=math.floor(end),
+        margin=1.0,
+        reserve=0.25,
+        skew=0.2,
+        now=sent + 2 * latency,
+        opened_at=sent,
     )
 
     # A request sent by send_until, as slow as the reserve allows (skew plus its latency, and

@@ -65,6 +65,7 @@ class RateBudgetExceeded(Exception):
 @dataclass(frozen=True)
 class Policy:
     edge_reserve: float = 0.25  # seconds: one-way latency plus clock skew, at least
+    clock_skew: float = 0.05  # seconds Greenhouse's clock may be off ours, at most
     default_limit: int = 50
     default_window: int = 30
 
@@ -72,6 +73,7 @@ class Policy:
     def from_settings(cls) -> "Policy":
         return cls(
             edge_reserve=settings.GREENHOUSE_RATE_EDGE_RESERVE,
+            clock_skew=settings.GREENHOUSE_RATE_CLOCK_SKEW,
             default_limit=settings.GREENHOUSE_RATE_DEFAULT_LIMIT,
             default_window=settings.GREENHOUSE_RATE_DEFAULT_WINDOW,
         )
@@ -95,6 +97,9 @@ def decide(state: dict[str, Any], now: float, policy: Policy, max_delay: float) 
     send_until = state.get("send_until")
     if send_until is None or now >= send_until:
         opens_at = state.get("opens_at") or 0.0
+        if state.get("spare") and state.get("used", 0) >= state.get("limit", 0):
+            # Others used the request kept for an early probe: wait for the surer end.
+            opens_at = max(opens_at, state.get("surely_over") or 0.0)
         if now < opens_at:
             return Decision(opens_at - now, granted=False)  # the window may not be over yet
         state.update(send_until=None, used=0, next_slot=0.0)
@@ -121,6 +126,7 @@ def window_bounds(
     reset: float,
     margin: float,
     reserve: float,
+    skew: float,
     now: float,
     opened_at: float | None = None,
     lengths: tuple[int, int] | None = None,
@@ -129,14 +135,16 @@ def window_bounds(
     how much later than `reset` it may end, 1.0 for a Reset in whole seconds), on our clock.
 
     `opened_at`: when the request sent at that moment and answered `now` opened the window. The
-    window then began (in Greenhouse's clock, δ ahead of ours) between `opened_at + δ` and
-    `now + δ`, and its length W is a whole number of seconds, so from `reset <= start + W <
-    reset + 1` (with |δ| + latency <= reserve):
-    - W <= ceil(reset - opened_at + reserve), and the window is over for any request we send at
+    window then began (in Greenhouse's clock, δ ahead of ours, |δ| <= skew) between
+    `opened_at + δ` and `now + δ`, and its length W is a whole number of seconds, so from
+    `reset <= start + W < reset + 1`:
+    - W <= ceil(reset - opened_at + skew), and the window is over for any request we send at
       `now + W` or later: it reaches Greenhouse after `now + δ + W`, past the end. No skew there.
-    - W >= ceil(reset - now - reserve), and a request sent before `opened_at + W - reserve`
+    - W >= ceil(reset - now - skew), and a request sent before `opened_at + W - reserve`
       arrives before the window's end (its latency differs from the probe's by less than the
       reserve).
+    The skew decides how often W is left open: when the window opened within `skew` of a whole
+    second of Greenhouse's clock, a Reset cannot tell a W-second window from a W+1 one.
     `lengths` (shortest, longest) is what earlier windows of the credential said of W: the same
     length every time, so the bounds narrow from window to window (a window that opened near a
     whole second of Greenhouse's clock leaves W open by one second, another pins it down).
@@ -145,8 +153,8 @@ def window_bounds(
     opens_at = reset + margin + reserve
     if opened_at is None or margin < 1.0:
         return send_until, opens_at, lengths
-    shortest = math.ceil(reset - now - reserve)
-    longest = math.ceil(reset - opened_at + reserve)
+    shortest = math.ceil(reset - now - skew)
+    longest = math.ceil(reset - opened_at + skew)
     if lengths is not None and max(shortest, lengths[0]) <= min(longest, lengths[1]):
         shortest, longest = max(shortest, lengths[0]), min(longest, lengths[1])
     # (Bounds that disagree with the earlier ones: the window's length changed; start afresh.)
@@ -201,6 +209,7 @@ def learn(
             reset=reset,
             margin=margin,
             reserve=policy.edge_reserve,
+            skew=policy.clock_skew,
             now=now,
             opened_at=opened_at,
             lengths=tuple(known_lengths) if known_lengths else None,
@@ -242,6 +251,7 @@ def hold(state: dict[str, Any], now: float, seconds: float) -> None:
         blocked_until=max(state.get("blocked_until", 0.0), now + seconds),
         send_until=None,
         used=0,
+        spare=0,
         next_slot=0.0,
         probe_at=None,
     )
@@ -552,7 +562,7 @@ class RateBudget:
             now = self.clock()
             wait = refusal_wait(headers, now, self.policy.edge_reserve)
             reset = parse_rate_headers(headers, now).reset
-            known, opens_at = state.get("reset"), state.get("opens_at")
+            known, opens_at = state.get("reset"), state.get("surely_over")
             if (
                 reset is not None
                 and known is not None
@@ -562,7 +572,8 @@ class RateBudget:
                 wait = min(wait if wait is not None else math.inf, max(0.0, opens_at - now))
             wait = max(MIN_HOLD, wait if wait is not None else MIN_HOLD)
             hold(state, now, wait)
-            state["opens_at"] = now + wait  # the tightest bound known of the window's end
+            # The tightest bound known of the window's end.
+            state.update(opens_at=now + wait, surely_over=now + wait)
             return wait
 
         return self.store.transact(self.key, apply)
