@@ -106,7 +106,7 @@ def main():
     parser.add_argument("--window", type=int, default=2, help="sandbox window, seconds")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    common.setup("budget")
+    common.setup("budget", database=False)  # the processes post notes and touch no database
 
     runs = [
         run_once(processes=args.processes, notes=args.notes, limit=args.limit, window=args.window)

@@ -110,25 +110,27 @@ def ensure_database(name: str) -> None:
         )
 
 
-def setup(name: str, **overrides) -> dict:
-    """Environment, database `bench_<name>`, django.setup(), migrations. Returns the
-    environment."""
+def setup(name: str, *, database: bool = True, **overrides) -> dict:
+    """Environment, database `bench_<name>`, django.setup(), migrations (`database=False`: no
+    database, for a benchmark that never queries one). Returns the environment."""
     global redis_db
     redis_db = REDIS_DBS.get(name, 9)
-    database = f"bench_{name}"
-    env = {**bench_env(database, redis_db), **{k: str(v) for k, v in overrides.items()}}
+    use_database, database_name = database, f"bench_{name}"
+    env = {**bench_env(database_name, redis_db), **{k: str(v) for k, v in overrides.items()}}
     os.environ.update(env)
     # SIGTERM (timeout, kill) unwinds like Ctrl-C, so `stopping()` stops every child; a second
     # SIGTERM must not interrupt that.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    ensure_database(database)
+    if use_database:
+        ensure_database(database_name)
     sys.path.insert(0, str(BASE_DIR))
     import django
 
     django.setup()
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0, interactive=False)
+    if use_database:
+        call_command("migrate", verbosity=0, interactive=False)
     flush_redis()
     return env
 

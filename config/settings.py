@@ -384,8 +384,12 @@ GREENHOUSE_RATE_BUDGET_URL = env(
         else f"file://{VAR_DIR / 'greenhouse-ratelimit'}"
     ),
 )
-# Share of the allowance left unused in each window, for requests that cross a window edge.
-GREENHOUSE_RATE_HEADROOM = env.float("GREENHOUSE_RATE_HEADROOM", default=0.02)
+# Seconds kept free at each rate window's edge (at least one-way latency plus clock skew): no
+# request is sent this close to the window's end, and the next window is not tried this soon.
+GREENHOUSE_RATE_EDGE_RESERVE = env.float("GREENHOUSE_RATE_EDGE_RESERVE", default=0.25)
+# The most Greenhouse's clock may differ from ours, in seconds (NTP keeps it to milliseconds):
+# within it of a whole second, a rounded Reset leaves a window's length open by a second.
+GREENHOUSE_RATE_CLOCK_SKEW = env.float("GREENHOUSE_RATE_CLOCK_SKEW", default=0.05)
 # Assumed only when an answer carries no X-RateLimit-* headers (v3 sends them on every answer).
 GREENHOUSE_RATE_DEFAULT_LIMIT = env.int("GREENHOUSE_RATE_DEFAULT_LIMIT", default=50)
 GREENHOUSE_RATE_DEFAULT_WINDOW = env.int("GREENHOUSE_RATE_DEFAULT_WINDOW", default=30)

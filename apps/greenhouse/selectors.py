@@ -228,8 +228,7 @@ class Backlog:
 def sync_max_rate_per_minute() -> float:
     """Records per minute the rate limit allows at best: each note is at least one request
     (its POST); candidate lookups and read-backs only slow it down."""
-    limit = settings.GREENHOUSE_RATE_DEFAULT_LIMIT * (1 - settings.GREENHOUSE_RATE_HEADROOM)
-    return limit * 60 / settings.GREENHOUSE_RATE_DEFAULT_WINDOW
+    return settings.GREENHOUSE_RATE_DEFAULT_LIMIT * 60 / settings.GREENHOUSE_RATE_DEFAULT_WINDOW
 
 
 def sync_backlog(

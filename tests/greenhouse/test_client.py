@@ -32,11 +32,12 @@ def closed_port() -> int:
         return probe.getsockname()[1]  # nothing listens once this socket is closed
 
 
-def early_in_a_window(seconds: int) -> None:
-    """Sandbox windows are aligned on the epoch: start a short test well before an edge."""
-    position = time.time() % seconds
-    if position > seconds - 0.6:
-        time.sleep(seconds - position + 0.05)
+def first_request_opens_the_window(sandbox) -> None:
+    """Sandbox windows, like Greenhouse's, are not aligned on the clock: a credential's window
+    opens at its first request after the previous one ended. The fixture's reset (and a change of
+    the rate settings) ends any window, so the test's first /v3 request opens a window of its own
+    and a short test cannot straddle an edge it did not cause."""
+    assert sandbox.windows(sandbox.client_id) == []
 
 
 # --- Tokens ------------------------------------------------------------------------------------
@@ -389,7 +390,7 @@ def test_a_write_to_a_host_that_refuses_is_not_ambiguous(make_client, credential
 def test_a_429_waits_retry_after_then_succeeds(make_client, harvest_sandbox):
     harvest_sandbox.configure(rate_limit=5, rate_window=2)
     client = make_client()
-    early_in_a_window(2)
+    first_request_opens_the_window(harvest_sandbox)
     client.candidates_by_email(GRACE)  # a token, and the budget learns the window
     harvest_sandbox.exhaust_window()  # another app used the credential's allowance
 
@@ -406,7 +407,7 @@ def test_a_429_waits_retry_after_then_succeeds(make_client, harvest_sandbox):
 def test_a_429_with_an_epoch_retry_after_is_understood(make_client, harvest_sandbox):
     harvest_sandbox.configure(rate_limit=5, rate_window=2, retry_after_format="epoch")
     client = make_client()
-    early_in_a_window(2)
+    first_request_opens_the_window(harvest_sandbox)
     client.candidates_by_email(GRACE)
     harvest_sandbox.exhaust_window()
 

@@ -20,17 +20,20 @@ from apps.greenhouse.harvest.ratelimit import (
     Policy,
     RateBudget,
     RateBudgetExceeded,
+    RateHeaders,
     decide,
     hold,
     learn,
     parse_rate_headers,
     parse_retry_after,
+    refusal_wait,
     store_from_url,
+    window_bounds,
 )
 from tests.fixtures.worker import greenhouse_hosts_env
 
 NOW = 1_800_000_000.0
-POLICY = Policy(headroom=0.02, default_limit=50, default_window=30)
+POLICY = Policy(edge_reserve=0.25, clock_skew=0.25, default_limit=50, default_window=30)
 
 
 # --- Header parsing ----------------------------------------------------------------------------
@@ -63,10 +66,29 @@ def test_rate_headers():
         "X-RateLimit-Remaining": "70",
         "X-RateLimit-Reset": "1800000030",
     }
-    assert parse_rate_headers(headers, NOW) == (75, 70, 1_800_000_030)
-    assert parse_rate_headers({}, NOW) == (None, None, None)
+    # Whole seconds may be rounded down: the window may end up to a second after Reset.
+    assert parse_rate_headers(headers, NOW) == RateHeaders(75, 70, 1_800_000_030, margin=1.0)
+    assert parse_rate_headers({}, NOW) == (None, None, None, 0.0)
     # A Reset given as seconds from now rather than as a timestamp.
-    assert parse_rate_headers({"X-RateLimit-Reset": "12"}, NOW)[2] == NOW + 12
+    assert parse_rate_headers({"X-RateLimit-Reset": "12"}, NOW).reset == NOW + 12
+    # A Reset with a fraction (or in milliseconds) is taken as exact.
+    assert parse_rate_headers({"X-RateLimit-Reset": "1800000030.25"}, NOW).margin == 0.0
+    assert parse_rate_headers({"X-RateLimit-Reset": "1800000030250"}, NOW).margin <= 0.001
+
+
+def test_after_a_429_the_wait_covers_a_rounded_down_retry_after():
+    # "1" may mean anything below 2 s: counted from Greenhouse's answer, so no clock skew.
+    assert refusal_wait({"Retry-After": "1"}, NOW, reserve=0.25) == 2.0
+    assert refusal_wait({"Retry-After": "1.5"}, NOW, reserve=0.25) == 1.5
+    # An epoch timestamp or an HTTP date: Greenhouse's clock, so the reserve is added too.
+    epoch = {"Retry-After": str(int(NOW) + 3)}
+    assert refusal_wait(epoch, NOW + 0.4, reserve=0.25) == pytest.approx(3 - 0.4 + 1 + 0.25)
+    date = {"Retry-After": formatdate(NOW + 3, usegmt=True)}
+    assert refusal_wait(date, NOW, reserve=0.25) == pytest.approx(4.25)
+    # Reset is an upper bound too: the smaller bound holds.
+    both = {"Retry-After": "20", "X-RateLimit-Reset": str(int(NOW) + 2)}
+    assert refusal_wait(both, NOW, reserve=0.25) == pytest.approx(3.25)
+    assert refusal_wait({}, NOW, reserve=0.25) is None
 
 
 # --- Decisions ---------------------------------------------------------------------------------
@@ -86,19 +108,140 @@ def test_the_first_request_probes_alone_and_the_others_wait_for_its_answer():
     assert decide(state, NOW + 0.011, POLICY, max_delay=60).granted
 
 
-def test_what_is_left_is_spread_evenly_over_what_is_left_of_the_window():
+def test_the_whole_allowance_is_spread_up_to_the_reserve_before_the_edge():
     state = {}
     decide(state, NOW, POLICY, max_delay=60)
-    learn(state, NOW, POLICY, probe=True, answered=True, limit=40, remaining=39, reset=NOW + 2)
+    # An exact Reset (with a fraction): the window ends then; sends stop 0.25 s before it.
+    learn(state, NOW, POLICY, probe=True, answered=True, limit=40, remaining=39, reset=NOW + 2.25)
 
-    delays = [decide(state, NOW, POLICY, max_delay=60).delay for _ in range(38)]
+    delays = [decide(state, NOW, POLICY, max_delay=60).delay for _ in range(39)]
 
-    # 39 of 40 may be used (one kept for a request that crosses the edge); 38 are left for 2 s.
+    # No request is held back: the 39 left of 40 share the 2 s before the reserve.
     assert delays[0] == 0
     gaps = [b - a for a, b in itertools.pairwise(delays)]
-    assert gaps == pytest.approx([2 / 38] * 37, abs=1e-5)
+    assert gaps == pytest.approx([2 / 39] * 38, abs=1e-5)
+    assert delays[-1] < 2
     refused = decide(state, NOW, POLICY, max_delay=60)
-    assert not refused.granted and refused.delay == pytest.approx(2)
+    assert not refused.granted and refused.delay == pytest.approx(2.5)  # the end, plus reserve
+
+
+def test_a_rounded_reset_may_be_a_second_early():
+    """A window someone else opened (Remaining says more than our probe was counted): its end
+    is known only from the whole-second Reset, so it is somewhere in [Reset, Reset + 1)."""
+    state = {}
+    decide(state, NOW + 0.2, POLICY, max_delay=60)
+    learn(
+        state,
+        NOW + 0.21,
+        POLICY,
+        probe=True,
+        answered=True,
+        sent_at=NOW + 0.2,
+        limit=40,
+        remaining=30,
+        reset=NOW + 2,
+        margin=1.0,
+    )
+
+    assert state["send_until"] == pytest.approx(NOW + 1.75)
+    assert state["opens_at"] == pytest.approx(NOW + 3.25)
+    late = decide(state, NOW + 2.5, POLICY, max_delay=60)  # past Reset, maybe not past the end
+    assert not late.granted and late.delay == pytest.approx(0.75)
+    assert decide(state, NOW + 3.25, POLICY, max_delay=60).probe
+
+
+def test_a_window_opened_by_our_probe_is_learned_from_its_start():
+    """Windows open at their first request: when that is our probe (sent at 0.40, answered at
+    0.42, Remaining = Limit - 1) the window of whole seconds began in between, so a Reset of 2
+    (rounded down from 2.40..2.42) pins its end to within the round trip, not to a second."""
+    sent, answered = NOW + 0.40, NOW + 0.42
+    state = {}
+    decide(state, sent, POLICY, max_delay=60)
+    learn(
+        state,
+        answered,
+        POLICY,
+        probe=True,
+        answered=True,
+        sent_at=sent,
+        limit=40,
+        remaining=39,
+        reset=NOW + 2,
+        margin=1.0,
+    )
+
+    assert state["opens_at"] == pytest.approx(answered + 2)  # not NOW + 3.25
+    assert state["send_until"] == pytest.approx(sent + 2 - 0.25)  # not NOW + 1.75
+    # The true end (2.40..2.42) is inside those bounds, with the reserve on the sending side.
+    assert state["send_until"] < NOW + 2.40 <= NOW + 2.42 <= state["opens_at"]
+
+
+def test_a_window_of_one_of_two_lengths_keeps_one_request_for_an_early_probe():
+    """Opened at a whole second (give or take the reserve), a Reset of 2 may mean a 2 s window,
+    or a 3 s one with Greenhouse's clock a little behind ours: one request is kept for a probe
+    at 2 s, which opens the next window or, still in this one, is its last request."""
+    state = {}
+    decide(state, NOW, POLICY, max_delay=60)
+    learn(
+        state,
+        NOW + 0.01,
+        POLICY,
+        probe=True,
+        answered=True,
+        sent_at=NOW,
+        limit=40,
+        remaining=39,
+        reset=NOW + 2,
+        margin=1.0,
+    )
+    assert state["lengths"] == (2, 3)
+
+    granted = [decide(state, NOW + 0.02, POLICY, max_delay=60).granted for _ in range(39)]
+    assert granted.count(True) == 38  # 39 in all, with the probe
+    early = decide(state, NOW + 2.01, POLICY, max_delay=60)
+    assert early.probe
+
+    learn(
+        state,
+        NOW + 2.02,
+        POLICY,
+        probe=True,
+        answered=True,
+        sent_at=NOW + 2.01,
+        limit=40,
+        remaining=0,
+        reset=NOW + 2,
+        margin=1.0,
+    )  # the same window: 40 counted, none over
+    assert state["lengths"] == [3, 3]
+    assert not decide(state, NOW + 2.5, POLICY, max_delay=60).granted
+    assert decide(state, NOW + 3.01, POLICY, max_delay=60).probe
+
+
+@pytest.mark.parametrize("opened", [0.0, 0.05, 0.3, 0.5, 0.74, 0.76, 0.9, 0.99])
+@pytest.mark.parametrize("skew", [-0.2, 0.0, 0.2])  # Greenhouse's clock ahead of ours
+@pytest.mark.parametrize("window", [2, 30])
+def test_learned_bounds_always_hold_the_true_end(opened, skew, window):
+    latency = 0.02
+    sent = NOW + opened
+    start = sent + skew + latency  # Greenhouse's clock
+    end = start + window
+    send_until, opens_at, _ = window_bounds(
+        reset=math.floor(end),
+        margin=1.0,
+        reserve=0.25,
+        skew=0.2,
+        now=sent + 2 * latency,
+        opened_at=sent,
+    )
+
+    # A request sent by send_until, as slow as the reserve allows (skew plus its latency, and
+    # its latency less the probe's, within 0.25 s), arrives in time; one sent at opens_at (as
+    # fast as the probe) arrives after the end.
+    slowest = 0.25 - max(skew, 0.0)
+    assert send_until + skew + slowest < end
+    assert opens_at + skew + latency >= end
+    assert opens_at - (end - skew) <= 1.0 + 2 * latency  # a second and a round trip at most
 
 
 def test_nothing_is_reserved_beyond_the_callers_patience():
@@ -108,7 +251,7 @@ def test_nothing_is_reserved_beyond_the_callers_patience():
 
     decision = decide(state, NOW, POLICY, max_delay=1)
 
-    assert not decision.granted and decision.delay == pytest.approx(30)
+    assert not decision.granted and decision.delay == pytest.approx(30 + 0.25)  # the reserve
     assert state["used"] == 4
 
 
@@ -130,12 +273,32 @@ def test_a_429_holds_everyone_then_probes_again():
     state = {}
     decide(state, NOW, POLICY, max_delay=60)
     learn(state, NOW, POLICY, probe=True, answered=True, limit=40, remaining=39, reset=NOW + 2)
-    hold(state, NOW + 0.5, 1.5)
+    hold(state, NOW + 0.5, 2.0)
 
     waiting = decide(state, NOW + 0.5, POLICY, max_delay=60)
-    assert not waiting.granted and waiting.delay == pytest.approx(1.5)
-    after = decide(state, NOW + 2.01, POLICY, max_delay=60)
+    assert not waiting.granted and waiting.delay == pytest.approx(2.0)
+    after = decide(state, NOW + 2.51, POLICY, max_delay=60)
     assert after.granted and after.probe
+
+
+def test_a_429_waits_for_the_end_the_probe_learned_when_the_headers_say_later():
+    fake = FakeTime(NOW + 0.40)
+    budget = RateBudget("k", store=MemoryStore(), policy=POLICY, clock=fake.clock, sleep=fake.sleep)
+    probe = budget.acquire(max_wait=10)
+    fake.now += 0.02
+    reset = str(int(NOW) + 2)
+    budget.record(
+        probe, {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4", "X-RateLimit-Reset": reset}
+    )  # the window opened at 0.40..0.42 and ends at 2.40..2.42
+    grant = budget.acquire(max_wait=10)
+    fake.now += 0.01
+    refusal = {"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset}
+    budget.record(grant, {**refusal, "Retry-After": reset})  # an epoch: 2.0 + 1 + 0.25 by itself
+
+    assert budget.refused({**refusal, "Retry-After": reset}) == pytest.approx(2.42 - 0.43)
+    fake.slept.clear()
+    assert budget.acquire(max_wait=10).probe
+    assert fake.now == pytest.approx(NOW + 2.42)
 
 
 def test_a_lost_probe_is_replaced_after_a_while():
@@ -150,28 +313,31 @@ def test_answers_without_rate_headers_fall_back_to_the_default_allowance():
     decide(state, NOW, POLICY, max_delay=60)
     learn(state, NOW, POLICY, probe=True, answered=True)
 
-    assert state["limit"] == 50 and state["window_end"] == NOW + 30
+    assert state["limit"] == 50 and state["send_until"] == NOW + 30
 
 
 class FakeHarvest:
-    """Fixed windows aligned on the epoch, as Harvest (and the sandbox) count them."""
+    """Fixed windows as Greenhouse (and the sandbox) count them: a window opens at the first
+    request after the previous one ended, and Reset and Retry-After are rounded down."""
 
     def __init__(self, limit: int, window: int):
         self.limit, self.window = limit, window
         self.received = Counter()
         self.rejected = 0
+        self.start = self.end = -math.inf
 
     def answer(self, at: float) -> dict:
-        start = math.floor(at / self.window) * self.window
-        self.received[start] += 1
+        if at >= self.end:
+            self.start, self.end = at, at + self.window
+        self.received[self.start] += 1
         headers = {
             "X-RateLimit-Limit": str(self.limit),
-            "X-RateLimit-Remaining": str(max(0, self.limit - self.received[start])),
-            "X-RateLimit-Reset": str(start + self.window),
+            "X-RateLimit-Remaining": str(max(0, self.limit - self.received[self.start])),
+            "X-RateLimit-Reset": str(math.floor(self.end)),
         }
-        if self.received[start] > self.limit:
+        if self.received[self.start] > self.limit:
             self.rejected += 1
-            headers["Retry-After"] = str(math.ceil(start + self.window - at))
+            headers["Retry-After"] = str(max(1, math.floor(self.end - at)))
         return headers
 
 
@@ -196,23 +362,25 @@ def simulate(*, workers: int, total: int, limit: int, window: int, start: float,
                 heapq.heappush(events, (now + decision.delay, sequence, "ask", None))
         elif action == "send":
             headers = server.answer(now + latency)
-            heapq.heappush(events, (now + 2 * latency, sequence, "answer", (data, headers)))
+            heapq.heappush(events, (now + 2 * latency, sequence, "answer", (data, now, headers)))
         else:
-            probe, headers = data
-            found_limit, remaining, reset = parse_rate_headers(headers, now)
+            probe, sent_at, headers = data
+            rate = parse_rate_headers(headers, now)
             learn(
                 state,
                 now,
                 POLICY,
                 probe=probe,
                 answered=True,
-                limit=found_limit,
-                remaining=remaining,
-                reset=reset,
+                sent_at=sent_at,
+                limit=rate.limit,
+                remaining=rate.remaining,
+                reset=rate.reset,
+                margin=rate.margin,
             )
             if "Retry-After" in headers:
                 granted -= 1  # not written: it goes again
-                hold(state, now, float(headers["Retry-After"]))
+                hold(state, now, refusal_wait(headers, now, POLICY.edge_reserve))
             else:
                 done += 1
                 finished = now
@@ -263,7 +431,7 @@ class FakeTime:
 
 
 def test_acquire_sleeps_until_its_slot_and_record_learns_from_headers():
-    fake = FakeTime()
+    fake = FakeTime(NOW + 0.5)
     budget = RateBudget("k", store=MemoryStore(), policy=POLICY, clock=fake.clock, sleep=fake.sleep)
 
     grant = budget.acquire(max_wait=10)
@@ -276,10 +444,12 @@ def test_acquire_sleeps_until_its_slot_and_record_learns_from_headers():
             "X-RateLimit-Reset": str(NOW + 10),
         },
     )
-    budget.acquire(max_wait=10)  # allowance 2 (one kept back), one used: the last one, now
+    budget.acquire(max_wait=10)
+    budget.acquire(max_wait=10)  # all 3 are used: no request is held back
     with pytest.raises(RateBudgetExceeded) as caught:
         budget.acquire(max_wait=5)
-    assert caught.value.retry_after == pytest.approx(10)
+    # The probe opened the window at NOW + 0.5, and its Reset says a whole 10 s window.
+    assert fake.now + caught.value.retry_after == pytest.approx(NOW + 10.5)
 
 
 def test_a_hold_is_shared_by_every_budget_object_of_the_credential():

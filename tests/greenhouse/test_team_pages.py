@@ -303,7 +303,6 @@ def test_the_backlog_eta_uses_the_recent_write_rate(team, rob):
 
 def test_without_recent_writes_the_eta_assumes_the_rate_limit(team, rob, settings):
     settings.GREENHOUSE_RATE_DEFAULT_LIMIT, settings.GREENHOUSE_RATE_DEFAULT_WINDOW = 50, 30
-    settings.GREENHOUSE_RATE_HEADROOM = 0.0
     thread = ThreadFactory(team=team, owner=rob)
     for _ in range(500):
         _record(thread, Status.PENDING)

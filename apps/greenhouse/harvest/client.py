@@ -467,14 +467,8 @@ class HarvestClient:
                 token = self._access_token(stale=token)
                 continue
             if status == 429:
-                retry_after = parse_retry_after(response.headers.get("Retry-After"), time.time())
-                if retry_after is None:
-                    reset = parse_retry_after(
-                        response.headers.get("X-RateLimit-Reset"), time.time()
-                    )
-                    retry_after = reset if reset is not None else 1.0
-                retry_after = max(1.0, retry_after)  # never a tight loop of 429s
-                self.budget.hold(retry_after)
+                # Until the window has surely ended (Retry-After and Reset may be rounded down).
+                retry_after = self.budget.refused(response.headers)
                 in_time = self.deadline is None or retry_after < self.deadline.remaining()
                 if time.monotonic() + retry_after <= deadline and in_time:
                     continue  # the acquire above waits out the hold

@@ -1,11 +1,26 @@
 """The rate budget of a Greenhouse credential, shared by every process and machine calling Harvest.
 
-Harvest v3 gives each credential an allowance per fixed window (30 s in production); the allowance
-is learned from the X-RateLimit-Limit / -Remaining / -Reset headers, which come on every answer.
-Within a window the budget spreads what is left evenly over the time that is left (no burst at the
-window start, no stall at its end), keeps a small headroom for requests that cross the window edge,
-and after the window ends lets one request through alone (the "probe") to learn the new window
-before the others follow. A 429 holds every process for Retry-After.
+Harvest v3 gives each credential an allowance per fixed window of whole seconds (30 s in
+production). Greenhouse counts it the strict way, and so does the sandbox: a window opens at the
+first request after the previous one ended (not on a clock boundary), and `X-RateLimit-Reset` and
+`Retry-After` are whole seconds, possibly rounded down, so a window may end up to a second after
+the Reset it announced. A budget that took Reset to the second sent the next window's first
+requests into the old one (41 in a window of 40), and one that trusted Retry-After got a second
+429. So the budget works with bounds, not with a point in time:
+
+- `send_until`, the last moment a request of ours surely still lands in the window: the rounded
+  Reset, less the edge reserve (GREENHOUSE_RATE_EDGE_RESERVE: at least one-way latency plus clock
+  skew). The allowance is spread evenly up to it, all of it: a reserve of time at the edge, not a
+  request held back in every window.
+- `opens_at`, the first moment the window has surely ended: the Reset plus its rounding margin
+  (a second for whole seconds) plus the edge reserve. Only then does one request (the "probe")
+  go alone, to open and learn the next window before the others follow.
+- When the probe's answer shows it opened the window (Remaining = Limit - 1), the window started
+  between the probe's sending and its answer, which with a whole-second window length pins both
+  bounds down to about a round trip, with no clock skew in the end bound (see `learn`).
+
+A 429 holds every process until the window has surely ended (`refusal_wait`), from Retry-After
+and Reset with the same margins, and no later than the end learned from the probe.
 
 The decisions are pure functions of a small state dict (`decide`, `learn`, `hold`); a store runs
 them atomically on the shared state: Redis (WATCH/MULTI) across machines, or a JSON file under an
@@ -23,7 +38,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -34,6 +49,7 @@ if TYPE_CHECKING:
 PROBE_TIMEOUT = 3.0  # a probe that has not answered by then is presumed lost; another may go
 POLL_INTERVAL = 0.01  # how often a waiting caller asks again while a probe is out
 WINDOW_EDGE = 0.5  # two Reset values this close denote the same window
+MIN_HOLD = 1.0  # a 429 holds at least this long: never a tight loop of 429s
 MAX_RETRY_AFTER = 300.0
 STATE_TTL = 24 * 3600
 
@@ -48,21 +64,19 @@ class RateBudgetExceeded(Exception):
 
 @dataclass(frozen=True)
 class Policy:
-    headroom: float = 0.02
+    edge_reserve: float = 0.25  # seconds: one-way latency plus clock skew, at least
+    clock_skew: float = 0.05  # seconds Greenhouse's clock may be off ours, at most
     default_limit: int = 50
     default_window: int = 30
 
     @classmethod
     def from_settings(cls) -> "Policy":
         return cls(
-            headroom=settings.GREENHOUSE_RATE_HEADROOM,
+            edge_reserve=settings.GREENHOUSE_RATE_EDGE_RESERVE,
+            clock_skew=settings.GREENHOUSE_RATE_CLOCK_SKEW,
             default_limit=settings.GREENHOUSE_RATE_DEFAULT_LIMIT,
             default_window=settings.GREENHOUSE_RATE_DEFAULT_WINDOW,
         )
-
-    def allowance(self, limit: int) -> int:
-        reserve = max(1, math.ceil(limit * self.headroom)) if self.headroom > 0 else 0
-        return max(1, limit - reserve)
 
 
 @dataclass(frozen=True)
@@ -80,25 +94,73 @@ def decide(state: dict[str, Any], now: float, policy: Policy, max_delay: float) 
     if blocked_until > now:
         return Decision(blocked_until - now, granted=False)
 
-    window_end = state.get("window_end")
-    if window_end is None or now >= window_end:
-        state.update(window_end=None, used=0, next_slot=0.0)
+    send_until = state.get("send_until")
+    if send_until is None or now >= send_until:
+        opens_at = state.get("opens_at") or 0.0
+        if state.get("spare") and state.get("used", 0) >= state.get("limit", 0):
+            # Others used the request kept for an early probe: wait for the surer end.
+            opens_at = max(opens_at, state.get("surely_over") or 0.0)
+        if now < opens_at:
+            return Decision(opens_at - now, granted=False)  # the window may not be over yet
+        state.update(send_until=None, used=0, next_slot=0.0)
         probe_at = state.get("probe_at")
         if probe_at is not None and now - probe_at < PROBE_TIMEOUT:
             return Decision(POLL_INTERVAL, granted=False)
         state["probe_at"] = now
         return Decision(0.0, granted=True, probe=True)
 
-    left = policy.allowance(state["limit"]) - state.get("used", 0)
+    left = state["limit"] - state.get("used", 0) - state.get("spare", 0)
     slot = max(now, state.get("next_slot", 0.0))
-    if left <= 0 or slot >= window_end:
-        return Decision(window_end - now, granted=False)
+    if left <= 0 or slot >= send_until:
+        return Decision(max(send_until, state.get("opens_at") or 0.0) - now, granted=False)
     if slot - now > max_delay:
         return Decision(slot - now, granted=False)  # not reserved: the caller gives up
     state["used"] = state.get("used", 0) + 1
     # Spread what is left of the allowance evenly over what is left of the window.
-    state["next_slot"] = slot + (window_end - slot) / left
+    state["next_slot"] = slot + (send_until - slot) / left
     return Decision(slot - now, granted=True)
+
+
+def window_bounds(
+    *,
+    reset: float,
+    margin: float,
+    reserve: float,
+    skew: float,
+    now: float,
+    opened_at: float | None = None,
+    lengths: tuple[int, int] | None = None,
+) -> tuple[float, float, tuple[int, int] | None]:
+    """(send_until, opens_at, lengths) of the window an answer announced with `reset` (`margin`:
+    how much later than `reset` it may end, 1.0 for a Reset in whole seconds), on our clock.
+
+    `opened_at`: when the request sent at that moment and answered `now` opened the window. The
+    window then began (in Greenhouse's clock, δ ahead of ours, |δ| <= skew) between
+    `opened_at + δ` and `now + δ`, and its length W is a whole number of seconds, so from
+    `reset <= start + W < reset + 1`:
+    - W <= ceil(reset - opened_at + skew), and the window is over for any request we send at
+      `now + W` or later: it reaches Greenhouse after `now + δ + W`, past the end. No skew there.
+    - W >= ceil(reset - now - skew), and a request sent before `opened_at + W - reserve`
+      arrives before the window's end (its latency differs from the probe's by less than the
+      reserve).
+    The skew decides how often W is left open: when the window opened within `skew` of a whole
+    second of Greenhouse's clock, a Reset cannot tell a W-second window from a W+1 one.
+    `lengths` (shortest, longest) is what earlier windows of the credential said of W: the same
+    length every time, so the bounds narrow from window to window (a window that opened near a
+    whole second of Greenhouse's clock leaves W open by one second, another pins it down).
+    """
+    send_until = reset - reserve
+    opens_at = reset + margin + reserve
+    if opened_at is None or margin < 1.0:
+        return send_until, opens_at, lengths
+    shortest = math.ceil(reset - now - skew)
+    longest = math.ceil(reset - opened_at + skew)
+    if lengths is not None and max(shortest, lengths[0]) <= min(longest, lengths[1]):
+        shortest, longest = max(shortest, lengths[0]), min(longest, lengths[1])
+    # (Bounds that disagree with the earlier ones: the window's length changed; start afresh.)
+    opens_at = min(opens_at, now + longest)
+    send_until = max(send_until, opened_at + shortest - reserve)
+    return send_until, opens_at, (shortest, longest)
 
 
 def learn(
@@ -108,22 +170,25 @@ def learn(
     *,
     probe: bool,
     answered: bool,
+    sent_at: float | None = None,
     limit: int | None = None,
     remaining: int | None = None,
     reset: float | None = None,
+    margin: float = 0.0,
 ) -> None:
     if probe:
         state["probe_at"] = None
     if not answered:
         return
-    window_end = state.get("window_end")
-    current = window_end is not None and now < window_end
+    send_until = state.get("send_until")
     if limit is None:
         # No rate headers at all: assume the documented default rather than no limit.
-        if not current:
+        if send_until is None or now >= send_until:
+            end = now + policy.default_window
             state.update(
                 limit=state.get("limit") or policy.default_limit,
-                window_end=now + policy.default_window,
+                send_until=end,
+                opens_at=end,
                 used=1,
                 next_slot=now,
                 probe_at=None,
@@ -131,28 +196,65 @@ def learn(
         return
     state["limit"] = limit
     if reset is None:
-        reset = now + policy.default_window
-    used = limit - (remaining if remaining is not None else limit - 1)
-    if reset <= now:
+        reset, margin = now + policy.default_window, 0.0
+    if reset + margin <= now:
         return  # a late answer from a window that is over (or clocks that disagree)
-    if not current or window_end is None or reset > window_end + WINDOW_EDGE:
-        state.update(window_end=reset, used=used, next_slot=now, probe_at=None)
-    elif reset >= window_end - WINDOW_EDGE:
+    used = limit - remaining if remaining is not None else 1
+    known = state.get("reset")
+    if known is None or reset > known + WINDOW_EDGE:
+        # A new window: opened by our probe when it is the first request counted in it.
+        opened_at = sent_at if probe and used == 1 else None
+        known_lengths = state.get("lengths")
+        send_until, opens_at, lengths = window_bounds(
+            reset=reset,
+            margin=margin,
+            reserve=policy.edge_reserve,
+            skew=policy.clock_skew,
+            now=now,
+            opened_at=opened_at,
+            lengths=tuple(known_lengths) if known_lengths else None,
+        )
+        # W still one of two lengths: keep one request spare and probe at the shorter one. If
+        # the window is still open then, the probe is its last request (no 429) and says so.
+        spare = 1 if opened_at is not None and lengths and lengths[0] < lengths[1] else 0
+        state.update(
+            lengths=lengths,
+            reset=reset,
+            send_until=send_until,
+            opens_at=now + lengths[0] if spare and lengths else opens_at,
+            surely_over=opens_at,
+            spare=spare,
+            used=used,
+            next_slot=now,
+            probe_at=None,
+        )
+    elif reset >= known - WINDOW_EDGE:
         # Other processes' requests (or other apps using the credential) count too.
         state["used"] = max(state.get("used", 0), used)
+        if probe and state.get("spare") and state.get("lengths"):
+            # The early probe found the window still open: it is the longer length.
+            shortest, longest = state["lengths"]
+            state.update(
+                lengths=[min(shortest + 1, longest), longest],
+                opens_at=state["surely_over"],
+                spare=0,
+            )
+        elif probe:
+            # A probe that found the window still open: wait for its latest end this time.
+            state["opens_at"] = max(
+                state.get("opens_at") or 0.0, reset + margin + policy.edge_reserve
+            )
 
 
 def hold(state: dict[str, Any], now: float, seconds: float) -> None:
     state.update(
         blocked_until=max(state.get("blocked_until", 0.0), now + seconds),
-        window_end=None,
+        send_until=None,
         used=0,
+        spare=0,
         next_slot=0.0,
         probe_at=None,
     )
-
-
-# --- Header parsing ----------------------------------------------------------------------------
 
 
 def attempt_count(state: dict[str, Any], now: float, *, limit: int, window: float) -> float:
@@ -165,6 +267,9 @@ def attempt_count(state: dict[str, Any], now: float, *, limit: int, window: floa
         return float(state["window_end"] - now)
     state["used"] = state.get("used", 0) + 1
     return 0.0
+
+
+# --- Header parsing ----------------------------------------------------------------------------
 
 
 def _number(value: object) -> float | None:
@@ -183,17 +288,31 @@ def _epoch(value: float, now: float) -> float:
     return now + value  # seconds from now
 
 
-def parse_rate_headers(
-    headers: Mapping[str, str], now: float
-) -> tuple[int | None, int | None, float | None]:
-    """(limit, remaining, reset as epoch seconds); None for a header that is absent or garbled."""
+def _rounding(value: float) -> float:
+    """How much later than `value` the moment it stands for may be: whole seconds may have been
+    rounded down (Greenhouse does not say which way it rounds), milliseconds hardly matter."""
+    if value > 1e12:
+        return 0.001 if value == int(value) else 0.0
+    return 1.0 if value == int(value) else 0.0
+
+
+class RateHeaders(NamedTuple):
+    limit: int | None
+    remaining: int | None
+    reset: float | None  # epoch seconds, as given (possibly rounded down)
+    margin: float  # how much later than `reset` the window may end
+
+
+def parse_rate_headers(headers: Mapping[str, str], now: float) -> RateHeaders:
+    """The X-RateLimit-* headers; None for a header that is absent or garbled."""
     limit = _number(headers.get("X-RateLimit-Limit"))
     remaining = _number(headers.get("X-RateLimit-Remaining"))
     reset = _number(headers.get("X-RateLimit-Reset"))
-    return (
+    return RateHeaders(
         int(limit) if limit is not None and limit > 0 else None,
         max(0, int(remaining)) if remaining is not None else None,
         _epoch(reset, now) if reset is not None else None,
+        _rounding(reset) if reset is not None else 0.0,
     )
 
 
@@ -211,6 +330,30 @@ def parse_retry_after(value: str | None, now: float) -> float | None:
         except (TypeError, ValueError, IndexError):
             return None
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def refusal_wait(headers: Mapping[str, str], now: float, reserve: float) -> float | None:
+    """Seconds after a 429 (answered `now`) until a request surely lands in a new window, from
+    Retry-After and X-RateLimit-Reset (None when neither is usable): each is an upper bound of
+    the window's end once its rounding margin is added, so the smaller one holds.
+
+    A Retry-After in seconds counts from the moment Greenhouse answered, which is before `now` on
+    any clock, so it needs no reserve; a timestamp (epoch, HTTP date, Reset) is Greenhouse's clock
+    and gets the edge reserve for the skew."""
+    bounds = []
+    value = headers.get("Retry-After")
+    seconds = parse_retry_after(value, now)
+    if seconds is not None:
+        number = _number(value)
+        if number is not None and number <= 1e9:
+            bounds.append(seconds + _rounding(number))
+        else:
+            stamp = number if number is not None else 0.0  # an HTTP date: whole seconds
+            bounds.append(seconds + _rounding(stamp) + reserve)
+    rate = parse_rate_headers(headers, now)
+    if rate.reset is not None:
+        bounds.append(max(0.0, rate.reset + rate.margin + reserve - now))
+    return min(min(bounds), MAX_RETRY_AFTER) if bounds else None
 
 
 # --- Stores ------------------------------------------------------------------------------------
@@ -331,6 +474,7 @@ _memory_store = MemoryStore()
 @dataclass(frozen=True)
 class Grant:
     probe: bool
+    sent_at: float  # when the request went (after any wait), on our clock
 
 
 class RateBudget:
@@ -376,7 +520,7 @@ class RateBudget:
             if decision.granted:
                 if decision.delay > 0:
                     self.sleep(decision.delay)
-                return Grant(probe=decision.probe)
+                return Grant(probe=decision.probe, sent_at=self.clock())
             if self.clock() + decision.delay > deadline:
                 raise RateBudgetExceeded(decision.delay)
             self.sleep(decision.delay)
@@ -389,23 +533,50 @@ class RateBudget:
             if headers is None:
                 learn(state, now, self.policy, probe=grant.probe, answered=False)
                 return
-            limit, remaining, reset = parse_rate_headers(headers, now)
+            rate = parse_rate_headers(headers, now)
             learn(
                 state,
                 now,
                 self.policy,
                 probe=grant.probe,
                 answered=True,
-                limit=limit,
-                remaining=remaining,
-                reset=reset,
+                sent_at=grant.sent_at,
+                limit=rate.limit,
+                remaining=rate.remaining,
+                reset=rate.reset,
+                margin=rate.margin,
             )
 
         self.store.transact(self.key, apply)
 
     def hold(self, seconds: float) -> None:
-        """Greenhouse answered 429: every process waits `seconds`."""
+        """Every process waits `seconds`."""
         self.store.transact(self.key, lambda state: hold(state, self.clock(), seconds))
+
+    def refused(self, headers: Mapping[str, str]) -> float:
+        """Greenhouse answered 429 (after `record`): every process waits until the window has
+        surely ended, by the answer's headers or, sooner, by what the window's probe learned.
+        Returns the seconds of that wait."""
+
+        def apply(state: dict[str, Any]) -> float:
+            now = self.clock()
+            wait = refusal_wait(headers, now, self.policy.edge_reserve)
+            reset = parse_rate_headers(headers, now).reset
+            known, opens_at = state.get("reset"), state.get("surely_over")
+            if (
+                reset is not None
+                and known is not None
+                and opens_at is not None
+                and abs(reset - known) <= WINDOW_EDGE  # the window whose end its probe learned
+            ):
+                wait = min(wait if wait is not None else math.inf, max(0.0, opens_at - now))
+            wait = max(MIN_HOLD, wait if wait is not None else MIN_HOLD)
+            hold(state, now, wait)
+            # The tightest bound known of the window's end.
+            state.update(opens_at=now + wait, surely_over=now + wait)
+            return wait
+
+        return self.store.transact(self.key, apply)
 
     def reset(self) -> None:
         self.store.delete(self.key)
