@@ -67,7 +67,7 @@ def test_main_pages(page, live_server, harvest_sandbox, anymail_outbox, settings
     expect(page.locator(".status-list")).to_contain_text("configured, set ")
     shots(page, "team-greenhouse-connection")
     page.goto("/team/greenhouse/sync/")
-    expect(page.get_by_role("note")).to_contain_text("public notes")
+    expect(page.locator(".warning-text")).to_contain_text("public notes")
     shots(page, "team-sync-settings")
     page.goto("/team/greenhouse/users/")
     expect(page.locator("tr.gap")).to_contain_text("Nina Newhire")
