@@ -31,9 +31,12 @@ class Reason(StrEnum):
     NOT_SEQUENCE_THREAD = "not_sequence_thread"
     CANDIDATE_PAUSED = "candidate_paused"
     NO_CANDIDATE = "no_candidate"
+    CANDIDATE_GONE = "candidate_gone"
     # hold
     CONNECTION_UNHEALTHY = "connection_unhealthy"
+    GREENHOUSE_UNREACHABLE = "greenhouse_unreachable"
     SEVERAL_CANDIDATES = "several_candidates"
+    CANDIDATE_NOT_FOUND = "candidate_not_found"
 
 
 EXPLANATIONS = {
@@ -47,7 +50,18 @@ EXPLANATIONS = {
     Reason.NOT_SEQUENCE_THREAD: "Only sequence threads are synced; this email is outside one.",
     Reason.CANDIDATE_PAUSED: "Sync is paused for this candidate.",
     Reason.NO_CANDIDATE: "No Greenhouse candidate has this prospect's email address.",
+    Reason.CANDIDATE_GONE: (
+        "The Greenhouse candidate was merged away or deleted, and no candidate has this "
+        "prospect's email address any more."
+    ),
     Reason.CONNECTION_UNHEALTHY: "The Greenhouse connection needs attention; held until it works.",
+    Reason.GREENHOUSE_UNREACHABLE: (
+        "Greenhouse could not be reached; held, and written in order once it answers again."
+    ),
+    Reason.CANDIDATE_NOT_FOUND: (
+        "Greenhouse says this prospect's candidate does not exist, yet still finds it by email; "
+        "held for a person to check the candidate."
+    ),
     Reason.SEVERAL_CANDIDATES: (
         "Several Greenhouse candidates share this email address; held for a person to choose."
     ),
@@ -59,6 +73,8 @@ class CandidateMatch(StrEnum):
     ONE = "one"
     NONE = "none"
     SEVERAL = "several"
+    GONE = "gone"  # the linked candidate answered 404 and no candidate has the emails now
+    NOT_FOUND = "not_found"  # answered 404, yet the email search finds the same candidate
 
 
 @dataclass(frozen=True)
@@ -73,6 +89,7 @@ class SyncFacts:
     team_sync_on_since: datetime | None
     connection_healthy: bool
     candidate_paused: bool
+    greenhouse_unreachable: bool = False  # why the connection is unhealthy: an outage
     candidate_match: CandidateMatch = CandidateMatch.UNKNOWN
 
 
@@ -110,9 +127,15 @@ def decide(facts: SyncFacts) -> Verdict:
     if facts.candidate_paused:
         return Verdict(Decision.SKIP, Reason.CANDIDATE_PAUSED)
     if not facts.connection_healthy:
+        if facts.greenhouse_unreachable:
+            return Verdict(Decision.HOLD, Reason.GREENHOUSE_UNREACHABLE)
         return Verdict(Decision.HOLD, Reason.CONNECTION_UNHEALTHY)
     if facts.candidate_match == CandidateMatch.NONE:
         return Verdict(Decision.SKIP, Reason.NO_CANDIDATE)
+    if facts.candidate_match == CandidateMatch.GONE:
+        return Verdict(Decision.SKIP, Reason.CANDIDATE_GONE)
     if facts.candidate_match == CandidateMatch.SEVERAL:
         return Verdict(Decision.HOLD, Reason.SEVERAL_CANDIDATES)
+    if facts.candidate_match == CandidateMatch.NOT_FOUND:
+        return Verdict(Decision.HOLD, Reason.CANDIDATE_NOT_FOUND)
     return Verdict(Decision.SYNC, reason)
