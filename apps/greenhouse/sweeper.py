@@ -15,7 +15,6 @@ from apps.messaging.models import Message
 
 from .connection import greenhouse_integration_test_connection
 from .models import GreenhouseIntegration, SyncRecord
-from .policy import Reason
 from .sync import HELD_FOR_CONNECTION, Status, sync_record_create
 
 logger = logging.getLogger(__name__)

@@ -343,6 +343,8 @@ def _switch_check(claim: Claim) -> None:
 
 
 def _stopped(claim: Claim, exc: SyncStopped) -> str:
+    if claim.attempt is None:  # stopped before its POST's log row: the log still says so
+        _attempt_start(claim, SyncAttempt.Kind.POST)
     _attempt_finish(claim, SyncAttempt.Outcome.STOPPED, error=exc.detail)
     logger.info("Sync record %s: %s", claim.record.pk, exc.detail)
     if claim.posted_before:
