@@ -1,6 +1,6 @@
-"""Turning sync off, or pausing a candidate, holds up to the instant of the POST (issue 12,
-part 1; the pause goes through the same gate): real Celery worker processes, the Harvest sandbox over HTTP with a small allowance, so
-claimed records wait in the rate budget when the switch commits.
+"""Turning sync off holds up to the instant of the POST (issue 12, part 1; a pause goes through
+the same gate): real Celery worker processes, the Harvest sandbox over HTTP with a small
+allowance, so claimed records wait in the rate budget when the switch commits.
 
 The switch commits only after the POSTs already on the wire are answered, and no POST starts
 after it (apps/greenhouse/gate.py); so no note in the sandbox may be newer than the moment the
