@@ -410,6 +410,14 @@ GREENHOUSE_SYNC_STALE_AFTER = env.float("GREENHOUSE_SYNC_STALE_AFTER", default=3
 # sweeper creates the record (the signal's receiver failed and logged).
 GREENHOUSE_SYNC_PENDING_GRACE = env.float("GREENHOUSE_SYNC_PENDING_GRACE", default=60.0)
 GREENHOUSE_SYNC_SWEEP_INTERVAL = env.float("GREENHOUSE_SYNC_SWEEP_INTERVAL", default=20.0)
+# The switch gate's file locks on SQLite (apps/greenhouse/gate.py); PostgreSQL uses row locks.
+GREENHOUSE_SWITCH_LOCK_DIR = env(
+    "GREENHOUSE_SWITCH_LOCK_DIR", default=str(VAR_DIR / "greenhouse-switch")
+)
+# An unhealthy connection is tested again after half the time it has been unhealthy, within
+# these bounds (seconds): fast at first, slower during a long outage.
+GREENHOUSE_RECHECK_MIN_DELAY = env.float("GREENHOUSE_RECHECK_MIN_DELAY", default=30.0)
+GREENHOUSE_RECHECK_MAX_DELAY = env.float("GREENHOUSE_RECHECK_MAX_DELAY", default=900.0)
 # The bot email that tells a recruiter a thread is being synced, with the pause link.
 GREENHOUSE_BOT_FROM_EMAIL = env("GREENHOUSE_BOT_FROM_EMAIL", default="") or DEFAULT_FROM_EMAIL
 GREENHOUSE_PAUSE_LINK_MAX_AGE_DAYS = env.int("GREENHOUSE_PAUSE_LINK_MAX_AGE_DAYS", default=365)
@@ -472,7 +480,7 @@ CELERY_BEAT_SCHEDULE = {
     # Re-tests connections that need attention while records wait for them.
     "greenhouse-connections-recheck": {
         "task": "apps.greenhouse.tasks.greenhouse_connections_recheck_task",
-        "schedule": 300.0,
+        "schedule": GREENHOUSE_RECHECK_MIN_DELAY,  # each connection's own delay decides
     },
     # Looks team members up in Greenhouse by email once a day, new members and new connections
     # within 15 minutes (a run costs two queries per team that is not due).

@@ -25,7 +25,13 @@ from apps.teams.models import Membership, Team
 
 from .harvest.client import HarvestClient, HarvestCredentials
 from .harvest.deadline import Deadline
-from .harvest.errors import HarvestAuthenticationError, HarvestError, in_plain_words
+from .harvest.errors import (
+    HarvestAuthenticationError,
+    HarvestError,
+    Scope,
+    in_plain_words,
+    scope_of,
+)
 from .harvest.ratelimit import attempt_count, store_from_url
 from .models import GreenhouseIntegration, GreenhouseUserMapping
 
@@ -137,17 +143,26 @@ def harvest_error_in_plain_words(
 
 
 def greenhouse_integration_record_check(
-    *, integration: GreenhouseIntegration, error: str = ""
+    *, integration: GreenhouseIntegration, error: str = "", unreachable: bool = False
 ) -> GreenhouseIntegration:
+    """Record a check's verdict. `unreachable`: the error is an outage (Greenhouse or the network
+    down), not a problem of the credential; `unreachable_since` then says since when."""
+    now = timezone.now()
     integration.health = (
         GreenhouseIntegration.Health.NEEDS_ATTENTION if error else GreenhouseIntegration.Health.OK
     )
     integration.last_error = error
-    integration.last_checked_at = timezone.now()
+    integration.last_checked_at = now
+    integration.unhealthy_since = (integration.unhealthy_since or now) if error else None
+    integration.unreachable_since = (
+        (integration.unreachable_since or now) if error and unreachable else None
+    )
     GreenhouseIntegration.objects.filter(pk=integration.pk).update(
         health=integration.health,
         last_error=integration.last_error,
         last_checked_at=integration.last_checked_at,
+        unhealthy_since=integration.unhealthy_since,
+        unreachable_since=integration.unreachable_since,
     )
     return integration
 
@@ -167,7 +182,9 @@ def greenhouse_integration_test_connection(
     except (HarvestError, crypto.SecretDecryptionError) as exc:
         message = harvest_error_in_plain_words(exc, integration=integration)
         logger.warning("Greenhouse connection check failed for %s: %s", integration, message)
-        greenhouse_integration_record_check(integration=integration, error=message)
+        greenhouse_integration_record_check(
+            integration=integration, error=message, unreachable=scope_of(exc) == Scope.UNREACHABLE
+        )
         return ConnectionCheck(ok=False, message=message)
     greenhouse_integration_record_check(integration=integration)
     return ConnectionCheck(

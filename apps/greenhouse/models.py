@@ -102,6 +102,10 @@ class GreenhouseIntegration(models.Model):
     health = models.CharField(max_length=20, choices=Health.choices, default=Health.UNCHECKED)
     last_error = models.TextField(blank=True, help_text="What was wrong at the last check.")
     last_checked_at = models.DateTimeField(null=True, blank=True)
+    # Since when the connection has needed attention (the recheck's delay grows with it), and
+    # since when because Greenhouse could not be reached at all (records held for the outage).
+    unhealthy_since = models.DateTimeField(null=True, blank=True, editable=False)
+    unreachable_since = models.DateTimeField(null=True, blank=True, editable=False)
 
     # Activity sync: support staff enable the feature (only with healthy credentials), then a
     # team admin switches it on and off and chooses the visibility of the notes.
@@ -432,6 +436,7 @@ class SyncAttempt(models.Model):
         NOT_FOUND = "not_found", "Not found on read-back"
         RETRY = "retry", "Will retry"
         ERROR = "error", "Error"
+        STOPPED = "stopped", "Stopped by a switch before it was sent"
 
     record = models.ForeignKey(SyncRecord, on_delete=models.CASCADE, related_name="attempts_log")
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from apps.sequences.models import Prospect
 
+from .gate import switch_change
 from .models import PauseVia, ProspectSyncPause, SyncPauseEvent, SyncRecord
 from .policy import Reason
 
@@ -92,7 +93,6 @@ def _state_for_update(prospect: Prospect) -> ProspectSyncPause:
     return state
 
 
-@transaction.atomic
 def prospect_sync_pause(
     *,
     prospect: Prospect,
@@ -103,7 +103,13 @@ def prospect_sync_pause(
     user_agent: str = "",
 ) -> tuple[ProspectSyncPause, bool]:
     """Pause sync for one prospect, email and SMS. Idempotent: (state, whether it changed).
-    With a `link`, raises PauseLinkOutdated when sync was resumed after the link was sent."""
+    With a `link`, raises PauseLinkOutdated when sync was resumed after the link was sent.
+    Commits after the team's POSTs on the wire are answered; no later POST misses it (gate.py)."""
+    with switch_change(team_id=prospect.team_id):
+        return _pause(prospect, via=via, by=by, link=link, ip_address=ip_address, ua=user_agent)
+
+
+def _pause(prospect, *, via, by, link, ip_address, ua) -> tuple[ProspectSyncPause, bool]:
     state = _state_for_update(prospect)
     if link is not None and link.version != state.resume_version:
         raise PauseLinkOutdated
@@ -123,7 +129,7 @@ def prospect_sync_pause(
         by=by,
         link_recipient_id=recipient_id,
         ip_address=ip_address,
-        user_agent=(user_agent or "")[:300],
+        user_agent=(ua or "")[:300],
     )
     # What is still waiting is skipped now (the worker's re-decision would skip it too).
     SyncRecord.objects.filter(

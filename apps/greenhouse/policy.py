@@ -32,9 +32,12 @@ class Reason(StrEnum):
     CANDIDATE_PAUSED = "candidate_paused"
     NO_CANDIDATE = "no_candidate"
     MAILDROP_BCC = "maildrop_bcc"
+    CANDIDATE_GONE = "candidate_gone"
     # hold
     CONNECTION_UNHEALTHY = "connection_unhealthy"
+    GREENHOUSE_UNREACHABLE = "greenhouse_unreachable"
     SEVERAL_CANDIDATES = "several_candidates"
+    CANDIDATE_NOT_FOUND = "candidate_not_found"
 
 
 EXPLANATIONS = {
@@ -52,7 +55,18 @@ EXPLANATIONS = {
         "This email was BCC'd to Greenhouse Maildrop, which logs its own copy (always public); "
         "the team chose not to write a second note for it."
     ),
+    Reason.CANDIDATE_GONE: (
+        "The Greenhouse candidate was merged away or deleted, and no candidate has this "
+        "prospect's email address any more."
+    ),
     Reason.CONNECTION_UNHEALTHY: "The Greenhouse connection needs attention; held until it works.",
+    Reason.GREENHOUSE_UNREACHABLE: (
+        "Greenhouse could not be reached; held, and written in order once it answers again."
+    ),
+    Reason.CANDIDATE_NOT_FOUND: (
+        "Greenhouse says this prospect's candidate does not exist, yet still finds it by email; "
+        "held for a person to check the candidate."
+    ),
     Reason.SEVERAL_CANDIDATES: (
         "Several Greenhouse candidates share this email address; held for a person to choose."
     ),
@@ -64,6 +78,8 @@ class CandidateMatch(StrEnum):
     ONE = "one"
     NONE = "none"
     SEVERAL = "several"
+    GONE = "gone"  # the linked candidate answered 404 and no candidate has the emails now
+    NOT_FOUND = "not_found"  # answered 404, yet the email search finds the same candidate
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,7 @@ class SyncFacts:
     team_sync_on_since: datetime | None
     connection_healthy: bool
     candidate_paused: bool
+    greenhouse_unreachable: bool = False  # why the connection is unhealthy: an outage
     candidate_match: CandidateMatch = CandidateMatch.UNKNOWN
     bcc_maildrop: bool = False  # the email went out with a Greenhouse Maildrop address in BCC
     team_skips_maildrop_copies: bool = False  # the team's choice for such emails: no sync note
@@ -120,9 +137,15 @@ def decide(facts: SyncFacts) -> Verdict:
     if facts.candidate_paused:
         return Verdict(Decision.SKIP, Reason.CANDIDATE_PAUSED)
     if not facts.connection_healthy:
+        if facts.greenhouse_unreachable:
+            return Verdict(Decision.HOLD, Reason.GREENHOUSE_UNREACHABLE)
         return Verdict(Decision.HOLD, Reason.CONNECTION_UNHEALTHY)
     if facts.candidate_match == CandidateMatch.NONE:
         return Verdict(Decision.SKIP, Reason.NO_CANDIDATE)
+    if facts.candidate_match == CandidateMatch.GONE:
+        return Verdict(Decision.SKIP, Reason.CANDIDATE_GONE)
     if facts.candidate_match == CandidateMatch.SEVERAL:
         return Verdict(Decision.HOLD, Reason.SEVERAL_CANDIDATES)
+    if facts.candidate_match == CandidateMatch.NOT_FOUND:
+        return Verdict(Decision.HOLD, Reason.CANDIDATE_NOT_FOUND)
     return Verdict(Decision.SYNC, reason)

@@ -15,13 +15,11 @@ from apps.messaging.models import Message
 
 from .connection import greenhouse_integration_test_connection
 from .models import GreenhouseIntegration, SyncRecord
-from .policy import Reason
-from .sync import Status, sync_record_create
+from .sync import HELD_FOR_CONNECTION, Status, sync_record_create
 
 logger = logging.getLogger(__name__)
 
 BACKFILL_BATCH = 500
-CONNECTION_RECHECK_EVERY = timedelta(minutes=5)
 BACKFILL_WINDOW = timedelta(days=1)
 
 
@@ -47,10 +45,12 @@ def sync_records_sweep(
     healthy = GreenhouseIntegration.objects.filter(
         health=GreenhouseIntegration.Health.OK, sync_enabled_by_support=True, sync_on=True
     ).values("team_id")
-    # Pending with no lease: the queueing step of the sweep below takes them at once.
+    # Pending with no lease: the queueing step of the sweep below takes them at once, oldest
+    # message first (and each thread in order: the writer waits for older ones). Their attempts
+    # start again: those an outage used up say nothing about the next try.
     counts["released"] = SyncRecord.objects.filter(
-        status=Status.HELD, reason=Reason.CONNECTION_UNHEALTHY, team_id__in=healthy
-    ).update(status=Status.PENDING, next_attempt_at=now, queued_at=None, last_error="")
+        status=Status.HELD, reason__in=HELD_FOR_CONNECTION, team_id__in=healthy
+    ).update(status=Status.PENDING, next_attempt_at=now, queued_at=None, last_error="", attempts=0)
     counts["backfilled"] = _backfill_missing(now=now, grace=grace)
     # The read-back on the next attempt decides whether a dead worker's POST went through.
     result = SyncRecord.sweep(
@@ -97,20 +97,34 @@ def _backfill_missing(*, now: datetime, grace: timedelta) -> int:
     return created
 
 
+def recheck_delay(*, unhealthy_for: timedelta) -> timedelta:
+    """How long after its last test an unhealthy connection is tested again: half the time it
+    has been unhealthy, within GREENHOUSE_RECHECK_MIN_DELAY and _MAX_DELAY. Fast at first (a
+    short outage ends soon after Greenhouse is back), slower through a long one."""
+    low = timedelta(seconds=settings.GREENHOUSE_RECHECK_MIN_DELAY)
+    high = timedelta(seconds=settings.GREENHOUSE_RECHECK_MAX_DELAY)
+    return min(high, max(low, unhealthy_for / 2))
+
+
 def greenhouse_connections_recheck(*, now: datetime | None = None) -> int:
-    """Test again the connections that need attention while records are held for them; a
-    passing test makes the next sweep release those records."""
+    """Test again the connections that need attention while records are held for them, each
+    when its delay (`recheck_delay`) has passed; a passing test makes the next sweep release
+    those records."""
     now = now or timezone.now()
-    waiting = SyncRecord.objects.filter(
-        status=Status.HELD, reason=Reason.CONNECTION_UNHEALTHY
-    ).values("team_id")
+    waiting = SyncRecord.objects.filter(status=Status.HELD, reason__in=HELD_FOR_CONNECTION).values(
+        "team_id"
+    )
     integrations = GreenhouseIntegration.objects.filter(
         health=GreenhouseIntegration.Health.NEEDS_ATTENTION,
         sync_enabled_by_support=True,
         team_id__in=waiting,
-    ).filter(Q(last_checked_at=None) | Q(last_checked_at__lt=now - CONNECTION_RECHECK_EVERY))
+    )
     checked = 0
     for integration in integrations:
+        since = integration.unhealthy_since or integration.last_checked_at or now
+        last = integration.last_checked_at
+        if last is not None and now < last + recheck_delay(unhealthy_for=now - since):
+            continue
         greenhouse_integration_test_connection(integration=integration)
         checked += 1
     return checked

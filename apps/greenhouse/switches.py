@@ -13,6 +13,7 @@ from django.utils import timezone
 from apps.teams.models import Team
 
 from .connection import greenhouse_integration_test_connection
+from .gate import switch_change
 from .models import (
     CandidateLink,
     GreenhouseIntegration,
@@ -21,14 +22,28 @@ from .models import (
     SyncRecord,
 )
 from .policy import CandidateMatch, Reason
-from .sync import WAITING, Status
+from .sync import HELD_FOR_CONNECTION, WAITING, Status
 
 logger = logging.getLogger(__name__)
 
 
 def sync_records_retry(*, records) -> int:
-    """Support's "retry": failed or held records go back to pending (a previous POST, if any,
-    is still checked by read-back first). Returns how many were queued."""
+    """Support's or a team admin's "retry": failed or held records go back to pending (a
+    previous POST, if any, is still checked by read-back first). Records held for their team's
+    connection are retried only once the connection is tested again now and works; otherwise
+    they stay held, with the test's verdict. Returns how many were queued."""
+    held_for_connection = records.filter(status=Status.HELD, reason__in=HELD_FOR_CONNECTION)
+    for integration in GreenhouseIntegration.objects.filter(
+        team_id__in=held_for_connection.values("team_id")
+    ):
+        check = greenhouse_integration_test_connection(integration=integration)
+        if not check.ok:
+            held_for_connection.filter(team_id=integration.team_id).update(
+                last_error=check.message[:2000]
+            )
+            records = records.exclude(
+                team_id=integration.team_id, status=Status.HELD, reason__in=HELD_FOR_CONNECTION
+            )
     ids = list(records.filter(status__in=(Status.FAILED, Status.HELD)).values_list("pk", flat=True))
     with transaction.atomic():
         SyncRecord.objects.filter(pk__in=ids).update(
@@ -68,18 +83,26 @@ def team_sync_enable_by_support(
     integration.refresh_from_db()
 
 
-@transaction.atomic
 def team_sync_disable_by_support(*, integration: GreenhouseIntegration, by) -> int:
-    """Returns how many waiting records were skipped."""
-    GreenhouseIntegration.objects.filter(pk=integration.pk).update(
-        sync_enabled_by_support=False, sync_enabled_by=by, sync_enabled_at=timezone.now()
-    )
+    """Returns how many waiting records were skipped. Commits after the team's POSTs on the
+    wire have been answered; no POST starts after it (gate.py)."""
+    with switch_change(team_id=integration.team_id):
+        GreenhouseIntegration.objects.filter(pk=integration.pk).update(
+            sync_enabled_by_support=False, sync_enabled_by=by, sync_enabled_at=timezone.now()
+        )
+        skipped = _skip_waiting(team_id=integration.team_id, reason=Reason.TEAM_NOT_ENABLED)
     integration.refresh_from_db()
-    return _skip_waiting(team_id=integration.team_id, reason=Reason.TEAM_NOT_ENABLED)
+    return skipped
 
 
 def _integration_for_update(team: Team) -> GreenhouseIntegration:
     integration = GreenhouseIntegration.objects.select_for_update().filter(team=team).first()
+    if integration is None:
+        raise ValidationError("Greenhouse is not connected for this team yet; ask support.")
+    return integration
+
+
+def _locked(integration: GreenhouseIntegration | None) -> GreenhouseIntegration:
     if integration is None:
         raise ValidationError("Greenhouse is not connected for this team yet; ask support.")
     return integration
@@ -102,14 +125,16 @@ def team_sync_turn_on(*, team: Team, by) -> GreenhouseIntegration:
     return integration
 
 
-@transaction.atomic
 def team_sync_turn_off(*, team: Team, by) -> int:
-    """Stops further writes at once: records still waiting are skipped. Returns how many."""
-    integration = _integration_for_update(team)
-    integration.sync_on = False
-    integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
-    integration.save(update_fields=["sync_on", "sync_changed_by", "sync_changed_at"])
-    return _skip_waiting(team_id=team.pk, reason=Reason.SYNC_TURNED_OFF)
+    """Stops further writes at once: records still waiting are skipped, and those a worker
+    holds are stopped right before their POST (gate.py: this commits after the POSTs already
+    on the wire are answered, and every later POST sees it). Returns how many were skipped."""
+    with switch_change(team_id=team.pk) as locked:
+        integration = _locked(locked)
+        integration.sync_on = False
+        integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
+        integration.save(update_fields=["sync_on", "sync_changed_by", "sync_changed_at"])
+        return _skip_waiting(team_id=team.pk, reason=Reason.SYNC_TURNED_OFF)
 
 
 @transaction.atomic

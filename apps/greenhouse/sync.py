@@ -24,6 +24,8 @@ the sync on or off, and support's retries and candidate choices, are switches.py
 import contextlib
 import logging
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -45,18 +47,15 @@ from .connection import (
     harvest_client_build,
     harvest_error_in_plain_words,
 )
+from .gate import switch_gate_shared
 from .harvest.client import HarvestClient
 from .harvest.errors import (
-    HarvestAmbiguousWrite,
-    HarvestAuthenticationError,
     HarvestError,
-    HarvestHostNotAllowed,
-    HarvestNotFound,
-    HarvestPermissionError,
     HarvestRateLimited,
-    HarvestServerError,
-    HarvestUnavailable,
+    HarvestResourceNotFound,
     HarvestValidationError,
+    Scope,
+    scope_of,
 )
 from .models import (
     CandidateLink,
@@ -82,6 +81,8 @@ logger = logging.getLogger(__name__)
 
 Status = SyncRecord.Status
 WAITING = (Status.PENDING, Status.HELD)
+# Held for the team's connection (released together once it works again).
+HELD_FOR_CONNECTION = (Reason.CONNECTION_UNHEALTHY, Reason.GREENHOUSE_UNREACHABLE)
 ORDER_WAIT_MAX = timedelta(minutes=10)
 
 
@@ -136,6 +137,7 @@ def _facts(
         team_skips_maildrop_copies=bool(
             integration and integration.maildrop_overlap == MaildropOverlap.SKIP_SYNC_NOTE
         ),
+        greenhouse_unreachable=bool(integration and integration.unreachable_since),
     )
 
 
@@ -206,6 +208,8 @@ class Claim:
     claimed_at: datetime
     integration: GreenhouseIntegration | None = None
     attempt: SyncAttempt | None = None
+    # An earlier attempt had started a POST (so a note may exist whatever this one does).
+    posted_before: bool = False
 
     def mine(self):
         """The record, as long as this worker still holds the claim."""
@@ -214,6 +218,16 @@ class Claim:
 
 class LostClaim(Exception):
     """The sweeper gave the record to another worker (this one was taken for dead)."""
+
+
+class SyncStopped(Exception):
+    """A switch or a pause, read under the switch gate right before the POST, stops the record:
+    nothing was sent. `detail` says who and when, for the record's log."""
+
+    def __init__(self, verdict: Verdict, detail: str):
+        self.verdict = verdict
+        self.detail = detail
+        super().__init__(detail)
 
 
 def _waits_for_older(record: SyncRecord, now: datetime) -> bool:
@@ -272,33 +286,10 @@ def sync_record_write(*, record_id: int) -> str:
     except LostClaim:
         logger.warning("Sync record %s was taken over by another worker", record_id)
         return "lost claim"
-    except HarvestRateLimited as exc:
-        return _retry_later(claim, exc.message, at_least=exc.retry_after, http_status=exc.status)
-    except (HarvestAmbiguousWrite, HarvestServerError, HarvestUnavailable) as exc:
-        return _retry_later(claim, exc.message, http_status=exc.status)
-    except (
-        HarvestAuthenticationError,
-        HarvestPermissionError,
-        HarvestNotFound,
-        HarvestHostNotAllowed,
-        crypto.SecretDecryptionError,
-    ) as exc:
-        # The connection is broken for every record of the team: flag it and hold this one
-        # (held records go out once the connection works again; nothing is lost).
-        message = harvest_error_in_plain_words(exc, integration=claim.integration)
-        if claim.integration is not None:
-            greenhouse_integration_record_check(integration=claim.integration, error=message)
-        _attempt_finish(
-            claim,
-            SyncAttempt.Outcome.ERROR,
-            error=message,
-            http_status=getattr(exc, "status", None),
-        )
-        return _settle(claim, Verdict(Decision.HOLD, Reason.CONNECTION_UNHEALTHY), error=message)
-    except HarvestValidationError as exc:
-        return _fail(claim, f"Greenhouse refused the note: {exc.message}", http_status=exc.status)
-    except HarvestError as exc:
-        return _retry_later(claim, exc.message, http_status=exc.status)
+    except SyncStopped as exc:
+        return _stopped(claim, exc)
+    except (HarvestError, crypto.SecretDecryptionError) as exc:
+        return _harvest_failure(claim, exc)
     except (DatabaseError, RedisError, OSError) as exc:
         # This server's own database, cache or files (the rate budget's): transient.
         logger.exception("Sync record %s: this server's storage failed", record_id)
@@ -328,6 +319,83 @@ def _bug_reason(exc: BaseException) -> str:
         f"A bug in Outreach stopped this note: {type(exc).__name__}{where}. The traceback is in "
         "the server log; retry the record once the bug is fixed."
     )
+
+
+def _harvest_failure(claim: Claim, exc: HarvestError | crypto.SecretDecryptionError) -> str:
+    """What an error means for this record, by whom it is about (harvest/errors.py `scope_of`):
+    only an error about the connection holds the team's other records."""
+    scope = scope_of(exc)
+    status = getattr(exc, "status", None)
+    if isinstance(exc, HarvestRateLimited):
+        return _retry_later(claim, exc.message, at_least=exc.retry_after, http_status=status)
+    if scope in (Scope.UNREACHABLE, Scope.AMBIGUOUS, Scope.RATE_LIMITED):
+        assert isinstance(exc, HarvestError)
+        return _retry_later(claim, exc.message, http_status=status, outage=True)
+    message = harvest_error_in_plain_words(exc, integration=claim.integration)
+    if scope == Scope.CONNECTION:
+        # The connection is broken for every record of the team: flag it and hold this one
+        # (held records go out once the connection works again; nothing is lost).
+        if claim.integration is not None:
+            greenhouse_integration_record_check(integration=claim.integration, error=message)
+        _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=message, http_status=status)
+        return _settle(claim, Verdict(Decision.HOLD, Reason.CONNECTION_UNHEALTHY), error=message)
+    # About this record's candidate or note only: it fails with the reason, the others go on.
+    if isinstance(exc, HarvestValidationError):
+        message = exc.message
+    return _fail(claim, f"Greenhouse refused the note: {message}", http_status=status)
+
+
+def _switch_check(claim: Claim) -> None:
+    """Raise SyncStopped when the team's switches or the candidate's pause stop the record now
+    (read fresh from the database; under the switch gate nothing can change them meanwhile)."""
+    record = claim.record
+    integration = (
+        GreenhouseIntegration.objects.select_related("sync_changed_by", "sync_enabled_by")
+        .filter(team_id=record.team_id)
+        .first()
+    )
+
+    def when(at) -> str:
+        return f"{timezone.localtime(at):%Y-%m-%d %H:%M:%S %Z}" if at else "an unknown time"
+
+    if integration is None or not integration.sync_enabled_by_support:
+        who = integration.sync_enabled_by if integration else None
+        at = integration.sync_enabled_at if integration else None
+        raise SyncStopped(
+            Verdict(Decision.SKIP, Reason.TEAM_NOT_ENABLED),
+            f"Stopped before writing: sync disabled for the team by {who or 'support'} at "
+            f"{when(at)}.",
+        )
+    if not integration.sync_on:
+        changed_by = integration.sync_changed_by
+        raise SyncStopped(
+            Verdict(Decision.SKIP, Reason.SYNC_TURNED_OFF),
+            f"Stopped before writing: sync turned off by {changed_by or 'a team admin'} at "
+            f"{when(integration.sync_changed_at)}.",
+        )
+    pause = (
+        ProspectSyncPause.objects.select_related("paused_by")
+        .filter(prospect_id=record.prospect_id, paused=True)
+        .first()
+    )
+    if pause is not None:
+        raise SyncStopped(
+            Verdict(Decision.SKIP, Reason.CANDIDATE_PAUSED),
+            f"Stopped before writing: paused for this candidate by "
+            f"{pause.paused_by or 'a recruiter'} at {when(pause.paused_at)}.",
+        )
+
+
+def _stopped(claim: Claim, exc: SyncStopped) -> str:
+    if claim.attempt is None:  # stopped before its POST's log row: the log still says so
+        _attempt_start(claim, SyncAttempt.Kind.POST)
+    _attempt_finish(claim, SyncAttempt.Outcome.STOPPED, error=exc.detail)
+    logger.info("Sync record %s: %s", claim.record.pk, exc.detail)
+    if claim.posted_before:
+        # An earlier attempt may have written it: read back before calling it skipped.
+        return _skip_after_possible_post(claim, exc.verdict)
+    claim.mine().update(post_started_at=None)  # this attempt sent nothing
+    return _settle(claim, exc.verdict, error=exc.detail)
 
 
 def _write(claim: Claim) -> str:
@@ -363,22 +431,54 @@ def _write(claim: Claim) -> str:
     user_id = greenhouse_user_id_for(integration=integration, user=author) if author else None
     # Not mapped: Greenhouse names the acting user as author, so the body names the recruiter.
     content = _note_content(record, unmapped_author=author if user_id is None else None)
+    claim.posted_before = record.post_started_at is not None
 
+    def post(candidate_id: int) -> dict:
+        return client.note_create(
+            candidate_id=candidate_id,
+            visibility=integration.note_visibility or NoteVisibility.PUBLIC,
+            user_id=user_id,
+            guard=lambda: _post_guard(claim, candidate_id),
+            **content.as_kwargs(),
+        )
+
+    try:
+        note = post(candidate_id)
+    except HarvestResourceNotFound as exc:
+        # The candidate was merged away or deleted: forget the link and look the prospect up
+        # again by email, which finds the candidate it was merged into.
+        _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=exc.message, http_status=404)
+        if not claim.posted_before:
+            claim.mine().update(post_started_at=None)  # Greenhouse wrote nothing
+        match, found = _candidate_resolve(claim, client, gone=candidate_id)
+        verdict = decide(replace(facts, candidate_match=match))
+        if verdict.decision != Decision.SYNC:
+            return _settle(claim, verdict, error=exc.message)
+        assert found is not None
+        logger.info("Sync record %s: candidate %s is now %s", record.pk, candidate_id, found)
+        candidate_id = found
+        note = post(candidate_id)
+    _attempt_finish(claim, SyncAttempt.Outcome.OK, http_status=201)
+    return _mark_written(claim, verdict, note_id=int(note["id"]), candidate_id=candidate_id)
+
+
+@contextmanager
+def _post_guard(claim: Claim, candidate_id: int) -> Iterator[None]:
+    """Entered by the client after every wait, right before each send of the POST."""
+    _switch_check(claim)
     # The log row and the heartbeat are committed before the POST (healthchecks' "log row
     # before the side effect"): whoever finds this record later knows a note may exist.
     now = timezone.now()
     if not claim.mine().update(post_started_at=now, claimed_at=now, candidate_id=candidate_id):
         raise LostClaim
     claim.claimed_at = now
-    _attempt_start(claim, SyncAttempt.Kind.POST)
-    note = client.note_create(
-        candidate_id=candidate_id,
-        visibility=integration.note_visibility or NoteVisibility.PUBLIC,
-        user_id=user_id,
-        **content.as_kwargs(),
-    )
-    _attempt_finish(claim, SyncAttempt.Outcome.OK, http_status=201)
-    return _mark_written(claim, verdict, note_id=int(note["id"]), candidate_id=candidate_id)
+    if claim.attempt is None:
+        _attempt_start(claim, SyncAttempt.Kind.POST)
+    # A switch that committed after the check above is seen here; one that comes later waits
+    # until Greenhouse has answered (apps/greenhouse/gate.py).
+    with switch_gate_shared(team_id=claim.record.team_id):
+        _switch_check(claim)
+        yield
 
 
 def _may_have_posted(record: SyncRecord) -> bool:
@@ -442,12 +542,16 @@ def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
     )
 
 
-def _candidate_resolve(claim: Claim, client: HarvestClient) -> tuple[CandidateMatch, int | None]:
+def _candidate_resolve(
+    claim: Claim, client: HarvestClient, *, gone: int | None = None
+) -> tuple[CandidateMatch, int | None]:
     """The prospect's Greenhouse candidate, by all its email addresses (for SMS too: Harvest has
-    no phone search). One match is kept and reused; none or several are looked up again."""
+    no phone search). One match is kept and reused; none or several are looked up again.
+    `gone`: the linked candidate just answered 404, so the link is not trusted; a search that
+    finds nothing then says "gone", and one that finds that same id still "not found"."""
     record = claim.record
     link = CandidateLink.objects.filter(prospect_id=record.prospect_id).first()
-    if link is not None and link.match == CandidateMatch.ONE and link.candidate_id:
+    if gone is None and link is not None and link.match == CandidateMatch.ONE and link.candidate_id:
         return CandidateMatch.ONE, link.candidate_id
     emails = list(
         ProspectEmail.objects.filter(prospect_id=record.prospect_id).values_list("email", flat=True)
@@ -459,8 +563,14 @@ def _candidate_resolve(claim: Claim, client: HarvestClient) -> tuple[CandidateMa
             if int(candidate["id"]) not in seen:
                 seen.append(int(candidate["id"]))
     _attempt_finish(claim, SyncAttempt.Outcome.OK, http_status=200)
-    if not seen:
-        match = CandidateMatch.NONE
+    if gone is not None and gone in seen:
+        seen.remove(gone)
+        if not seen:
+            seen = [gone]
+    if gone is not None and seen == [gone]:
+        match = CandidateMatch.NOT_FOUND
+    elif not seen:
+        match = CandidateMatch.GONE if gone is not None else CandidateMatch.NONE
     elif len(seen) == 1:
         match = CandidateMatch.ONE
     else:
@@ -547,7 +657,33 @@ def _fail(claim: Claim, reason: str, *, http_status=None) -> str:
     return "failed"
 
 
-def _retry_later(claim: Claim, reason: str, *, at_least: float = 0.0, http_status=None) -> str:
+def _hold_for_outage(claim: Claim, reason: str) -> str:
+    first_failure = (
+        SyncAttempt.objects.filter(record_id=claim.record.pk, outcome=SyncAttempt.Outcome.RETRY)
+        .order_by("started_at")
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    integration = claim.integration
+    since = (integration.unreachable_since if integration else None) or first_failure
+    since = since or timezone.now()
+    error = (
+        f"Greenhouse unreachable since {timezone.localtime(since):%Y-%m-%d %H:%M %Z}: {reason} "
+        "Held; written in order once Greenhouse answers again."
+    )
+    if integration is not None:
+        greenhouse_integration_record_check(integration=integration, error=error, unreachable=True)
+        GreenhouseIntegration.objects.filter(pk=integration.pk).update(unreachable_since=since)
+    logger.warning("Sync record %s held: %s", claim.record.pk, error)
+    return _settle(claim, Verdict(Decision.HOLD, Reason.GREENHOUSE_UNREACHABLE), error=error)
+
+
+def _retry_later(
+    claim: Claim, reason: str, *, at_least: float = 0.0, http_status=None, outage: bool = False
+) -> str:
+    """`outage`: Greenhouse (or the network) did not answer. Once the retries are used up the
+    record is held, not failed (an outage is not a property of a message), and the connection
+    says since when Greenhouse is unreachable, which holds the team's other records too."""
     _attempt_finish(claim, SyncAttempt.Outcome.RETRY, error=reason, http_status=http_status)
     attempts = claim.record.attempts
     next_at = SyncRecord.retry_later(
@@ -557,6 +693,8 @@ def _retry_later(claim: Claim, reason: str, *, at_least: float = 0.0, http_statu
         reason=reason,
         at_least=timedelta(seconds=at_least),
     )
+    if next_at is None and outage:
+        return _hold_for_outage(claim, reason)
     if next_at is None:
         return _fail(claim, SyncRecord.gave_up_error(attempts, reason))
     logger.info("Sync record %s retries at %s: %s", claim.record.pk, next_at, reason)

@@ -13,9 +13,12 @@ from apps.greenhouse.harvest.errors import (
     HarvestNotFound,
     HarvestPermissionError,
     HarvestRateLimited,
+    HarvestResourceNotFound,
     HarvestServerError,
     HarvestUnavailable,
     HarvestValidationError,
+    Scope,
+    scope_of,
 )
 from tests.fixtures.harvest import allow_greenhouse_host
 
@@ -292,12 +295,30 @@ def test_email_fields_are_refused_on_a_plain_note(make_client):
 
 
 def test_a_422_carries_greenhouses_messages(make_client, harvest_sandbox):
+    client = make_client()
+    grace = client.candidates_by_email(GRACE)[0]["id"]
     with pytest.raises(HarvestValidationError) as caught:
-        make_client().note_create(candidate_id=999, body="   ")
+        client.note_create(candidate_id=grace, body="   ", user_id=999999)
 
     assert caught.value.status == 422
-    assert "candidate_id: Candidate 999 does not exist" in caught.value.errors
+    assert caught.value.resource == f"candidate {grace}"
     assert "body: must be a non-empty string" in caught.value.errors
+    assert "user_id: User 999999 does not exist" in caught.value.errors
+    assert harvest_sandbox.notes() == []
+
+
+def test_a_404_on_the_notes_candidate_is_about_that_candidate_not_the_endpoint(
+    make_client, harvest_sandbox
+):
+    with pytest.raises(HarvestResourceNotFound) as caught:
+        make_client().note_create(candidate_id=999, body="hello")
+
+    assert (caught.value.kind, caught.value.resource_id, caught.value.status) == (
+        "candidate",
+        999,
+        404,
+    )
+    assert scope_of(caught.value) == Scope.RESOURCE
     assert harvest_sandbox.notes() == []
 
 

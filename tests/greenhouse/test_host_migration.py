@@ -49,7 +49,11 @@ def test_stored_urls_become_host_keys_and_foreign_hosts_need_a_new_secret(settin
     # The current model may have columns added after 0004: read the rows with the latest schema.
     migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
 
-    found = {i.team.slug: i for i in GreenhouseIntegration.objects.select_related("team")}
+    # Columns added by later migrations (0006) are not there yet at 0004.
+    later = ("unhealthy_since", "unreachable_since")
+    found = {
+        i.team.slug: i for i in GreenhouseIntegration.objects.defer(*later).select_related("team")
+    }
     for slug, host in (("real", "greenhouse"), ("proxy", "proxy")):
         assert found[slug].host == host
         assert found[slug].get_client_secret() == "kept-secret-1234"

@@ -167,3 +167,49 @@ def test_the_team_switches_and_scope_come_before_the_maildrop_choice():
 def test_the_maildrop_reason_says_the_copy_is_public():
     explanation = EXPLANATIONS[Reason.MAILDROP_BCC]
     assert "Maildrop" in explanation and "public" in explanation
+
+
+# --- Reasons of issue 12: a candidate that is gone, an outage -----------------------------------
+
+
+def test_a_candidate_merged_away_or_deleted_with_no_other_match_is_skipped_with_that_reason():
+    assert verdict(candidate_match=CandidateMatch.GONE) == (Decision.SKIP, Reason.CANDIDATE_GONE)
+    assert "merged away or deleted" in EXPLANATIONS[Reason.CANDIDATE_GONE]
+
+
+def test_a_candidate_that_answers_404_yet_is_still_found_by_email_waits_for_a_person():
+    assert verdict(candidate_match=CandidateMatch.NOT_FOUND) == (
+        Decision.HOLD,
+        Reason.CANDIDATE_NOT_FOUND,
+    )
+    assert "held for a person" in EXPLANATIONS[Reason.CANDIDATE_NOT_FOUND]
+
+
+def test_an_unreachable_greenhouse_holds_records_for_the_outage_not_for_the_credential():
+    assert verdict(connection_healthy=False, greenhouse_unreachable=True) == (
+        Decision.HOLD,
+        Reason.GREENHOUSE_UNREACHABLE,
+    )
+    assert verdict(connection_healthy=False) == (Decision.HOLD, Reason.CONNECTION_UNHEALTHY)
+    assert "could not be reached" in EXPLANATIONS[Reason.GREENHOUSE_UNREACHABLE]
+
+
+def test_the_switches_still_come_before_an_outage_or_a_gone_candidate():
+    assert verdict(team_sync_on=False, connection_healthy=False, greenhouse_unreachable=True) == (
+        Decision.SKIP,
+        Reason.SYNC_TURNED_OFF,
+    )
+    assert verdict(candidate_paused=True, candidate_match=CandidateMatch.GONE) == (
+        Decision.SKIP,
+        Reason.CANDIDATE_PAUSED,
+    )
+
+
+@pytest.mark.parametrize(
+    "reason",
+    [Reason.CANDIDATE_GONE, Reason.CANDIDATE_NOT_FOUND, Reason.GREENHOUSE_UNREACHABLE],
+)
+def test_each_new_reason_reads_as_a_plain_sentence(reason):
+    text = EXPLANATIONS[reason]
+    assert text[0].isupper() and text.endswith(".")
+    assert "_" not in text and "404" not in text

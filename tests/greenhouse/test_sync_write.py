@@ -260,7 +260,12 @@ def test_turning_sync_off_after_a_possible_post_reads_back_before_calling_it_ski
     assert len(our_notes(harvest_sandbox, GRACE)) == (1 if post_landed else 0)
 
 
-def test_transient_errors_back_off_then_fail_with_a_plain_reason(synced, harvest_sandbox, settings):
+def test_transient_errors_back_off_then_hold_for_the_outage_not_fail(
+    synced, harvest_sandbox, settings
+):
+    """An outage is not a property of a message: once the retries are used up the record is
+    held with "Greenhouse unreachable since …", the connection says so, and the record is
+    written when Greenhouse answers again."""
     settings.GREENHOUSE_SYNC_MAX_ATTEMPTS = 3
     sms_send(sender=synced.rob, prospect=synced.grace, body="Hello")
     deliver_queued()
@@ -270,11 +275,21 @@ def test_transient_errors_back_off_then_fail_with_a_plain_reason(synced, harvest
     for _ in range(2):
         assert sync_record_write(record_id=record.pk) == "retry"
         due_now(record)
-    assert sync_record_write(record_id=record.pk) == "failed"
+    assert sync_record_write(record_id=record.pk) == Status.HELD
 
     record.refresh_from_db()
-    assert record.status == Status.FAILED
-    assert record.last_error.startswith("Gave up after 3 attempts. Last error: Greenhouse failed")
+    assert (record.status, record.reason) == (Status.HELD, Reason.GREENHOUSE_UNREACHABLE)
+    assert record.last_error.startswith("Greenhouse unreachable since ")
+    synced.integration.refresh_from_db()
+    assert synced.integration.health == GreenhouseIntegration.Health.NEEDS_ATTENTION
+    assert synced.integration.unreachable_since is not None
+    assert synced.integration.last_error.startswith("Greenhouse unreachable since ")
+
+    harvest_sandbox.clear_faults()
+    assert greenhouse_integration_test_connection(integration=synced.integration).ok
+    assert sync_records_sweep()["released"] == 1
+    assert sync_record_write(record_id=record.pk) == "written"
+    assert len(harvest_sandbox.notes()) == 1
 
 
 def test_the_backoff_of_notes_follows_the_settings(settings):

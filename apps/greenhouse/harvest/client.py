@@ -22,7 +22,8 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -47,6 +48,7 @@ from .errors import (
     HarvestNotFound,
     HarvestPermissionError,
     HarvestRateLimited,
+    HarvestResourceNotFound,
     HarvestServerError,
     HarvestUnavailable,
     HarvestValidationError,
@@ -384,7 +386,13 @@ class HarvestClient:
         *,
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
+        resource: tuple[str, int] | None = None,
+        guard: "Callable[[], AbstractContextManager[object]] | None" = None,
     ) -> requests.Response:
+        """`resource`: (kind, id) of the one resource the call is about; Greenhouse's 4xx is
+        then about it, not about the connection. `guard`: entered after every wait (rate
+        budget, token refresh, 429 hold) right before each send, and left after the answer; it
+        may raise to stop the request (the caller's last word on whether to send at all)."""
         write = method != "GET"
         path = urlsplit(url).path
         deadline = time.monotonic() + self.max_rate_wait
@@ -407,13 +415,14 @@ class HarvestClient:
                 ) from None
             started = time.monotonic()
             try:
-                response = self._send(
-                    method,
-                    url,
-                    params=params,
-                    json=json,
-                    headers={"Authorization": f"Bearer {token}"},
-                )
+                with guard() if guard is not None else nullcontext():
+                    response = self._send(
+                        method,
+                        url,
+                        params=params,
+                        json=json,
+                        headers={"Authorization": f"Bearer {token}"},
+                    )
             except HarvestError:
                 self.budget.record(grant, None)
                 raise
@@ -436,6 +445,9 @@ class HarvestClient:
                         f"Could not connect to Greenhouse at {self.credentials.host}."
                     ) from exc
                 raise HarvestUnavailable(f"The request to Greenhouse {what}.") from exc
+            except BaseException:
+                self.budget.record(grant, None)  # the guard stopped it: nothing was sent
+                raise
 
             self.budget.record(grant, response.headers)
             status = response.status_code
@@ -480,12 +492,27 @@ class HarvestClient:
                 read_retries -= 1
                 self._wait(self.retry_backoff)
                 continue
-            raise self._error_for(response, write=write)
+            raise self._error_for(response, write=write, resource=resource)
 
-    def _error_for(self, response: requests.Response, *, write: bool) -> HarvestError:
+    def _error_for(
+        self,
+        response: requests.Response,
+        *,
+        write: bool,
+        resource: tuple[str, int] | None = None,
+    ) -> HarvestError:
         status = response.status_code
         messages = self._messages(response)
         detail = f": {clip_text('; '.join(messages))}" if messages else ""
+        about = f"{resource[0]} {resource[1]}" if resource else None
+        if status == 404 and resource is not None:
+            # Harvest routes first, so a documented path that answers 404 for a call about one
+            # resource means that resource is gone (merged away or deleted), not the endpoint.
+            return HarvestResourceNotFound(
+                f"Greenhouse has no {about} (it was merged into another or deleted).",
+                kind=resource[0],
+                resource_id=resource[1],
+            )
         if status >= 500:
             if write:
                 return HarvestAmbiguousWrite(
@@ -501,7 +528,10 @@ class HarvestClient:
             )
         if status == 403:
             return HarvestPermissionError(
-                f"Greenhouse refused access{detail}.", status=status, errors=messages
+                f"Greenhouse refused access{detail}.",
+                status=status,
+                errors=messages,
+                resource=about,
             )
         if status == 404:
             return HarvestNotFound(
@@ -512,10 +542,20 @@ class HarvestClient:
             )
         if status in (400, 422):
             return HarvestValidationError(
-                f"Greenhouse rejected the request{detail}.", status=status, errors=messages
+                f"Greenhouse rejected the request{detail}.",
+                status=status,
+                errors=messages,
+                resource=about,
+            )
+        if status == 409:
+            return HarvestError(
+                f"Greenhouse refused the request as a conflict{detail}.",
+                status=status,
+                errors=messages,
+                resource=about,
             )
         return HarvestError(
-            f"Greenhouse answered {status}{detail}.", status=status, errors=messages
+            f"Greenhouse answered {status}{detail}.", status=status, errors=messages, resource=about
         )
 
     def _get_all(self, path: str, params: dict[str, Any]) -> list[dict[str, Any]]:
@@ -590,8 +630,10 @@ class HarvestClient:
         email_to: list[str] | None = None,
         email_cc: list[str] | None = None,
         application_id: int | None = None,
+        guard: "Callable[[], AbstractContextManager[object]] | None" = None,
     ) -> dict[str, Any]:
-        """POST /v3/notes. NOTE for SMS, EMAIL for email (with from/to/cc). Returns the note."""
+        """POST /v3/notes. NOTE for SMS, EMAIL for email (with from/to/cc). Returns the note.
+        A 404 is about the candidate (HarvestResourceNotFound); `guard`: see `_request`."""
         note_type = note_type.upper()
         if note_type not in NOTE_TYPES:
             raise ValueError(f"note_type must be one of {', '.join(NOTE_TYPES)}.")
@@ -622,7 +664,13 @@ class HarvestClient:
             payload["user_id"] = user_id
         if application_id is not None:
             payload["application_id"] = application_id
-        response = self._request("POST", self._url("/v3/notes"), json=payload)
+        response = self._request(
+            "POST",
+            self._url("/v3/notes"),
+            json=payload,
+            resource=("candidate", candidate_id),
+            guard=guard,
+        )
         note = json_or_none(response)
         if not isinstance(note, dict) or "id" not in note:
             # Accepted, so the note may well exist: the caller reads the notes back.

@@ -7,6 +7,7 @@ what to do, for team admins and support staff; it never repeats a secret or a ra
 
 import re
 from collections.abc import Iterable
+from enum import StrEnum
 from typing import Any
 
 import requests
@@ -28,14 +29,24 @@ REQUIRED_SCOPES = (
 
 
 class HarvestError(Exception):
-    """Base class. `retryable`: trying again later may succeed (the request was not applied)."""
+    """Base class. `retryable`: trying again later may succeed (the request was not applied).
+    `resource`: the one Greenhouse resource the call was about (e.g. "candidate 123"), when it
+    was about one; an answer about it says nothing about the connection (see `scope_of`)."""
 
     retryable = False
 
-    def __init__(self, message: str, *, status: int | None = None, errors: Iterable[str] = ()):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        errors: Iterable[str] = (),
+        resource: str | None = None,
+    ):
         self.message = message
         self.status = status
         self.errors = list(errors)
+        self.resource = resource
         super().__init__(message)
 
 
@@ -48,7 +59,20 @@ class HarvestPermissionError(HarvestError):
 
 
 class HarvestNotFound(HarvestError):
-    """404: Harvest routes before it authenticates, so this means a wrong URL."""
+    """404 on a call that involves no single resource: Harvest routes before it authenticates,
+    so this means a wrong URL (the endpoint is not there)."""
+
+
+class HarvestResourceNotFound(HarvestError):
+    """404 on a call about one resource (the note's candidate): that resource is gone (merged
+    away or deleted). Not a subclass of HarvestNotFound: it says nothing about the connection."""
+
+    def __init__(
+        self, message: str, *, kind: str, resource_id: int | None, status: int | None = 404
+    ):
+        self.kind = kind
+        self.resource_id = resource_id
+        super().__init__(message, status=status, resource=f"{kind} {resource_id}")
 
 
 class HarvestValidationError(HarvestError):
@@ -83,6 +107,53 @@ class HarvestAmbiguousWrite(HarvestError):
 
 class HarvestHostNotAllowed(HarvestError):
     """A URL or host profile outside settings.GREENHOUSE_HOSTS: refused before any connection."""
+
+
+class Scope(StrEnum):
+    """Whom an error is about: the caller acts on this, never on the message."""
+
+    RESOURCE = "resource"  # this one record's resource (candidate gone, note refused): others go on
+    CONNECTION = "connection"  # the credential or the host: every record of the team waits
+    RATE_LIMITED = "rate_limited"  # not applied; the same request later will do
+    UNREACHABLE = "unreachable"  # Greenhouse or the network is down (5xx, timeout, refused)
+    AMBIGUOUS = "ambiguous"  # a write was sent and no clear answer came: read back first
+
+
+def scope_of(exc: BaseException) -> Scope:
+    """The classification table (tests/greenhouse/test_error_scope.py holds it row by row).
+
+    Only a failure of the token endpoint, or of a call that involves no single resource, is
+    about the connection: a 401 (the token was refreshed once already), a route 404, a missing
+    scope, a host this server does not allow or a secret it cannot decrypt. Any 4xx about one
+    resource (403 without a scope problem: the acting user may not see this candidate; 404;
+    409; 400/422) is about that resource only."""
+    if isinstance(exc, HarvestAmbiguousWrite):
+        return Scope.AMBIGUOUS
+    if isinstance(exc, HarvestRateLimited):
+        return Scope.RATE_LIMITED
+    if isinstance(exc, HarvestServerError | HarvestUnavailable):
+        return Scope.UNREACHABLE
+    if isinstance(exc, HarvestResourceNotFound):
+        return Scope.RESOURCE
+    if isinstance(exc, HarvestAuthenticationError | HarvestNotFound | HarvestHostNotAllowed):
+        return Scope.CONNECTION
+    if isinstance(exc, crypto.SecretDecryptionError):
+        return Scope.CONNECTION
+    if isinstance(exc, HarvestPermissionError):
+        detail = " ".join([exc.message, *exc.errors]).lower()
+        if exc.resource is None or "scope" in detail:
+            return Scope.CONNECTION
+        return Scope.RESOURCE
+    if isinstance(exc, HarvestError):
+        status = exc.status
+        if status is None:
+            return Scope.UNREACHABLE  # an answer we could not read: try again later
+        if status >= 500:
+            return Scope.UNREACHABLE
+        if 300 <= status < 400:
+            return Scope.CONNECTION  # a redirect, never followed: the host is wrong
+        return Scope.RESOURCE if exc.resource is not None else Scope.CONNECTION
+    return Scope.UNREACHABLE  # not Greenhouse's answer at all: the caller logs it
 
 
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
@@ -176,6 +247,11 @@ def in_plain_words(exc: Exception, *, acting_user_id: int | None, host_label: st
         return (
             "This connection's Greenhouse host is not configured on this server. Ask support to "
             "choose one of the configured hosts."
+        )
+    if isinstance(exc, HarvestResourceNotFound):
+        return (
+            f"Greenhouse has no {exc.kind} {exc.resource_id} (404): it was merged into another "
+            f"{exc.kind} or deleted."
         )
     if isinstance(exc, HarvestNotFound):
         return (

@@ -1,0 +1,112 @@
+"""Turning sync off holds up to the instant of the POST (issue 12, part 1; a pause goes through
+the same gate): real Celery worker processes, the Harvest sandbox over HTTP with a small
+allowance, so claimed records wait in the rate budget when the switch commits.
+
+The switch commits only after the POSTs already on the wire are answered, and no POST starts
+after it (apps/greenhouse/gate.py); so no note in the sandbox may be newer than the moment the
+switch took the gate (`sync_changed_at` / `paused_at`, set under it, before its commit)."""
+
+from datetime import datetime, timedelta
+
+import pytest
+
+from apps.greenhouse.models import SyncAttempt, SyncRecord
+from apps.greenhouse.policy import Reason
+from apps.greenhouse.sweeper import sync_records_sweep
+from apps.greenhouse.switches import team_sync_turn_off
+from apps.messaging.outbound import sms_send
+from tests.fixtures.messaging import deliver_queued
+from tests.fixtures.worker import wait_for
+from tests.greenhouse.sync_helpers import add_prospect
+from tests.greenhouse.test_sync_acceptance import worker_env
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+Status = SyncRecord.Status
+
+
+def many_candidates(world, sandbox, count: int) -> list:
+    prospects = []
+    for n in range(count):
+        email = f"gate.{n}@example.com"
+        sandbox.add_candidate(first_name="Gate", last_name=f"Candidate {n}", emails=[email])
+        phone = f"+1415555{n:04d}"
+        prospects.append(
+            add_prospect(world, first="Gate", last=f"Candidate {n}", email=email, phone=phone)
+        )
+    return prospects
+
+
+def slow_world(synced, harvest_sandbox, celery_worker_factory, settings, tmp_path):
+    # 2 requests per 3 s: claimed records spend seconds waiting for the budget.
+    harvest_sandbox.configure(rate_limit=2, rate_window=3)
+    env = worker_env(
+        settings,
+        GREENHOUSE_RATE_MAX_WAIT="30",
+        GREENHOUSE_SYNC_STALE_AFTER="120",
+        GREENHOUSE_SWITCH_LOCK_DIR=str(settings.GREENHOUSE_SWITCH_LOCK_DIR),
+    )
+    celery_worker_factory(concurrency=4, extra_env=env)
+
+
+def api_notes(sandbox) -> list[dict]:
+    return [n for n in sandbox.notes() if n["source"] == "api"]
+
+
+def created(note) -> datetime:
+    return datetime.fromisoformat(note["created_at"].replace("Z", "+00:00"))
+
+
+@pytest.fixture
+def gate_dir(settings, tmp_path):
+    settings.GREENHOUSE_SWITCH_LOCK_DIR = str(tmp_path / "switch")
+
+
+def settled() -> bool:
+    # The beat sweeper's part, run from here: records a rate limit sent back to pending.
+    sync_records_sweep(lease=timedelta(seconds=5))
+    return not SyncRecord.objects.filter(status__in=(Status.PENDING, Status.IN_PROGRESS)).exists()
+
+
+def wait_settled(what: str) -> None:
+    wait_for(settled, interval=0.5, message=what)
+
+
+def in_progress() -> int:
+    return SyncRecord.objects.filter(status=Status.IN_PROGRESS).count()
+
+
+def test_nothing_is_written_after_sync_is_turned_off(
+    synced, harvest_sandbox, celery_worker_factory, settings, tmp_path, gate_dir
+):
+    slow_world(synced, harvest_sandbox, celery_worker_factory, settings, tmp_path)
+    prospects = many_candidates(synced, harvest_sandbox, 8)
+    for prospect in prospects:
+        sms_send(sender=synced.rob, prospect=prospect, body=f"Hello {prospect.last_name}")
+    deliver_queued()
+    wait_for(lambda: in_progress() >= 3, message="no records were claimed")
+
+    team_sync_turn_off(team=synced.team, by=synced.ada)
+    synced.integration.refresh_from_db()
+    switched_at = synced.integration.sync_changed_at
+
+    wait_for(
+        lambda: (
+            not SyncRecord.objects.filter(status__in=(Status.PENDING, Status.IN_PROGRESS)).exists()
+        ),
+        message="records still in progress after the switch",
+    )
+    late = [n for n in api_notes(harvest_sandbox) if created(n) > switched_at]
+    assert late == [], f"notes written after sync was turned off at {switched_at}: {late}"
+    records = list(SyncRecord.objects.all())
+    written = [r for r in records if r.status == Status.WRITTEN]
+    assert len(written) == len(api_notes(harvest_sandbox))
+    assert all(r.status in (Status.WRITTEN, Status.SKIPPED) for r in records)
+    stopped = SyncAttempt.objects.filter(outcome=SyncAttempt.Outcome.STOPPED)
+    assert stopped.exists(), "no claimed record reached the gate after the switch"
+    for attempt in stopped:
+        record = attempt.record
+        assert (record.status, record.reason) == (Status.SKIPPED, Reason.SYNC_TURNED_OFF)
+        assert record.last_error.startswith(
+            f"Stopped before writing: sync turned off by {synced.ada}"
+        )
+        assert record.post_started_at is None  # nothing was sent for it
