@@ -218,6 +218,80 @@ def test_a_window_of_one_of_two_lengths_keeps_one_request_for_an_early_probe():
     assert decide(state, NOW + 3.01, POLICY, max_delay=60).probe
 
 
+def test_a_lost_early_probe_may_have_used_the_spare_so_the_next_waits_for_the_surer_end():
+    """The early probe of a window of two possible lengths got no answer (a write cut off): it
+    may have found the window still open and been its 40th request, so another probe right away
+    could be the 41st. It waits for the end of the longer length."""
+    state = {}
+    decide(state, NOW, POLICY, max_delay=60)
+    learn(
+        state,
+        NOW + 0.01,
+        POLICY,
+        probe=True,
+        answered=True,
+        sent_at=NOW,
+        limit=40,
+        remaining=39,
+        reset=NOW + 2,
+        margin=1.0,
+    )
+    assert state["lengths"] == (2, 3)
+    for _ in range(38):
+        assert decide(state, NOW + 0.02, POLICY, max_delay=60).granted
+    early = decide(state, NOW + 2.01, POLICY, max_delay=60)
+    assert early.probe
+
+    learn(state, NOW + 2.02, POLICY, probe=True, answered=False, ticket=early.ticket)
+
+    waiting = decide(state, NOW + 2.03, POLICY, max_delay=60)
+    assert not waiting.granted and NOW + 2.03 + waiting.delay >= NOW + 3  # the longer length
+    assert decide(state, state["surely_over"], POLICY, max_delay=60).probe
+
+
+def test_a_grant_still_unanswered_when_a_window_opens_counts_in_it():
+    """A request granted near the end of a window may reach Greenhouse in the next one, after
+    the probe that opened it (its process starved of CPU between grant and send): until its
+    answer comes it counts in the new window, so that window's 40 hold with it."""
+    state = {}
+    first = decide(state, NOW, POLICY, max_delay=60)
+    learn(state, NOW + 0.01, POLICY, probe=True, answered=True, ticket=first.ticket, limit=40,
+          remaining=39, reset=NOW + 2.25)  # fmt: skip
+    grants = [decide(state, NOW + 0.02, POLICY, max_delay=60) for _ in range(39)]
+    straggler = grants[-1]  # its slot is just before the reserve; it will arrive late
+    for grant in grants[:-1]:
+        learn(state, NOW + 2.2, POLICY, probe=False, answered=True, ticket=grant.ticket,
+              limit=40, remaining=2, reset=NOW + 2.25)  # fmt: skip
+
+    probe = decide(state, NOW + 2.5, POLICY, max_delay=60)
+    assert probe.probe
+    # The probe opened the next window (it is counted first there); the straggler lands after.
+    learn(state, NOW + 2.51, POLICY, probe=True, answered=True, sent_at=NOW + 2.5,
+          ticket=probe.ticket, limit=40, remaining=39, reset=NOW + 4.5)  # fmt: skip
+    more = [decide(state, NOW + 2.52, POLICY, max_delay=60).granted for _ in range(40)]
+    assert more.count(True) == 38  # 40 with the probe and the straggler
+
+    learn(state, NOW + 2.6, POLICY, probe=False, answered=True, ticket=straggler.ticket,
+          limit=40, remaining=1, reset=NOW + 4.5)  # fmt: skip
+    assert not decide(state, NOW + 2.61, POLICY, max_delay=60).granted  # counted once, not twice
+
+
+def test_an_unanswered_grant_is_forgotten_after_the_request_timeout():
+    """A process killed mid-request never records its grant: it stops counting once the
+    request would surely have reached Greenhouse or failed."""
+    policy = Policy(edge_reserve=0.25, clock_skew=0.25, request_timeout=5.0)
+    state = {}
+    decide(state, NOW, policy, max_delay=60)
+    learn(state, NOW + 0.01, policy, probe=True, answered=True, limit=40, remaining=39,
+          reset=NOW + 2.25)  # fmt: skip
+    decide(state, NOW + 0.02, policy, max_delay=60)  # never recorded
+
+    probe = decide(state, NOW + 10, policy, max_delay=60)
+    learn(state, NOW + 10.01, policy, probe=True, answered=True, sent_at=NOW + 10,
+          ticket=probe.ticket, limit=40, remaining=39, reset=NOW + 12.25)  # fmt: skip
+    assert state["used"] == 1 and list(state["out"]) == []
+
+
 @pytest.mark.parametrize("opened", [0.0, 0.05, 0.3, 0.5, 0.74, 0.76, 0.9, 0.99])
 @pytest.mark.parametrize("skew", [-0.2, 0.0, 0.2])  # Greenhouse's clock ahead of ours
 @pytest.mark.parametrize("window", [2, 30])
@@ -357,14 +431,15 @@ def simulate(*, workers: int, total: int, limit: int, window: int, start: float,
             decision = decide(state, now, POLICY, max_delay=60)
             if decision.granted:
                 granted += 1
-                heapq.heappush(events, (now + decision.delay, sequence, "send", decision.probe))
+                send = (decision.probe, decision.ticket)
+                heapq.heappush(events, (now + decision.delay, sequence, "send", send))
             else:
                 heapq.heappush(events, (now + decision.delay, sequence, "ask", None))
         elif action == "send":
             headers = server.answer(now + latency)
-            heapq.heappush(events, (now + 2 * latency, sequence, "answer", (data, now, headers)))
+            heapq.heappush(events, (now + 2 * latency, sequence, "answer", (*data, now, headers)))
         else:
-            probe, sent_at, headers = data
+            probe, ticket, sent_at, headers = data
             rate = parse_rate_headers(headers, now)
             learn(
                 state,
@@ -373,6 +448,7 @@ def simulate(*, workers: int, total: int, limit: int, window: int, start: float,
                 probe=probe,
                 answered=True,
                 sent_at=sent_at,
+                ticket=ticket,
                 limit=rate.limit,
                 remaining=rate.remaining,
                 reset=rate.reset,

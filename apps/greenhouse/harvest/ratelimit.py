@@ -19,6 +19,14 @@ requests into the old one (41 in a window of 40), and one that trusted Retry-Aft
   between the probe's sending and its answer, which with a whole-second window length pins both
   bounds down to about a round trip, with no clock skew in the end bound (see `learn`).
 
+What the budget cannot observe it takes at its worst:
+- A request granted in one window may reach Greenhouse in the next (a process starved of CPU
+  between the grant and the send, a slow connect): when a window opens, every grant still
+  unanswered (and younger than a request's timeouts) counts in it too, so a late one cannot be
+  the allowance's 41st of 40.
+- An early probe whose answer never came may have been the window's last request (the spare):
+  the next one waits for the window's surer end.
+
 A 429 holds every process until the window has surely ended (`refusal_wait`), from Retry-After
 and Reset with the same margins, and no later than the end learned from the probe.
 
@@ -68,10 +76,13 @@ class Policy:
     clock_skew: float = 0.05  # seconds Greenhouse's clock may be off ours, at most
     default_limit: int = 50
     default_window: int = 30
+    # seconds after which an unanswered grant has surely reached Greenhouse or failed
+    request_timeout: float = 35.0
 
     @classmethod
     def from_settings(cls) -> "Policy":
         return cls(
+            request_timeout=settings.GREENHOUSE_CONNECT_TIMEOUT + settings.GREENHOUSE_READ_TIMEOUT,
             edge_reserve=settings.GREENHOUSE_RATE_EDGE_RESERVE,
             clock_skew=settings.GREENHOUSE_RATE_CLOCK_SKEW,
             default_limit=settings.GREENHOUSE_RATE_DEFAULT_LIMIT,
@@ -84,6 +95,7 @@ class Decision:
     delay: float  # seconds
     granted: bool  # True: send after `delay`. False: ask again after `delay`.
     probe: bool = False
+    ticket: int | None = None  # a granted request's, until its answer (or its absence) is learned
 
 
 # --- The decisions (pure; `state` is mutated in place) ------------------------------------------
@@ -107,7 +119,7 @@ def decide(state: dict[str, Any], now: float, policy: Policy, max_delay: float) 
         if probe_at is not None and now - probe_at < PROBE_TIMEOUT:
             return Decision(POLL_INTERVAL, granted=False)
         state["probe_at"] = now
-        return Decision(0.0, granted=True, probe=True)
+        return Decision(0.0, granted=True, probe=True, ticket=_ticket(state, now, now, policy))
 
     left = state["limit"] - state.get("used", 0) - state.get("spare", 0)
     slot = max(now, state.get("next_slot", 0.0))
@@ -118,7 +130,28 @@ def decide(state: dict[str, Any], now: float, policy: Policy, max_delay: float) 
     state["used"] = state.get("used", 0) + 1
     # Spread what is left of the allowance evenly over what is left of the window.
     state["next_slot"] = slot + (send_until - slot) / left
-    return Decision(slot - now, granted=True)
+    return Decision(slot - now, granted=True, ticket=_ticket(state, now, slot, policy))
+
+
+def _ticket(state: dict[str, Any], now: float, send_at: float, policy: Policy) -> int:
+    """Notes a grant as unanswered (`out`: ticket -> when it goes), forgetting those too old to
+    be still on their way (a process killed mid-request never says)."""
+    out = {
+        ticket: at
+        for ticket, at in (state.get("out") or {}).items()
+        if at > now - policy.request_timeout
+    }
+    ticket = state.get("ticket", 0) + 1
+    out[str(ticket)] = send_at
+    state.update(ticket=ticket, out=out)
+    return ticket
+
+
+def _unanswered(state: dict[str, Any], now: float, policy: Policy, *, before: float) -> int:
+    """Grants to send before `before` that may still reach Greenhouse, so be counted in the
+    window it has open then."""
+    oldest = now - policy.request_timeout
+    return sum(1 for at in (state.get("out") or {}).values() if oldest < at < before)
 
 
 def window_bounds(
@@ -171,14 +204,23 @@ def learn(
     probe: bool,
     answered: bool,
     sent_at: float | None = None,
+    ticket: int | None = None,
     limit: int | None = None,
     remaining: int | None = None,
     reset: float | None = None,
     margin: float = 0.0,
 ) -> None:
+    if ticket is not None:
+        (state.get("out") or {}).pop(str(ticket), None)
+    # Grants made before this one's probe went, which may reach Greenhouse after it.
+    before = (state.get("probe_at") or sent_at or now) if probe else now
     if probe:
         state["probe_at"] = None
     if not answered:
+        if probe and state.get("spare"):
+            # An early probe lost: it may have found the window open and used the spare request,
+            # so the next one waits for the end of the longer length.
+            state.update(opens_at=state.get("surely_over"), spare=0)
         return
     send_until = state.get("send_until")
     if limit is None:
@@ -189,7 +231,7 @@ def learn(
                 limit=state.get("limit") or policy.default_limit,
                 send_until=end,
                 opens_at=end,
-                used=1,
+                used=1 + _unanswered(state, now, policy, before=before),
                 next_slot=now,
                 probe_at=None,
             )
@@ -202,6 +244,8 @@ def learn(
     used = limit - remaining if remaining is not None else 1
     known = state.get("reset")
     if known is None or reset > known + WINDOW_EDGE:
+        # Grants of the window before still unanswered may land in this one, after this answer.
+        late = _unanswered(state, now, policy, before=before)
         # A new window: opened by our probe when it is the first request counted in it.
         opened_at = sent_at if probe and used == 1 else None
         known_lengths = state.get("lengths")
@@ -224,7 +268,7 @@ def learn(
             opens_at=now + lengths[0] if spare and lengths else opens_at,
             surely_over=opens_at,
             spare=spare,
-            used=used,
+            used=used + late,
             next_slot=now,
             probe_at=None,
         )
@@ -475,6 +519,7 @@ _memory_store = MemoryStore()
 class Grant:
     probe: bool
     sent_at: float  # when the request went (after any wait), on our clock
+    ticket: int | None = None
 
 
 class RateBudget:
@@ -520,7 +565,7 @@ class RateBudget:
             if decision.granted:
                 if decision.delay > 0:
                     self.sleep(decision.delay)
-                return Grant(probe=decision.probe, sent_at=self.clock())
+                return Grant(probe=decision.probe, sent_at=self.clock(), ticket=decision.ticket)
             if self.clock() + decision.delay > deadline:
                 raise RateBudgetExceeded(decision.delay)
             self.sleep(decision.delay)
@@ -531,7 +576,9 @@ class RateBudget:
         def apply(state: dict[str, Any]) -> None:
             now = self.clock()
             if headers is None:
-                learn(state, now, self.policy, probe=grant.probe, answered=False)
+                learn(
+                    state, now, self.policy, probe=grant.probe, answered=False, ticket=grant.ticket
+                )
                 return
             rate = parse_rate_headers(headers, now)
             learn(
@@ -541,6 +588,7 @@ class RateBudget:
                 probe=grant.probe,
                 answered=True,
                 sent_at=grant.sent_at,
+                ticket=grant.ticket,
                 limit=rate.limit,
                 remaining=rate.remaining,
                 reset=rate.reset,
