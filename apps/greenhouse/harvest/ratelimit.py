@@ -141,7 +141,7 @@ def _ticket(state: dict[str, Any], now: float, send_at: float, policy: Policy) -
         for ticket, at in (state.get("out") or {}).items()
         if at > now - policy.request_timeout
     }
-    ticket = state.get("ticket", 0) + 1
+    ticket = int(state.get("ticket", 0)) + 1
     out[str(ticket)] = send_at
     state.update(ticket=ticket, out=out)
     return ticket
