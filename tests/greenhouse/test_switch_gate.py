@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from apps.greenhouse.models import SyncAttempt, SyncRecord
+from apps.greenhouse.models import PauseVia, ProspectSyncPause, SyncAttempt, SyncRecord
+from apps.greenhouse.pausing import prospect_sync_pause
 from apps.greenhouse.policy import Reason
 from apps.greenhouse.sweeper import sync_records_sweep
 from apps.greenhouse.switches import team_sync_turn_off
@@ -110,3 +111,44 @@ def test_nothing_is_written_after_sync_is_turned_off(
             f"Stopped before writing: sync turned off by {synced.ada}"
         )
         assert record.post_started_at is None  # nothing was sent for it
+
+
+def test_nothing_is_written_for_a_candidate_after_the_pause(
+    synced, harvest_sandbox, celery_worker_factory, settings, tmp_path, gate_dir
+):
+    slow_world(synced, harvest_sandbox, celery_worker_factory, settings, tmp_path)
+    prospects = many_candidates(synced, harvest_sandbox, 8)
+    for prospect in prospects:
+        sms_send(sender=synced.rob, prospect=prospect, body=f"Hello {prospect.last_name}")
+    deliver_queued()
+    wait_for(lambda: in_progress() >= 3, message="no records were claimed")
+
+    # Pause a candidate whose record a worker holds, waiting for the rate budget.
+    claimed = SyncRecord.objects.filter(status=Status.IN_PROGRESS).order_by("-pk").first()
+    assert claimed is not None
+    paused_prospect = claimed.prospect
+    prospect_sync_pause(prospect=paused_prospect, via=PauseVia.APP, by=synced.rob)
+    paused_at = ProspectSyncPause.objects.get(prospect=paused_prospect).paused_at
+    assert paused_at is not None
+
+    wait_settled("records still waiting after the pause")
+    candidate_id = harvest_sandbox.candidate_id(paused_prospect.emails.get().email)
+    late = [
+        n
+        for n in api_notes(harvest_sandbox)
+        if n["candidate_id"] == candidate_id and created(n) > paused_at
+    ]
+    assert late == [], f"notes written for the paused candidate after {paused_at}: {late}"
+    mine = SyncRecord.objects.get(pk=claimed.pk)
+    print(f"\npaused candidate's claimed record ended {mine.status} ({mine.reason})")
+    if mine.status == Status.SKIPPED:  # it had not been sent when the pause committed
+        assert mine.reason == Reason.CANDIDATE_PAUSED
+        assert mine.post_started_at is None
+    else:  # sent before the pause took the gate: written, and before the pause
+        assert mine.status == Status.WRITTEN
+    # Everyone else's notes go on.
+    others = SyncRecord.objects.exclude(prospect=paused_prospect)
+    assert {r.status for r in others} == {Status.WRITTEN}
+    assert (
+        len(api_notes(harvest_sandbox)) == SyncRecord.objects.filter(status=Status.WRITTEN).count()
+    )
