@@ -49,7 +49,7 @@ class SwitchEvent(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     by_name = models.CharField("by", max_length=200, blank=True)
-    at = models.DateTimeField(default=timezone.now)
+    at = models.DateTimeField("when", default=timezone.now)
 
     class Meta:
         ordering = ["-at", "-id"]

@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.utils import timezone
-from django.utils.html import format_html
 
 from .models import Message, Thread, UnmatchedInbound, VirtualPhoneNumber
 
@@ -39,8 +38,8 @@ class ThreadAdmin(admin.ModelAdmin):
 class MessageAdmin(admin.ModelAdmin):
     # The columns that fit at 1366 px beside the nav sidebar and the filters (the id is in the
     # link, the channel and direction share a column).
-    list_display = ("created", "team", "kind", "from_address", "subject", "status", "attempts")
-    list_display_links = ("created",)
+    list_display = ("created_at", "team", "kind", "from_address", "subject", "status", "attempts")
+    list_display_links = ("created_at",)
     list_filter = ("channel", "direction", "status", "team")
     list_select_related = ("team",)
     search_fields = ("message_id", "provider_message_id", "from_address", "subject")
@@ -48,12 +47,6 @@ class MessageAdmin(admin.ModelAdmin):
     readonly_fields = ("created_at", "sent_at", "received_at", "claimed_at")
     date_hierarchy = "created_at"
     show_full_result_count = False
-
-    @admin.display(description="Created", ordering="id")
-    def created(self, obj):
-        return format_html(
-            '<span class="nowrap">{}</span>', f"{timezone.localtime(obj.created_at):%Y-%m-%d %H:%M}"
-        )
 
     @admin.display(description="Message", ordering="channel")
     def kind(self, obj):

@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from apps.greenhouse.pausing import prospect_sync_pause
 from apps.greenhouse.policy import Reason
 from apps.greenhouse.switches import team_sync_turn_off, team_sync_turn_on
-from tests.browser.scenes import record_history, send_bot_email, synced_world
+from tests.browser.scenes import globex_disabled, record_history, send_bot_email, synced_world
 from tests.fixtures.browser import log_in
 from tests.messaging.factories import UnmatchedInboundFactory
 
@@ -56,9 +56,9 @@ FIT = """() => {
 # The columns support staff read on the lists of the issue; every list must fit anyway.
 KEY_COLUMNS = {
     "greenhouse_syncrecord": ["created", "team", "candidate", "status_badge", "reason_label"],
-    "greenhouse_greenhouseintegration": ["team", "health_badge", "sync_state", "short_error"],
-    "greenhouse_switchevent": ["when", "team", "change_badge", "by_name"],
-    "messaging_message": ["created", "team", "kind", "status"],
+    "greenhouse_greenhouseintegration": ["team", "health_state", "sync_state", "short_error"],
+    "greenhouse_switchevent": ["at", "team", "change_badge", "by_name"],
+    "messaging_message": ["created_at", "team", "kind", "status"],
 }
 
 
@@ -86,6 +86,7 @@ def _world(harvest_sandbox, live_server, settings):
     """A row or more on every list of the console."""
     world = synced_world(harvest_sandbox)
     record_history(world.team, owner=world.rob, seed=1)
+    record_history(globex_disabled(), seed=2)
     prospect_sync_pause(prospect=world.alan, via="app", by=world.rob)
     team_sync_turn_off(team=world.team, by=world.ada)
     team_sync_turn_on(team=world.team, by=world.ada)

@@ -101,15 +101,14 @@ class GreenhouseIntegrationForm(forms.ModelForm):
 class GreenhouseIntegrationAdmin(admin.ModelAdmin):
     form = GreenhouseIntegrationForm
     # The columns that fit at 1366 px beside the nav sidebar and the filters; the acting user,
-    # the secret's state and the whole error are on each connection's page.
+    # the client ID (searchable), the secret's state and the whole error are on each
+    # connection's page.
     list_display = (
         "team",
-        "health_badge",
+        "health_state",
         "sync_state",
         "notes",
         "host_name",
-        "client_id",
-        "checked",
         "short_error",
     )
     list_filter = ("health", "host", "sync_enabled_by_support", "sync_on", "note_visibility")
@@ -184,7 +183,9 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
             '<strong class="tone-{}">{}</strong>{}',
             tone,
             label,
-            format_html('<br><span class="tone-muted">since {}</span>', since) if since else "",
+            format_html('<br><span class="tone-muted nowrap">since {}</span>', since)
+            if since
+            else "",
         )
 
     @admin.display(description="Notes", ordering="note_visibility")
@@ -195,9 +196,13 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
     def host_name(self, obj):
         return obj.host_label
 
-    @admin.display(description="Checked", ordering="last_checked_at")
-    def checked(self, obj):
-        return _short_time(obj.last_checked_at)
+    @admin.display(description="Health", ordering="health")
+    def health_state(self, obj):
+        return format_html(
+            '{}<br><span class="tone-muted nowrap">checked {}</span>',
+            self.health_badge(obj),
+            _short_time(obj.last_checked_at),
+        )
 
     @admin.display(description="Team members without a Greenhouse user")
     def mapping_gaps(self, obj):
