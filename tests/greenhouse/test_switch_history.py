@@ -73,6 +73,11 @@ def test_disable_then_enable_with_the_team_switch_on_says_sync_is_on_at_once(syn
     assert "Disabled</span>" in page and "Support turned sync off for your team" in page
     assert f"since {timezone.localtime(disabled.at):%Y-%m-%d %H:%M}" in page
     assert "Your switch is still on" in page
+    home = Client()
+    home.force_login(synced.ada)
+    panel = home.get(reverse("home")).content.decode()
+    assert "Not yet" not in panel and "Disabled</span>" in panel
+    assert '<span class="badge ok">On</span>' not in panel  # the team switch alone is not "On"
 
     before = timezone.now()
     (said,) = _action(staff_client, "enable_sync", synced.integration)

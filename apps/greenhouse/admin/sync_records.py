@@ -132,7 +132,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "channel",
         "direction",
         "status",
-        "reason",
+        "reason_label",
         "explanation",
         "candidate_id",
         "note_id",
