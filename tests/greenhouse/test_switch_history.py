@@ -228,4 +228,10 @@ def test_support_reads_the_history_in_the_admin(synced, staff_client):
         reverse("admin:greenhouse_greenhouseintegration_change", args=[synced.integration.pk])
     ).content.decode()
     assert "Switch history (newest first)" in page and "Disabled by support" in page
+    assert f"?integration__team__id__exact={synced.team.pk}" in page
+    whole = staff_client.get(
+        reverse("admin:greenhouse_switchevent_changelist"),
+        {"integration__team__id__exact": synced.team.pk},
+    )
+    assert whole.status_code == 200 and "Sync turned off" in whole.content.decode()
     assert SwitchEvent.objects.count() == 2

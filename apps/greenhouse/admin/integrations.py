@@ -36,7 +36,7 @@ from ..switches import (
     team_sync_disable_by_support,
     team_sync_enable_by_support,
 )
-from .switch_history import SwitchEventInline
+from .switch_history import switch_history_table
 
 # Colours are classes of static/css/admin.css (tone-<tone>, apps/core/tones.py): the
 # Content-Security-Policy allows no style="".
@@ -122,11 +122,11 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
         "last_checked_at",
         "mapping_gaps",
         "sync_status",
+        "switch_history",
         "created_at",
         "updated_at",
     )
     actions = ("test_connection", "refresh_user_mappings", "enable_sync", "disable_sync")
-    inlines = (SwitchEventInline,)
 
     def get_fieldsets(self, request, obj=None):
         credential = ["team", "client_id", "client_secret", "acting_user_id"]
@@ -153,6 +153,7 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
                     },
                 )
             )
+            fieldsets.append(("Switch history (newest first)", {"fields": ["switch_history"]}))
         return fieldsets
 
     def get_readonly_fields(self, request, obj=None):
@@ -175,6 +176,10 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
         if len(obj.last_error) <= 80:
             return obj.last_error
         return format_html('<span title="{}">{}…</span>', obj.last_error, obj.last_error[:80])
+
+    @admin.display(description="Changes")
+    def switch_history(self, obj):
+        return switch_history_table(obj)
 
     @admin.display(description="Sync", ordering="sync_enabled_by_support")
     def sync_state(self, obj):

@@ -1,10 +1,12 @@
 """The switch history in the support console: every enable, disable, on, off and settings change
 of a team's sync, who made it and when, read-only (rows are appended by switches.py only). A
-list with filters, and the team's entries inline on its Greenhouse connection's page (switches
-change a few times a year, so the whole history fits there)."""
+list with filters, and the latest entries on each Greenhouse connection's page (a read-only
+table, not an inline: there is nothing to edit, so no formset to post)."""
 
 from django.contrib import admin
-from django.utils.html import format_html
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
 from ..models import SwitchEvent
 from .base import ReadOnlyAdmin
@@ -34,24 +36,35 @@ class SwitchEventAdmin(ReadOnlyAdmin):
         return _change_badge(obj)
 
 
-class SwitchEventInline(admin.TabularInline):
-    """The connection page's history, newest first."""
+CONNECTION_PAGE_ROWS = 20
 
-    model = SwitchEvent
-    extra = 0
-    max_num = 0
-    fields = ("at", "change_badge", "value", "effect", "by_name")
-    readonly_fields = fields
-    can_delete = False
-    verbose_name_plural = "Switch history (newest first)"
-    classes = ("switch-history",)
 
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description="Change")
-    def change_badge(self, obj):
-        return _change_badge(obj)
+def switch_history_table(integration) -> str:
+    """The connection page's history: its latest changes, newest first, and a link to all."""
+    events = list(integration.switch_events.all()[:CONNECTION_PAGE_ROWS])
+    if not events:
+        return "No change yet."
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                f"{timezone.localtime(event.at):%Y-%m-%d %H:%M}",
+                _change_badge(event),
+                event.value or "—",
+                event.effect,
+                event.by_name or "—",
+            )
+            for event in events
+        ),
+    )
+    everything = reverse("admin:greenhouse_switchevent_changelist")
+    return format_html(
+        '<table class="switch-history"><thead><tr><th>When</th><th>Change</th><th>Value</th>'
+        "<th>What it did</th><th>By</th></tr></thead><tbody>{}</tbody></table>"
+        '<p><a href="{}?integration__team__id__exact={}">The whole history of {}</a></p>',
+        rows,
+        everything,
+        integration.team_id,
+        integration.team,
+    )
