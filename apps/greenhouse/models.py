@@ -498,3 +498,8 @@ class BotNotice(OutboxBase):
             base_delay=settings.GREENHOUSE_SYNC_RETRY_BASE_DELAY,
             max_delay=settings.GREENHOUSE_SYNC_RETRY_MAX_DELAY,
         )
+
+
+# The switch history is a model of its own module (switch_history.py says why); imported here so
+# that `from .models import SwitchEvent` works like every other model of the app.
+from .switch_history import SwitchEvent  # noqa: E402, F401
