@@ -12,10 +12,11 @@
    (bench 6; PostgreSQL's backends: the postmaster's reaped children, an upper bound on a shared
    server, and the live backends of the bench database).
    Worker rate: (notes - 1) ÷ (last written_at - first written_at).
-2. Fairness (bench 5): 20 teams with a credential each, 15 requests per 5 s window, one worker
-   with 2 processes (prefork, or `--pool threads`), a backlog per team that lasts several
-   windows. Each team's share: requests served per steady window ÷ 15 (the sandbox's per-window
-   log, first and last windows left out, as bench.drain); reported mean and worst team.
+2. Fairness (bench 5): 20 teams with a credential each, 15 requests per 5 s window, 2 worker
+   processes (one prefork worker of 2, or `--pool threads`: 2 workers of `--threads` threads),
+   a backlog per team that lasts several windows. Each team's share: requests served per
+   steady window ÷ 15 (the sandbox's per-window log, first and last windows left out, as
+   bench.drain); reported mean and worst team.
 """
 
 import argparse
@@ -215,9 +216,22 @@ def fairness(args, logs) -> dict:
             for t in range(args.teams)
         ]
         ids = [common.seed_backlog(w, args.fair_notes, sandbox=sandbox) for w in worlds]
-        worker = start_worker(logs, concurrency=2, pool=args.pool, name="fair")
-        with common.stopping(worker):
-            tasks_before, cpu_before = tasks_run(worker), worker_cpu(worker)
+        if args.pool == "threads":  # 2 processes of `--threads` threads each
+            workers = [
+                start_worker(logs, concurrency=args.threads, pool="threads", name=f"fair{n}")
+                for n in range(2)
+            ]
+        else:  # one worker, 2 prefork processes
+            workers = [start_worker(logs, concurrency=2, name="fair")]
+
+        def tasks_all() -> int:
+            return sum(tasks_run(w) for w in workers)
+
+        def cpu_all() -> float:
+            return sum(worker_cpu(w) for w in workers)
+
+        with common.stopping(*workers):
+            tasks_before, cpu_before = tasks_all(), cpu_all()
             started = time.monotonic()
             wake([w.team.pk for w in worlds])
             total = sum(len(i) for i in ids)
@@ -230,8 +244,8 @@ def fairness(args, logs) -> dict:
             )
             elapsed = time.monotonic() - started
             time.sleep(1.5)
-            tasks = tasks_run(worker) - tasks_before
-            cpu = worker_cpu(worker) - cpu_before
+            tasks = tasks_all() - tasks_before
+            cpu = cpu_all() - cpu_before
         stats = [
             _window_stats(sandbox.control.windows(w.integration.client_id), limit) for w in worlds
         ]
@@ -243,6 +257,7 @@ def fairness(args, logs) -> dict:
         "notes_per_team": args.fair_notes,
         "pool": args.pool,
         "processes": 2,
+        "threads_per_process": args.threads if args.pool == "threads" else 1,
         "latency_ms": args.fair_latency,
         "mean_share": round(sum(shares) / len(shares), 3),
         "worst_share": round(min(shares), 3),
@@ -263,6 +278,7 @@ def main():
     parser.add_argument("--fair-notes", type=int, default=120, help="per team (8 windows)")
     parser.add_argument("--fair-latency", type=int, default=0, help="ms, the fairness part")
     parser.add_argument("--pool", default="prefork", choices=("prefork", "threads"))
+    parser.add_argument("--threads", type=int, default=8, help="per process, with --pool threads")
     parser.add_argument("--skip", choices=("throughput", "fairness"), default=None)
     args = parser.parse_args()
     common.setup("batch")
