@@ -16,7 +16,8 @@
    processes (one prefork worker of 2, or `--pool threads`: 2 workers of `--threads` threads),
    a backlog per team that lasts several windows. Each team's share: requests served per
    steady window ÷ 15 (the sandbox's per-window log, first and last windows left out, as
-   bench.drain); reported mean and worst team.
+   bench.drain); reported mean and worst team, and the allowance used over the whole run
+   (all notes ÷ (elapsed times the teams' allowed rate)), which also counts windows never opened.
 """
 
 import argparse
@@ -259,6 +260,9 @@ def fairness(args, logs) -> dict:
         "processes": 2,
         "threads_per_process": args.threads if args.pool == "threads" else 1,
         "latency_ms": args.fair_latency,
+        # Over the whole run, start to last note (startup and tail included): a team that
+        # gets its turn too rarely fills the windows it opens, yet opens too few of them.
+        "allowance_used_over_run": round(total / (elapsed * args.teams * limit / window), 3),
         "mean_share": round(sum(shares) / len(shares), 3),
         "worst_share": round(min(shares), 3),
         "rejected_429": sum(s["rejected_429"] for s in stats),

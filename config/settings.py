@@ -393,7 +393,8 @@ GREENHOUSE_RATE_CLOCK_SKEW = env.float("GREENHOUSE_RATE_CLOCK_SKEW", default=0.0
 # Assumed only when an answer carries no X-RateLimit-* headers (v3 sends them on every answer).
 GREENHOUSE_RATE_DEFAULT_LIMIT = env.int("GREENHOUSE_RATE_DEFAULT_LIMIT", default=50)
 GREENHOUSE_RATE_DEFAULT_WINDOW = env.int("GREENHOUSE_RATE_DEFAULT_WINDOW", default=30)
-# A call waits at most this long for budget, then raises HarvestRateLimited (the task retries).
+# A call waits at most this long for budget, then raises HarvestRateLimited. Not the sync's
+# calls: they never wait (a record without a slot is deferred to it, apps/greenhouse/batch.py).
 GREENHOUSE_RATE_MAX_WAIT = env.float("GREENHOUSE_RATE_MAX_WAIT", default=60.0)
 # Namespace of the cache keys (tokens) and budget keys.
 GREENHOUSE_KEY_PREFIX = env("GREENHOUSE_KEY_PREFIX", default="greenhouse")
