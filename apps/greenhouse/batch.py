@@ -17,6 +17,11 @@ before each POST (in the guard), and a record found with it set and no note id i
 before anything is posted again. A worker killed mid-batch leaves its records claimed; the
 sweep takes them back after GREENHOUSE_SYNC_STALE_AFTER (the read-back decides), and its lane's
 lease after QUEUE_LEASE (acks_late redelivers the message sooner on most brokers).
+
+A known limit: the batch takes the team's first due records in message order. When all of them
+wait for an older record of their thread that another worker holds (one that died, until the
+sweep takes it back), the team's other threads wait too; a batch that settled nothing does not
+queue itself again at once (it would spin), the older record's end or the sweep wakes the lane.
 """
 
 import logging
