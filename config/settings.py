@@ -395,7 +395,8 @@ GREENHOUSE_RATE_CLOCK_SKEW = env.float("GREENHOUSE_RATE_CLOCK_SKEW", default=0.0
 # Assumed only when an answer carries no X-RateLimit-* headers (v3 sends them on every answer).
 GREENHOUSE_RATE_DEFAULT_LIMIT = env.int("GREENHOUSE_RATE_DEFAULT_LIMIT", default=50)
 GREENHOUSE_RATE_DEFAULT_WINDOW = env.int("GREENHOUSE_RATE_DEFAULT_WINDOW", default=30)
-# A call waits at most this long for budget, then raises HarvestRateLimited (the task retries).
+# A call waits at most this long for budget, then raises HarvestRateLimited. Not the sync's
+# calls: they never wait (a record without a slot is deferred to it, apps/greenhouse/batch.py).
 GREENHOUSE_RATE_MAX_WAIT = env.float("GREENHOUSE_RATE_MAX_WAIT", default=60.0)
 # Namespace of the cache keys (tokens) and budget keys.
 GREENHOUSE_KEY_PREFIX = env("GREENHOUSE_KEY_PREFIX", default="greenhouse")
@@ -412,6 +413,12 @@ GREENHOUSE_SYNC_STALE_AFTER = env.float("GREENHOUSE_SYNC_STALE_AFTER", default=3
 # sweeper creates the record (the signal's receiver failed and logged).
 GREENHOUSE_SYNC_PENDING_GRACE = env.float("GREENHOUSE_SYNC_PENDING_GRACE", default=60.0)
 GREENHOUSE_SYNC_SWEEP_INTERVAL = env.float("GREENHOUSE_SYNC_SWEEP_INTERVAL", default=20.0)
+# Records one team's sync task writes before it queues itself again behind the other teams
+# (apps/greenhouse/batch.py): a team's backlog never holds a worker for long.
+GREENHOUSE_SYNC_BATCH_SIZE = env.int("GREENHOUSE_SYNC_BATCH_SIZE", default=10)
+# A team whose next record comes due within this many seconds (a rate slot, a short retry) gets
+# a wake-up with that countdown; later ones wait for the sweep (apps/greenhouse/lanes.py).
+GREENHOUSE_SYNC_LANE_HORIZON = env.float("GREENHOUSE_SYNC_LANE_HORIZON", default=60.0)
 # The switch gate's file locks on SQLite (apps/greenhouse/gate.py); PostgreSQL uses row locks.
 GREENHOUSE_SWITCH_LOCK_DIR = env(
     "GREENHOUSE_SWITCH_LOCK_DIR", default=str(VAR_DIR / "greenhouse-switch")

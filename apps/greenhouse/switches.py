@@ -19,6 +19,7 @@ from apps.teams.models import Team
 
 from .connection import greenhouse_integration_test_connection
 from .gate import switch_change
+from .lanes import sync_lane_wake_on_commit
 from .models import (
     CandidateLink,
     GreenhouseIntegration,
@@ -110,7 +111,7 @@ def sync_records_retry(*, records) -> int:
         SyncRecord.objects.filter(pk__in=ids).update(
             status=Status.PENDING, attempts=0, next_attempt_at=None, claimed_at=None, last_error=""
         )
-        SyncRecord.wake(pk__in=ids)
+        _lanes_wake(ids)
     return len(ids)
 
 
@@ -294,5 +295,12 @@ def candidate_link_choose(*, link: CandidateLink, candidate_id: int) -> int:
     )
     ids = list(held.values_list("pk", flat=True))
     held.update(status=Status.PENDING, next_attempt_at=None, attempts=0, last_error="")
-    SyncRecord.wake(pk__in=ids)
+    _lanes_wake(ids)
     return len(ids)
+
+
+def _lanes_wake(record_ids: list[int]) -> None:
+    """Queue, on commit, the lane of each team these records belong to (lanes.py)."""
+    teams = SyncRecord.objects.filter(pk__in=record_ids).order_by().values_list("team_id")
+    for (team_id,) in set(teams):
+        sync_lane_wake_on_commit(team_id=team_id)

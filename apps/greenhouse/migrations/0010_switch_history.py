@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('greenhouse', '0008_reasons_of_issue_12'),
+        ('greenhouse', '0009_sync_lane'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
