@@ -497,6 +497,15 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- Metrics (Prometheus) ---------------------------------------------------------------------
+
+# /metrics answers a scrape with `Authorization: Bearer <METRICS_TOKEN>`, or a support staff
+# session; anyone else gets 404 (403 for a wrong token). Empty: staff sessions only.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Teams with a Greenhouse connection that get series of their own (by team id); the records of
+# any other team are summed under team="other", so a scrape stays bounded.
+METRICS_MAX_TEAMS = env.int("METRICS_MAX_TEAMS", default=200)
+
 # --- Logging -----------------------------------------------------------------------------------
 
 LOG_LEVEL = env("LOG_LEVEL", default="INFO")
