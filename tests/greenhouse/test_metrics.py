@@ -1,18 +1,22 @@
 """The Greenhouse figures of /metrics, each against rows written here (real database) and the
 real shared rate budget store, read through the endpoint as Prometheus reads it."""
 
+import re
 import time
 import uuid
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from apps.core.tasks import worker_ping_answer_task
 from apps.greenhouse.harvest.hosts import host_profile
 from apps.greenhouse.harvest.ratelimit import RateBudget
 from apps.greenhouse.metrics import quantile
 from apps.greenhouse.models import GreenhouseIntegration, SyncAttempt, SyncRecord
+from tests.fixtures.worker import TEST_QUEUE, broker_purge
 from tests.greenhouse.factories import (
     GreenhouseIntegrationFactory,
     SyncAttemptFactory,
@@ -40,6 +44,13 @@ def scrape(client, settings):
         return samples
 
     return read
+
+
+@pytest.fixture
+def empty_test_queue():
+    broker_purge()
+    yield
+    broker_purge()
 
 
 def _team(samples, name, team):
@@ -177,3 +188,26 @@ def test_nearest_rank_quantile():
     assert quantile(values, 0.99) == 99
     assert quantile([7.0], 0.99) == 7
     assert quantile([], 0.5) == 0
+
+
+@pytest.mark.django_db
+def test_the_support_dashboard_sums_them_up(staff_client, empty_test_queue):
+    team = SyncedIntegrationFactory(team=TeamFactory(slug="summed")).team
+    waiting = SyncRecordFactory(message__team=team, status=Status.PENDING)
+    _aged(waiting, created_at=timedelta(minutes=42))
+    SyncRecordFactory(message__team=team, status=Status.HELD)
+    for _ in range(2):
+        SyncRecordFactory(message__team=team, status=Status.WRITTEN, written_at=timezone.now())
+    old = SyncRecordFactory(message__team=team, status=Status.WRITTEN)
+    _aged(old, written_at=timedelta(hours=2))
+    SyncAttemptFactory(record=waiting, http_status=429, outcome=SyncAttempt.Outcome.RETRY)
+    worker_ping_answer_task.apply_async(args=[0])
+
+    html = staff_client.get(reverse("admin:greenhouse_syncrecord_dashboard")).content.decode()
+
+    assert "Backlog: <strong>2</strong> records" in html
+    assert re.search(r"Oldest waiting: <strong>4[23] min</strong>", html)
+    assert "<strong>2</strong> notes written" in html
+    assert '<strong class="warn">1</strong> × 429' in html
+    assert f"{TEST_QUEUE} <strong>1</strong>" in html
+    assert "(oldest 4" in html  # the team's own line
