@@ -208,6 +208,6 @@ def test_the_support_dashboard_sums_them_up(staff_client, empty_test_queue):
     assert "Backlog: <strong>2</strong> records" in html
     assert re.search(r"Oldest waiting: <strong>4[23] min</strong>", html)
     assert "<strong>2</strong> notes written" in html
-    assert '<strong class="warn">1</strong> × 429' in html
+    assert '<strong class="warn">1</strong> rate-limited (429) answer<' in html
     assert f"{TEST_QUEUE} <strong>1</strong>" in html
     assert "(oldest 4" in html  # the team's own line
