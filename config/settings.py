@@ -146,6 +146,10 @@ else:
     # Size PostgreSQL's max_connections for one per web thread and per worker process.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # psycopg 3 server-side binding (then `?prepare_threshold=N` in DATABASE_URL prepares a
+    # statement after N runs). Off: measured no gain here (docs/benchmarks.md, connections).
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=False):
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

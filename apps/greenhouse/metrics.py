@@ -158,17 +158,19 @@ def allowance_used(state: dict[str, Any], now: float) -> tuple[int, int]:
     return (int(state.get("used") or 0), limit) if now < ends else (0, limit)
 
 
+def _per_team(name: str, doc: str) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{PREFIX}_greenhouse_{name}", doc, labels=["team"])
+
+
 def greenhouse_metrics(now: datetime) -> list[Metric]:
     figures = sync_figures_by_team()
-    backlog = GaugeMetricFamily(
-        f"{PREFIX}_greenhouse_backlog_records",
+    backlog = _per_team(
+        "backlog_records",
         "Sync records pending, in progress or held, per team.",
-        labels=["team"],
     )
-    oldest = GaugeMetricFamily(
-        f"{PREFIX}_greenhouse_oldest_waiting_seconds",
+    oldest = _per_team(
+        "oldest_waiting_seconds",
         "Age of the team's oldest pending, in-progress or held record; 0: none waits.",
-        labels=["team"],
     )
     written = CounterMetricFamily(
         f"{PREFIX}_greenhouse_notes_written",
@@ -187,24 +189,19 @@ def greenhouse_metrics(now: datetime) -> list[Metric]:
         written.add_metric([label], team.written)
         refused.add_metric([label], team.rate_limited)
 
-    used = GaugeMetricFamily(
-        f"{PREFIX}_greenhouse_allowance_used_requests",
+    used = _per_team(
+        "allowance_used_requests",
         "Requests granted in the credential's current rate window, per team.",
-        labels=["team"],
     )
-    limit = GaugeMetricFamily(
-        f"{PREFIX}_greenhouse_allowance_limit_requests",
+    limit = _per_team(
+        "allowance_limit_requests",
         "The credential's requests per window (X-RateLimit-Limit); 0: not learned yet.",
-        labels=["team"],
     )
-    attention = GaugeMetricFamily(
-        f"{PREFIX}_greenhouse_connection_needs_attention",
+    attention = _per_team(
+        "connection_needs_attention",
         "1 when the team's Greenhouse connection needs attention (its last check failed).",
-        labels=["team"],
     )
-    sync_on = GaugeMetricFamily(
-        f"{PREFIX}_greenhouse_sync_on", "1 when the team's sync is on.", labels=["team"]
-    )
+    sync_on = _per_team("sync_on", "1 when the team's sync is on.")
     clock = time.time()
     for label, integration in sorted(figures.integrations.items()):
         granted, allowed = allowance_used(rate_budget_state(integration), clock)
