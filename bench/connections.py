@@ -19,6 +19,7 @@ and the postmaster reaps its CPU together with every other engineer's on this sh
 """
 
 import argparse
+import contextlib
 import os
 import time
 from pathlib import Path
@@ -57,10 +58,8 @@ def _family(root: int) -> list[int]:
 def _family_cpu(root: int) -> float:
     total = 0.0
     for pid in _family(root):
-        try:
+        with contextlib.suppress(OSError):  # a process that exited meanwhile
             total += _cpu_seconds(pid)
-        except OSError:
-            pass
     return total
 
 
