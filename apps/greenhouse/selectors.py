@@ -37,6 +37,13 @@ def greenhouse_integration_for_team_identifier(identifier: str) -> GreenhouseInt
     return queryset.filter(team__slug=identifier).first()
 
 
+def greenhouse_connected_team_slugs() -> list[str]:
+    """The slugs `greenhouse_check` accepts, sorted."""
+    return list(
+        GreenhouseIntegration.objects.order_by("team__slug").values_list("team__slug", flat=True)
+    )
+
+
 def greenhouse_user_id_for(*, integration: GreenhouseIntegration, user) -> int | None:
     """The Greenhouse user a team member's notes are attributed to (None: not mapped)."""
     return (

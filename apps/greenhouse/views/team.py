@@ -17,6 +17,7 @@ from apps.teams.access import get_for_team_or_404, team_admin_required
 from apps.teams.models import Membership
 
 from .. import maildrop, selectors
+from ..checklist import greenhouse_setup_checklist
 from ..connection import (
     greenhouse_connection_attempt_register,
     greenhouse_integration_create,
@@ -84,6 +85,7 @@ def _too_many_attempts(request) -> str:
 
 
 def _connection_page(request, integration, form, status=200):
+    unmapped = _unmapped(integration)
     return render(
         request,
         "greenhouse/connection.html",
@@ -91,7 +93,10 @@ def _connection_page(request, integration, form, status=200):
             "integration": integration,
             "form": form,
             "test_deadline": f"{settings.GREENHOUSE_CONNECTION_TEST_DEADLINE:g}",
-            "unmapped": _unmapped(integration),
+            "unmapped": unmapped,
+            "checklist": greenhouse_setup_checklist(
+                team=request.team, integration=integration, unmapped=unmapped
+            ),
         },
         status=status,
     )
