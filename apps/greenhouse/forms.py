@@ -114,7 +114,7 @@ class SyncLogFilterForm(forms.Form):
         from apps.messaging.models import Channel
 
         from .models import SyncRecord
-        from .policy import EXPLANATIONS
+        from .policy import EXPLANATIONS, reason_label
 
         super().__init__(*args, **kwargs)
         everything = [("", "All")]
@@ -123,6 +123,6 @@ class SyncLogFilterForm(forms.Form):
         )
         status.choices = everything + list(SyncRecord.Status.choices)
         reason.choices = everything + [
-            (reason.value, reason.value.replace("_", " ").capitalize()) for reason in EXPLANATIONS
+            (reason.value, reason_label(reason.value)) for reason in EXPLANATIONS
         ]
         channel.choices = everything + list(Channel.choices)

@@ -73,6 +73,17 @@ EXPLANATIONS = {
 }
 
 
+# Short names for the filters; the words that are acronyms or names keep their case.
+_LABEL_WORDS = {"sms": "SMS", "bcc": "BCC", "maildrop": "Maildrop", "greenhouse": "Greenhouse"}
+
+
+def reason_label(reason: str) -> str:
+    """ "maildrop_bcc" → "Maildrop BCC", "sms" → "SMS", "no_candidate" → "No candidate"."""
+    words = [_LABEL_WORDS.get(word, word) for word in reason.split("_")]
+    label = " ".join(words)
+    return label[:1].upper() + label[1:]
+
+
 class CandidateMatch(StrEnum):
     UNKNOWN = "unknown"  # not looked up yet
     ONE = "one"

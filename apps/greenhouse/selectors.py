@@ -22,6 +22,7 @@ from .models import (
     SyncPauseEvent,
     SyncRecord,
 )
+from .policy import CandidateMatch
 
 
 def greenhouse_integration_for_team(*, team_id: int) -> GreenhouseIntegration | None:
@@ -97,6 +98,15 @@ def prospect_unmapped_recruiters(
     owners = Thread.objects.filter(prospect=prospect).values_list("owner_id", flat=True)
     user_ids = {prospect.owner_id, *owners} - {None}
     return greenhouse_user_mapping_gaps(integration=integration, user_ids=user_ids)
+
+
+def candidate_feed_url(
+    *, integration: GreenhouseIntegration | None, link: CandidateLink | None
+) -> str:
+    """The matched candidate's activity feed in Greenhouse (or the sandbox), else ""."""
+    if integration is None or link is None or link.match != CandidateMatch.ONE:
+        return ""
+    return integration.candidate_url(link.candidate_id)
 
 
 def sequences_bcc_maildrop(*, team_id: int) -> list[Sequence]:

@@ -98,3 +98,14 @@ def test_the_name_search_is_indexed(team):
         elif team_id is not None:
             assert "SEARCH sequences_prospect USING" in plan, plan
     assert prospects_by_name("first0012", team_id=None).count() == 10
+
+
+def test_the_filters_name_reasons_in_words_with_acronyms_kept(client, team):
+    client.force_login(team.memberships.get(user__username="ada").user)
+    form = client.get(reverse("greenhouse:log")).context["form"]
+    reasons = dict(form.fields["reason"].choices)
+    assert reasons["sms"] == "SMS"
+    assert reasons["maildrop_bcc"] == "Maildrop BCC"
+    assert reasons["no_candidate"] == "No candidate"
+    assert reasons["greenhouse_unreachable"] == "Greenhouse unreachable"
+    assert dict(form.fields["channel"].choices)["sms"] == "SMS"

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from apps.core.crypto import SecretDecryptionError
@@ -137,6 +138,14 @@ def connection(request):
     return _connection_page(request, integration, form, status=400 if form.errors else 200)
 
 
+def _skipped_message(skipped: int) -> str:
+    return ngettext(
+        "%(n)d waiting message will not be synced.",
+        "%(n)d waiting messages will not be synced.",
+        skipped,
+    ) % {"n": skipped}
+
+
 # What a team admin may change; the host is support's (Django admin).
 CONNECTION_FIELDS = ("client_id", "acting_user_id")
 
@@ -191,7 +200,8 @@ def sync_settings(request):
                         team_sync_turn_on(team=request.team, by=request.user)
                     elif not data["sync_on"] and integration.sync_on:
                         skipped = team_sync_turn_off(team=request.team, by=request.user)
-                        messages.info(request, f"{skipped} waiting messages will not be synced.")
+                        if skipped:
+                            messages.info(request, _skipped_message(skipped))
                 except ValidationError as exc:
                     form.add_error(None, exc.messages)
                 else:
