@@ -181,7 +181,7 @@ def _delivered(request, what: str, message: Message | None) -> None:
         messages.warning(
             request,
             f"{what} delivered, but it matched no conversation: support staff find it under "
-            "Messaging › Unmatched inbound messages in the admin.",
+            "“Unmatched inbound messages” in the admin.",
         )
         return
     url = reverse("messaging:thread-detail", args=[message.thread_id])
