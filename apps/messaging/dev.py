@@ -142,7 +142,7 @@ OUTBOX_NAME = re.compile(r"^[\w.@+-]+\.eml$")
 @dev_tools_required
 @login_required
 @xframe_options_sameorigin
-@csp(HTML_PART_POLICY)
+@csp(HTML_PART_POLICY)  # type: ignore[arg-type]  # django-csp types views as (request) only
 def dev_outbox_html(request, name):
     """The HTML part of one outbox email, for the outbox page's sandboxed iframe."""
     team_id = _outbox_team_id(request)
