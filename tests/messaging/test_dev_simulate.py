@@ -133,9 +133,17 @@ def test_the_html_part_is_the_viewers_teams_only(client, dev):
     src = re.search(r'<iframe class="html-part" [^>]*src="([^"]+)"', page)
     assert src is not None
     assert client.get(src.group(1)).status_code == 200
+    client.logout()
+    anonymous = client.get(src.group(1))
+    assert anonymous.status_code == 302 and anonymous["Location"].startswith(reverse("login"))
     other = recruiter(TeamFactory())
     client.force_login(other)
     assert client.get(src.group(1)).status_code == 404
+    staff = recruiter(TeamFactory())
+    staff.is_staff = True
+    staff.save(update_fields=["is_staff"])
+    client.force_login(staff)  # support staff see every team's outbox
+    assert client.get(src.group(1)).status_code == 200
     for bad in ("../db.sqlite3", "nothing.eml", "x.txt"):
         url = reverse("messaging:dev-outbox-html", args=["placeholder"]).replace("placeholder", bad)
         assert client.get(url).status_code == 404
