@@ -37,7 +37,10 @@ def _connected(integration: GreenhouseIntegration | None) -> ChecklistItem:
         detail, link = "Enter the Harvest V3 credential and press “Save and test”.", "Connect"
     elif done:
         tested = _when(integration.last_checked_at)
-        detail, link = f"Connected to {integration.host_label}, tested{tested}.", "Connection"
+        detail = f"Connected to {integration.host_label}" + (
+            f", tested{tested}." if tested else "."
+        )
+        link = "Connection"
     elif integration.health == Health.UNCHECKED:
         detail, link = "Saved, not tested yet: press “Test connection”.", "Test the connection"
     else:
