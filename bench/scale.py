@@ -171,6 +171,7 @@ def main():
     from django.test import Client
 
     from apps.greenhouse.models import SyncRecord
+    from apps.sequences.models import Prospect
     from apps.teams.models import Membership
 
     settings.STORAGES = {
@@ -182,6 +183,7 @@ def main():
     ids = SyncRecord.objects.order_by("id").values_list("id", flat=True)
     deep_before = ids[1000]  # 1,000 records from the oldest end
     prospect = SyncRecord.objects.order_by("-id").values_list("prospect_id", flat=True)[0]
+    prospect_name = Prospect.objects.get(pk=prospect).last_name
 
     staff = Client()
     staff.force_login(get_user_model().objects.get(username="support"))
@@ -202,6 +204,10 @@ def main():
         "filtered (status failed)": team_url + "?status=failed",
         "filtered (one prospect)": team_url + f"?prospect={prospect}",
         "deep (1,000 from the oldest)": team_url + f"?before={deep_before}",
+        # Issue 14 item 12: by a candidate's name (first and last name prefixes), and a prefix
+        # every prospect shares (the search takes the first 100 of them).
+        "search (name of one prospect)": team_url + f"?q=Scale+{prospect_name}",
+        "search (name prefix of every prospect)": team_url + "?q=scal",
     }
     results = {"admin": {}, "team": {}}
     for name, url in admin_pages.items():

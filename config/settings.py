@@ -338,12 +338,14 @@ GREENHOUSE_SANDBOX_URL = env("GREENHOUSE_SANDBOX_URL", default="http://127.0.0.1
 # The only hosts the Harvest client ever contacts: named profiles, the operator's choice (settings
 # are trusted, tenants are not). A team admin enters only the credential; support staff pick a
 # team's profile in the Django admin; the client refuses any URL outside these profiles before it
-# connects. "api" is the Harvest base URL, "token" the OAuth token URL.
+# connects. "api" is the Harvest base URL, "token" the OAuth token URL, "candidate_page" (optional,
+# only ever a link for people) a candidate's page, "{id}" standing for the candidate id.
 GREENHOUSE_HOSTS = {
     "greenhouse": {
         "label": "Greenhouse",
         "api": env("GREENHOUSE_API_BASE_URL", default="https://harvest.greenhouse.io"),
         "token": env("GREENHOUSE_TOKEN_URL", default="https://auth.greenhouse.io/token"),
+        "candidate_page": "https://app.greenhouse.io/people/{id}",
     },
 }
 if DEV_TOOLS:
@@ -351,6 +353,7 @@ if DEV_TOOLS:
         "label": "Local Harvest sandbox",
         "api": GREENHOUSE_SANDBOX_URL.rstrip("/"),
         "token": f"{GREENHOUSE_SANDBOX_URL.rstrip('/')}/token",
+        "candidate_page": f"{GREENHOUSE_SANDBOX_URL.rstrip('/')}/#candidate-{{id}}",
     }
 # More profiles (a proxy, a test double, another Greenhouse host), as JSON; checked at start-up.
 _extra_hosts = env("GREENHOUSE_EXTRA_HOSTS", default="").strip()

@@ -29,10 +29,8 @@ from .pausing import pause_url
 logger = logging.getLogger(__name__)
 
 VISIBILITY_WORDS: dict[str, str] = {
-    NoteVisibility.PUBLIC: (
-        "public notes, visible to everyone with access to this candidate in Greenhouse "
-        "(usually including the candidate's interviewers)"
-    ),
+    # Who sees public notes is said once, in the email's own warning paragraph.
+    NoteVisibility.PUBLIC: "public notes",
     NoteVisibility.PRIVATE: (
         "private notes, visible to Greenhouse users allowed to see private notes"
     ),

@@ -270,13 +270,32 @@ def greenhouse_user_mappings_refresh(
             greenhouse_user_id, problem = _lookup_greenhouse_user(client, user.email)
         else:
             greenhouse_user_id, problem = None, "This team member has no email address."
-        mapping.greenhouse_user_id = greenhouse_user_id
-        mapping.problem = problem
-        mapping.source = GreenhouseUserMapping.Source.EMAIL
-        mapping.looked_up_at = timezone.now()
-        mapping.save()
-        results.append(mapping)
+        results.append(_mapping_record_lookup(mapping, greenhouse_user_id, problem))
     return results
+
+
+def _mapping_record_lookup(
+    mapping: GreenhouseUserMapping, greenhouse_user_id: int | None, problem: str
+) -> GreenhouseUserMapping:
+    mapping.greenhouse_user_id = greenhouse_user_id
+    mapping.problem = problem
+    mapping.source = GreenhouseUserMapping.Source.EMAIL
+    mapping.looked_up_at = timezone.now()
+    mapping.save()
+    return mapping
+
+
+def greenhouse_user_mapping_record_lookup(
+    *, integration: GreenhouseIntegration, user, greenhouse_user_id: int
+) -> GreenhouseUserMapping:
+    """Record what a lookup by email found for `user`, as greenhouse_user_mappings_refresh does
+    (for a caller that already knows the answer: the demo seed, whose sandbox is not up yet).
+    The daily refresh checks it again like any other lookup."""
+    if not Membership.objects.filter(team_id=integration.team_id, user=user).exists():
+        raise ValidationError({"user": f"{user} is not a member of {integration.team}."})
+    mapping = GreenhouseUserMapping.objects.filter(integration=integration, user=user).first()
+    mapping = mapping or GreenhouseUserMapping(integration=integration, user=user)
+    return _mapping_record_lookup(mapping, greenhouse_user_id, "")
 
 
 def greenhouse_user_mapping_set(

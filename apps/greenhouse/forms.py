@@ -98,7 +98,10 @@ class SyncLogFilterForm(forms.Form):
         required=False,
         max_length=998,
         widget=forms.TextInput(
-            attrs={"type": "search", "placeholder": "Candidate email, Message-ID or note ID"}
+            attrs={
+                "type": "search",
+                "placeholder": "Candidate name or email, Message-ID or note ID",
+            }
         ),
     )
     status = forms.ChoiceField(label="Status", required=False)

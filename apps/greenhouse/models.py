@@ -185,6 +185,11 @@ class GreenhouseIntegration(models.Model):
         profile = hosts.host_profiles().get(self.host)
         return profile.label if profile else f"{self.host} (not configured on this server)"
 
+    def candidate_url(self, candidate_id: int | None) -> str:
+        """The candidate's activity feed in this host's web app ("" when unknown)."""
+        profile = hosts.host_profiles().get(self.host)
+        return profile.candidate_url(candidate_id) if profile else ""
+
     @property
     def is_healthy(self) -> bool:
         return self.health == self.Health.OK

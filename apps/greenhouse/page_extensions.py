@@ -10,7 +10,7 @@ from apps.sequences.models import split_addresses
 from apps.teams.bcc import has_greenhouse_maildrop
 
 from . import maildrop, selectors
-from .models import ProspectSyncPause
+from .models import CandidateLink, ProspectSyncPause
 
 
 def register_nav() -> None:
@@ -48,10 +48,13 @@ def thread_message_sync(request, messages) -> dict:
 @panel("prospect.detail")
 def prospect_sync_panel(request, *, prospect) -> str:
     integration = selectors.greenhouse_integration_for_team(team_id=prospect.team_id)
+    link = CandidateLink.objects.filter(prospect=prospect).first()
     return render_to_string(
         "greenhouse/_prospect_panel.html",
         {
             "prospect": prospect,
+            "link": link,
+            "candidate_url": selectors.candidate_feed_url(integration=integration, link=link),
             "pause": ProspectSyncPause.objects.filter(prospect=prospect).first(),
             "integration": integration,
             "unmapped": selectors.prospect_unmapped_recruiters(
@@ -78,9 +81,16 @@ def thread_sync_panel(request, *, thread) -> str:
 
 @panel("home")
 def home_sync_panel(request, *, membership) -> str:
-    if membership is None or not membership.is_admin:
+    """Team admins see the sync's state and backlog; recruiters whether it is on for them."""
+    if membership is None:
         return ""
     integration = selectors.greenhouse_integration_for_team(team_id=membership.team_id)
+    if not membership.is_admin:
+        return render_to_string(
+            "greenhouse/_home_panel_recruiter.html",
+            {"integration": integration, "sync_active": selectors.sync_state(integration).on},
+            request=request,
+        )
     return render_to_string(
         "greenhouse/_home_panel.html",
         {

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from apps.messaging.models import Channel, Message, Thread
 from apps.sequences.models import ProspectEmail, Sequence
+from apps.sequences.selectors import prospects_by_name
 from apps.teams.bcc import has_greenhouse_maildrop
 from apps.teams.models import Membership
 
@@ -22,6 +23,7 @@ from .models import (
     SyncPauseEvent,
     SyncRecord,
 )
+from .policy import CandidateMatch
 
 
 def greenhouse_integration_for_team(*, team_id: int) -> GreenhouseIntegration | None:
@@ -84,6 +86,13 @@ def switch_history(*, integration: GreenhouseIntegration | None, limit: int = 10
     )
 
 
+def greenhouse_connected_team_slugs() -> list[str]:
+    """The slugs `greenhouse_check` accepts, sorted."""
+    return list(
+        GreenhouseIntegration.objects.order_by("team__slug").values_list("team__slug", flat=True)
+    )
+
+
 def greenhouse_user_id_for(*, integration: GreenhouseIntegration, user) -> int | None:
     """The Greenhouse user a team member's notes are attributed to (None: not mapped)."""
     return (
@@ -138,6 +147,15 @@ def prospect_unmapped_recruiters(
     return greenhouse_user_mapping_gaps(integration=integration, user_ids=user_ids)
 
 
+def candidate_feed_url(
+    *, integration: GreenhouseIntegration | None, link: CandidateLink | None
+) -> str:
+    """The matched candidate's activity feed in Greenhouse (or the sandbox), else ""."""
+    if integration is None or link is None or link.match != CandidateMatch.ONE:
+        return ""
+    return integration.candidate_url(link.candidate_id)
+
+
 def sequences_bcc_maildrop(*, team_id: int) -> list[Sequence]:
     """The team's active sequences whose BCC for new enrollments is a Greenhouse Maildrop
     address (shown next to the team's choice for such emails)."""
@@ -164,13 +182,17 @@ SYNC_LOG_PAGE_SIZE = 50
 # Counting stops here: a count over a million-row log on every page view would be the slowest
 # query of the page, and "more than 1,000" says all a person needs.
 SYNC_LOG_COUNT_CAP = 1000
+# A name prefix shared by more prospects than this ("a") finds the first ones only: a search
+# narrows, and a longer term finds the rest.
+SEARCH_PROSPECTS_AT_MOST = 100
 
 
 def sync_record_search(term: str, *, team_id: int | None = None) -> Q:
-    """Records matching a candidate email, a Message-ID, a provider (ESP or Twilio) id, a
-    Greenhouse note id or candidate id: all exact matches, so every part is an index lookup.
-    The matching prospects and messages are fetched first (small indexed queries) and passed as
-    literal lists, which lets the database combine index scans instead of scanning the log."""
+    """Records matching a candidate's name (the start of the first or last name, or both), an
+    email, a Message-ID, a provider (ESP or Twilio) id, a Greenhouse note id or candidate id:
+    exact matches but for the name's prefix, so every part is an index lookup. The matching
+    prospects and messages are fetched first (small indexed queries) and passed as literal
+    lists, which lets the database combine index scans instead of scanning the log."""
     term = term.strip().strip("<>").strip()
     if not term:
         return Q()
@@ -184,6 +206,9 @@ def sync_record_search(term: str, *, team_id: int | None = None) -> Q:
     if team_id is not None:
         emails, messages = emails.filter(team_id=team_id), messages.filter(team_id=team_id)
     query = Q(prospect_id__in=list(emails.values_list("prospect_id", flat=True)[:100]))
+    if "@" not in term:
+        named = prospects_by_name(term, team_id=team_id).values_list("pk", flat=True)
+        query |= Q(prospect_id__in=list(named[:SEARCH_PROSPECTS_AT_MOST]))
     query |= Q(message_id__in=list(messages.values_list("pk", flat=True)[:100]))
     if term.isdigit() and len(term) < 19:
         number = int(term)

@@ -82,6 +82,18 @@ FIRST_NOTE_ID = 700001
 STATE_FILE_VERSION = 1
 SAVE_INTERVAL = 0.5  # seconds between saves of a changed state (what a SIGKILL may lose)
 
+
+def _demo_team_members() -> list[tuple[str, str, str, str, str]]:
+    return [user for user in demo.DEMO_USERS if user[4] in ("admin", "recruiter")]
+
+
+def demo_user_ids() -> dict[str, int]:
+    """Email → the Greenhouse user id the sandbox's demo data gives each demo team member (a
+    reset numbers them again from DEMO_FIRST_USER_ID), so seed_demo can map them up front."""
+    members = _demo_team_members()
+    return {member[3]: DEMO_FIRST_USER_ID + i for i, member in enumerate(members)}
+
+
 NO_FAULTS = {
     "error_rate": 0.0,  # share of /v3 requests answered with error_status, before any work
     "error_count": 0,  # the next N /v3 requests answered with error_status
@@ -328,15 +340,15 @@ class SandboxState:
                 self._load_demo()
 
     def _load_demo(self) -> None:
-        # Greenhouse users for the demo team's members (support staff work for us, not the team).
-        for _username, first, last, email, role in demo.DEMO_USERS:
-            if role in ("admin", "recruiter"):
-                self.add_user(
-                    first_name=first,
-                    last_name=last,
-                    primary_email=email,
-                    site_admin=role == "admin",
-                )
+        # Greenhouse users for the demo team's members (support staff work for us, not the team),
+        # numbered as demo_user_ids() says.
+        for _username, first, last, email, role in _demo_team_members():
+            self.add_user(
+                first_name=first,
+                last_name=last,
+                primary_email=email,
+                site_admin=role == "admin",
+            )
         for first, last, email, phone in demo.DEMO_PROSPECTS[: demo.PROSPECTS_IN_GREENHOUSE]:
             self.add_candidate(first_name=first, last_name=last, emails=[email], phones=[phone])
 

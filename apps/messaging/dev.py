@@ -9,6 +9,7 @@ webhook view with a signature computed from TWILIO_AUTH_TOKEN, exactly as Twilio
 """
 
 import json
+import re
 import uuid
 from email import policy
 from email.parser import BytesParser
@@ -17,17 +18,22 @@ from functools import wraps
 
 from anymail.inbound import AnymailInboundMessage
 from anymail.signals import AnymailInboundEvent, EventType, inbound
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from csp.decorators import csp
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils.html import format_html
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_POST
 from twilio.request_validator import RequestValidator
 
+from apps.sequences.models import ProspectPhone
 from apps.teams.access import membership_for, team_member_required
 
 from . import selectors
@@ -88,6 +94,7 @@ def _read_emails(team_id: int | None) -> list[dict]:
                 "name": path.name,
                 "headers": [(h, msg[h]) for h in SHOWN_HEADERS if msg[h] is not None],
                 "body": body.get_content() if body is not None else "",
+                "has_html": msg.get_body(preferencelist=("html",)) is not None,
             }
         )
     return emails
@@ -117,17 +124,76 @@ def dev_outbox(request):
     return render(request, "messaging/dev_outbox.html", context)
 
 
+# The HTML part is the ESP's content, not ours: it is served on its own, with a policy of its own
+# (no script, no request anywhere, inline styles only), sandboxed, and framed only by the outbox.
+# Its links open a new tab (the <base> below), so the pause link works as in a mail client.
+HTML_PART_POLICY = {
+    "default-src": [NONE],
+    "style-src": [UNSAFE_INLINE],
+    "img-src": ["data:"],
+    "base-uri": [NONE],
+    "form-action": [NONE],
+    "frame-ancestors": [SELF],
+    "sandbox": ["allow-popups", "allow-popups-to-escape-sandbox"],
+}
+OUTBOX_NAME = re.compile(r"^[\w.@+-]+\.eml$")
+
+
+@dev_tools_required
+@login_required
+@xframe_options_sameorigin
+@csp(HTML_PART_POLICY)  # type: ignore[arg-type]  # django-csp types views as (request) only
+def dev_outbox_html(request, name):
+    """The HTML part of one outbox email, for the outbox page's sandboxed iframe."""
+    team_id = _outbox_team_id(request)
+    path = dev_email_outbox_dir() / name
+    if not OUTBOX_NAME.match(name) or not path.is_file():
+        raise Http404("No such email in the outbox.")
+    if team_id is not None and outbox_email_team_id(path) != team_id:
+        raise Http404("No such email in the outbox.")
+    msg = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+    part = msg.get_body(preferencelist=("html",))
+    if part is None:
+        raise Http404("This email has no HTML part.")
+    html = part.get_content()
+    return HttpResponse(f'<base target="_blank">{html}', content_type="text/html; charset=utf-8")
+
+
 def _simulate_forms(request, email_form=None, sms_form=None):
     threads = Thread.objects.filter(team=request.team, channel=Channel.EMAIL).select_related(
         "prospect"
     )
     numbers = VirtualPhoneNumber.objects.filter(team=request.team)
+    phones = ProspectPhone.objects.filter(team=request.team).select_related("prospect")
+    phones = phones.order_by("prospect__first_name", "prospect__last_name", "number")
     return {
         "email_form": email_form or SimulateEmailReplyForm(threads=threads),
-        "sms_form": sms_form or SimulateSmsForm(numbers=numbers),
+        "sms_form": sms_form or SimulateSmsForm(numbers=numbers, phones=phones),
         "threads": threads,
         "numbers": numbers,
+        "phones": phones,
     }
+
+
+def _delivered(request, what: str, message: Message | None) -> None:
+    """Say where the simulated message landed, with a link to its conversation."""
+    if message is None:
+        messages.warning(
+            request,
+            f"{what} delivered, but it matched no conversation: support staff find it under "
+            "“Unmatched inbound messages” in the admin.",
+        )
+        return
+    url = reverse("messaging:thread-detail", args=[message.thread_id])
+    messages.success(
+        request, format_html('{} delivered. <a href="{}">Open the conversation</a>', what, url)
+    )
+
+
+def _not_delivered(request, context, *, form_key: str, form, what: str):
+    context[form_key] = form
+    messages.error(request, f"Nothing was delivered: correct the {what} form below.")
+    return render(request, "messaging/dev_simulate.html", context, status=400)
 
 
 @dev_tools_required
@@ -143,8 +209,7 @@ def dev_simulate_email(request):
     context = _simulate_forms(request)
     form = SimulateEmailReplyForm(request.POST, threads=context["threads"])
     if not form.is_valid():
-        context["email_form"] = form
-        return render(request, "messaging/dev_simulate.html", context, status=400)
+        return _not_delivered(request, context, form_key="email_form", form=form, what="email")
     thread = form.cleaned_data["thread"]
     last = thread.messages.filter(direction=Message.Direction.OUTBOUND).order_by("-id").first()
     history = thread_message_ids(thread_ids=[thread.pk])[thread.pk]
@@ -152,7 +217,8 @@ def dev_simulate_email(request):
         last.to_addresses[0] if last else thread.prospect.emails.values_list("email", flat=True)[0]
     )
     match_by = form.cleaned_data["match_by"]
-    headers = [("Message-ID", make_msgid(domain="prospect.example"))]
+    rfc_message_id = make_msgid(domain="prospect.example")
+    headers = [("Message-ID", rfc_message_id)]
     if match_by in ("token", "headers"):
         headers += list(reply_headers(history).items())
     recruiter = last.from_address if last else thread.owner.email
@@ -167,7 +233,10 @@ def dev_simulate_email(request):
     mail.envelope_recipient = to
     event = AnymailInboundEvent(event_type=EventType.INBOUND, message=mail, event_id=None)
     inbound.send(sender=dev_simulate_email, event=event, esp_name="DevSimulator")
-    messages.success(request, f"Inbound email from {prospect_address} delivered ({match_by}).")
+    landed = Message.objects.filter(
+        team=request.team, channel=Channel.EMAIL, message_id=rfc_message_id.strip("<>")
+    ).first()
+    _delivered(request, f"Inbound email from {prospect_address} ({match_by})", landed)
     return redirect("messaging:dev-simulate")
 
 
@@ -176,15 +245,14 @@ def dev_simulate_email(request):
 @team_member_required
 def dev_simulate_sms(request):
     context = _simulate_forms(request)
-    form = SimulateSmsForm(request.POST, numbers=context["numbers"])
+    form = SimulateSmsForm(request.POST, numbers=context["numbers"], phones=context["phones"])
     if not form.is_valid():
-        context["sms_form"] = form
-        return render(request, "messaging/dev_simulate.html", context, status=400)
+        return _not_delivered(request, context, form_key="sms_form", form=form, what="SMS")
     path = reverse("messaging:twilio-sms")
     params = {
         "MessageSid": f"SM{uuid.uuid4().hex}",
         "AccountSid": "ACdevsimulator",
-        "From": form.cleaned_data["from_number"].strip(),
+        "From": form.cleaned_data["from_phone"].number,
         "To": form.cleaned_data["to_number"].number,
         "Body": form.cleaned_data["body"],
         "NumMedia": "0",
@@ -195,7 +263,10 @@ def dev_simulate_sms(request):
     webhook_request = RequestFactory().post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
     response = twilio_sms_inbound(webhook_request)
     if response.status_code == 200:
-        messages.success(request, f"Inbound SMS from {params['From']} delivered to the webhook.")
+        landed = Message.objects.filter(
+            team=request.team, channel=Channel.SMS, provider_message_id=params["MessageSid"]
+        ).first()
+        _delivered(request, f"Inbound SMS from {params['From']}", landed)
     else:
         messages.error(
             request, f"The webhook answered {response.status_code}: {response.content.decode()}"

@@ -14,6 +14,7 @@ urlpatterns = [
     path("webhooks/twilio/status/", twilio.twilio_sms_status, name="twilio-status"),
     # Development only (404 unless DEV_TOOLS).
     path("dev/outbox/", dev.dev_outbox, name="dev-outbox"),
+    path("dev/outbox/<str:name>/html/", dev.dev_outbox_html, name="dev-outbox-html"),
     path("dev/simulate/", dev.dev_simulate, name="dev-simulate"),
     path("dev/simulate/email/", dev.dev_simulate_email, name="dev-simulate-email"),
     path("dev/simulate/sms/", dev.dev_simulate_sms, name="dev-simulate-sms"),

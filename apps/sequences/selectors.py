@@ -1,6 +1,7 @@
 """Reads shared by views and admin: team-scoped querysets with what their pages show."""
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models.functions import Lower
 
 from apps.teams.models import Team
 
@@ -66,3 +67,28 @@ def sequence_enrollments(*, sequence: Sequence) -> QuerySet[Enrollment]:
 
 def prospects_not_enrolled(*, sequence: Sequence) -> QuerySet[Prospect]:
     return prospect_list(team=sequence.team).exclude(enrollments__sequence=sequence)
+
+
+NAME_SEARCH_MIN_LENGTH = 2
+
+
+def prospects_by_name(term: str, *, team_id: int | None = None) -> QuerySet[Prospect]:
+    """Prospects whose first or last name starts with `term`, case-insensitively; "grace hop"
+    (or "hopper grace") matches first and last name together. Prefix matches on lower(name),
+    which the indexes of migration 0005_prospect_name_search serve on PostgreSQL."""
+    words = term.lower().split()
+    if not words or len(" ".join(words)) < NAME_SEARCH_MIN_LENGTH:
+        return Prospect.objects.none()
+    prospects = Prospect.objects.annotate(first=Lower("first_name"), last=Lower("last_name"))
+    if team_id is not None:
+        prospects = prospects.filter(team_id=team_id)
+    if len(words) == 1:
+        match = Q(first__startswith=words[0]) | Q(last__startswith=words[0])
+    else:
+        head, rest = words[0], " ".join(words[1:])
+        tail, front = words[-1], " ".join(words[:-1])
+        match = Q(first__startswith=head, last__startswith=rest) | Q(
+            last__startswith=front, first__startswith=tail
+        )
+        match |= Q(first__startswith=" ".join(words)) | Q(last__startswith=" ".join(words))
+    return prospects.filter(match)

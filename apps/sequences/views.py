@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from apps.teams.access import get_for_team_or_404, team_member_required
@@ -188,9 +189,16 @@ def sequence_enroll(request, pk):
                 _add_errors(form, exc)
             else:
                 bcc = sequence.bcc or "none"
-                msg = f"Enrolled {len(result.enrolled)} prospect(s) with BCC {bcc}."
-                if result.already_enrolled:
-                    msg += f" {len(result.already_enrolled)} were already enrolled."
+                enrolled, already = len(result.enrolled), len(result.already_enrolled)
+                msg = ngettext(
+                    "Enrolled %(n)d prospect with BCC %(bcc)s.",
+                    "Enrolled %(n)d prospects with BCC %(bcc)s.",
+                    enrolled,
+                ) % {"n": enrolled, "bcc": bcc}
+                if already:
+                    msg += " " + ngettext(
+                        "%(n)d was already enrolled.", "%(n)d were already enrolled.", already
+                    ) % {"n": already}
                 messages.success(request, msg)
                 return redirect("sequences:sequence-detail", pk=sequence.pk)
         else:

@@ -192,7 +192,7 @@ def test_rotation_re_encrypts_the_keys_and_old_keys_decrypt_until_then(keys, sta
 
     out = io.StringIO()
     call_command("rotate_encryption_keys", stdout=out)
-    assert "Re-encrypted 1 staff authenticator app key(s)." in out.getvalue()
+    assert "Re-encrypted 1 staff authenticator app key." in out.getvalue()
     after = stored(device)
     assert after != before
     assert Fernet(new).decrypt(after.encode()).decode() == hex_key

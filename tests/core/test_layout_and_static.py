@@ -90,6 +90,16 @@ def test_collectstatic_then_pages_and_their_css_are_served_without_debug(product
     assert client.get("/static/admin/css/base.css").status_code == 200
 
 
+def test_the_favicon_is_linked_and_served_without_debug(production_static):
+    client = Client()
+    page = client.get(reverse("login")).content.decode()
+    icon = re.search(r'<link rel="icon" href="(/static/img/favicon\.[0-9a-f]{12}\.svg)"', page)
+    assert icon is not None, page
+    assert client.get(icon.group(1)).status_code == 200
+    legacy = client.get("/favicon.ico")  # asked for by browsers and tools regardless
+    assert legacy.status_code == 301 and legacy["Location"] == icon.group(1)
+
+
 def test_error_pages_use_the_layout_without_debug(production_static, client):
     client.force_login(recruiter())
     page = client.get("/prospects/999999/")

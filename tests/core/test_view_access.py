@@ -74,6 +74,9 @@ EXCLUDED = {
     "accounts:second-factor": "support staff's own second factor (tests/accounts)",
     "healthz": "load-balancer liveness, no data",
     "metrics": "Prometheus scrape: bearer token or verified staff (test_metrics_endpoint)",
+    "favicon": "a redirect to the public static icon, no data",
+    "messaging:dev-outbox-html": "one dev outbox email, scoped like the outbox by the email's "
+    "team (tests/messaging/test_dev_simulate.py)",
     "messaging:twilio-sms": "Twilio webhook: X-Twilio-Signature (tests/messaging)",
     "messaging:twilio-status": "Twilio webhook: X-Twilio-Signature (tests/messaging)",
     "greenhouse:pause-link": "the signed token authorizes (tests/greenhouse); CSRF checked below",

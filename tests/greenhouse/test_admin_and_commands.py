@@ -226,6 +226,34 @@ def test_greenhouse_check_for_unknown_or_unconnected_teams(db):
         call_command("greenhouse_check", "lonely")
 
 
+def test_greenhouse_check_lists_the_valid_teams_for_a_wrong_name(integration):
+    TeamFactory(slug="lonely")  # not connected: greenhouse_check has nothing to say about it
+    TeamFactory(slug="zeta-recruiting")
+    GreenhouseIntegration.objects.create(
+        team=TeamFactory(slug="beta"), client_id="other", host=integration.host
+    )
+
+    with pytest.raises(CommandError) as wrong:
+        call_command("greenhouse_check", "acmee")
+    assert str(wrong.value) == (
+        "No team “acmee”. Did you mean acme? Teams connected to Greenhouse (slug): acme, beta."
+    )
+    with pytest.raises(CommandError) as unconnected:
+        call_command("greenhouse_check", "lonely")
+    assert "Teams connected to Greenhouse (slug): acme, beta." in str(unconnected.value)
+
+
+def test_the_admin_shows_the_slug_greenhouse_check_takes(staff_client, integration):
+    url = reverse("admin:greenhouse_greenhouseintegration_change", args=[integration.pk])
+    page = staff_client.get(url).content.decode()
+    assert "<code>manage.py greenhouse_check acme</code>" in page
+
+
+def test_greenhouse_check_says_when_no_team_is_connected(db):
+    with pytest.raises(CommandError, match=r"No team “x”\. No team has connected Greenhouse yet\."):
+        call_command("greenhouse_check", "x")
+
+
 def test_connect_the_demo_team_to_the_sandbox_command(capsys, team, harvest_sandbox_fast, settings):
     # The fixture adds the "sandbox" host profile for the running sandbox (DEV_TOOLS does live).
     settings.GREENHOUSE_SANDBOX_CLIENT_ID = harvest_sandbox_fast.client_id

@@ -65,7 +65,11 @@ def test_one_bot_email_per_thread_to_the_recruiter_only_threaded_with_a_pause_li
     notice = BotNotice.objects.get(thread=email_thread)
     assert email.extra_headers["Message-ID"] == f"<{notice.rfc_message_id}>"
     assert notice.status == BotNotice.Status.SENT and notice.recipient == "rob@acme.example"
-    assert "visible to everyone with access to this candidate" in email.body
+    # The public-notes warning is said once, in both parts.
+    assert "in both directions, as public notes.\n" in email.body
+    assert email.body.count("visible to everyone with access to this candidate") == 1
+    assert email.body.count("interviewers") == 1
+    assert email.alternatives[0][0].count("visible to everyone with access") == 1
     assert "https://outreach.test/greenhouse/pause/" in email.body
     html = email.alternatives[0][0]
     assert "/greenhouse/pause/" in html

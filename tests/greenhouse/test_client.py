@@ -456,3 +456,18 @@ def test_a_429_beyond_the_callers_patience_is_raised(make_client, harvest_sandbo
             GRACE
         )
     assert [r["status"] for r in harvest_sandbox.requests(path="/v3/candidates")] == [200, 429]
+
+
+def test_greenhouse_s_own_full_stop_is_not_doubled(scripted, settings):
+    allow_greenhouse_host(settings, "double", scripted.url)
+    scripted.answer("/token", 200, {"access_token": "t-1", "expires_in": 3600})
+    scripted.answer("/v3/candidates", 401, {"errors": [{"message": "Token could not be decoded."}]})
+    credentials = HarvestCredentials.for_host("double", client_id="c-1", client_secret="s-1")
+    client = HarvestClient(credentials, sub=None, timeout=(1.0, 1.0), read_retries=0)
+
+    with pytest.raises(HarvestAuthenticationError) as caught:
+        client.candidates_by_email(GRACE)
+
+    assert str(caught.value) == (
+        "Greenhouse did not accept the access token: Token could not be decoded."
+    )

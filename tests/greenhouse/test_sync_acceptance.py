@@ -115,7 +115,8 @@ def test_a_sequence_thread_becomes_six_email_notes_and_one_bot_email(
     first_id = messages[0].message_id
     assert f"<{first_id}>" in notice["References"] and notice["In-Reply-To"].startswith("<")
     text = notice.get_body(("plain",)).get_content()
-    assert "public notes, visible to everyone with access to this candidate" in text
+    assert "as public notes." in text  # the warning that follows says who sees them, once
+    assert text.count("visible to everyone with access to this candidate") == 1
     assert f"{settings.PUBLIC_BASE_URL}/greenhouse/pause/" in text
 
 

@@ -175,7 +175,7 @@ def test_the_simulator_posts_a_signed_sms_to_the_twilio_webhook(client, world, s
     settings.DEV_TOOLS = True
     client.force_login(world.owner)
     url = reverse("messaging:dev-simulate-sms")
-    data = {"from_number": "+14155550101", "to_number": "+15005550006", "body": "STOP"}
+    data = {"from_phone": world.phone.pk, "to_number": "+15005550006", "body": "STOP"}
     assert client.post(url, data).status_code == 302
     inbound = Message.objects.get()
     assert inbound.body_text == "STOP"
@@ -188,7 +188,7 @@ def test_the_simulator_reports_a_webhook_refusal(client, world, settings):
     settings.DEV_TOOLS = True
     settings.TWILIO_AUTH_TOKEN = ""  # no token: the webhook refuses, as in production
     client.force_login(world.owner)
-    data = {"from_number": "+14155550101", "to_number": "+15005550006", "body": "Hi"}
+    data = {"from_phone": world.phone.pk, "to_number": "+15005550006", "body": "Hi"}
     response = client.post(reverse("messaging:dev-simulate-sms"), data, follow=True)
     assert "The webhook answered 403" in response.content.decode()
     assert not Message.objects.exists()

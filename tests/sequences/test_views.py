@@ -76,6 +76,23 @@ def test_enrolling_without_warnings_needs_no_confirmation(client, world, maildro
     assert enrollment.next_step_position == 1
 
 
+def test_the_enrolled_message_counts_in_proper_plurals(client, world):
+    sequence = three_step_sequence(team=world.team, owner=world.owner)
+    other = ProspectFactory(team=world.team, first_name="Second", last_name="Prospect")
+    ProspectEmailFactory(prospect=other, email="second@example.com")
+    client.force_login(world.owner)
+    url = reverse("sequences:sequence-enroll", args=[sequence.pk])
+
+    def flash(prospects):
+        response = client.post(url, {"prospects": [p.pk for p in prospects]}, follow=True)
+        return [str(m) for m in response.context["messages"]]
+
+    assert flash([world.prospect]) == ["Enrolled 1 prospect with BCC none."]
+    third = ProspectFactory(team=world.team, first_name="Third", last_name="Prospect")
+    ProspectEmailFactory(prospect=third, email="third@example.com")
+    assert flash([other, third]) == ["Enrolled 2 prospects with BCC none."]
+
+
 def test_a_failing_preflight_receiver_becomes_a_warning(client, world):
     def broken(sender, **kwargs):
         raise RuntimeError("Greenhouse is down")

@@ -116,6 +116,7 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
     search_fields = ("team__name", "team__slug", "client_id")
     raw_id_fields = ("team",)
     readonly_fields = (
+        "team_slug",
         "client_secret_status",
         "health_badge",
         "last_error",
@@ -132,6 +133,7 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
         credential = ["team", "client_id", "client_secret", "acting_user_id"]
         if obj is not None:
             credential.insert(3, "client_secret_status")
+            credential.insert(1, "team_slug")
         fieldsets = [
             (None, {"fields": credential}),
             ("Host", {"fields": ["host"]}),
@@ -158,6 +160,14 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         return (*self.readonly_fields, "team") if obj is not None else self.readonly_fields
+
+    @admin.display(description="Team slug")
+    def team_slug(self, obj):
+        return format_html(
+            "<code>{}</code> · support check: <code>manage.py greenhouse_check {}</code>",
+            obj.team.slug,
+            obj.team.slug,
+        )
 
     @admin.display(description="Client secret")
     def client_secret_status(self, obj):

@@ -513,7 +513,8 @@ class HarvestClient:
     ) -> HarvestError:
         status = response.status_code
         messages = self._messages(response)
-        detail = f": {clip_text('; '.join(messages))}" if messages else ""
+        # The message ends the sentence: Greenhouse's own full stop is dropped, not doubled.
+        detail = f": {clip_text('; '.join(messages)).rstrip('.')}" if messages else ""
         about = f"{resource[0]} {resource[1]}" if resource else None
         if status == 404 and resource is not None:
             # Harvest routes first, so a documented path that answers 404 for a call about one

@@ -22,6 +22,14 @@ class HostProfile:
     label: str
     api_base_url: str
     token_url: str
+    # Where a person sees a candidate's activity feed, "{id}" standing for the candidate id
+    # (optional: "" shows the id without a link). A link for browsers; the server never calls it.
+    candidate_page: str = ""
+
+    def candidate_url(self, candidate_id: int | None) -> str:
+        if not self.candidate_page or not candidate_id:
+            return ""
+        return self.candidate_page.replace("{id}", str(int(candidate_id)))
 
 
 def _origin(url: str) -> tuple[str, str, int]:
@@ -59,7 +67,21 @@ def host_profiles() -> dict[str, HostProfile]:
                 ) from None
             urls[name] = url.rstrip("/") if name == "api" else url
         label = str(spec.get("label") or key)
-        profiles[str(key)] = HostProfile(str(key), label, urls["api"], urls["token"])
+        candidate_page = spec.get("candidate_page") or ""
+        try:
+            if not isinstance(candidate_page, str):
+                raise ValueError("not a URL")
+            if candidate_page:
+                _origin(candidate_page.replace("{id}", "1"))
+                if "{id}" not in candidate_page:
+                    raise ValueError("has no {id}")
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"GREENHOUSE_HOSTS[{key!r}]['candidate_page'] {exc}: {candidate_page!r}."
+            ) from None
+        profiles[str(key)] = HostProfile(
+            str(key), label, urls["api"], urls["token"], candidate_page
+        )
     if not profiles:
         raise ImproperlyConfigured("GREENHOUSE_HOSTS is empty.")
     if settings.GREENHOUSE_DEFAULT_HOST not in profiles:

@@ -34,6 +34,7 @@ def prospect_sync(request, pk):
     )
     records = selectors.sync_records_by_message(message_ids=[m.pk for m in thread_messages])
     integration = selectors.greenhouse_integration_for_team(team_id=request.team.pk)
+    link = CandidateLink.objects.filter(prospect=prospect).first()
     by_thread: dict[int, list[tuple[Message, SyncRecord | None]]] = {t.pk: [] for t in threads}
     for message in reversed(thread_messages):  # oldest first within a thread
         by_thread[message.thread_id].append((message, records.get(message.pk)))
@@ -43,7 +44,8 @@ def prospect_sync(request, pk):
         {
             "prospect": prospect,
             "pause": ProspectSyncPause.objects.filter(prospect=prospect).first(),
-            "link": CandidateLink.objects.filter(prospect=prospect).first(),
+            "link": link,
+            "candidate_url": selectors.candidate_feed_url(integration=integration, link=link),
             "integration": integration,
             "unmapped": selectors.prospect_unmapped_recruiters(
                 integration=integration, prospect=prospect

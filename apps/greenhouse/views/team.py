@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from apps.core.crypto import SecretDecryptionError
@@ -17,6 +18,7 @@ from apps.teams.access import get_for_team_or_404, team_admin_required
 from apps.teams.models import Membership
 
 from .. import maildrop, selectors
+from ..checklist import greenhouse_setup_checklist
 from ..connection import (
     greenhouse_connection_attempt_register,
     greenhouse_integration_create,
@@ -84,6 +86,7 @@ def _too_many_attempts(request) -> str:
 
 
 def _connection_page(request, integration, form, status=200):
+    unmapped = _unmapped(integration)
     return render(
         request,
         "greenhouse/connection.html",
@@ -91,7 +94,10 @@ def _connection_page(request, integration, form, status=200):
             "integration": integration,
             "form": form,
             "test_deadline": f"{settings.GREENHOUSE_CONNECTION_TEST_DEADLINE:g}",
-            "unmapped": _unmapped(integration),
+            "unmapped": unmapped,
+            "checklist": greenhouse_setup_checklist(
+                team=request.team, integration=integration, unmapped=unmapped
+            ),
         },
         status=status,
     )
@@ -130,6 +136,14 @@ def connection(request):
             _test_and_report(request, integration)
             return redirect("greenhouse:connection")
     return _connection_page(request, integration, form, status=400 if form.errors else 200)
+
+
+def _skipped_message(skipped: int) -> str:
+    return ngettext(
+        "%(n)d waiting message will not be synced.",
+        "%(n)d waiting messages will not be synced.",
+        skipped,
+    ) % {"n": skipped}
 
 
 # What a team admin may change; the host is support's (Django admin).
@@ -186,7 +200,8 @@ def sync_settings(request):
                         team_sync_turn_on(team=request.team, by=request.user)
                     elif not data["sync_on"] and integration.sync_on:
                         skipped = team_sync_turn_off(team=request.team, by=request.user)
-                        messages.info(request, f"{skipped} waiting messages will not be synced.")
+                        if skipped:
+                            messages.info(request, _skipped_message(skipped))
                 except ValidationError as exc:
                     form.add_error(None, exc.messages)
                 else:

@@ -1,3 +1,7 @@
+"""`manage.py seed_demo`: the demo team as a new user meets it after `make run`: connected to the
+local sandbox, its members mapped to their Greenhouse users, the sync on. Idempotent: a second
+run keeps what is there."""
+
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -5,7 +9,10 @@ from django.db import transaction
 from apps.demo import data as demo
 from apps.greenhouse.models import GreenhouseIntegration
 from apps.greenhouse.switches import team_sync_enable_by_support, team_sync_turn_on
-from apps.harvest_sandbox.services import greenhouse_integration_connect_sandbox
+from apps.harvest_sandbox.services import (
+    greenhouse_integration_connect_sandbox,
+    greenhouse_user_mappings_seed_sandbox,
+)
 from apps.messaging.models import VirtualPhoneNumber
 from apps.sequences.models import Prospect, ProspectEmail, ProspectPhone, Sequence, SequenceStep
 from apps.teams.models import Membership, Team
@@ -63,6 +70,10 @@ class Command(BaseCommand):
         integration = GreenhouseIntegration.objects.filter(team=team).first()
         if integration is None:
             integration = greenhouse_integration_connect_sandbox(team=team)
+        if not integration.user_mappings.exists():
+            # Mapped as a real connection is after its automatic lookup by email, so each note
+            # is by its recruiter, not all by the acting user.
+            greenhouse_user_mappings_seed_sandbox(integration=integration)
         if not integration.sync_enabled_by_support:
             # The sandbox (the demo team's Greenhouse) starts after this command, with a
             # credential known to work, so the connection test support's action runs is skipped.

@@ -1,3 +1,9 @@
+"""`manage.py greenhouse_check <team>`: what support staff run first when a team says its notes
+are missing. The team is named by its slug (shown on the team's Greenhouse page and in the
+admin) or id; a wrong name lists the teams that have connected Greenhouse."""
+
+import difflib
+
 from django.core.management.base import BaseCommand, CommandError
 
 from apps.core.crypto import SecretDecryptionError
@@ -9,14 +15,30 @@ from apps.greenhouse.connection import (
 )
 from apps.greenhouse.harvest.errors import HarvestError
 from apps.greenhouse.selectors import (
+    greenhouse_connected_team_slugs,
     greenhouse_integration_for_team_identifier,
     greenhouse_user_mapping_gaps,
 )
 from apps.teams.models import Team
 
+LISTED_AT_MOST = 20
+
 
 def _minutes(seconds: float) -> str:
     return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+
+
+def _valid_teams(wrong: str) -> str:
+    slugs = greenhouse_connected_team_slugs()
+    if not slugs:
+        return "No team has connected Greenhouse yet."
+    close = difflib.get_close_matches(wrong, slugs, n=3)
+    listed = ", ".join(slugs[:LISTED_AT_MOST])
+    more = len(slugs) - LISTED_AT_MOST
+    if more > 0:
+        listed += f" and {more} more (find them under Greenhouse integrations in the admin)"
+    hint = f"Did you mean {' or '.join(close)}? " if close else ""
+    return f"{hint}Teams connected to Greenhouse (slug): {listed}."
 
 
 class Command(BaseCommand):
@@ -42,8 +64,8 @@ class Command(BaseCommand):
             if not Team.objects.filter(slug=team).exists() and not (
                 team.isdigit() and Team.objects.filter(pk=int(team)).exists()
             ):
-                raise CommandError(f"No team “{team}”.")
-            raise CommandError(f"Team “{team}” has not connected Greenhouse.")
+                raise CommandError(f"No team “{team}”. {_valid_teams(team)}")
+            raise CommandError(f"Team “{team}” has not connected Greenhouse. {_valid_teams(team)}")
         out = self.stdout.write
         found_team = integration.team
         out(f"Team:            {found_team} ({found_team.slug}, id {found_team.pk})")

@@ -1,4 +1,5 @@
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import ngettext
 
 from apps.accounts.two_factor import staff_totp_keys_rotate
 from apps.greenhouse.connection import greenhouse_secrets_rotate
@@ -13,9 +14,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         result = greenhouse_secrets_rotate()
-        self.stdout.write(f"Re-encrypted {result.rotated} Greenhouse client secret(s).")
+        secrets = ngettext("client secret", "client secrets", result.rotated)
+        self.stdout.write(f"Re-encrypted {result.rotated} Greenhouse {secrets}.")
         totp = staff_totp_keys_rotate()
-        self.stdout.write(f"Re-encrypted {totp.rotated} staff authenticator app key(s).")
+        keys = ngettext("key", "keys", totp.rotated)
+        self.stdout.write(f"Re-encrypted {totp.rotated} staff authenticator app {keys}.")
         problems = []
         if result.failed:
             problems.append(
