@@ -70,16 +70,22 @@ class InboundPayloadError(ValueError):
 # --- Accept (the request) ------------------------------------------------------------------------
 
 
+def _without_nul(value: str | None) -> str | None:
+    # PostgreSQL's jsonb and text cannot hold U+0000; inbound.py drops it from what it stores too.
+    return value.replace("\x00", "") if isinstance(value, str) else value
+
+
 def _accept(*, provider: str, channel: str, event_id: str, payload: dict, raw: bytes = b"") -> bool:
     """Store the event (nothing when it is a redelivery) and wake the processor, coalesced.
     Returns whether a processor task was queued."""
+    event_id = _without_nul(event_id) or ""
     InboundEvent.objects.bulk_create(
         [
             InboundEvent(
                 provider=provider,
                 channel=channel,
                 provider_event_id=event_id,
-                payload=payload,
+                payload={_without_nul(k): _without_nul(v) for k, v in payload.items()},
                 raw=raw,
             )
         ],
@@ -216,15 +222,16 @@ def inbound_event_process(event: InboundEvent) -> str:
     return InboundEvent.Status.PROCESSED
 
 
-def _give_back(events: list[InboundEvent]) -> None:
-    """Events claimed but not started: pending again, attempt not counted, no lease (so the
-    sweep queues a processor for them)."""
-    for event in events:
+def _give_back(events: list[InboundEvent], *, started: int) -> None:
+    """A processor going down gives back its claimed events from `started` on: pending again at
+    once, with no lease (so the sweep queues a processor for them). The attempt of the one it was
+    working on (rolled back) counts; the others' were never made."""
+    for index, event in enumerate(events[started:]):
         InboundEvent.held(pk=event.pk, claimed_at=event.claimed_at).update(
             status=InboundEvent.Status.PENDING,
             claimed_at=None,
-            attempts=F("attempts") - 1,
             queued_at=None,
+            **({} if index == 0 else {"attempts": F("attempts") - 1}),
         )
 
 
@@ -241,9 +248,9 @@ def inbound_events_process(*, batch: int = BATCH, max_batches: int = MAX_BATCHES
                 status = inbound_event_process(event)
             except BaseException:
                 # The processor is going down (shutdown, time limit, lost database): what it
-                # had not started is pending again at once; the sweep queues it.
+                # had not finished is pending again at once; the sweep queues it.
                 try:
-                    _give_back(events[index + 1 :])
+                    _give_back(events, started=index)
                 except Exception:
                     logger.exception("Could not give back inbound events; the sweep will")
                 raise
