@@ -29,7 +29,7 @@ from apps.messaging.addressing import reply_address
 from apps.messaging.inbox import inbound_events_process, inbound_events_sweep
 from apps.messaging.models import InboundEvent, Message
 from apps.messaging.steps import sequence_steps_dispatch
-from apps.messaging.tasks import inbound_events_process_task
+from apps.messaging.tasks import inbound_events_process_task, messages_sweep_task
 from apps.sequences.services import prospects_enroll
 from tests.fixtures.messaging import deliver_queued, three_step_sequence, twilio_post
 from tests.fixtures.staff import log_in_staff
@@ -136,8 +136,8 @@ def test_the_request_answers_when_the_broker_is_down_and_the_sweep_queues_the_ta
     assert broker_messages() == 0
     assert "a sweeper will pick the work up" in caplog.text
     # The broker is back: the messaging sweeper queues one processor task, and only one.
-    assert inbound_events_sweep() == 1
-    assert inbound_events_sweep() == 0
+    assert messages_sweep_task() == 1
+    assert messages_sweep_task() == 0
     assert broker_messages() == 1
     assert inbound_events_process() == 1
     assert inbound_messages().count() == 1
@@ -298,8 +298,9 @@ def test_a_processor_crash_mid_batch_leaves_the_rest_pending_and_the_sweep_finis
     assert [e.attempts for e in rest] == [1, 0, 0]  # only the one it was working on counts
     assert all(e.queued_at is None and e.claimed_at is None for e in rest)
     assert broker_messages() == 0
-    # The messaging sweeper queues one processor task, which finishes them, once each.
-    assert inbound_events_sweep() == 1
+    # The messaging sweeper (beat's task, run here) queues one processor task, which finishes
+    # them, once each.
+    assert messages_sweep_task() == 1
     assert broker_messages() == 1
     assert inbound_events_process() == 3
     assert inbound_messages().count() == 5
