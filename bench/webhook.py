@@ -203,9 +203,10 @@ def inbox_to_sync_record(port: int, *, messages: int, rate: float, logs: Path) -
     from bench.latency import seed_sms_world
     from config.celery import app
 
-    InboundEvent.objects.all().delete()  # step 1's events: not this step's backlog
+    time.sleep(2)  # requests wrk left in flight are answered
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge(os.environ["CELERY_QUEUE"])
+    InboundEvent.objects.all().delete()  # step 1's events: not this step's backlog
     sandbox = common.Sandbox(rate_limit=10_000_000, rate_window=30, logs=logs)
     pool = common.Workers(logs=logs)
     with common.stopping(sandbox, pool):

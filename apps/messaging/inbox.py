@@ -12,7 +12,8 @@ a Celery publish), although Twilio's answer (empty TwiML) never depended on any 
   after the INSERT committed (the webhooks run in autocommit): a processor that has not claimed
   the leased event yet will claim again after it and so see the new one; no event waits for a
   sweep because its wake-up was coalesced away. The broker being down costs the request nothing
-  (queue.py logs it and the lease is dropped at once).
+  (queue.py logs it and the lease is dropped at once); a task the broker lost holds the inbox
+  back for `InboundEvent.WAKE_LEASE` (30 s) at most, then the next request or sweep queues one.
 - **Process** (`inbound_events_process`): claim pending events in received order, a batch at a
   time (FOR UPDATE SKIP LOCKED on PostgreSQL, and a conditional UPDATE everywhere, so two
   processors never take the same event), run the inbound logic of inbound.py / sms/twilio.py

@@ -123,6 +123,19 @@ def test_requests_while_a_processor_task_is_on_its_way_queue_no_other(client, wo
     assert inbound_messages().count() == 7
 
 
+def test_a_lost_processor_task_holds_the_inbox_back_for_the_wake_lease_at_most(client, world):
+    post_sms(client, 0)
+    broker_purge()  # the task is lost (a broker restart without persistence)
+    post_sms(client, 1)
+    assert broker_messages() == 0  # coalesced behind the lost one, while its lease is live
+    assert inbound_events_sweep() == 0
+    later = timezone.now() + InboundEvent.WAKE_LEASE + timedelta(seconds=1)
+    assert inbound_events_sweep(now=later) == 1
+    assert broker_messages() == 1
+    assert inbound_events_process() == 2
+    assert inbound_messages().count() == 2
+
+
 def test_the_request_answers_when_the_broker_is_down_and_the_sweep_queues_the_task(
     client, world, caplog
 ):
