@@ -93,7 +93,7 @@ def _accept(*, provider: str, channel: str, event_id: str, payload: dict, raw: b
         ignore_conflicts=True,
     )
     # After the INSERT committed (autocommit): see InboundEvent.wake_coalesced.
-    return InboundEvent.wake_coalesced(provider=provider, provider_event_id=event_id)
+    return InboundEvent.wake_after_insert(provider=provider, provider_event_id=event_id)
 
 
 def inbound_sms_accept(*, fields: dict[str, str]) -> bool:

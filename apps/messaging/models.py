@@ -2,7 +2,7 @@ import enum
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models, router, transaction
+from django.db import connections, models, router, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -347,6 +347,34 @@ class InboundEvent(OutboxBase):
         )
         cls._queue_on_commit([pk for pk, _ in rows], now)
         return bool(rows)
+
+    @classmethod
+    def wake_after_insert(cls, *, provider: str, provider_event_id: str) -> bool:
+        """`wake_coalesced` for the event a webhook request just stored, as one hand-written
+        statement: the request path's only statement besides the INSERT, so Django does not
+        build and compile it for every request (about a fifth of a request's time)."""
+        now = timezone.now()
+        connection = connections[router.db_for_write(cls)]
+        qn = connection.ops.quote_name
+        table, pending = qn(cls._meta.db_table), cls.Status.PENDING.value
+        sql = (
+            f"UPDATE {table} SET {qn('queued_at')} = %s"  # noqa: S608  (our own names)
+            f" WHERE {qn('provider')} = %s AND {qn('provider_event_id')} = %s"
+            f" AND {qn('status')} = %s"
+            f" AND ({qn('next_attempt_at')} IS NULL OR {qn('next_attempt_at')} <= %s)"
+            f" AND ({qn('queued_at')} IS NULL OR {qn('queued_at')} < %s)"
+            f" AND NOT EXISTS (SELECT 1 FROM {table} other WHERE other.{qn('status')} = %s"
+            f" AND other.{qn('queued_at')} >= %s AND other.{qn('id')} <> {table}.{qn('id')})"
+            f" RETURNING {qn('id')}"
+        )
+        adapt = connection.ops.adapt_datetimefield_value
+        cutoff = adapt(now - cls.WAKE_LEASE)
+        params = [adapt(now), provider, provider_event_id, pending, adapt(now), cutoff]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, pending, cutoff])
+            ids = [row[0] for row in cursor.fetchall()]
+        cls._queue_on_commit(ids, now)
+        return bool(ids)
 
     @classmethod
     def wake_oldest(cls, *, now: datetime | None = None) -> bool:
