@@ -332,7 +332,9 @@ def main():
             tasks_before = broker_queue_length()
             trivial = wrk(port, "/_bench/trivial/", **run)
             hook = wrk(port, "/webhooks/twilio/sms/", offset=offset, **run)
-            offset += hook["requests"] + args.connections
+            # Each wrk thread steps by `threads` from its own start: one thread that did more
+            # requests than another reaches past offset + requests, so leave room for it.
+            offset += args.threads * hook["requests"] + args.connections
             rounds.append(
                 {
                     "trivial": trivial,
