@@ -1,17 +1,25 @@
-"""Item 4, webhook ingest: the Twilio inbound SMS webhook under gunicorn on PostgreSQL, against a
-trivial Django view served by the same gunicorn in the same run (rounds alternate).
+"""Item 4 / issue 13 benchmark 10, webhook ingest: the Twilio inbound SMS webhook under gunicorn
+on PostgreSQL against a trivial Django view served by the same gunicorn in the same run (rounds
+alternate); then, with a real worker, the time from the stored event to its sync record.
 
     apt-get install wrk                                  # the load generator (Debian package)
-    .venv/bin/python -m bench.webhook                    # 3 rounds x 2 endpoints x 10 s
-    .venv/bin/python -m bench.webhook --rounds 1 --seconds 5
+    .venv/bin/python -m bench.webhook                    # 3 rounds x 2 endpoints x 10 s, 100 SMS
+    .venv/bin/python -m bench.webhook --rounds 1 --seconds 5 --latency-messages 40
 
 gunicorn runs `config.wsgi` with DJANGO_SETTINGS_MODULE=bench.settings (the project's settings
-plus `/_bench/trivial/`, bench/urls.py; production never loads them), 2 sync workers. Every
-webhook request is a distinct inbound SMS (its own MessageSid) from a known prospect to the
-team's virtual number, signed with twilio's RequestValidator over PUBLIC_BASE_URL + path: each is
-stored as a Message with its SyncRecord, and its sync task is published to Redis (no worker
-consumes it). The trivial view gets the same POST bodies. Cost ratio = trivial req/s ÷ webhook
-req/s (goal ≤ 2).
+plus `/_bench/trivial/`, bench/urls.py; production never loads them), 2 sync workers.
+
+1. Acknowledgement, no worker running: every webhook request is a distinct inbound SMS (its own
+   MessageSid) from a known prospect to the team's virtual number, signed with twilio's
+   RequestValidator over PUBLIC_BASE_URL + path. The webhook verifies it, stores it as an
+   InboundEvent and answers (apps/messaging/inbox.py); the processor task is published only when
+   no other is on its way (counted in the broker: a few per round, not one per request). The
+   trivial view gets the same POST bodies. Cost ratio = trivial req/s / webhook req/s (goal <= 3),
+   and p50 latency ratio.
+2. Inbox -> sync record, with one real worker (concurrency 2) and the Harvest sandbox: the events
+   of step 1 are deleted, then `--latency-messages` signed SMS are POSTed to the same gunicorn at
+   `--latency-rate` per second; latency = SyncRecord.created_at - InboundEvent.received_at (goal
+   p95 < 1 s), and to the note written (SyncRecord.written_at).
 """
 
 import argparse
@@ -20,6 +28,7 @@ import re
 import socket
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlencode
@@ -158,6 +167,115 @@ def wrk(
     }
 
 
+def broker_queue_length() -> int:
+    """Tasks waiting in the bench queue (Redis lists of the queue and its priority steps)."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
+    queue = os.environ["CELERY_QUEUE"]
+    return sum(client.llen(n) for n in [queue, *(f"{queue}\x06\x16{s}" for s in (3, 6, 9))])
+
+
+def signed_sms(number: str, phone: str, index: int) -> tuple[str, str]:
+    from django.conf import settings
+    from twilio.request_validator import RequestValidator
+
+    params = {
+        "MessageSid": f"SM{uuid.uuid4().hex}",
+        "AccountSid": "AC" + "0" * 32,
+        "From": phone,
+        "To": number,
+        "Body": f"Reply {index}: sounds good, let's talk on Tuesday afternoon.",
+        "NumMedia": "0",
+    }
+    signature = RequestValidator(settings.TWILIO_AUTH_TOKEN).compute_signature(
+        settings.PUBLIC_BASE_URL + "/webhooks/twilio/sms/", params
+    )
+    return urlencode(params), signature
+
+
+def inbox_to_sync_record(port: int, *, messages: int, rate: float, logs: Path) -> dict:
+    """Step 2: paced signed SMS through gunicorn, one real worker; latencies from the rows."""
+    import requests
+
+    from apps.greenhouse.models import SyncRecord
+    from apps.messaging.models import InboundEvent, Message
+    from bench.latency import seed_sms_world
+    from config.celery import app
+
+    time.sleep(2)  # requests wrk left in flight are answered
+    with app.connection_for_write() as conn:
+        conn.default_channel.queue_purge(os.environ["CELERY_QUEUE"])
+    InboundEvent.objects.all().delete()  # step 1's events: not this step's backlog
+    sandbox = common.Sandbox(rate_limit=10_000_000, rate_window=30, logs=logs)
+    pool = common.Workers(logs=logs)
+    with common.stopping(sandbox, pool):
+        _, number, phones = seed_sms_world(sandbox, prospects=30)
+        pool.start(1, concurrency=2)
+        session = requests.Session()
+        acks = []
+        started = time.monotonic()
+        for i in range(messages):
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            body, signature = signed_sms(number.number, phones[i % len(phones)], i)
+            sent = time.monotonic()
+            response = session.post(
+                f"http://127.0.0.1:{port}/webhooks/twilio/sms/",
+                data=body,
+                headers={
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "X-Twilio-Signature": signature,
+                },
+                timeout=30,
+            )
+            acks.append(time.monotonic() - sent)
+            assert response.status_code == 200, response.status_code
+        events = InboundEvent.objects.filter(channel="sms")
+        common.wait_until(
+            lambda: events.filter(status=InboundEvent.Status.PROCESSED).count() == messages,
+            timeout=120 + messages / rate * 2,
+            what="every event processed",
+        )
+        received = dict(events.values_list("provider_event_id", "received_at"))
+        message_sid = dict(
+            Message.objects.filter(provider_message_id__in=received).values_list(
+                "pk", "provider_message_id"
+            )
+        )
+        records = SyncRecord.objects.filter(message_id__in=message_sid)
+        common.wait_until(
+            lambda: records.filter(status=SyncRecord.Status.WRITTEN).count() == messages,
+            timeout=120 + messages / rate * 2,
+            what="every note written",
+        )
+        to_record, to_note = [], []
+        for message_id, created, written in records.values_list(
+            "message_id", "created_at", "written_at"
+        ):
+            start = received[message_sid[message_id]]
+            to_record.append((created - start).total_seconds())
+            to_note.append((written - start).total_seconds())
+
+    def stats(values):
+        return {
+            "p50_s": round(common.percentile(values, 0.50), 4),
+            "p95_s": round(common.percentile(values, 0.95), 4),
+            "max_s": round(max(values), 4),
+        }
+
+    return {
+        "messages": messages,
+        "rate_per_s": rate,
+        "events_processed": len(received),
+        "sync_records": len(to_record),
+        "inbox_to_sync_record": stats(to_record),
+        "inbox_to_note_written": stats(to_note),
+        "client_ack": stats(acks),
+    }
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -165,10 +283,12 @@ def main():
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--latency-messages", type=int, default=100)
+    parser.add_argument("--latency-rate", type=float, default=5.0, help="SMS per second")
     args = parser.parse_args()
     common.setup("webhook", ALLOWED_HOSTS="127.0.0.1,localhost,testserver")
     common.flush_db()
-    from apps.messaging.models import Message
+    from apps.messaging.models import InboundEvent, Message
 
     number, phones = seed(prospects=200)
     logs = common.logs_dir()
@@ -208,21 +328,29 @@ def main():
         }
         offset = 0  # every webhook request of the run is a new MessageSid
         for _ in range(args.rounds):
-            before = Message.objects.count()
+            before = InboundEvent.objects.count()
+            tasks_before = broker_queue_length()
             trivial = wrk(port, "/_bench/trivial/", **run)
             hook = wrk(port, "/webhooks/twilio/sms/", offset=offset, **run)
-            offset += hook["requests"] + args.connections
-            stored = Message.objects.count() - before
-            ratio = round(trivial["req_per_s"] / hook["req_per_s"], 3)
+            # Each wrk thread steps by `threads` from its own start: one thread that did more
+            # requests than another reaches past offset + requests, so leave room for it.
+            offset += args.threads * hook["requests"] + args.connections
             rounds.append(
                 {
                     "trivial": trivial,
                     "webhook": hook,
-                    "messages_stored": stored,
-                    "cost_ratio": ratio,
+                    "events_stored": InboundEvent.objects.count() - before,
+                    "processor_tasks_published": broker_queue_length() - tasks_before,
+                    "cost_ratio": round(trivial["req_per_s"] / hook["req_per_s"], 3),
+                    "p50_ratio": round(hook["p50_ms"] / trivial["p50_ms"], 3),
                 }
             )
             print(rounds[-1], flush=True)
+        assert not Message.objects.exists()  # no worker: the requests made no message
+        latency = inbox_to_sync_record(
+            port, messages=args.latency_messages, rate=args.latency_rate, logs=logs
+        )
+        print(latency, flush=True)
         server.stop()
         profiled = profile(number, phones)
         common.record(
@@ -231,6 +359,7 @@ def main():
                 "config": vars(args),
                 "in_process": profiled,
                 "median_cost_ratio": common.median([r["cost_ratio"] for r in rounds]),
+                "median_p50_ratio": common.median([r["p50_ratio"] for r in rounds]),
                 "median_webhook_req_per_s": common.median(
                     [r["webhook"]["req_per_s"] for r in rounds]
                 ),
@@ -240,6 +369,7 @@ def main():
                 ),
                 "median_trivial_p99_ms": common.median([r["trivial"]["p99_ms"] for r in rounds]),
                 "rounds": rounds,
+                "inbox_latency": latency,
             },
         )
 

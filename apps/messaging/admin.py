@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.utils import timezone
 
-from .models import Message, Thread, UnmatchedInbound, VirtualPhoneNumber
+from .models import InboundEvent, Message, Thread, UnmatchedInbound, VirtualPhoneNumber
 
 
 @admin.register(VirtualPhoneNumber)
@@ -74,3 +74,64 @@ class UnmatchedInboundAdmin(admin.ModelAdmin):
     def mark_resolved(self, request, queryset):
         count = queryset.filter(resolved_at=None).update(resolved_at=timezone.now())
         self.message_user(request, f"{count} marked as resolved.")
+
+
+@admin.register(InboundEvent)
+class InboundEventAdmin(admin.ModelAdmin):
+    """The inbox of inbound webhooks, read-only: what Twilio and the ESP sent, and what the
+    processor made of it. Failed events keep the reason; "Process again" puts them back."""
+
+    list_display = (
+        "received_at",
+        "channel",
+        "provider",
+        "provider_event_id",
+        "status",
+        "attempts",
+        "outcome",
+        "processed_at",
+    )
+    list_filter = ("status", "channel", "provider")
+    search_fields = ("provider_event_id", "outcome", "last_error")
+    fields = (
+        "received_at",
+        "channel",
+        "provider",
+        "provider_event_id",
+        "status",
+        "attempts",
+        "last_error",
+        "outcome",
+        "processed_at",
+        "claimed_at",
+        "next_attempt_at",
+        "payload",
+        "raw_size",
+    )
+    readonly_fields = fields
+    actions = ("process_again",)
+    date_hierarchy = "received_at"
+    show_full_result_count = False
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("raw")
+
+    @admin.display(description="MIME size (bytes)")
+    def raw_size(self, obj):
+        return len(bytes(obj.raw or b""))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Process again (failed events)")
+    def process_again(self, request, queryset):
+        from .inbox import inbound_events_retry
+
+        count = inbound_events_retry(ids=list(queryset.values_list("pk", flat=True)))
+        self.message_user(request, f"{count} failed event(s) will be processed again.")

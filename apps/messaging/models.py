@@ -1,10 +1,15 @@
 import enum
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import models
+from django.db import connections, models, router, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from apps.core.backoff import RetryPolicy
-from apps.core.outbox import OutboxBase
+from apps.core.outbox import OutboxBase, SweepResult
+from apps.core.queue import queue_tasks_on_commit
 from apps.core.text import validate_no_control_characters
 from apps.core.tones import TonedChoices
 from apps.sequences.models import Enrollment, Prospect, SequenceStep
@@ -246,3 +251,204 @@ class UnmatchedInbound(models.Model):
 
     def __str__(self):
         return f"Unmatched {self.get_channel_display()} from {self.from_address or '?'}"
+
+
+class InboundEvent(OutboxBase):
+    """A verified inbound webhook request (Twilio SMS, Anymail inbound email), stored as it came
+    before anything else is done with it: the webhook answers once this row is written, and
+    the processor (inbox.py) turns it into a Message or an UnmatchedInbound later.
+
+    Accept-then-process keeps the request to the signature check and one INSERT, so a burst of
+    replies needs few web workers and Twilio or the ESP never waits on our matching. A second
+    delivery of the same request (same MessageSid, Message-ID or ESP event id) hits the unique
+    constraint and stores nothing new. The row is an outbox (apps/core/outbox.py): claim,
+    lease and sweep are the shared ones, except that one processor task serves every row.
+    """
+
+    class Status(TonedChoices):
+        PENDING = "pending", "Pending"
+        CLAIMED = "claimed", "Processing"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+
+        TONES = enum.nonmember(
+            {"pending": "info", "claimed": "info", "processed": "ok", "failed": "bad"}
+        )
+
+    OUTBOX_PENDING = Status.PENDING
+    OUTBOX_CLAIMED = Status.CLAIMED
+    OUTBOX_FAILED = Status.FAILED
+    OUTBOX_TASK = "apps.messaging.tasks.inbound_events_process_task"
+    OUTBOX_ERROR_FIELD = "last_error"
+    RETRY_POLICY = RetryPolicy(max_attempts=5, base_delay=10.0, max_delay=600.0)
+    # The wake-up lease: shorter than QUEUE_LEASE, because one lost processor task holds back
+    # every event that coalesced behind it, not one row. A task slower than this to start costs
+    # one more task (claims are exclusive), never a second processing.
+    WAKE_LEASE = timedelta(seconds=30)
+
+    provider = models.CharField(max_length=50, help_text="twilio, or the ESP's name.")
+    channel = models.CharField(max_length=10, choices=Channel.choices)
+    # Twilio's MessageSid; the email's Message-ID, else the ESP's event id, else a digest.
+    provider_event_id = models.CharField(max_length=255)
+    received_at = models.DateTimeField(default=timezone.now)
+    # SMS: the form fields Twilio signed. Email: the ESP's name, event id, envelope recipient.
+    payload = models.JSONField(default=dict, blank=True)
+    # Email: the message as MIME (at most inbound.INBOUND_EVENT_MAX_BYTES); SMS: empty.
+    raw = models.BinaryField(blank=True, default=b"")
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    last_error = models.TextField(blank=True)
+    # What processing made of it: "message 12", "unmatched 3", "duplicate".
+    outcome = models.CharField(max_length=100, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # attempts, claimed_at, next_attempt_at, queued_at: the outbox's (OutboxBase).
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        verbose_name = "inbound webhook event"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider", "provider_event_id"], name="inbound_event_provider_id_unique"
+            ),
+        ]
+        indexes = [models.Index(fields=["status", "received_at", "id"])]
+
+    def __str__(self):
+        return f"{self.provider} {self.provider_event_id}"
+
+    @classmethod
+    def outbox_retry_policy(cls) -> RetryPolicy:
+        return cls.RETRY_POLICY
+
+    # --- One processor for every row: wake-ups and sweeps are coalesced ------------------------
+
+    @classmethod
+    def _ready(cls, now: datetime, lease: timedelta) -> Q:
+        """Pending, due, and no live wake-up lease of its own."""
+        return Q(
+            Q(next_attempt_at=None) | Q(next_attempt_at__lte=now),
+            Q(queued_at=None) | Q(queued_at__lt=now - lease),
+            status=cls.Status.PENDING,
+        )
+
+    @classmethod
+    def wake_coalesced(cls, *, now: datetime | None = None, **lookup) -> bool:
+        """Take the wake-up lease on the ready event matching `lookup`, unless another pending
+        event holds a live one (its processor task is on its way: it will claim that event,
+        then claim again and find this one), and queue the processor task on commit if taken.
+        Run it after the event's INSERT committed, so that the processor's next claim sees it."""
+        now = now or timezone.now()
+        lease = cls.WAKE_LEASE
+        leased = cls.objects.filter(status=cls.Status.PENDING, queued_at__gte=now - lease)
+        rows = cls._update_returning(
+            cls.objects.filter(
+                cls._ready(now, lease), ~Exists(leased.exclude(pk=OuterRef("pk"))), **lookup
+            ),
+            {"queued_at": now},
+        )
+        cls._queue_on_commit([pk for pk, _ in rows], now)
+        return bool(rows)
+
+    @classmethod
+    def wake_after_insert(cls, *, provider: str, provider_event_id: str) -> bool:
+        """`wake_coalesced` for the event a webhook request just stored, as one hand-written
+        statement: the request path's only statement besides the INSERT, so Django does not
+        build and compile it for every request (about a fifth of a request's time)."""
+        now = timezone.now()
+        connection = connections[router.db_for_write(cls)]
+        qn = connection.ops.quote_name
+        table, pending = qn(cls._meta.db_table), cls.Status.PENDING.value
+        sql = (
+            f"UPDATE {table} SET {qn('queued_at')} = %s"  # noqa: S608  (our own names)
+            f" WHERE {qn('provider')} = %s AND {qn('provider_event_id')} = %s"
+            f" AND {qn('status')} = %s"
+            f" AND ({qn('next_attempt_at')} IS NULL OR {qn('next_attempt_at')} <= %s)"
+            f" AND ({qn('queued_at')} IS NULL OR {qn('queued_at')} < %s)"
+            f" AND NOT EXISTS (SELECT 1 FROM {table} other WHERE other.{qn('status')} = %s"
+            f" AND other.{qn('queued_at')} >= %s AND other.{qn('id')} <> {table}.{qn('id')})"
+            f" RETURNING {qn('id')}"
+        )
+        adapt = connection.ops.adapt_datetimefield_value
+        cutoff = adapt(now - cls.WAKE_LEASE)
+        params = [adapt(now), provider, provider_event_id, pending, adapt(now), cutoff]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, pending, cutoff])
+            ids = [row[0] for row in cursor.fetchall()]
+        cls._queue_on_commit(ids, now)
+        return bool(ids)
+
+    @classmethod
+    def wake_oldest(cls, *, now: datetime | None = None) -> bool:
+        """Wake the processor for the oldest ready event, coalesced as a request's wake-up."""
+        now = now or timezone.now()
+        oldest = (
+            cls.objects.filter(cls._ready(now, cls.WAKE_LEASE))
+            .order_by("received_at", "id")
+            .values_list("pk", flat=True)
+            .first()
+        )
+        return oldest is not None and cls.wake_coalesced(pk=oldest, now=now)
+
+    @classmethod
+    def sweep_coalesced(
+        cls,
+        *,
+        stale_after: timedelta,
+        gave_up_error: str,
+        rescued_error: str,
+        now: datetime | None = None,
+    ) -> SweepResult:
+        """The outbox's sweep with one processor task for all rows: events of dead processors
+        go back to pending (or fail after the last attempt), then the oldest ready event gets
+        a wake-up unless one is on its way."""
+        now = now or timezone.now()
+        result = SweepResult()
+        result.gave_up, result.rescued = cls._rescue_stale(
+            now=now,
+            stale_after=stale_after,
+            gave_up_error=gave_up_error,
+            rescued_error=rescued_error,
+        )
+        result.queued = int(cls.wake_oldest(now=now))
+        return result
+
+    @classmethod
+    def claim_batch(cls, *, size: int, now: datetime | None = None) -> list["InboundEvent"]:
+        """Claim up to `size` due pending events, oldest first, each for one caller only: rows
+        locked by another processor are skipped (PostgreSQL), and the UPDATE is conditional
+        (SQLite has no row locks: a row another processor took is not returned)."""
+        now = now or timezone.now()
+        with transaction.atomic(using=router.db_for_write(cls)):
+            ids = list(
+                cls.objects.filter(
+                    Q(next_attempt_at=None) | Q(next_attempt_at__lte=now),
+                    status=cls.Status.PENDING,
+                )
+                .order_by("received_at", "id")
+                .select_for_update(skip_locked=True)
+                .values_list("pk", flat=True)[:size]
+            )
+            if not ids:
+                return []
+            won = cls._update_returning(
+                cls.objects.filter(pk__in=ids, status=cls.Status.PENDING),
+                {
+                    "status": cls.Status.CLAIMED,
+                    "claimed_at": now,
+                    "attempts": F("attempts") + 1,
+                    "queued_at": None,
+                },
+            )
+        return list(cls.objects.filter(pk__in=[pk for pk, _ in won]).order_by("received_at", "id"))
+
+    @classmethod
+    def _queue_on_commit(cls, args: list, queued_at: datetime) -> None:
+        """However many rows a wake-up leased, one processor task is queued. If the broker
+        refuses it, the leases are dropped so that the next sweep queues it again."""
+        if not args:
+            return
+        keys = list(args)
+
+        def unsent(_arg_lists):
+            cls.objects.filter(pk__in=keys, queued_at=queued_at).update(queued_at=None)
+
+        queue_tasks_on_commit(import_string(cls.OUTBOX_TASK), [[]], on_failure=unsent)

@@ -1,13 +1,13 @@
 """Receivers of Anymail's `tracking` and `inbound` signals (sent by its webhook views under
-/anymail/): one line each, calling a service. A receiver exception answers the ESP with an error,
-so it delivers again later; the services are idempotent for that reason. Connected in
-MessagingConfig.ready().
+/anymail/): one line each, calling a service (inbound mail is stored in the inbox, inbox.py, and
+processed by a task). A receiver exception answers the ESP with an error, so it delivers again
+later; the services are idempotent for that reason. Connected in MessagingConfig.ready().
 """
 
 from anymail.signals import inbound, tracking
 from django.dispatch import receiver
 
-from .inbound import email_record_inbound
+from .inbox import inbound_email_accept
 from .status import email_tracking_record
 
 
@@ -18,4 +18,4 @@ def on_email_tracking(sender, event, esp_name, **kwargs):
 
 @receiver(inbound, dispatch_uid="messaging.email_inbound")
 def on_email_inbound(sender, event, esp_name, **kwargs):
-    email_record_inbound(inbound=event.message, esp_name=esp_name, event_id=event.event_id)
+    inbound_email_accept(message=event.message, esp_name=esp_name, event_id=event.event_id)

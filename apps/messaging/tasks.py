@@ -12,9 +12,19 @@ def message_send_task(message_id: int) -> str:
 
 @shared_task(acks_late=True)
 def messages_sweep_task() -> int:
+    """Outbound messages and the inbound inbox: what a lost task or a dead worker left."""
     from .delivery import messages_sweep
+    from .inbox import inbound_events_sweep
 
-    return messages_sweep()
+    return messages_sweep() + inbound_events_sweep()
+
+
+@shared_task(acks_late=True)
+def inbound_events_process_task() -> int:
+    """One task serves every stored webhook event (woken coalesced, see inbox.py)."""
+    from .inbox import inbound_events_process
+
+    return inbound_events_process()
 
 
 @shared_task(acks_late=True)

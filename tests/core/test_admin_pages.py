@@ -20,6 +20,7 @@ from tests.greenhouse.factories import (
     SyncRecordFactory,
 )
 from tests.messaging.factories import (
+    InboundEventFactory,
     MessageFactory,
     ThreadFactory,
     UnmatchedInboundFactory,
@@ -54,6 +55,7 @@ def world(db):
     number = VirtualPhoneNumberFactory(team=team, user=membership.user)
     ThreadFactory(team=team, channel=Channel.SMS, virtual_number=number, owner=membership.user)
     UnmatchedInboundFactory()
+    InboundEventFactory()
     integration = GreenhouseIntegrationFactory(team=team)
     GreenhouseUserMappingFactory(integration=integration, user=membership.user)
     # The sync's models: a record with an attempt, a bot notice, a candidate link, a pause.

@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from apps.greenhouse.models import SyncRecord
-from apps.messaging.models import Message, Thread, UnmatchedInbound
+from apps.messaging.models import InboundEvent, Message, Thread, UnmatchedInbound
 from apps.messaging.outbound import sms_send
-from tests.fixtures.messaging import PUBLIC_BASE_URL, TWILIO_TOKEN, deliver_queued
+from tests.fixtures.messaging import PUBLIC_BASE_URL, TWILIO_TOKEN, deliver_queued, process_inbox
 from tests.fuzz.strategies import TWILIO_FIELDS, form_fields, hostile_text
 
 pytestmark = pytest.mark.django_db
@@ -27,7 +27,18 @@ def snapshot():
         UnmatchedInbound.objects.count(),
         Thread.objects.count(),
         SyncRecord.objects.count(),
+        InboundEvent.objects.count(),
     )
+
+
+def settle():
+    """Run the inbox processor as its task would: every stored event ends processed or failed
+    (with its reason), never retried for an error of ours nor left claimed."""
+    process_inbox()
+    unsettled = InboundEvent.objects.exclude(
+        status__in=[InboundEvent.Status.PROCESSED, InboundEvent.Status.FAILED]
+    )
+    assert not unsettled.exists(), list(unsettled.values("status", "last_error"))
 
 
 def post(client, path, params, *, signature="valid", token=TWILIO_TOKEN):
@@ -35,7 +46,9 @@ def post(client, path, params, *, signature="valid", token=TWILIO_TOKEN):
     if signature == "valid":
         signature = RequestValidator(token).compute_signature(PUBLIC_BASE_URL + path, params)
     headers = {"X-Twilio-Signature": signature} if signature else {}
-    return client.post(path, data=urlencode(params), content_type=FORM, headers=headers)
+    response = client.post(path, data=urlencode(params), content_type=FORM, headers=headers)
+    settle()
+    return response
 
 
 def valid_inbound(world, **overrides):
@@ -84,6 +97,7 @@ def test_a_raw_body_of_any_bytes_is_refused_without_a_500(client, world, path, b
     response = client.post(
         path, data=body, content_type=content_type, headers={"X-Twilio-Signature": "c2lnbmF0dXJl"}
     )
+    settle()
     assert response.status_code in (400, 403)
     assert snapshot() == before
 

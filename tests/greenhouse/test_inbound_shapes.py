@@ -27,7 +27,7 @@ from apps.messaging.addressing import reply_address
 from apps.messaging.models import Channel, Message, Thread
 from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
-from tests.fixtures.messaging import deliver_queued, three_step_sequence
+from tests.fixtures.messaging import deliver_queued, process_inbox, three_step_sequence
 from tests.greenhouse.sync_helpers import our_notes, write_all
 
 pytestmark = pytest.mark.django_db
@@ -203,13 +203,16 @@ def raw_message(shape: Shape, thread: Thread, in_reply_to: str) -> str:
 
 
 def postmark_post(client, payload):
+    """POST like Postmark, then run the inbox processor as its task would."""
     credentials = base64.b64encode(WEBHOOK_SECRET.encode()).decode()
-    return client.post(
+    response = client.post(
         "/anymail/postmark/inbound/",
         data=json.dumps(payload),
         content_type="application/json",
         headers={"Authorization": f"Basic {credentials}"},
     )
+    process_inbox()
+    return response
 
 
 def postmark_payload(*, raw: str, to_address: str, bcc_full: bool) -> dict:

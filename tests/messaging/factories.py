@@ -1,6 +1,13 @@
 import factory
 
-from apps.messaging.models import Channel, Message, Thread, UnmatchedInbound, VirtualPhoneNumber
+from apps.messaging.models import (
+    Channel,
+    InboundEvent,
+    Message,
+    Thread,
+    UnmatchedInbound,
+    VirtualPhoneNumber,
+)
 from tests.sequences.factories import ProspectFactory
 from tests.teams.factories import TeamFactory, UserFactory
 
@@ -51,3 +58,22 @@ class UnmatchedInboundFactory(factory.django.DjangoModelFactory):
     subject = "Hello?"
     body_text = "Who is this?"
     message_id = factory.Sequence(lambda n: f"unmatched{n}@mail.example")
+
+
+class InboundEventFactory(factory.django.DjangoModelFactory):
+    """A stored Twilio inbound SMS, as the webhook leaves it for the processor."""
+
+    class Meta:
+        model = InboundEvent
+
+    provider = "twilio"
+    channel = Channel.SMS
+    provider_event_id = factory.Sequence(lambda n: f"SM{n:032d}")
+    payload = factory.LazyAttribute(
+        lambda o: {
+            "MessageSid": o.provider_event_id,
+            "From": "+14155550101",
+            "To": "+15005550006",
+            "Body": "Yes, call me",
+        }
+    )

@@ -12,7 +12,7 @@ from apps.messaging.models import Message, UnmatchedInbound
 from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.models import Enrollment
 from apps.sequences.services import prospects_enroll
-from tests.fixtures.messaging import deliver_queued, three_step_sequence
+from tests.fixtures.messaging import deliver_queued, process_inbox, three_step_sequence
 
 pytestmark = pytest.mark.django_db
 
@@ -30,9 +30,10 @@ def sent(world):
 
 
 def deliver(message, esp_name="Test", event_id=None):
-    """As Anymail's webhook views do after validating the request."""
+    """As Anymail's webhook views do after validating the request, then the inbox processor."""
     event = AnymailInboundEvent(event_type="inbound", message=message, event_id=event_id)
     inbound.send(sender=object(), event=event, esp_name=esp_name)
+    process_inbox()
 
 
 def reply(*, to, headers=(), from_email="Grace Hopper <grace@example.com>", text="Sounds good"):
@@ -153,12 +154,15 @@ def auth_header(secret):
 
 
 def post_postmark(client, payload, headers):
-    return client.post(
+    """POST like Postmark, then run the inbox processor as its task would."""
+    response = client.post(
         "/anymail/postmark/inbound/",
         data=json.dumps(payload),
         content_type="application/json",
         headers=headers,
     )
+    process_inbox()
+    return response
 
 
 def test_the_postmark_inbound_webhook_stores_a_reply(client, settings, sent, postmark_webhooks):

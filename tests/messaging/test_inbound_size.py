@@ -17,7 +17,7 @@ from apps.messaging.addressing import reply_address
 from apps.messaging.models import Message, UnmatchedInbound
 from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
-from tests.fixtures.messaging import deliver_queued, three_step_sequence
+from tests.fixtures.messaging import deliver_queued, process_inbox, three_step_sequence
 
 pytestmark = pytest.mark.django_db
 
@@ -62,7 +62,10 @@ def reply_with_attachment(thread_id, *, attachment_bytes: int) -> bytes:
 
 
 def post(client, body, headers, path="/anymail/postmark/inbound/"):
-    return client.post(path, data=body, content_type="application/json", headers=headers)
+    """POST like Postmark, then run the inbox processor as its task would."""
+    response = client.post(path, data=body, content_type="application/json", headers=headers)
+    process_inbox()
+    return response
 
 
 def test_a_10_mb_reply_is_stored_with_its_text(client, thread_id, settings):

@@ -11,7 +11,7 @@ from apps.messaging.outbound import sms_send
 from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.models import Enrollment
 from apps.sequences.services import prospects_enroll
-from tests.fixtures.messaging import deliver_queued, three_step_sequence
+from tests.fixtures.messaging import deliver_queued, process_inbox, three_step_sequence
 from tests.messaging.factories import VirtualPhoneNumberFactory
 from tests.sequences.factories import ProspectFactory, ProspectPhoneFactory
 from tests.teams.factories import TeamFactory, recruiter
@@ -164,6 +164,7 @@ def test_the_simulator_delivers_an_email_reply_through_the_inbound_path(client, 
     for match_by in ("token", "headers", "nothing"):
         data = {"thread": thread.pk, "body": f"Reply by {match_by}", "match_by": match_by}
         assert client.post(url, data).status_code == 302
+    process_inbox()  # what the inbox processor task does next
     replies = Message.objects.filter(direction="inbound")
     assert sorted(r.body_text for r in replies) == ["Reply by headers", "Reply by token"]
     assert all(r.from_address == "grace@example.com" for r in replies)
@@ -177,6 +178,7 @@ def test_the_simulator_posts_a_signed_sms_to_the_twilio_webhook(client, world, s
     url = reverse("messaging:dev-simulate-sms")
     data = {"from_phone": world.phone.pk, "to_number": "+15005550006", "body": "STOP"}
     assert client.post(url, data).status_code == 302
+    process_inbox()  # what the inbox processor task does next
     inbound = Message.objects.get()
     assert inbound.body_text == "STOP"
     assert inbound.thread.prospect == world.prospect

@@ -1,8 +1,10 @@
 """Twilio, the SMS vendor: sending (TwilioSmsBackend), the inbound SMS and status-callback
 webhooks, Twilio's status map and its STOP/START words, in one place.
 
-Both webhooks check `X-Twilio-Signature` against the URL Twilio was given, rebuilt from
-PUBLIC_BASE_URL (not from the Host header, which a proxy may rewrite). Missing or bad signature:
+The inbound SMS webhook stores the request in the inbox and answers (apps/messaging/inbox.py);
+`sms_record_inbound` runs in the processor task. Both webhooks check `X-Twilio-Signature`
+against the URL Twilio was given, rebuilt from PUBLIC_BASE_URL (not from the Host header,
+which a proxy may rewrite). Missing or bad signature:
 403, nothing stored. Malformed payload with a good signature: 400. Unknown numbers or message
 ids: 200 with nothing to do beyond keeping an unmatched message for support, because Twilio
 would only log an error (or retry) for something no retry can fix.
@@ -184,23 +186,30 @@ def _twilio_webhook(view):
     return wrapper
 
 
+def sms_fields_problems(fields) -> list[str]:
+    """The fields of an inbound SMS that are missing or invalid (the webhook answers 400 for
+    them; the inbox processor checks a stored event again)."""
+    problems = []
+    if not _SENDER.match(str(fields.get("From", "")).strip()):
+        problems.append("From")
+    if not _NUMBER.match(str(fields.get("To", "")).strip()):
+        problems.append("To")
+    if not _SID.match(str(fields.get("MessageSid", "")).strip()):
+        problems.append("MessageSid")
+    return problems
+
+
 @_twilio_webhook
 def twilio_sms_inbound(request):
-    data = request.POST
-    from_number = data.get("From", "").strip()
-    to_number = data.get("To", "").strip()
-    sid = data.get("MessageSid", "").strip()
-    body = data.get("Body", "")
-    problems = []
-    if not _SENDER.match(from_number):
-        problems.append("From")
-    if not _NUMBER.match(to_number):
-        problems.append("To")
-    if not _SID.match(sid):
-        problems.append("MessageSid")
+    """Accept, then process (inbox.py): the signed SMS is stored as it came and the processor
+    task makes the Message; Twilio's answer never depended on it."""
+    from ..inbox import inbound_sms_accept
+
+    fields = request.POST.dict()
+    problems = sms_fields_problems(fields)
     if problems:
         return HttpResponseBadRequest(f"Missing or invalid: {', '.join(problems)}.")
-    sms_record_inbound(from_number=from_number, to_number=to_number, sid=sid, body=body)
+    inbound_sms_accept(fields=fields)
     # Empty TwiML: no automatic answer (Twilio itself answers STOP/START/HELP).
     return HttpResponse(EMPTY_TWIML, content_type="text/xml")
 
