@@ -362,7 +362,7 @@ class Workers:
             index = self.started
             self.started += 1
             command = celery_worker_command(
-                queue=os.environ["CELERY_QUEUE"],
+                prefix=os.environ["CELERY_QUEUE"],
                 hostname=f"bench{index}-{RUN_ID}@%h",
                 concurrency=concurrency,
                 loglevel="WARNING",
