@@ -33,6 +33,11 @@ OURS = (
     "TRUSTED_PROXY_COUNT",
     "GREENHOUSE_EXTRA_HOSTS",
     "GREENHOUSE_DEFAULT_HOST",
+    "GREENHOUSE_SANDBOX_URL",
+    "QUEUE_LEASE",
+    "CELERY_QUEUE",
+    "PORT",
+    "SANDBOX_PORT",
 )
 
 PROBE = """
@@ -203,3 +208,49 @@ def test_check_deploy_names_every_embedded_default_left_in_place(tmp_path):
     output = result.stdout + result.stderr
     for check_id in ("W001", "W002", "W003", "W004", "W005", "W006", "W007", "W008"):
         assert f"outreach.{check_id}" in output
+
+
+QUEUES_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings as s
+print(json.dumps({
+    "lease": s.QUEUE_LEASE,
+    "transport": s.CELERY_BROKER_TRANSPORT_OPTIONS,
+    "held": s.CELERY_TASK_TIME_LIMIT * (1 + s.CELERY_WORKER_PREFETCH_MULTIPLIER),
+    "queues": [q.name for q in s.CELERY_TASK_QUEUES],
+    "default_queue": s.CELERY_TASK_DEFAULT_QUEUE,
+}))
+"""
+
+
+def test_redis_gives_a_held_message_back_after_the_queue_lease_never_while_a_worker_has_it(
+    tmp_path,
+):
+    result = run_django(QUEUES_PROBE, PRODUCTION, tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    # One time for lost work on both paths: the sweepers' lease and Redis's visibility timeout.
+    assert found["transport"]["visibility_timeout"] == found["lease"] == 600
+    # A live worker holds a message at most one reserved wait plus its own run.
+    assert found["lease"] >= found["held"]
+
+    longer = json.loads(
+        run_django(QUEUES_PROBE, {**PRODUCTION, "QUEUE_LEASE": "900"}, tmp_path).stdout
+    )
+    assert longer["transport"]["visibility_timeout"] == 900
+
+
+def test_a_queue_lease_shorter_than_a_worker_may_hold_a_message_stops_the_start(tmp_path):
+    result = run_django(["manage.py", "check"], {**PRODUCTION, "QUEUE_LEASE": "120"}, tmp_path)
+    assert result.returncode != 0
+    assert "QUEUE_LEASE (120 s) must be at least 600 s" in result.stderr
+
+
+def test_queue_names_derive_from_one_prefix(tmp_path):
+    found = json.loads(run_django(QUEUES_PROBE, {}, tmp_path).stdout)
+    assert found["queues"] == ["outreach-send", "outreach-sync"]
+    assert found["default_queue"] == "outreach-send"
+    assert "visibility_timeout" not in found["transport"]  # the embedded broker has none
+    found = json.loads(run_django(QUEUES_PROBE, {"CELERY_QUEUE": "staging"}, tmp_path).stdout)
+    assert found["queues"] == ["staging-send", "staging-sync"]
