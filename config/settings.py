@@ -46,14 +46,20 @@ def _fernet_key() -> str:
 
 # --- Core --------------------------------------------------------------------------------------
 
+# Django's debug pages and behaviour: only when asked for (`make run DEBUG=true`), never by default.
 DEBUG = env.bool("DEBUG", default=False)
-# Development-only pages (outboxes, inbound simulators) and sandbox defaults.
+# Development-only pages (outboxes, inbound simulators), the local sandbox and the demo. On in
+# `make run` without DEBUG, so the demo shows the product's own error pages.
 DEV_TOOLS = env.bool("DEV_TOOLS", default=DEBUG)
+# The local stack's ports (`make run PORT=... SANDBOX_PORT=...`, apps/demo/stack.py): the web
+# server's, from which PUBLIC_BASE_URL's default follows, and the local Harvest sandbox's.
+WEB_PORT = env.int("PORT", default=8000)
+SANDBOX_PORT = env.int("SANDBOX_PORT", default=WEB_PORT + 1)
 
 SECRET_KEY = env("SECRET_KEY", default="") or _local_secret("dev-secret-key", get_random_secret_key)
 USING_DEV_SECRET_KEY = not env("SECRET_KEY", default="")
 
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default=f"http://127.0.0.1:{WEB_PORT}").rstrip("/")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 # Fixed development secrets of the local simulators (public, in this repository): the fallback
 # only with DEV_TOOLS on a deployment reachable from this machine alone. check --deploy reports
@@ -203,17 +209,20 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Production serves the hashed files of `collectstatic`; development (DEBUG or DEV_TOOLS, so the
+# demo without DEBUG too) serves the source files straight from the apps, with no collectstatic.
+_STATIC_FROM_SOURCE = DEBUG or DEV_TOOLS
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
+            if _STATIC_FROM_SOURCE
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_USE_FINDERS = _STATIC_FROM_SOURCE
 
 # --- Security (production behind HTTPS) --------------------------------------------------------
 
@@ -327,7 +336,7 @@ DEV_OUTBOX_DIR = Path(env("DEV_OUTBOX_DIR", default=str(VAR_DIR / "outbox")))
 
 # --- Greenhouse --------------------------------------------------------------------------------
 
-GREENHOUSE_SANDBOX_URL = env("GREENHOUSE_SANDBOX_URL", default="http://127.0.0.1:8001")
+GREENHOUSE_SANDBOX_URL = env("GREENHOUSE_SANDBOX_URL", default=f"http://127.0.0.1:{SANDBOX_PORT}")
 # The only hosts the Harvest client ever contacts: named profiles, the operator's choice (settings
 # are trusted, tenants are not). A team admin enters only the credential; support staff pick a
 # team's profile in the Django admin; the client refuses any URL outside these profiles before it
