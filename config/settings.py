@@ -223,6 +223,7 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = _STATIC_FROM_SOURCE
+WHITENOISE_AUTOREFRESH = _STATIC_FROM_SOURCE  # finds files per request; no STATIC_ROOT needed
 
 # --- Security (production behind HTTPS) --------------------------------------------------------
 

@@ -254,3 +254,53 @@ def test_queue_names_derive_from_one_prefix(tmp_path):
     assert "visibility_timeout" not in found["transport"]  # the embedded broker has none
     found = json.loads(run_django(QUEUES_PROBE, {"CELERY_QUEUE": "staging"}, tmp_path).stdout)
     assert found["queues"] == ["staging-send", "staging-sync"]
+
+
+PORTS_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings as s
+print(json.dumps({
+    "public": s.PUBLIC_BASE_URL,
+    "sandbox": s.GREENHOUSE_HOSTS.get("sandbox"),
+    "debug": s.DEBUG,
+    "dev_tools": s.DEV_TOOLS,
+    "static": s.STORAGES["staticfiles"]["BACKEND"],
+    "finders": s.WHITENOISE_USE_FINDERS,
+}))
+"""
+
+
+def ports_probe(env_vars, tmp_path):
+    result = run_django(PORTS_PROBE, env_vars, tmp_path)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_local_links_and_the_sandbox_profile_follow_the_ports_in_use(tmp_path):
+    found = ports_probe({"DEV_TOOLS": "true"}, tmp_path)
+    assert found["public"] == "http://127.0.0.1:8000"
+    assert found["sandbox"]["api"] == "http://127.0.0.1:8001"
+    found = ports_probe({"DEV_TOOLS": "true", "PORT": "9000"}, tmp_path)
+    assert found["public"] == "http://127.0.0.1:9000"
+    assert found["sandbox"]["api"] == "http://127.0.0.1:9001"  # PORT + 1
+    found = ports_probe({"DEV_TOOLS": "true", "PORT": "9000", "SANDBOX_PORT": "9500"}, tmp_path)
+    assert found["sandbox"] == {
+        "label": "Local Harvest sandbox",
+        "api": "http://127.0.0.1:9500",
+        "token": "http://127.0.0.1:9500/token",
+    }
+    # A deployment names its address; the port does not change it.
+    assert ports_probe({**PRODUCTION, "PORT": "5000"}, tmp_path)["public"] == (
+        "https://outreach.example.com"
+    )
+
+
+def test_the_demo_runs_without_debug_and_still_serves_static_files_from_source(tmp_path):
+    demo = ports_probe({"DEV_TOOLS": "true"}, tmp_path)
+    assert (demo["debug"], demo["dev_tools"]) == (False, True)
+    assert demo["static"] == "django.contrib.staticfiles.storage.StaticFilesStorage"
+    assert demo["finders"] is True
+    production = ports_probe(PRODUCTION, tmp_path)
+    assert production["static"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    assert (production["finders"], production["dev_tools"]) == (False, False)
