@@ -27,10 +27,7 @@ from apps.demo.stack import port_is_free
 START_DEADLINE = 240  # seconds: a cold start (migrations, demo data) on a busy 2-core machine
 STOP_DEADLINE = 10  # the bound: nothing left after SIGHUP to make
 
-pytestmark = [
-    pytest.mark.worker,
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
-]
+pytestmark = pytest.mark.worker  # starts the whole stack (it reads /proc: Linux, as CI)
 
 # Variables of the test run that must not reach the demo stack (it runs on its own defaults).
 NOT_PASSED = (
