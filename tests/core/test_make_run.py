@@ -1,6 +1,7 @@
 """`make run` as a user runs it (issue 14): on the ports given, its bot email's pause link points
 at that port, SIGHUP to make stops every process and frees every port, and a second `make run` on
-a busy port says so in one plain line and starts nothing.
+a busy port says so in one plain line and starts nothing; `make manage ARGS=...` runs a support
+command on the demo's data.
 
 Each run has a VAR_DIR of its own (database, broker, outboxes, sandbox state), so it never
 touches a developer's `var/`, and the processes of a run are the ones with that VAR_DIR in
@@ -218,3 +219,25 @@ def test_a_second_make_run_on_a_busy_port_says_so_in_one_line_and_starts_nothing
 
 def _own_cmdline() -> list[str]:
     return Path("/proc/self/cmdline").read_bytes().decode().rstrip("\0").split("\0")
+
+
+def test_make_manage_runs_a_management_command_on_the_demo_s_data(var_dir):
+    venv = Path(sys.prefix)
+    make = [shutil.which("make") or "make", "-o", f"{venv}/.installed", f"VENV={venv}"]
+
+    def manage(args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [*make, "manage", f"ARGS={args}"],
+            cwd=settings.BASE_DIR,
+            env=stack_env(var_dir),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    migrated = manage("migrate --noinput")
+    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
+    assert (var_dir / "db.sqlite3").exists()  # the demo's database, in its VAR_DIR
+    seeded = manage("seed_demo")  # a development-only command: DEV_TOOLS is on
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    assert "Demo data ready" in seeded.stdout
