@@ -39,6 +39,7 @@ REDIS_BASE = os.environ.get("BENCH_REDIS", "redis://127.0.0.1:6379")
 REDIS_DBS = {
     "drain": 5,
     "throughput": 6,
+    "batch": 6,
     "latency": 6,
     "fanout": 7,
     "webhook": 7,

@@ -41,8 +41,8 @@ def _payloads(record_ids) -> list[dict]:
     return payloads
 
 
-def bare_loop(sandbox, payloads) -> float:
-    """Notes per second of a plain keep-alive session posting the same bodies."""
+def notes_session(sandbox):
+    """A plain keep-alive session with a token: (session, headers, the notes URL)."""
     import requests
 
     session = requests.Session()
@@ -52,8 +52,12 @@ def bare_loop(sandbox, payloads) -> float:
         auth=(sandbox.client_id, sandbox.client_secret),
         timeout=10,
     ).json()["access_token"]
-    headers = {"Authorization": f"Bearer {token}"}
-    url = f"{sandbox.url}/v3/notes"
+    return session, {"Authorization": f"Bearer {token}"}, f"{sandbox.url}/v3/notes"
+
+
+def bare_loop(sandbox, payloads) -> float:
+    """Notes per second of a plain keep-alive session posting the same bodies."""
+    session, headers, url = notes_session(sandbox)
     started = time.perf_counter()
     for payload in payloads:
         response = session.post(url, json=payload, headers=headers, timeout=10)

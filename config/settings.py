@@ -205,6 +205,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates as "2026-12-01 14:05" wherever Django formats them (config/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["config.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -405,7 +407,8 @@ GREENHOUSE_RATE_CLOCK_SKEW = env.float("GREENHOUSE_RATE_CLOCK_SKEW", default=0.0
 # Assumed only when an answer carries no X-RateLimit-* headers (v3 sends them on every answer).
 GREENHOUSE_RATE_DEFAULT_LIMIT = env.int("GREENHOUSE_RATE_DEFAULT_LIMIT", default=50)
 GREENHOUSE_RATE_DEFAULT_WINDOW = env.int("GREENHOUSE_RATE_DEFAULT_WINDOW", default=30)
-# A call waits at most this long for budget, then raises HarvestRateLimited (the task retries).
+# A call waits at most this long for budget, then raises HarvestRateLimited. Not the sync's
+# calls: they never wait (a record without a slot is deferred to it, apps/greenhouse/batch.py).
 GREENHOUSE_RATE_MAX_WAIT = env.float("GREENHOUSE_RATE_MAX_WAIT", default=60.0)
 # Namespace of the cache keys (tokens) and budget keys.
 GREENHOUSE_KEY_PREFIX = env("GREENHOUSE_KEY_PREFIX", default="greenhouse")
@@ -422,6 +425,12 @@ GREENHOUSE_SYNC_STALE_AFTER = env.float("GREENHOUSE_SYNC_STALE_AFTER", default=3
 # sweeper creates the record (the signal's receiver failed and logged).
 GREENHOUSE_SYNC_PENDING_GRACE = env.float("GREENHOUSE_SYNC_PENDING_GRACE", default=60.0)
 GREENHOUSE_SYNC_SWEEP_INTERVAL = env.float("GREENHOUSE_SYNC_SWEEP_INTERVAL", default=20.0)
+# Records one team's sync task writes before it queues itself again behind the other teams
+# (apps/greenhouse/batch.py): a team's backlog never holds a worker for long.
+GREENHOUSE_SYNC_BATCH_SIZE = env.int("GREENHOUSE_SYNC_BATCH_SIZE", default=10)
+# A team whose next record comes due within this many seconds (a rate slot, a short retry) gets
+# a wake-up with that countdown; later ones wait for the sweep (apps/greenhouse/lanes.py).
+GREENHOUSE_SYNC_LANE_HORIZON = env.float("GREENHOUSE_SYNC_LANE_HORIZON", default=60.0)
 # The switch gate's file locks on SQLite (apps/greenhouse/gate.py); PostgreSQL uses row locks.
 GREENHOUSE_SWITCH_LOCK_DIR = env(
     "GREENHOUSE_SWITCH_LOCK_DIR", default=str(VAR_DIR / "greenhouse-switch")
@@ -441,7 +450,9 @@ CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost//")
 # the row alone this long, trusting the task to be in the broker; then they take it as lost and
 # queue one more. Longer than a backlog usually takes to drain; a lost task waits at most this.
 QUEUE_LEASE = env.float("QUEUE_LEASE", default=600.0)
-CELERY_TASK_TIME_LIMIT = 300
+# Hard and soft limits of one task (seconds). The hard one bounds how long a message is held
+# (see the visibility timeout below): 60 + 2 * 270 = 600, the default QUEUE_LEASE.
+CELERY_TASK_TIME_LIMIT = 270
 CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 if CELERY_BROKER_URL.startswith("filesystem://"):
@@ -466,13 +477,16 @@ else:
     # lease: lost work comes back after the same time on both paths (a message lost from the
     # queue: the sweepers, after QUEUE_LEASE; a message held by a dead worker: Redis, after
     # QUEUE_LEASE). It must exceed the longest a live worker holds a message unacknowledged:
-    # reserved behind one running task (prefetch 1), then its own run, each at most the hard
-    # time limit; else Redis hands a running task to a second worker. RabbitMQ has no timeout
-    # (it gives a message back when its consumer's connection closes) and ignores the option.
-    _longest_held = CELERY_TASK_TIME_LIMIT * (1 + CELERY_WORKER_PREFETCH_MULTIPLIER)
+    # a lane's countdown wake-up is held until it is due (at most GREENHOUSE_SYNC_LANE_HORIZON),
+    # may wait behind one running task (prefetch 1), then runs, each at most the hard time
+    # limit; else Redis hands a held task to a second worker. RabbitMQ has no timeout (it gives
+    # a message back when its consumer's connection closes) and ignores the option.
+    _longest_held = GREENHOUSE_SYNC_LANE_HORIZON + CELERY_TASK_TIME_LIMIT * (
+        1 + CELERY_WORKER_PREFETCH_MULTIPLIER
+    )
     if _longest_held > QUEUE_LEASE:
         raise ImproperlyConfigured(
-            f"QUEUE_LEASE ({QUEUE_LEASE:g} s) must be at least {_longest_held} s: Redis's "
+            f"QUEUE_LEASE ({QUEUE_LEASE:g} s) must be at least {_longest_held:g} s: Redis's "
             "visibility timeout follows it, and a live worker can hold a message that long."
         )
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": QUEUE_LEASE}

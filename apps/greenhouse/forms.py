@@ -119,7 +119,5 @@ class SyncLogFilterForm(forms.Form):
             cast(forms.ChoiceField, self.fields[name]) for name in ("status", "reason", "channel")
         )
         status.choices = everything + list(SyncRecord.Status.choices)
-        reason.choices = everything + [
-            (reason.value, reason.value.replace("_", " ").capitalize()) for reason in EXPLANATIONS
-        ]
+        reason.choices = everything + [(reason.value, reason.label) for reason in EXPLANATIONS]
         channel.choices = everything + list(Channel.choices)

@@ -498,3 +498,27 @@ class BotNotice(OutboxBase):
             base_delay=settings.GREENHOUSE_SYNC_RETRY_BASE_DELAY,
             max_delay=settings.GREENHOUSE_SYNC_RETRY_MAX_DELAY,
         )
+
+
+class SyncLane(models.Model):
+    """A team's one wake-up for its sync records (apps/greenhouse/lanes.py): at most one
+    `sync_team_write_task` of the team is on its way at a time, however many records arrive.
+
+    `queued_at` is the lease (as in apps/core/outbox.py) and the task's token: NULL, none on
+    its way; older than QUEUE_LEASE, taken for lost. `due_at`: when that task runs (a countdown
+    to a retry or a rate slot). `budget_until`: the credential's next rate slot, as the last
+    batch learned it; a wake-up before it would only find the budget closed.
+    """
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    queued_at = models.DateTimeField(null=True, blank=True)
+    due_at = models.DateTimeField(null=True, blank=True)
+    budget_until = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"Sync lane of team {self.team_id}"
+
+
+# The switch history is a model of its own module (switch_history.py says why); imported here so
+# that `from .models import SwitchEvent` works like every other model of the app.
+from .switch_history import SwitchEvent  # noqa: E402, F401

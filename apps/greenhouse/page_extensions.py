@@ -80,10 +80,12 @@ def thread_sync_panel(request, *, thread) -> str:
 def home_sync_panel(request, *, membership) -> str:
     if membership is None or not membership.is_admin:
         return ""
+    integration = selectors.greenhouse_integration_for_team(team_id=membership.team_id)
     return render_to_string(
         "greenhouse/_home_panel.html",
         {
-            "integration": selectors.greenhouse_integration_for_team(team_id=membership.team_id),
+            "integration": integration,
+            "state": selectors.sync_state(integration),
             "backlog": selectors.sync_backlog(team_id=membership.team_id),
         },
         request=request,

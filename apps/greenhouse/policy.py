@@ -39,6 +39,40 @@ class Reason(StrEnum):
     SEVERAL_CANDIDATES = "several_candidates"
     CANDIDATE_NOT_FOUND = "candidate_not_found"
 
+    @property
+    def label(self) -> str:
+        """A few words for lists and filters (the explanation says the whole reason)."""
+        return LABELS[self]
+
+
+# What lists and filters show for each reason, never the stored code (`no_candidate`, `sms`).
+LABELS = {
+    Reason.SEQUENCE_EMAIL: "Sequence email",
+    Reason.FIRST_REPLY: "First reply",
+    Reason.THREAD_MESSAGE: "Later thread message",
+    Reason.SMS: "SMS",
+    Reason.TEAM_NOT_ENABLED: "Not enabled by support",
+    Reason.SYNC_TURNED_OFF: "Sync turned off",
+    Reason.BEFORE_SYNC_ON: "Before sync was on",
+    Reason.NOT_SEQUENCE_THREAD: "Not a sequence thread",
+    Reason.CANDIDATE_PAUSED: "Candidate paused",
+    Reason.NO_CANDIDATE: "No candidate",
+    Reason.MAILDROP_BCC: "BCC'd to Maildrop",
+    Reason.CANDIDATE_GONE: "Candidate gone",
+    Reason.CONNECTION_UNHEALTHY: "Connection needs attention",
+    Reason.GREENHOUSE_UNREACHABLE: "Greenhouse unreachable",
+    Reason.SEVERAL_CANDIDATES: "Several candidates",
+    Reason.CANDIDATE_NOT_FOUND: "Candidate not found",
+}
+
+
+def reason_label(value: str) -> str:
+    """The label of a stored reason; an unknown code (from a newer version) as it is."""
+    try:
+        return Reason(value).label
+    except (ValueError, KeyError):
+        return value
+
 
 EXPLANATIONS = {
     Reason.SEQUENCE_EMAIL: "An email sent by a sequence.",

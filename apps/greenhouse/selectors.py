@@ -18,6 +18,7 @@ from .models import (
     CandidateLink,
     GreenhouseIntegration,
     GreenhouseUserMapping,
+    SwitchEvent,
     SyncPauseEvent,
     SyncRecord,
 )
@@ -35,6 +36,52 @@ def greenhouse_integration_for_team_identifier(identifier: str) -> GreenhouseInt
         if found:
             return found
     return queryset.filter(team__slug=identifier).first()
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """Both switches read together, as the team's pages say them: whether notes are written
+    now, since when, and, when they are not, whose switch stops them."""
+
+    on: bool
+    since: datetime | None  # on since, or off since (None: never changed)
+    support: str  # "enabled", "disabled" (by support, after being enabled) or "not_enabled"
+    support_since: datetime | None
+    stopped_by: str  # "" when on; "support" or "team" (the team admin's switch)
+
+
+def sync_state(integration: GreenhouseIntegration | None) -> SyncState:
+    if integration is None:
+        return SyncState(False, None, "not_enabled", None, "support")
+    enabled = integration.sync_enabled_by_support
+    support = "enabled" if enabled else "disabled" if integration.sync_enabled_at else "not_enabled"
+    if enabled and integration.sync_on:
+        moments = [m for m in (integration.sync_on_since, integration.sync_enabled_at) if m]
+        return SyncState(True, max(moments, default=None), support, integration.sync_enabled_at, "")
+    last_off = (
+        SwitchEvent.objects.filter(
+            integration=integration,
+            change__in=(SwitchEvent.Change.SYNC_OFF, SwitchEvent.Change.SUPPORT_DISABLED),
+        )
+        .values_list("at", flat=True)
+        .first()
+    )
+    return SyncState(
+        False,
+        last_off,
+        support,
+        integration.sync_enabled_at,
+        "team" if enabled else "support",
+    )
+
+
+def switch_history(*, integration: GreenhouseIntegration | None, limit: int = 10) -> list:
+    """The team's latest switch changes, newest first (the team's sync page shows them)."""
+    if integration is None:
+        return []
+    return list(
+        SwitchEvent.objects.filter(integration=integration).select_related("by")[: max(limit, 0)]
+    )
 
 
 def greenhouse_user_id_for(*, integration: GreenhouseIntegration, user) -> int | None:

@@ -1,7 +1,8 @@
 """The sync's beat sweeper: what a lost broker message, a dead worker or a connection that came
-back left waiting is found here and queued again (the shared outbox's sweep, apps/core/outbox.py),
-records the signal missed are created, and unhealthy connections are tested again. Everything
-is idempotent, so any number of beats may run it.
+back left waiting is found here and queued again (the shared outbox's rescue, apps/core/outbox.py,
+then the lanes of teams with due records, lanes.py), records the signal missed are created, and
+unhealthy connections are tested again. Everything is idempotent, so any number of beats may
+run it.
 """
 
 import logging
@@ -14,6 +15,7 @@ from django.utils import timezone
 from apps.messaging.models import Message
 
 from .connection import greenhouse_integration_test_connection
+from .lanes import sync_lanes_sweep
 from .models import GreenhouseIntegration, SyncRecord
 from .sync import HELD_FOR_CONNECTION, Status, sync_record_create
 
@@ -53,18 +55,20 @@ def sync_records_sweep(
     ).update(status=Status.PENDING, next_attempt_at=now, queued_at=None, last_error="", attempts=0)
     counts["backfilled"] = _backfill_missing(now=now, grace=grace)
     # The read-back on the next attempt decides whether a dead worker's POST went through.
+    # Only the rescue is the outbox's (batch=0): what is due is queued per team, by its lane.
     result = SyncRecord.sweep(
         now=now,
         stale_after=stale_after,
         lease=lease,
-        order_by=("message__created_at", "message_id"),
+        batch=0,
         gave_up_error=(
             "The worker stopped while writing this note too many times. It may have been "
             "written: check the candidate in Greenhouse."
         ),
         rescued_error="The worker stopped while writing; checking Greenhouse before writing again.",
     )
-    counts.update(gave_up=result.gave_up, rescued=result.rescued, queued=result.queued)
+    counts.update(gave_up=result.gave_up, rescued=result.rescued)
+    counts["queued"] = sync_lanes_sweep(now=now, lease=lease)  # teams whose lane was queued
     counts["bot_notices"] = bot_notices_sweep(now=now, stale_after=stale_after, lease=lease)
     return counts
 

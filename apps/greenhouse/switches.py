@@ -2,6 +2,11 @@
 disables it; the team admin turns the sync on or off and picks the notes' visibility; support
 retries records and settles an ambiguous candidate. Turning something off skips what was waiting,
 except a record whose note may already exist, which the writer reads back first.
+
+Every change of a switch is appended to the switch history (switch_history.py) here, in the
+transaction that makes it: `_record` is the one place that writes it. The messages support and
+team admins read after a switch (`*_outcome`) are built here too, from the state the change left,
+so what they say is what happened.
 """
 
 import logging
@@ -14,17 +19,74 @@ from apps.teams.models import Team
 
 from .connection import greenhouse_integration_test_connection
 from .gate import switch_change
+from .lanes import sync_lane_wake_on_commit
 from .models import (
     CandidateLink,
     GreenhouseIntegration,
     MaildropOverlap,
     NoteVisibility,
+    SwitchEvent,
     SyncRecord,
 )
 from .policy import CandidateMatch, Reason
 from .sync import HELD_FOR_CONNECTION, WAITING, Status
 
 logger = logging.getLogger(__name__)
+
+
+def _record(
+    integration: GreenhouseIntegration,
+    change: SwitchEvent.Change,
+    by,
+    *,
+    value: str = "",
+    effect: str = "",
+) -> SwitchEvent:
+    """One row of the switch history; called inside the transaction of the change."""
+    name = (by.get_full_name() or by.get_username()) if by is not None else ""
+    return SwitchEvent.objects.create(
+        integration=integration,
+        change=change,
+        value=value[:200],
+        effect=effect[:300],
+        by=by,
+        by_name=name[:200],
+    )
+
+
+def _waiting_skipped(skipped: int) -> str:
+    return (
+        f"{skipped} waiting message{'s' if skipped != 1 else ''} skipped"
+        if skipped
+        else "no message was waiting"
+    )
+
+
+def support_enable_outcome(integration: GreenhouseIntegration) -> str:
+    """What support's "enable" did, in one sentence: whether sync is on now depends on the team
+    admin's switch, which support's switches never move."""
+    if integration.sync_on:
+        return (
+            f"{integration.team}: sync enabled, and on at once: the team admin's switch is on, so "
+            "new emails and SMS are written to Greenhouse from now. Messages from while it was "
+            "disabled are not written."
+        )
+    return (
+        f"{integration.team}: sync enabled, but still off: a team admin turns it on "
+        "(Team settings, Sync). Nothing is written until then."
+    )
+
+
+def support_disable_outcome(integration: GreenhouseIntegration, *, skipped: int) -> str:
+    after = (
+        "The team admin's switch stays on: enabling again turns sync back on at once."
+        if integration.sync_on
+        else "The team admin's switch is off too."
+    )
+    return (
+        f"{integration.team}: sync disabled, nothing more is written to Greenhouse; "
+        f"{_waiting_skipped(skipped)}. Notes already written stay. {after}"
+    )
 
 
 def sync_records_retry(*, records) -> int:
@@ -49,7 +111,7 @@ def sync_records_retry(*, records) -> int:
         SyncRecord.objects.filter(pk__in=ids).update(
             status=Status.PENDING, attempts=0, next_attempt_at=None, claimed_at=None, last_error=""
         )
-        SyncRecord.wake(pk__in=ids)
+        _lanes_wake(ids)
     return len(ids)
 
 
@@ -66,7 +128,9 @@ def team_sync_enable_by_support(
     *, integration: GreenhouseIntegration, by, test_connection: bool = True
 ) -> None:
     """Support staff enable the feature for a team, only while its credentials work.
-    (`test_connection=False` is for demo data, loaded before the local sandbox runs.)"""
+    (`test_connection=False` is for demo data, loaded before the local sandbox runs.)
+    If the team admin's switch is on, sync is on at once: it counts from now, so what was sent
+    while the team was disabled is not written afterwards."""
     if integration.sync_enabled_by_support:
         return
     check = (
@@ -77,20 +141,46 @@ def team_sync_enable_by_support(
             f"Sync was not enabled for {integration.team}: the connection test failed. "
             f"{check.message}"
         )
-    GreenhouseIntegration.objects.filter(pk=integration.pk).update(
-        sync_enabled_by_support=True, sync_enabled_by=by, sync_enabled_at=timezone.now()
-    )
+    with transaction.atomic():
+        locked = GreenhouseIntegration.objects.select_for_update().get(pk=integration.pk)
+        if not locked.sync_enabled_by_support:
+            now = timezone.now()
+            fields = {
+                "sync_enabled_by_support": True,
+                "sync_enabled_by": by,
+                "sync_enabled_at": now,
+            }
+            if locked.sync_on:
+                fields["sync_on_since"] = now
+            GreenhouseIntegration.objects.filter(pk=locked.pk).update(**fields)
+            locked.refresh_from_db()
+            effect = (
+                "Sync on at once (the team admin's switch is on)."
+                if locked.sync_on
+                else "Sync stays off until a team admin turns it on."
+            )
+            _record(locked, SwitchEvent.Change.SUPPORT_ENABLED, by, effect=effect)
     integration.refresh_from_db()
 
 
 def team_sync_disable_by_support(*, integration: GreenhouseIntegration, by) -> int:
     """Returns how many waiting records were skipped. Commits after the team's POSTs on the
-    wire have been answered; no POST starts after it (gate.py)."""
-    with switch_change(team_id=integration.team_id):
+    wire have been answered; no POST starts after it (gate.py). The team admin's switch is left
+    as it is."""
+    skipped = 0
+    with switch_change(team_id=integration.team_id) as locked:
+        was_enabled = locked is not None and locked.sync_enabled_by_support
         GreenhouseIntegration.objects.filter(pk=integration.pk).update(
             sync_enabled_by_support=False, sync_enabled_by=by, sync_enabled_at=timezone.now()
         )
         skipped = _skip_waiting(team_id=integration.team_id, reason=Reason.TEAM_NOT_ENABLED)
+        if was_enabled:
+            _record(
+                integration,
+                SwitchEvent.Change.SUPPORT_DISABLED,
+                by,
+                effect=f"Nothing more written to Greenhouse; {_waiting_skipped(skipped)}.",
+            )
     integration.refresh_from_db()
     return skipped
 
@@ -122,6 +212,7 @@ def team_sync_turn_on(*, team: Team, by) -> GreenhouseIntegration:
         integration.save(
             update_fields=["sync_on", "sync_on_since", "sync_changed_by", "sync_changed_at"]
         )
+        _record(integration, SwitchEvent.Change.SYNC_ON, by, effect="Written from now on.")
     return integration
 
 
@@ -131,10 +222,19 @@ def team_sync_turn_off(*, team: Team, by) -> int:
     on the wire are answered, and every later POST sees it). Returns how many were skipped."""
     with switch_change(team_id=team.pk) as locked:
         integration = _locked(locked)
+        was_on = integration.sync_on
         integration.sync_on = False
         integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
         integration.save(update_fields=["sync_on", "sync_changed_by", "sync_changed_at"])
-        return _skip_waiting(team_id=team.pk, reason=Reason.SYNC_TURNED_OFF)
+        skipped = _skip_waiting(team_id=team.pk, reason=Reason.SYNC_TURNED_OFF)
+        if was_on:
+            _record(
+                integration,
+                SwitchEvent.Change.SYNC_OFF,
+                by,
+                effect=f"Nothing more written to Greenhouse; {_waiting_skipped(skipped)}.",
+            )
+        return skipped
 
 
 @transaction.atomic
@@ -142,9 +242,18 @@ def team_note_visibility_set(*, team: Team, visibility: str, by) -> GreenhouseIn
     if visibility not in NoteVisibility.values:
         raise ValidationError({"visibility": f"Choose one of: {', '.join(NoteVisibility.values)}."})
     integration = _integration_for_update(team)
+    changed = integration.note_visibility != visibility
     integration.note_visibility = visibility
     integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
     integration.save(update_fields=["note_visibility", "sync_changed_by", "sync_changed_at"])
+    if changed:
+        _record(
+            integration,
+            SwitchEvent.Change.VISIBILITY,
+            by,
+            value=integration.get_note_visibility_display(),
+            effect="For notes written from now on; notes already written keep theirs.",
+        )
     return integration
 
 
@@ -155,9 +264,18 @@ def team_maildrop_overlap_set(*, team: Team, choice: str, by) -> GreenhouseInteg
     if choice not in MaildropOverlap.values:
         raise ValidationError({"maildrop_overlap": f"Choose one of: {', '.join(MaildropOverlap)}."})
     integration = _integration_for_update(team)
+    changed = integration.maildrop_overlap != choice
     integration.maildrop_overlap = choice
     integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
     integration.save(update_fields=["maildrop_overlap", "sync_changed_by", "sync_changed_at"])
+    if changed:
+        _record(
+            integration,
+            SwitchEvent.Change.MAILDROP_OVERLAP,
+            by,
+            value=integration.get_maildrop_overlap_display(),
+            effect="Also for the messages still waiting.",
+        )
     return integration
 
 
@@ -177,5 +295,12 @@ def candidate_link_choose(*, link: CandidateLink, candidate_id: int) -> int:
     )
     ids = list(held.values_list("pk", flat=True))
     held.update(status=Status.PENDING, next_attempt_at=None, attempts=0, last_error="")
-    SyncRecord.wake(pk__in=ids)
+    _lanes_wake(ids)
     return len(ids)
+
+
+def _lanes_wake(record_ids: list[int]) -> None:
+    """Queue, on commit, the lane of each team these records belong to (lanes.py)."""
+    teams = SyncRecord.objects.filter(pk__in=record_ids).order_by().values_list("team_id")
+    for (team_id,) in set(teams):
+        sync_lane_wake_on_commit(team_id=team_id)

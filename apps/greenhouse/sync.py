@@ -2,23 +2,28 @@
 
 1. `sync_record_create` runs inside the transaction that recorded the message (the messaging
    app's `message_recorded` signal). It writes one SyncRecord per message with the policy's
-   verdict on local facts, and queues `sync_record_write_task` on commit when it is pending.
-2. `sync_record_write` claims the record (one conditional UPDATE), decides again with fresh
+   verdict on local facts, and wakes the team's lane on commit when it is pending (lanes.py:
+   one task per team on its way, which writes the team's records in batches, batch.py).
+2. `sync_record_write` (one record: old broker messages, tests) and the team's batch claim
+   records with a conditional UPDATE, then `_write_claimed` decides again with fresh
    facts (switches, pause, connection health, then the resolved candidate), and writes the note.
    Exactly once: `post_started_at` is committed before each POST; if it is set and no note id was
    stored, an earlier attempt may have written the note (ambiguous answer, or a worker that died
    between the POST and the commit), so the candidate's notes are read back and searched for the
    record's reference before anything is posted again.
+   No worker sleeps on the rate budget: when the credential has no slot free, the record goes
+   back to pending due at the slot, with no attempt counted (`_defer`).
 3. Transient errors put the record back to pending with `next_attempt_at` (backoff + jitter);
-   `sync_records_sweep` (beat, sweeper.py) queues what is due, rescues records of dead workers,
-   and releases records held for the connection once it is healthy again. Claim, backoff, lease
-   and sweep are the shared outbox's (apps/core/outbox.py): a record whose task is still in the
-   broker is not queued again until its lease (settings.QUEUE_LEASE) runs out.
+   `sync_records_sweep` (beat, sweeper.py) wakes the lanes of teams with due records, rescues
+   records of dead workers, and releases records held for the connection once it is healthy
+   again. Claim, backoff and rescue are the shared outbox's (apps/core/outbox.py); the lease is
+   the team's lane (a lane whose task is on its way is not queued again until QUEUE_LEASE).
 
 Notes of one thread reach Greenhouse in message order: a record waits while an older message of
 its thread is still on its way (outbound not sent yet, or its record not written yet), for at
-most ORDER_WAIT_MAX; each finished record wakes the next one of its thread. The switches that turn
-the sync on or off, and support's retries and candidate choices, are switches.py's.
+most ORDER_WAIT_MAX; each finished record wakes the team's lane for the next one of its thread
+(the batch, which writes them in message order, looks again at its end instead). The switches
+that turn the sync on or off, and support's retries and candidate choices, are switches.py's.
 """
 
 import contextlib
@@ -32,7 +37,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 from redis.exceptions import RedisError
 
@@ -57,6 +62,7 @@ from .harvest.errors import (
     Scope,
     scope_of,
 )
+from .lanes import sync_lane_wake_on_commit
 from .models import (
     CandidateLink,
     GreenhouseIntegration,
@@ -188,14 +194,13 @@ def _record_create(message: Message) -> SyncRecord:
                 direction=message.direction,
                 status=status,
                 reason=verdict.reason,
-                queued_at=timezone.now() if pending else None,  # the write task's lease
             )
     except IntegrityError:
         return SyncRecord.objects.get(message_id=message.pk)  # created at the same moment
     record.note_ref = note_reference(record.pk)
     SyncRecord.objects.filter(pk=record.pk).update(note_ref=record.note_ref)
     if pending:
-        record.wake_on_commit()
+        sync_lane_wake_on_commit(team_id=record.team_id)  # the team's one wake-up (lanes.py)
     return record
 
 
@@ -210,6 +215,10 @@ class Claim:
     attempt: SyncAttempt | None = None
     # An earlier attempt had started a POST (so a note may exist whatever this one does).
     posted_before: bool = False
+    # Written by the team's batch (batch.py), whose end looks for what comes next: no wake-ups.
+    in_batch: bool = False
+    # The rate budget's next slot, when it had none for this record (see `_defer`).
+    deferred_until: datetime | None = None
 
     def mine(self):
         """The record, as long as this worker still holds the claim."""
@@ -250,7 +259,12 @@ def _waits_for_older(record: SyncRecord, now: datetime) -> bool:
     return older_record.exists() or older_unsent.exists()
 
 
-def _wake_next_in_thread(record: SyncRecord) -> None:
+def _wake_next_in_thread(claim: Claim) -> None:
+    """After a record is done, the next of its thread may go: the team's lane is woken (once,
+    however many records end), unless the team's batch is writing it and looks again itself."""
+    if claim.in_batch:
+        return
+    record = claim.record
     following = (
         SyncRecord.objects.filter(thread_id=record.thread_id, status=Status.PENDING)
         .exclude(pk=record.pk)
@@ -259,7 +273,7 @@ def _wake_next_in_thread(record: SyncRecord) -> None:
         .first()
     )
     if following is not None:
-        SyncRecord.wake(pk=following)
+        sync_lane_wake_on_commit(team_id=record.team_id)
 
 
 def sync_record_write(*, record_id: int) -> str:
@@ -280,7 +294,13 @@ def sync_record_write(*, record_id: int) -> str:
     record = SyncRecord.objects.select_related(
         "message__sender", "thread__owner", "thread__virtual_number", "prospect"
     ).get(pk=record_id)
-    claim = Claim(record=record, claimed_at=now)
+    return _write_claimed(Claim(record=record, claimed_at=now))
+
+
+def _write_claimed(claim: Claim) -> str:
+    """Write a claimed record (by `sync_record_write` or the team's batch), turning every error
+    into the record's outcome."""
+    record_id = claim.record.pk
     try:
         return _write(claim)
     except LostClaim:
@@ -326,6 +346,8 @@ def _harvest_failure(claim: Claim, exc: HarvestError | crypto.SecretDecryptionEr
     only an error about the connection holds the team's other records."""
     scope = scope_of(exc)
     status = getattr(exc, "status", None)
+    if isinstance(exc, HarvestRateLimited) and exc.status is None:
+        return _defer(claim, exc.retry_after)  # the budget had no slot: nothing was sent
     if isinstance(exc, HarvestRateLimited):
         return _retry_later(claim, exc.message, at_least=exc.retry_after, http_status=status)
     if scope in (Scope.UNREACHABLE, Scope.AMBIGUOUS, Scope.RATE_LIMITED):
@@ -412,9 +434,9 @@ def _write(claim: Claim) -> str:
         return _settle(claim, verdict)
     assert integration is not None  # decide() syncs only over a connection
 
-    # Between the heartbeat below and the end of the POST a worker spends at most
-    # GREENHOUSE_RATE_MAX_WAIT + both timeouts, which GREENHOUSE_SYNC_STALE_AFTER exceeds.
-    client = harvest_client_build(integration=integration)
+    # Between the heartbeat below and the end of the POST a worker spends at most both
+    # timeouts (it never waits for the rate budget: `_defer`), well under STALE_AFTER.
+    client = harvest_client_build(integration=integration, max_rate_wait=0)
     match, candidate_id = _candidate_resolve(claim, client)
     verdict = decide(replace(facts, candidate_match=match))
     if verdict.decision != Decision.SYNC:
@@ -493,19 +515,27 @@ def _skip_after_possible_post(claim: Claim, verdict: Verdict) -> str:
     if claim.integration is None or record.candidate_id is None:
         return _settle(claim, verdict)
     try:
-        client = harvest_client_build(integration=claim.integration)
+        client = harvest_client_build(integration=claim.integration, max_rate_wait=0)
         note_id = _read_back(claim, client, record.candidate_id)
+    except HarvestRateLimited as exc:
+        if exc.status is None:
+            raise  # no slot for the read-back now: deferred, still to be checked
+        return _settle_unchecked(claim, verdict, exc)
     except (HarvestError, crypto.SecretDecryptionError) as exc:
-        _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=str(exc))
-        return _settle(
-            claim,
-            verdict,
-            error=f"An earlier attempt may have written this note; it could not be checked: {exc}",
-        )
+        return _settle_unchecked(claim, verdict, exc)
     if note_id is None:
         return _settle(claim, verdict)
     written = Verdict(Decision.SYNC, Reason(record.reason))
     return _mark_written(claim, written, note_id=note_id, candidate_id=record.candidate_id)
+
+
+def _settle_unchecked(claim: Claim, verdict: Verdict, exc: Exception) -> str:
+    _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=str(exc))
+    return _settle(
+        claim,
+        verdict,
+        error=f"An earlier attempt may have written this note; it could not be checked: {exc}",
+    )
 
 
 def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
@@ -633,7 +663,7 @@ def _mark_written(claim: Claim, verdict: Verdict, *, note_id: int, candidate_id:
             # Taken over meanwhile: the other worker reads the note back and records it.
             raise LostClaim
         bot_notice_queue(thread=claim.record.thread)
-        _wake_next_in_thread(claim.record)
+        _wake_next_in_thread(claim)
     return "written"
 
 
@@ -644,7 +674,7 @@ def _settle(claim: Claim, verdict: Verdict, *, error: str = "") -> str:
         claim.mine().update(
             status=status, reason=verdict.reason, next_attempt_at=None, last_error=error[:2000]
         )
-        _wake_next_in_thread(claim.record)
+        _wake_next_in_thread(claim)
     return status
 
 
@@ -652,7 +682,7 @@ def _fail(claim: Claim, reason: str, *, http_status=None) -> str:
     _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=reason, http_status=http_status)
     with transaction.atomic():
         claim.mine().update(status=Status.FAILED, next_attempt_at=None, last_error=reason[:2000])
-        _wake_next_in_thread(claim.record)
+        _wake_next_in_thread(claim)
     logger.warning("Sync record %s failed: %s", claim.record.pk, reason)
     return "failed"
 
@@ -676,6 +706,32 @@ def _hold_for_outage(claim: Claim, reason: str) -> str:
         GreenhouseIntegration.objects.filter(pk=integration.pk).update(unreachable_since=since)
     logger.warning("Sync record %s held: %s", claim.record.pk, error)
     return _settle(claim, Verdict(Decision.HOLD, Reason.GREENHOUSE_UNREACHABLE), error=error)
+
+
+def _defer(claim: Claim, seconds: float) -> str:
+    """The credential's rate budget has no slot for this record now (harvest/ratelimit.py
+    `try_acquire`): nothing was sent by this attempt, so it goes back to pending, due at the
+    slot, with no attempt counted and no backoff, and the worker takes other work. The
+    `post_started_at` of an earlier attempt is kept (the read-back still comes first)."""
+    _attempt_finish(
+        claim, SyncAttempt.Outcome.RETRY, error="Not sent: waiting for Greenhouse's rate allowance."
+    )
+    next_at = timezone.now() + timedelta(seconds=max(0.0, seconds))
+    values: dict = {
+        "status": Status.PENDING,
+        "claimed_at": None,
+        "next_attempt_at": next_at,
+        "queued_at": None,
+        "attempts": F("attempts") - 1,
+    }
+    if claim.record.post_started_at is None:
+        values["post_started_at"] = None  # a heartbeat of this attempt, which sent nothing
+    if not claim.mine().update(**values):
+        return "lost claim"  # taken over meanwhile: the other worker goes on
+    claim.deferred_until = next_at
+    if not claim.in_batch:
+        sync_lane_wake_on_commit(team_id=claim.record.team_id, at=next_at)
+    return "deferred"
 
 
 def _retry_later(

@@ -4,7 +4,16 @@ from celery import shared_task
 
 
 @shared_task(acks_late=True)
+def sync_team_write_task(team_id: int, token: str | None = None) -> dict:
+    """One batch of a team's sync records (batch.py); queued through the team's lane."""
+    from .batch import sync_team_write
+
+    return sync_team_write(team_id=team_id, token=token)
+
+
+@shared_task(acks_late=True)
 def sync_record_write_task(record_id: int) -> str:
+    """One record: messages queued before the lanes (during a deploy), and by hand."""
     from .sync import sync_record_write
 
     return sync_record_write(record_id=record_id)

@@ -74,6 +74,23 @@ def send_bot_email(world) -> str:
     return re.search(r"https?://\S+/greenhouse/pause/\S+/", email.body).group(0)
 
 
+def globex_disabled():
+    """A second team, disabled by support after its credential stopped working."""
+    team = TeamFactory(name="Globex Recruiting", slug="globex")
+    GreenhouseIntegrationFactory(
+        team=team,
+        client_id="globex-harvest-client",
+        health="needs_attention",
+        last_error=(
+            "Bad credentials: Greenhouse refused the client secret (401). Enter the current "
+            "secret from Greenhouse's Dev Center, then test the connection again."
+        ),
+        last_checked_at=timezone.now() - timedelta(hours=3),
+        sync_enabled_at=timezone.now() - timedelta(days=2),
+    )
+    return team
+
+
 def record_history(team, *, days: int = 14, owner=None, seed: int = 1):
     """Sync records spread over the last `days` days (for the dashboard and the sync log)."""
     now = timezone.now()

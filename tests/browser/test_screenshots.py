@@ -1,7 +1,9 @@
 """The main pages render in Chromium with real data, and their screenshots for docs/.
 
 Run with SCREENSHOTS_DIR=docs/screenshots to refresh the committed PNGs; otherwise they go to a
-temporary folder (the test still checks that each page renders what it should).
+temporary folder (the test still checks that each page renders what it should). Every page is
+taken as a user first sees it: 1366 px wide, the default layout (the admin's nav sidebar open).
+tests/core/test_readme.py checks that the README shows exactly the PNGs this test takes.
 """
 
 import os
@@ -12,12 +14,18 @@ from playwright.sync_api import expect
 
 from apps.greenhouse.models import SyncRecord
 from apps.greenhouse.pausing import prospect_sync_pause
-from tests.browser.scenes import record_history, send_bot_email, synced_world
+from apps.greenhouse.switches import (
+    team_sync_disable_by_support,
+    team_sync_enable_by_support,
+    team_sync_turn_off,
+    team_sync_turn_on,
+)
+from tests.browser.scenes import globex_disabled, record_history, send_bot_email, synced_world
 from tests.fixtures.browser import log_in
 from tests.greenhouse.factories import SyncRecordFactory
 from tests.greenhouse.sync_helpers import email_reply, write_all
 from tests.messaging.factories import MessageFactory
-from tests.teams.factories import MembershipFactory, TeamFactory, UserFactory
+from tests.teams.factories import MembershipFactory, UserFactory
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
@@ -37,6 +45,11 @@ def shots(tmp_path):
 
 def test_main_pages(page, live_server, harvest_sandbox, anymail_outbox, settings, shots):
     world = synced_world(harvest_sandbox)
+    # A history of the switches: support disabled the team for a while, Ada turned it off and on.
+    team_sync_disable_by_support(integration=world.integration, by=world.support)
+    team_sync_enable_by_support(integration=world.integration, by=world.support)
+    team_sync_turn_off(team=world.team, by=world.ada)
+    team_sync_turn_on(team=world.team, by=world.ada)
     # Two weeks of history, then today's reply; a newcomer nobody mapped yet, and a hold.
     failed_thread = record_history(world.team, owner=world.rob, seed=1)
     email_reply(world.thread, text="Sounds interesting! Could we talk on Thursday?")
@@ -57,7 +70,7 @@ def test_main_pages(page, live_server, harvest_sandbox, anymail_outbox, settings
         status=SyncRecord.Status.HELD,
         reason="connection_unhealthy",
     )
-    record_history(TeamFactory(name="Globex Recruiting", slug="globex"), seed=2)
+    record_history(globex_disabled(), seed=2)
     prospect_sync_pause(prospect=world.alan, via="app", by=world.rob)
     settings.PUBLIC_BASE_URL = live_server.url
     pause_link = send_bot_email(world)
@@ -68,6 +81,8 @@ def test_main_pages(page, live_server, harvest_sandbox, anymail_outbox, settings
     shots(page, "team-greenhouse-connection")
     page.goto("/team/greenhouse/sync/")
     expect(page.locator(".warning-text")).to_contain_text("public notes")
+    expect(page.locator("table.switch-history tbody tr")).to_have_count(4)
+    expect(page.locator("table.switch-history")).to_contain_text("Disabled by support")
     shots(page, "team-sync-settings")
     page.goto("/team/greenhouse/users/")
     expect(page.locator("tr.gap")).to_contain_text("Nina Newhire")
@@ -104,11 +119,21 @@ def test_main_pages(page, live_server, harvest_sandbox, anymail_outbox, settings
     shots(page, "pause-confirmation")
 
     log_in(page, "support", admin=True)
-    # The admin's nav sidebar folded, as on a laptop screen.
-    page.evaluate("localStorage.setItem('django.admin.navSidebarIsOpen', 'false')")
+    # The admin as it opens: the nav sidebar open (the default).
+    page.goto("/admin/")
+    expect(page.locator(".outreach-shortcuts")).to_contain_text("Sync dashboard")
+    shots(page, "admin-home", full_page=False)
     page.goto("/admin/greenhouse/syncrecord/")
+    expect(page.locator("#nav-sidebar")).to_be_visible()
     expect(page.locator("#result_list")).to_be_visible()
     shots(page, "admin-sync-records", full_page=False)
+    page.goto("/admin/greenhouse/greenhouseintegration/")
+    expect(page.locator("#result_list")).to_contain_text("Disabled by support")
+    shots(page, "admin-integrations", full_page=False)
+    page.goto(f"/admin/greenhouse/greenhouseintegration/{world.integration.pk}/change/")
+    expect(page.locator("body")).to_contain_text("Switch history (newest first)")
+    page.locator("h2", has_text="Switch history").scroll_into_view_if_needed()
+    shots(page, "admin-integration-history", full_page=False)
     page.goto("/admin/greenhouse/syncrecord/dashboard/")
     expect(page.locator(".dash-team")).to_have_count(2)
     expect(page.locator(".bars .seg.failed").first).to_be_attached()

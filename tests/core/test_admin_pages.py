@@ -8,6 +8,7 @@ from django.urls import reverse
 from apps.core.services import worker_ping_request
 from apps.greenhouse.models import PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
+from apps.greenhouse.switches import team_note_visibility_set
 from apps.messaging.models import Channel
 from tests.fixtures.staff import log_in_staff
 from tests.greenhouse.factories import (
@@ -62,6 +63,7 @@ def world(db):
     CandidateLinkFactory(prospect=enrollment.prospect)
     prospect_sync_pause(prospect=enrollment.prospect, via=PauseVia.APP, by=membership.user)
     worker_ping_request(requested_by="test")
+    team_note_visibility_set(team=team, visibility="private", by=membership.user)  # history
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 
 from apps.greenhouse.harvest.ratelimit import (
+    Grant,
     MemoryStore,
     Policy,
     RateBudget,
@@ -123,6 +124,32 @@ def test_the_whole_allowance_is_spread_up_to_the_reserve_before_the_edge():
     assert delays[-1] < 2
     refused = decide(state, NOW, POLICY, max_delay=60)
     assert not refused.granted and refused.delay == pytest.approx(2.5)  # the end, plus reserve
+
+
+def test_try_acquire_never_sleeps_takes_what_is_left_at_once_and_says_when_to_ask_again():
+    clock = [NOW]
+    slept = []
+    budget = RateBudget(
+        "try", store=MemoryStore(), policy=POLICY, clock=lambda: clock[0], sleep=slept.append
+    )
+    probe = budget.try_acquire()
+    assert isinstance(probe, Grant) and probe.probe
+    assert budget.try_acquire() == pytest.approx(0.01)  # the probe is out: ask again soon
+    budget.record(
+        probe,
+        {
+            "X-RateLimit-Limit": "4",
+            "X-RateLimit-Remaining": "3",
+            "X-RateLimit-Reset": str(NOW + 2.25),
+        },
+    )
+
+    # The three left of four go now, not at evenly spread slots; then the window's end.
+    grants = [budget.try_acquire() for _ in range(3)]
+    assert all(isinstance(g, Grant) and g.sent_at == NOW for g in grants)
+    refused = budget.try_acquire()
+    assert refused == pytest.approx(2.5)  # the end, plus the reserve
+    assert slept == []
 
 
 def test_a_rounded_reset_may_be_a_second_early():

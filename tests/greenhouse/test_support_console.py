@@ -166,3 +166,21 @@ def test_the_admin_index_links_the_dashboard_and_the_queues(staff_client):
     assert reverse("admin:greenhouse_syncrecord_dashboard") in html
     assert "?status__exact=failed" in html
     assert reverse("admin:messaging_unmatchedinbound_changelist") in html
+
+
+def test_lists_filters_and_pages_show_reason_labels_not_codes(staff_client):
+    from apps.greenhouse.policy import LABELS, Reason
+
+    skipped = SyncRecordFactory(status=SyncRecord.Status.SKIPPED, reason=Reason.NO_CANDIDATE)
+    SyncRecordFactory(status=SyncRecord.Status.WRITTEN, reason=Reason.SMS, note_id=5)
+    assert set(LABELS) == set(Reason)  # every reason has a label
+
+    listing = staff_client.get(reverse("admin:greenhouse_syncrecord_changelist")).content.decode()
+    rows = listing.split("<tbody>")[1].split("</tbody>")[0]
+    assert ">No candidate<" in rows and ">SMS<" in rows
+    assert "no_candidate" not in rows.replace("?reason=no_candidate", "")
+    assert 'href="?reason=no_candidate">No candidate</a>' in listing  # the filter's label
+    page = staff_client.get(
+        reverse("admin:greenhouse_syncrecord_change", args=[skipped.pk])
+    ).content.decode()
+    assert ">No candidate<" in page

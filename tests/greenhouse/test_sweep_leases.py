@@ -1,7 +1,8 @@
 """The sync sweep and the broker: pending sync records and bot emails whose tasks are still in the
 broker are left alone by every sweep (each sweep used to queue them all again: 462 pending
 records became 2,772 broker messages in 5 sweeps, a bot-email backlog 3,541 -> 20,235); a task
-that was lost is queued again once per expired lease. Counted in the test run's real broker."""
+that was lost is queued again once per expired lease. A team's records have one wake-up between
+them (its lane), however many arrive. Counted in the test run's real broker."""
 
 from datetime import timedelta
 
@@ -10,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from apps.greenhouse.bot_notice import bot_notice_queue
-from apps.greenhouse.models import BotNotice, SyncRecord
+from apps.greenhouse.models import BotNotice, SyncLane, SyncRecord
 from apps.greenhouse.sweeper import sync_records_sweep
 from apps.messaging.outbound import sms_send
 from tests.fixtures.messaging import deliver_queued
@@ -27,15 +28,16 @@ def sweep_at(now):
 
 @pytest.fixture
 def record_backlog(synced, harvest_sandbox):
-    """20 pending records made by the real flow (an SMS sent), each with its write task in the
-    broker (the sends' tasks are there too)."""
+    """20 pending records made by the real flow (an SMS sent), with one write task of their team
+    in the broker (the sends' tasks are there too)."""
     broker_purge()
     for n in range(BACKLOG):
         sms_send(sender=synced.rob, prospect=synced.grace, body=f"Hello {n}")
     deliver_queued()
     records = list(SyncRecord.objects.filter(status=SyncRecord.Status.PENDING))
-    assert len(records) == BACKLOG and all(r.queued_at for r in records)
-    assert broker_messages() == 2 * BACKLOG  # 20 sends, 20 writes
+    assert len(records) == BACKLOG
+    assert SyncLane.objects.get(team=synced.team).queued_at is not None
+    assert broker_messages() == BACKLOG + 1  # 20 sends, one wake-up of the team's lane
     yield records
     broker_purge()
 
@@ -61,23 +63,23 @@ def test_five_sweeps_while_the_write_tasks_are_queued_add_no_broker_message(reco
     for minute in range(2, 7):
         counts = sweep_at(now + timedelta(minutes=minute))
         assert (counts["queued"], counts["bot_notices"]) == (0, 0)
-    assert broker_messages() == 2 * BACKLOG
+    assert broker_messages() == BACKLOG + 1
 
 
 def test_a_lost_write_task_is_queued_again_once_per_expired_lease(record_backlog, settings):
     lease = timedelta(seconds=settings.QUEUE_LEASE)
     broker_purge()  # every task lost
-    queued_at = max(r.queued_at for r in record_backlog)
+    queued_at = SyncLane.objects.get().queued_at
 
     assert sweep_at(queued_at + lease - timedelta(seconds=1))["queued"] == 0
     expired = queued_at + lease + timedelta(seconds=1)
-    assert sweep_at(expired)["queued"] == BACKLOG
+    assert sweep_at(expired)["queued"] == 1  # the team's one wake-up, for its 20 records
     for _ in range(4):
         assert sweep_at(expired + timedelta(seconds=20))["queued"] == 0
-    assert broker_messages() == BACKLOG
+    assert broker_messages() == 1
 
-    assert sweep_at(expired + lease + timedelta(seconds=1))["queued"] == BACKLOG
-    assert broker_messages() == 2 * BACKLOG
+    assert sweep_at(expired + lease + timedelta(seconds=1))["queued"] == 1
+    assert broker_messages() == 2
 
 
 def test_five_sweeps_while_the_bot_email_tasks_are_queued_add_no_broker_message(notice_backlog):

@@ -1,6 +1,8 @@
 """Turning sync off holds up to the instant of the POST (issue 12, part 1; a pause goes through
-the same gate): real Celery worker processes, the Harvest sandbox over HTTP with a small
-allowance, so claimed records wait in the rate budget when the switch commits.
+the same gate): real Celery worker processes, the Harvest sandbox over HTTP answering slowly, so
+a team's batch holds claimed records, one of them between its decision and its POST (its
+candidate lookup on the wire), when the switch commits. (No worker waits in the rate budget any
+more: a record without a slot goes back to pending, apps/greenhouse/batch.py.)
 
 The switch commits only after the POSTs already on the wire are answered, and no POST starts
 after it (apps/greenhouse/gate.py); so no note in the sandbox may be newer than the moment the
@@ -38,8 +40,8 @@ def many_candidates(world, sandbox, count: int) -> list:
 
 
 def slow_world(synced, harvest_sandbox, celery_worker_factory, settings, tmp_path):
-    # 2 requests per 3 s: claimed records spend seconds waiting for the budget.
-    harvest_sandbox.configure(rate_limit=2, rate_window=3)
+    # 400 ms per answer: a batch of 8 records (a lookup and a POST each) takes seconds.
+    harvest_sandbox.configure(rate_limit=40, rate_window=3, latency_ms=400)
     env = worker_env(
         settings,
         GREENHOUSE_RATE_MAX_WAIT="30",
@@ -76,6 +78,16 @@ def in_progress() -> int:
     return SyncRecord.objects.filter(status=Status.IN_PROGRESS).count()
 
 
+def lookup_on_the_wire() -> bool:
+    """A claimed record decided to sync and is looking its candidate up: its POST comes next."""
+    return (
+        in_progress() >= 3
+        and SyncAttempt.objects.filter(
+            kind=SyncAttempt.Kind.LOOKUP, outcome=SyncAttempt.Outcome.STARTED
+        ).exists()
+    )
+
+
 def test_nothing_is_written_after_sync_is_turned_off(
     synced, harvest_sandbox, celery_worker_factory, settings, tmp_path, gate_dir
 ):
@@ -84,7 +96,7 @@ def test_nothing_is_written_after_sync_is_turned_off(
     for prospect in prospects:
         sms_send(sender=synced.rob, prospect=prospect, body=f"Hello {prospect.last_name}")
     deliver_queued()
-    wait_for(lambda: in_progress() >= 3, message="no records were claimed")
+    wait_for(lookup_on_the_wire, interval=0.02, message="no records were claimed")
 
     team_sync_turn_off(team=synced.team, by=synced.ada)
     synced.integration.refresh_from_db()
@@ -120,7 +132,7 @@ def test_nothing_is_written_for_a_candidate_after_the_pause(
     deliver_queued()
     wait_for(lambda: in_progress() >= 3, message="no records were claimed")
 
-    # Pause a candidate whose record a worker holds, waiting for the rate budget.
+    # Pause a candidate whose record a worker holds, later in its batch.
     claimed = SyncRecord.objects.filter(status=Status.IN_PROGRESS).order_by("-pk").first()
     assert claimed is not None
     paused_prospect = claimed.prospect

@@ -17,6 +17,7 @@ from apps.greenhouse.models import (
     GreenhouseIntegration,
     ProspectSyncPause,
     SyncAttempt,
+    SyncLane,
     SyncRecord,
 )
 from apps.greenhouse.notes import reference_line
@@ -217,12 +218,12 @@ def test_a_worker_killed_around_the_post_leaves_exactly_one_note(
     assert sync_record_write(record_id=record.pk) == "not pending"  # still claimed
 
     with (
-        mock.patch("apps.greenhouse.tasks.sync_record_write_task.apply_async") as queued,
+        mock.patch("apps.greenhouse.tasks.sync_team_write_task.apply_async") as queued,
         django_capture_on_commit_callbacks(execute=True),
     ):
         counts = sync_records_sweep()
     assert counts["rescued"] == 1
-    queued.assert_any_call(args=[record.pk])
+    assert [list(c.kwargs["args"]) for c in queued.call_args_list] == [[record.team_id]]
     assert sync_record_write(record_id=record.pk) == "written"
 
     assert len(our_notes(harvest_sandbox, GRACE)) == 1
@@ -342,10 +343,12 @@ def test_a_broken_connection_holds_records_until_it_works_again(synced, harvest_
         client_id=harvest_sandbox.client_id, client_secret=harvest_sandbox.client_secret
     )
     assert greenhouse_integration_test_connection(integration=synced.integration).ok
-    with mock.patch("apps.greenhouse.tasks.sync_record_write_task.apply_async"):
+    with mock.patch("apps.greenhouse.tasks.sync_team_write_task.apply_async") as queued:
         counts = sync_records_sweep()
     assert counts["released"] == 2
-    assert SyncRecord.objects.filter(status=Status.PENDING, queued_at__isnull=False).count() == 2
+    assert SyncRecord.objects.filter(status=Status.PENDING).count() == 2
+    assert counts["queued"] == queued.call_count == 1  # the team's lane, for both
+    assert SyncLane.objects.get(team=synced.team).queued_at is not None
     write_all()
     assert SyncRecord.objects.filter(status=Status.WRITTEN).count() == 2
     assert len(our_notes(harvest_sandbox, GRACE)) == 2
@@ -374,31 +377,38 @@ def test_records_pending_for_a_candidate_paused_meanwhile_are_skipped_at_write_t
     assert our_notes(harvest_sandbox, GRACE) == []
 
 
-def test_the_sweeper_queues_due_and_lost_records_but_not_waiting_ones(
+def test_the_sweeper_queues_a_lane_with_due_records_once_its_lease_ran_out(
     synced, harvest_sandbox, settings, django_capture_on_commit_callbacks
 ):
     sms_send(sender=synced.rob, prospect=synced.grace, body="Hello")
     sms_send(sender=synced.rob, prospect=synced.alan, body="Hello")
-    sms_send(sender=synced.rob, prospect=synced.katherine, body="Hello")
-    deliver_queued()
-    lost, retrying, fresh = SyncRecord.objects.order_by("id")
-    # Its task was queued longer ago than the lease: taken as lost.
-    expired = timezone.now() - timedelta(seconds=settings.QUEUE_LEASE + 1)
-    SyncRecord.objects.filter(pk=lost.pk).update(queued_at=expired)
-    SyncRecord.objects.filter(pk=retrying.pk).update(
-        queued_at=None, next_attempt_at=timezone.now() + timedelta(minutes=5)
-    )
-
     with (
-        mock.patch("apps.greenhouse.tasks.sync_record_write_task.apply_async") as queued,
+        mock.patch("apps.greenhouse.tasks.sync_team_write_task.apply_async") as queued,
         django_capture_on_commit_callbacks(execute=True),
     ):
-        counts = sync_records_sweep()
+        deliver_queued()
+    assert queued.call_count == 1  # two records, one wake-up of their team
+    lane = SyncLane.objects.get(team=synced.team)
+    now = timezone.now()
 
-    assert [c.kwargs["args"] for c in queued.call_args_list] == [[lost.pk]]
-    assert counts["queued"] == 1
-    fresh.refresh_from_db()
-    assert fresh.status == Status.PENDING and fresh.queued_at is not None  # its task is on its way
+    def sweep(at):
+        with (
+            mock.patch("apps.greenhouse.tasks.sync_team_write_task.apply_async") as queued,
+            django_capture_on_commit_callbacks(execute=True),
+        ):
+            counts = sync_records_sweep(now=at)
+        assert counts["queued"] == queued.call_count
+        return [list(c.kwargs["args"]) for c in queued.call_args_list]
+
+    assert sweep(now) == []  # its task is on its way
+    # Its task was queued longer ago than the lease: taken as lost, queued once for both.
+    expired = lane.queued_at + timedelta(seconds=settings.QUEUE_LEASE + 1)
+    assert sweep(expired) == [[synced.team.pk]]
+    assert sweep(expired + timedelta(seconds=20)) == []
+    # Records that are not due do not wake a lane.
+    SyncLane.objects.update(queued_at=None)
+    SyncRecord.objects.update(next_attempt_at=expired + timedelta(minutes=5))
+    assert sweep(expired + timedelta(seconds=40)) == []
 
 
 def test_a_missing_record_is_created_by_the_sweeper(synced, harvest_sandbox):
@@ -408,6 +418,6 @@ def test_a_missing_record_is_created_by_the_sweeper(synced, harvest_sandbox):
     SyncRecord.objects.all().delete()  # as if the signal's receiver had failed
     Message.objects.filter(pk=message.pk).update(created_at=timezone.now() - timedelta(minutes=5))
 
-    with mock.patch("apps.greenhouse.tasks.sync_record_write_task.apply_async"):
+    with mock.patch("apps.greenhouse.tasks.sync_team_write_task.apply_async"):
         assert sync_records_sweep()["backfilled"] == 1
     assert SyncRecord.objects.get().message == message

@@ -57,7 +57,7 @@ from .errors import (
     json_or_none,
 )
 from .hosts import check_url_allowed, host_profile
-from .ratelimit import RateBudget, RateBudgetExceeded, parse_retry_after
+from .ratelimit import Grant, RateBudget, RateBudgetExceeded, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -379,6 +379,16 @@ class HarvestClient:
             excerpt,
         )
 
+    def _grant(self, max_wait: float) -> Grant:
+        """A slot of the rate budget. A client built with `max_rate_wait=0` never sleeps for
+        one: RateBudgetExceeded says when the next slot comes (the sync defers its records)."""
+        if self.max_rate_wait <= 0:
+            grant = self.budget.try_acquire()
+            if not isinstance(grant, Grant):
+                raise RateBudgetExceeded(grant)
+            return grant
+        return self.budget.acquire(max_wait=max_wait)
+
     def _request(
         self,
         method: str,
@@ -404,7 +414,7 @@ class HarvestClient:
             if self.deadline is not None:
                 max_wait = min(max_wait, self.deadline.remaining())
             try:
-                grant = self.budget.acquire(max_wait=max_wait)
+                grant = self._grant(max_wait)
             except RateBudgetExceeded as exc:
                 if self.deadline is not None and self.deadline.remaining() <= exc.retry_after:
                     raise self._deadline_error() from None

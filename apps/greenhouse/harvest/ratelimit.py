@@ -101,7 +101,12 @@ class Decision:
 # --- The decisions (pure; `state` is mutated in place) ------------------------------------------
 
 
-def decide(state: dict[str, Any], now: float, policy: Policy, max_delay: float) -> Decision:
+def decide(
+    state: dict[str, Any], now: float, policy: Policy, max_delay: float, *, burst: bool = False
+) -> Decision:
+    """`burst`: a caller that does not wait (`try_acquire`) takes what is left of the allowance
+    now, not at the next evenly spread slot (pacing is for callers that sleep to their slot;
+    the window's count and its edge are the same for both)."""
     blocked_until = state.get("blocked_until", 0.0)
     if blocked_until > now:
         return Decision(blocked_until - now, granted=False)
@@ -122,14 +127,15 @@ def decide(state: dict[str, Any], now: float, policy: Policy, max_delay: float) 
         return Decision(0.0, granted=True, probe=True, ticket=_ticket(state, now, now, policy))
 
     left = state["limit"] - state.get("used", 0) - state.get("spare", 0)
-    slot = max(now, state.get("next_slot", 0.0))
+    paced = max(now, state.get("next_slot", 0.0))
+    slot = now if burst else paced
     if left <= 0 or slot >= send_until:
         return Decision(max(send_until, state.get("opens_at") or 0.0) - now, granted=False)
     if slot - now > max_delay:
         return Decision(slot - now, granted=False)  # not reserved: the caller gives up
     state["used"] = state.get("used", 0) + 1
     # Spread what is left of the allowance evenly over what is left of the window.
-    state["next_slot"] = slot + (send_until - slot) / left
+    state["next_slot"] = max(paced, slot + (send_until - slot) / left)
     return Decision(slot - now, granted=True, ticket=_ticket(state, now, slot, policy))
 
 
@@ -569,6 +575,18 @@ class RateBudget:
             if self.clock() + decision.delay > deadline:
                 raise RateBudgetExceeded(decision.delay)
             self.sleep(decision.delay)
+
+    def try_acquire(self) -> Grant | float:
+        """A request now, or the seconds until one may be asked for again: never sleeps, and
+        reserves nothing when it refuses. For callers with other work to do meanwhile (the
+        sync's batches): they take what is left of the window at once (`decide`'s `burst`)."""
+        decision = self.store.transact(
+            self.key,
+            lambda state: decide(state, self.clock(), self.policy, max_delay=0.0, burst=True),
+        )
+        if not decision.granted:
+            return decision.delay
+        return Grant(probe=decision.probe, sent_at=self.clock(), ticket=decision.ticket)
 
     def record(self, grant: Grant, headers: Mapping[str, str] | None) -> None:
         """After the request: its answer's headers, or None when there was no answer."""

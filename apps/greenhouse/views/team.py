@@ -203,6 +203,8 @@ def sync_settings(request):
         "greenhouse/settings.html",
         {
             "integration": integration,
+            "state": selectors.sync_state(integration),
+            "history": selectors.switch_history(integration=integration),
             "form": form,
             "public_warning": PUBLIC_WARNING,
             "public": NoteVisibility.PUBLIC,

@@ -1,0 +1,90 @@
+"""Support staff's pages about candidates: bot emails, candidate links (settling an ambiguous
+match) and the candidates' sync pauses with their events."""
+
+from django import forms
+from django.contrib import admin
+
+from ..models import (
+    BotNotice,
+    CandidateLink,
+    ProspectSyncPause,
+    SyncPauseEvent,
+)
+from ..switches import (
+    candidate_link_choose,
+)
+from .base import ReadOnlyAdmin
+
+# Colours are classes of static/css/admin.css (tone-<tone>, apps/core/tones.py): the
+# Content-Security-Policy allows no style="".
+
+
+@admin.register(BotNotice)
+class BotNoticeAdmin(ReadOnlyAdmin):
+    list_display = ("thread", "status", "recipient", "attempts", "created_at", "sent_at")
+    list_filter = ("status",)
+    list_select_related = ("thread__prospect",)
+    search_fields = ("recipient", "rfc_message_id")
+    show_full_result_count = False
+
+
+class CandidateLinkForm(forms.ModelForm):
+    class Meta:
+        model = CandidateLink
+        fields = ("candidate_id",)
+
+
+@admin.register(CandidateLink)
+class CandidateLinkAdmin(admin.ModelAdmin):
+    """Support settles "several candidates share this email" by entering the right ID."""
+
+    form = CandidateLinkForm
+    list_display = ("prospect", "team", "match", "candidate_id", "candidate_ids_seen", "source")
+    list_filter = ("match", "source")
+    list_select_related = ("prospect", "team")
+    search_fields = ("=candidate_id", "prospect__emails__email", "prospect__last_name")
+    readonly_fields = (
+        "team",
+        "prospect",
+        "match",
+        "candidate_ids_seen",
+        "emails_searched",
+        "source",
+        "resolved_at",
+    )
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        queued = candidate_link_choose(
+            link=CandidateLink.objects.get(pk=obj.pk), candidate_id=obj.candidate_id
+        )
+        self.message_user(
+            request, f"{queued} held messages queued for candidate {obj.candidate_id}."
+        )
+
+
+@admin.register(ProspectSyncPause)
+class ProspectSyncPauseAdmin(ReadOnlyAdmin):
+    list_display = (
+        "prospect",
+        "team",
+        "paused",
+        "paused_at",
+        "paused_via",
+        "paused_by",
+        "resume_version",
+    )
+    list_filter = ("paused", "paused_via")
+    list_select_related = ("prospect", "team", "paused_by")
+    search_fields = ("prospect__emails__email", "prospect__last_name")
+
+
+@admin.register(SyncPauseEvent)
+class SyncPauseEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "prospect", "team", "action", "via", "by", "link_recipient", "ip_address")
+    list_filter = ("action", "via")
+    list_select_related = ("prospect", "team", "by", "link_recipient")
+    search_fields = ("prospect__emails__email", "prospect__last_name")
+    show_full_result_count = False
