@@ -5,9 +5,11 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
+SANDBOX_PORT ?= $(shell echo $$(( $(PORT) + 1 )))
+DEBUG ?= false
 LOCK := requirements.lock
 
-.PHONY: install lock run test lint format clean
+.PHONY: install lock run manage test lint format clean
 
 # Exactly the versions (and file hashes) of the lock, then the project itself on top of them.
 # pip installs uv (its locked, hashed entry); uv installs the rest, several times faster.
@@ -29,19 +31,20 @@ lock: install
 	$(VENV)/bin/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
 		--generate-hashes --quiet --custom-compile-command "make lock" $(LOCK_ARGS) -o $(LOCK)
 
-# DEBUG (hence DEV_TOOLS) is on for the whole target: seed_demo and harvest_sandbox are commands of
-# the development-only apps, installed only with DEV_TOOLS.
+# The demo stack (apps/demo/stack.py, Procfile.dev): web on PORT, the Harvest sandbox on
+# SANDBOX_PORT, a send worker, a sync worker and beat. DEV_TOOLS is on (the demo's commands and
+# pages); Django's debug pages only when asked: `make run DEBUG=true`. Ctrl-C, SIGTERM or SIGHUP
+# to make, or closing the terminal, stops every process within a few seconds. `exec`: the
+# supervisor is make's own child, so it sees make go.
 run: install
-	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
-	DEBUG=$${DEBUG:-true} $(PY) manage.py seed_demo
-	@echo ""
-	@echo "  Outreach is starting on http://127.0.0.1:$(PORT)/"
-	@echo "  Team admin:    ada / outreach-demo"
-	@echo "  Recruiter:     rob / outreach-demo"
-	@echo "  Support staff: support / outreach-demo   (Django admin at /admin/)"
-	@echo ""
-	PATH="$(abspath $(VENV))/bin:$$PATH" DEBUG=$${DEBUG:-true} WEB_PORT=$(PORT) \
-		honcho -f Procfile.dev start
+	@PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) DEBUG=$(DEBUG) DEV_TOOLS=true \
+		exec $(PY) manage.py run_stack
+
+# A management command against the local stack's data, as `make run` sees it, e.g.
+#   make manage ARGS="greenhouse_check acme"
+manage: install
+	@PORT=$(PORT) SANDBOX_PORT=$(SANDBOX_PORT) DEBUG=$(DEBUG) DEV_TOOLS=$${DEV_TOOLS:-true} \
+		$(PY) manage.py $(ARGS)
 
 test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)

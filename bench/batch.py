@@ -88,7 +88,7 @@ def _pg_data_dir() -> str:
 
 def start_worker(logs: Path, *, concurrency: int, pool: str = "prefork", name: str):
     command = celery_worker_command(
-        queue=os.environ["CELERY_QUEUE"],
+        prefix=os.environ["CELERY_QUEUE"],
         hostname=f"{name}-{common.RUN_ID}@%h",
         concurrency=concurrency,
         loglevel="INFO",  # one "succeeded" line per task: the task count

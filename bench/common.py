@@ -46,6 +46,7 @@ REDIS_DBS = {
     "scale": 7,
     "drill": 8,
     "connections": 7,
+    "send_latency": 6,
 }
 redis_db = 9
 
@@ -358,15 +359,19 @@ class Workers:
         self.procs: list[Proc] = []
         self.started = 0
 
-    def start(self, n: int = 1, *, concurrency: int = 1, wait: bool = True) -> list[Proc]:
+    def start(
+        self, n: int = 1, *, concurrency: int = 1, wait: bool = True, kinds=("send", "sync")
+    ) -> list[Proc]:
+        """`n` workers on the run's queues of `kinds` (apps/core/routing.py): both by default."""
         new = []
         for _ in range(n):
             index = self.started
             self.started += 1
             command = celery_worker_command(
-                queue=os.environ["CELERY_QUEUE"],
+                prefix=os.environ["CELERY_QUEUE"],
                 hostname=f"bench{index}-{RUN_ID}@%h",
                 concurrency=concurrency,
+                kinds=kinds,
                 loglevel="WARNING",
             )
             proc = Proc(

@@ -13,8 +13,10 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.core.management.utils import get_random_secret_key
+from kombu import Queue
 
 from apps.core.hosts import loopback_only
+from apps.core.routing import KINDS, SEND, queue_name
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -44,14 +46,20 @@ def _fernet_key() -> str:
 
 # --- Core --------------------------------------------------------------------------------------
 
+# Django's debug pages and behaviour: only when asked for (`make run DEBUG=true`), never by default.
 DEBUG = env.bool("DEBUG", default=False)
-# Development-only pages (outboxes, inbound simulators) and sandbox defaults.
+# Development-only pages (outboxes, inbound simulators), the local sandbox and the demo. On in
+# `make run` without DEBUG, so the demo shows the product's own error pages.
 DEV_TOOLS = env.bool("DEV_TOOLS", default=DEBUG)
+# The local stack's ports (`make run PORT=... SANDBOX_PORT=...`, apps/demo/stack.py): the web
+# server's, from which PUBLIC_BASE_URL's default follows, and the local Harvest sandbox's.
+WEB_PORT = env.int("PORT", default=8000)
+SANDBOX_PORT = env.int("SANDBOX_PORT", default=WEB_PORT + 1)
 
 SECRET_KEY = env("SECRET_KEY", default="") or _local_secret("dev-secret-key", get_random_secret_key)
 USING_DEV_SECRET_KEY = not env("SECRET_KEY", default="")
 
-PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", default=f"http://127.0.0.1:{WEB_PORT}").rstrip("/")
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 # Fixed development secrets of the local simulators (public, in this repository): the fallback
 # only with DEV_TOOLS on a deployment reachable from this machine alone. check --deploy reports
@@ -210,17 +218,21 @@ FORMAT_MODULE_PATH = ["config.formats"]
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Production serves the hashed files of `collectstatic`; development (DEBUG or DEV_TOOLS, so the
+# demo without DEBUG too) serves the source files straight from the apps, with no collectstatic.
+_STATIC_FROM_SOURCE = DEBUG or DEV_TOOLS
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": (
             "django.contrib.staticfiles.storage.StaticFilesStorage"
-            if DEBUG
+            if _STATIC_FROM_SOURCE
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_USE_FINDERS = _STATIC_FROM_SOURCE
+WHITENOISE_AUTOREFRESH = _STATIC_FROM_SOURCE  # finds files per request; no STATIC_ROOT needed
 
 # --- Security (production behind HTTPS) --------------------------------------------------------
 
@@ -334,7 +346,7 @@ DEV_OUTBOX_DIR = Path(env("DEV_OUTBOX_DIR", default=str(VAR_DIR / "outbox")))
 
 # --- Greenhouse --------------------------------------------------------------------------------
 
-GREENHOUSE_SANDBOX_URL = env("GREENHOUSE_SANDBOX_URL", default="http://127.0.0.1:8001")
+GREENHOUSE_SANDBOX_URL = env("GREENHOUSE_SANDBOX_URL", default=f"http://127.0.0.1:{SANDBOX_PORT}")
 # The only hosts the Harvest client ever contacts: named profiles, the operator's choice (settings
 # are trusted, tenants are not). A team admin enters only the credential; support staff pick a
 # team's profile in the Django admin; the client refuses any URL outside these profiles before it
@@ -444,6 +456,15 @@ GREENHOUSE_PAUSE_LINK_MAX_AGE_DAYS = env.int("GREENHOUSE_PAUSE_LINK_MAX_AGE_DAYS
 # --- Celery ------------------------------------------------------------------------------------
 
 CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost//")
+# Outbox lease (apps/core/outbox.py, seconds): after queueing a row's task, the sweepers leave
+# the row alone this long, trusting the task to be in the broker; then they take it as lost and
+# queue one more. Longer than a backlog usually takes to drain; a lost task waits at most this.
+QUEUE_LEASE = env.float("QUEUE_LEASE", default=600.0)
+# Hard and soft limits of one task (seconds). The hard one bounds how long a message is held
+# (see the visibility timeout below): 60 + 2 * 270 = 600, the default QUEUE_LEASE.
+CELERY_TASK_TIME_LIMIT = 270
+CELERY_TASK_SOFT_TIME_LIMIT = 240
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # The embedded broker: messages are files in one folder shared by every process on this
     # machine. No server needed; add Redis or RabbitMQ to spread workers over machines.
@@ -461,13 +482,30 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "polling_interval": env.float("EMBEDDED_BROKER_POLLING_INTERVAL", default=1.0),
     }
 else:
-    # Longer than any task runs; retries wait in the database, never as broker countdowns.
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
-# Outbox lease (apps/core/outbox.py, seconds): after queueing a row's task, the sweepers leave
-# the row alone this long, trusting the task to be in the broker; then they take it as lost and
-# queue one more. Longer than a backlog usually takes to drain; a lost task waits at most this.
-QUEUE_LEASE = env.float("QUEUE_LEASE", default=600.0)
-CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="outreach")
+    # Redis gives a delivered, unacknowledged message (acks_late) back to the queue after the
+    # visibility timeout, whether its worker died or is still busy with it. It is the queue
+    # lease: lost work comes back after the same time on both paths (a message lost from the
+    # queue: the sweepers, after QUEUE_LEASE; a message held by a dead worker: Redis, after
+    # QUEUE_LEASE). It must exceed the longest a live worker holds a message unacknowledged:
+    # a lane's countdown wake-up is held until it is due (at most GREENHOUSE_SYNC_LANE_HORIZON),
+    # may wait behind one running task (prefetch 1), then runs, each at most the hard time
+    # limit; else Redis hands a held task to a second worker. RabbitMQ has no timeout (it gives
+    # a message back when its consumer's connection closes) and ignores the option.
+    _longest_held = GREENHOUSE_SYNC_LANE_HORIZON + CELERY_TASK_TIME_LIMIT * (
+        1 + CELERY_WORKER_PREFETCH_MULTIPLIER
+    )
+    if _longest_held > QUEUE_LEASE:
+        raise ImproperlyConfigured(
+            f"QUEUE_LEASE ({QUEUE_LEASE:g} s) must be at least {_longest_held:g} s: Redis's "
+            "visibility timeout follows it, and a live worker can hold a message that long."
+        )
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": QUEUE_LEASE}
+# One queue per kind of work, `<prefix>-send` and `<prefix>-sync` (apps/core/routing.py), routed
+# by task module (config/celery.py route_task). A worker without -Q takes every kind.
+CELERY_QUEUE_PREFIX = env("CELERY_QUEUE", default="outreach")
+CELERY_TASK_QUEUES = [Queue(queue_name(CELERY_QUEUE_PREFIX, kind)) for kind in KINDS]
+CELERY_TASK_DEFAULT_QUEUE = queue_name(CELERY_QUEUE_PREFIX, SEND)
+CELERY_TASK_ROUTES = ("config.celery.route_task",)
 # Celery's Django fixup closes the database connection before and after every task unless this is
 # set; with it, a worker process keeps its connection (CONN_MAX_AGE and health checks still apply,
 # apps/core/worker_db.py) and opens a new one after this many tasks at most.
@@ -479,37 +517,42 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_TIME_LIMIT = 300
-CELERY_TASK_SOFT_TIME_LIMIT = 240
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_WORKER_SEND_TASK_EVENTS = False
+
+
+def _every(seconds: float) -> dict:
+    """A beat entry's timing: a tick not taken before the next one is due expires unrun (a bit
+    under the interval), so ticks never pile up behind a backlog or a stopped worker."""
+    return {"schedule": seconds, "options": {"expires": round(seconds * 0.9, 3)}}
+
+
 CELERY_BEAT_SCHEDULE = {
-    "worker-ping": {"task": "apps.core.tasks.worker_ping_scheduled_task", "schedule": 60.0},
+    "worker-ping": {"task": "apps.core.tasks.worker_ping_scheduled_task", **_every(60.0)},
     # Creates the messages of due sequence steps (each exactly once, however many run at once).
     "sequence-steps-dispatch": {
         "task": "apps.messaging.tasks.sequence_steps_dispatch_task",
-        "schedule": env.float("SEQUENCE_DISPATCH_INTERVAL", default=15.0),
+        **_every(env.float("SEQUENCE_DISPATCH_INTERVAL", default=15.0)),
     },
     # Re-queues messages whose retry is due, whose wake-up was lost, or whose worker died.
-    "messages-sweep": {"task": "apps.messaging.tasks.messages_sweep_task", "schedule": 30.0},
+    "messages-sweep": {"task": "apps.messaging.tasks.messages_sweep_task", **_every(30.0)},
     # Greenhouse sync: queues due retries, rescues records of dead workers and lost wake-ups,
     # releases records held for the connection once it is healthy, sends pending bot emails.
     "greenhouse-sync-sweep": {
         "task": "apps.greenhouse.tasks.sync_records_sweep_task",
-        "schedule": GREENHOUSE_SYNC_SWEEP_INTERVAL,
+        **_every(GREENHOUSE_SYNC_SWEEP_INTERVAL),
     },
     # Re-tests connections that need attention while records wait for them.
     "greenhouse-connections-recheck": {
         "task": "apps.greenhouse.tasks.greenhouse_connections_recheck_task",
-        "schedule": GREENHOUSE_RECHECK_MIN_DELAY,  # each connection's own delay decides
+        **_every(GREENHOUSE_RECHECK_MIN_DELAY),  # each connection's own delay decides
     },
     # Looks team members up in Greenhouse by email once a day, new members and new connections
     # within 15 minutes (a run costs two queries per team that is not due).
     "greenhouse-user-mappings-refresh": {
         "task": "apps.greenhouse.tasks.greenhouse_user_mappings_refresh_task",
-        "schedule": 900.0,
+        **_every(900.0),
     },
 }
 

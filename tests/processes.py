@@ -11,14 +11,23 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from pathlib import Path
 
+from apps.core.routing import KINDS, queue_names
+
 
 def celery_worker_command(
-    *, queue: str, hostname: str, concurrency: int = 1, loglevel: str = "INFO"
+    *,
+    prefix: str,
+    hostname: str,
+    concurrency: int = 1,
+    loglevel: str = "INFO",
+    kinds: Sequence[str] = KINDS,
 ) -> list[str]:
-    """`celery -A config worker` on one queue, prefork, without the cluster chatter."""
+    """`celery -A config worker` on the queues of `kinds` under `prefix` (apps/core/routing.py),
+    prefork, without the cluster chatter."""
     return [
         sys.executable,
         "-m",
@@ -27,7 +36,7 @@ def celery_worker_command(
         "config",
         "worker",
         "--queues",
-        queue,
+        ",".join(queue_names(prefix, list(kinds))),
         "--hostname",
         hostname,
         "--concurrency",

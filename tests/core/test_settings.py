@@ -33,6 +33,11 @@ OURS = (
     "TRUSTED_PROXY_COUNT",
     "GREENHOUSE_EXTRA_HOSTS",
     "GREENHOUSE_DEFAULT_HOST",
+    "GREENHOUSE_SANDBOX_URL",
+    "QUEUE_LEASE",
+    "CELERY_QUEUE",
+    "PORT",
+    "SANDBOX_PORT",
 )
 
 PROBE = """
@@ -203,3 +208,100 @@ def test_check_deploy_names_every_embedded_default_left_in_place(tmp_path):
     output = result.stdout + result.stderr
     for check_id in ("W001", "W002", "W003", "W004", "W005", "W006", "W007", "W008"):
         assert f"outreach.{check_id}" in output
+
+
+QUEUES_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings as s
+print(json.dumps({
+    "lease": s.QUEUE_LEASE,
+    "transport": s.CELERY_BROKER_TRANSPORT_OPTIONS,
+    "held": s.GREENHOUSE_SYNC_LANE_HORIZON
+    + s.CELERY_TASK_TIME_LIMIT * (1 + s.CELERY_WORKER_PREFETCH_MULTIPLIER),
+    "queues": [q.name for q in s.CELERY_TASK_QUEUES],
+    "default_queue": s.CELERY_TASK_DEFAULT_QUEUE,
+}))
+"""
+
+
+def test_redis_gives_a_held_message_back_after_the_queue_lease_never_while_a_worker_has_it(
+    tmp_path,
+):
+    result = run_django(QUEUES_PROBE, PRODUCTION, tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    # One time for lost work on both paths: the sweepers' lease and Redis's visibility timeout.
+    assert found["transport"]["visibility_timeout"] == found["lease"] == 600
+    # A live worker holds a message at most a lane's countdown, one reserved wait, its own run.
+    assert found["lease"] >= found["held"]
+
+    longer = json.loads(
+        run_django(QUEUES_PROBE, {**PRODUCTION, "QUEUE_LEASE": "900"}, tmp_path).stdout
+    )
+    assert longer["transport"]["visibility_timeout"] == 900
+
+
+def test_a_queue_lease_shorter_than_a_worker_may_hold_a_message_stops_the_start(tmp_path):
+    result = run_django(["manage.py", "check"], {**PRODUCTION, "QUEUE_LEASE": "120"}, tmp_path)
+    assert result.returncode != 0
+    assert "QUEUE_LEASE (120 s) must be at least 600 s" in result.stderr
+
+
+def test_queue_names_derive_from_one_prefix(tmp_path):
+    found = json.loads(run_django(QUEUES_PROBE, {}, tmp_path).stdout)
+    assert found["queues"] == ["outreach-send", "outreach-sync"]
+    assert found["default_queue"] == "outreach-send"
+    assert "visibility_timeout" not in found["transport"]  # the embedded broker has none
+    found = json.loads(run_django(QUEUES_PROBE, {"CELERY_QUEUE": "staging"}, tmp_path).stdout)
+    assert found["queues"] == ["staging-send", "staging-sync"]
+
+
+PORTS_PROBE = """
+import json, django
+django.setup()
+from django.conf import settings as s
+print(json.dumps({
+    "public": s.PUBLIC_BASE_URL,
+    "sandbox": s.GREENHOUSE_HOSTS.get("sandbox"),
+    "debug": s.DEBUG,
+    "dev_tools": s.DEV_TOOLS,
+    "static": s.STORAGES["staticfiles"]["BACKEND"],
+    "finders": s.WHITENOISE_USE_FINDERS,
+}))
+"""
+
+
+def ports_probe(env_vars, tmp_path):
+    result = run_django(PORTS_PROBE, env_vars, tmp_path)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_the_local_links_and_the_sandbox_profile_follow_the_ports_in_use(tmp_path):
+    found = ports_probe({"DEV_TOOLS": "true"}, tmp_path)
+    assert found["public"] == "http://127.0.0.1:8000"
+    assert found["sandbox"]["api"] == "http://127.0.0.1:8001"
+    found = ports_probe({"DEV_TOOLS": "true", "PORT": "9000"}, tmp_path)
+    assert found["public"] == "http://127.0.0.1:9000"
+    assert found["sandbox"]["api"] == "http://127.0.0.1:9001"  # PORT + 1
+    found = ports_probe({"DEV_TOOLS": "true", "PORT": "9000", "SANDBOX_PORT": "9500"}, tmp_path)
+    assert found["sandbox"] == {
+        "label": "Local Harvest sandbox",
+        "api": "http://127.0.0.1:9500",
+        "token": "http://127.0.0.1:9500/token",
+    }
+    # A deployment names its address; the port does not change it.
+    assert ports_probe({**PRODUCTION, "PORT": "5000"}, tmp_path)["public"] == (
+        "https://outreach.example.com"
+    )
+
+
+def test_the_demo_runs_without_debug_and_still_serves_static_files_from_source(tmp_path):
+    demo = ports_probe({"DEV_TOOLS": "true"}, tmp_path)
+    assert (demo["debug"], demo["dev_tools"]) == (False, True)
+    assert demo["static"] == "django.contrib.staticfiles.storage.StaticFilesStorage"
+    assert demo["finders"] is True
+    production = ports_probe(PRODUCTION, tmp_path)
+    assert production["static"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    assert (production["finders"], production["dev_tools"]) == (False, False)

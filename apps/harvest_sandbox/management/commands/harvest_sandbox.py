@@ -19,7 +19,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8001, help="0 picks a free port")
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=settings.SANDBOX_PORT,
+            help="default: settings.SANDBOX_PORT (PORT + 1); 0 picks a free port",
+        )
         parser.add_argument("--rate-limit", type=int, default=75, help="requests per window")
         parser.add_argument("--rate-window", type=int, default=30, help="window length, seconds")
         parser.add_argument("--token-lifetime", type=int, default=3600, help="seconds")
