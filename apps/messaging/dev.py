@@ -190,6 +190,15 @@ def _delivered(request, what: str, message: Message | None) -> None:
     )
 
 
+def _process_inbox_now() -> None:
+    """The webhook only stored the event (apps/messaging/inbox.py); the worker turns it into a
+    message. The simulator does that here too, so it can link to the conversation at once: the
+    inbox's claims make a worker taking the same event meanwhile harmless."""
+    from .inbox import inbound_events_process
+
+    inbound_events_process()
+
+
 def _not_delivered(request, context, *, form_key: str, form, what: str):
     context[form_key] = form
     messages.error(request, f"Nothing was delivered: correct the {what} form below.")
@@ -233,6 +242,7 @@ def dev_simulate_email(request):
     mail.envelope_recipient = to
     event = AnymailInboundEvent(event_type=EventType.INBOUND, message=mail, event_id=None)
     inbound.send(sender=dev_simulate_email, event=event, esp_name="DevSimulator")
+    _process_inbox_now()
     landed = Message.objects.filter(
         team=request.team, channel=Channel.EMAIL, message_id=rfc_message_id.strip("<>")
     ).first()
@@ -263,6 +273,7 @@ def dev_simulate_sms(request):
     webhook_request = RequestFactory().post(path, params, HTTP_X_TWILIO_SIGNATURE=signature)
     response = twilio_sms_inbound(webhook_request)
     if response.status_code == 200:
+        _process_inbox_now()
         landed = Message.objects.filter(
             team=request.team, channel=Channel.SMS, provider_message_id=params["MessageSid"]
         ).first()
