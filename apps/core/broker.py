@@ -17,6 +17,8 @@ from typing import Any
 
 from celery import current_app
 
+from .routing import queue_names
+
 BROKER_TIMEOUT = 3  # seconds: a scrape must not hang on a broker that is down
 
 
@@ -45,6 +47,9 @@ def configured_queue_names(conf: Any = None) -> list[str]:
     """Every queue name the Celery configuration mentions, sorted, each once."""
     conf = conf if conf is not None else current_app.conf
     names: list[str | None] = [conf.task_default_queue]
+    prefix = getattr(conf, "queue_prefix", None)
+    if prefix:  # queues by kind (apps/core/routing.py): `<prefix>-send`, `<prefix>-sync`
+        names += queue_names(prefix)
     queues = conf.task_queues or ()
     if isinstance(queues, Mapping):
         names += list(queues)

@@ -39,8 +39,10 @@ NOT_RUN_HERE = {
     ".venv/bin/python manage.py migrate": "run here on the embedded default, before the checks",
     ".venv/bin/python manage.py collectstatic --noinput": "tests/core/test_layout_and_static.py",
     ".venv/bin/gunicorn config.wsgi": "serves until stopped",
-    ".venv/bin/celery -A config worker --loglevel=INFO": "serves until stopped: "
-    "tests/fixtures/worker.py runs real workers",
+    ".venv/bin/celery -A config worker -Q outreach-send --loglevel=INFO": "serves until stopped: "
+    "tests/fixtures/worker.py runs real workers, by kind (tests/core/test_queues.py)",
+    ".venv/bin/celery -A config worker -Q outreach-sync --loglevel=INFO": "serves until stopped "
+    "(see above)",
     ".venv/bin/celery -A config beat --loglevel=INFO": "serves until stopped",
     "DEBUG=true .venv/bin/python manage.py harvest_sandbox --port 8001": "serves until stopped: "
     "tests/fixtures/harvest.py sandbox_command runs it as a process",

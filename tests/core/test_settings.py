@@ -290,6 +290,7 @@ def test_the_local_links_and_the_sandbox_profile_follow_the_ports_in_use(tmp_pat
         "label": "Local Harvest sandbox",
         "api": "http://127.0.0.1:9500",
         "token": "http://127.0.0.1:9500/token",
+        "candidate_page": "http://127.0.0.1:9500/#candidate-{id}",
     }
     # A deployment names its address; the port does not change it.
     assert ports_probe({**PRODUCTION, "PORT": "5000"}, tmp_path)["public"] == (

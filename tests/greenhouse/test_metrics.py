@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from prometheus_client.parser import text_string_to_metric_families
 
+from apps.core.routing import SEND, queue_name
 from apps.core.tasks import worker_ping_answer_task
 from apps.greenhouse.harvest.hosts import host_profile
 from apps.greenhouse.harvest.ratelimit import RateBudget
@@ -209,5 +210,5 @@ def test_the_support_dashboard_sums_them_up(staff_client, empty_test_queue):
     assert re.search(r"Oldest waiting: <strong>4[23] min</strong>", html)
     assert "<strong>2</strong> notes written" in html
     assert '<strong class="warn">1</strong> rate-limited (429) answer<' in html
-    assert f"{TEST_QUEUE} <strong>1</strong>" in html
+    assert f"{queue_name(TEST_QUEUE, SEND)} <strong>1</strong>" in html
     assert re.search(r"oldest of them: <strong>4[23] min</strong>", html)  # the team's own line
