@@ -45,13 +45,12 @@ from typing import Any, NamedTuple, TypeVar
 
 from django.conf import settings
 
-from .stores import (  # noqa: F401  (the stores were defined here; their importers still work)
-    FileStore,
-    MemoryStore,
-    RedisStore,
-    Store,
-    store_from_url,
-)
+# The stores were defined here; their importers still find them.
+from .stores import FileStore as FileStore
+from .stores import MemoryStore as MemoryStore
+from .stores import RedisStore as RedisStore
+from .stores import Store as Store
+from .stores import store_from_url as store_from_url
 
 PROBE_TIMEOUT = 3.0  # a probe that has not answered by then is presumed lost; another may go
 POLL_INTERVAL = 0.01  # how often a waiting caller asks again while a probe is out
