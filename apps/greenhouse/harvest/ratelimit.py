@@ -35,17 +35,20 @@ store (stores.py) runs them atomically on the shared state: Redis (one compare-a
 update) across machines, or a JSON file under an fcntl lock on one machine (the embedded default).
 """
 
-import email.utils
 import hashlib
 import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, TypeVar
 
 from django.conf import settings
 
-# The stores were defined here; their importers still find them.
+# The header parsing and the stores were defined here; their importers still find them.
+from .rateheaders import RateHeaders as RateHeaders
+from .rateheaders import parse_rate_headers as parse_rate_headers
+from .rateheaders import parse_retry_after as parse_retry_after
+from .rateheaders import refusal_wait as refusal_wait
 from .stores import FileStore as FileStore
 from .stores import MemoryStore as MemoryStore
 from .stores import RedisStore as RedisStore
@@ -56,7 +59,6 @@ PROBE_TIMEOUT = 3.0  # a probe that has not answered by then is presumed lost; a
 POLL_INTERVAL = 0.01  # how often a waiting caller asks again while a probe is out
 WINDOW_EDGE = 0.5  # two Reset values this close denote the same window
 MIN_HOLD = 1.0  # a 429 holds at least this long: never a tight loop of 429s
-MAX_RETRY_AFTER = 300.0
 
 T = TypeVar("T")
 
@@ -363,93 +365,6 @@ def attempt_count(state: dict[str, Any], now: float, *, limit: int, window: floa
         return float(state["window_end"] - now)
     state["used"] = state.get("used", 0) + 1
     return 0.0
-
-
-# --- Header parsing ----------------------------------------------------------------------------
-
-
-def _number(value: object) -> float | None:
-    try:
-        number = float(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _epoch(value: float, now: float) -> float:
-    if value > 1e12:  # milliseconds since the epoch
-        return value / 1000
-    if value > 1e9:  # seconds since the epoch
-        return value
-    return now + value  # seconds from now
-
-
-def _rounding(value: float) -> float:
-    """How much later than `value` the moment it stands for may be: whole seconds may have been
-    rounded down (Greenhouse does not say which way it rounds), milliseconds hardly matter."""
-    if value > 1e12:
-        return 0.001 if value == int(value) else 0.0
-    return 1.0 if value == int(value) else 0.0
-
-
-class RateHeaders(NamedTuple):
-    limit: int | None
-    remaining: int | None
-    reset: float | None  # epoch seconds, as given (possibly rounded down)
-    margin: float  # how much later than `reset` the window may end
-
-
-def parse_rate_headers(headers: Mapping[str, str], now: float) -> RateHeaders:
-    """The X-RateLimit-* headers; None for a header that is absent or garbled."""
-    limit = _number(headers.get("X-RateLimit-Limit"))
-    remaining = _number(headers.get("X-RateLimit-Remaining"))
-    reset = _number(headers.get("X-RateLimit-Reset"))
-    return RateHeaders(
-        int(limit) if limit is not None and limit > 0 else None,
-        max(0, int(remaining)) if remaining is not None else None,
-        _epoch(reset, now) if reset is not None else None,
-        _rounding(reset) if reset is not None else 0.0,
-    )
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait. Retry-After is documented in seconds, but was once documented as an epoch
-    timestamp; a value that can only be a timestamp (or an HTTP date) is converted."""
-    if not value:
-        return None
-    number = _number(value)
-    if number is not None:
-        seconds = _epoch(number, now) - now if number > 1e9 else number
-    else:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError, IndexError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def refusal_wait(headers: Mapping[str, str], now: float, reserve: float) -> float | None:
-    """Seconds after a 429 (answered `now`) until a request surely lands in a new window, from
-    Retry-After and X-RateLimit-Reset (None when neither is usable): each is an upper bound of
-    the window's end once its rounding margin is added, so the smaller one holds.
-
-    A Retry-After in seconds counts from the moment Greenhouse answered, which is before `now` on
-    any clock, so it needs no reserve; a timestamp (epoch, HTTP date, Reset) is Greenhouse's clock
-    and gets the edge reserve for the skew."""
-    bounds = []
-    value = headers.get("Retry-After")
-    seconds = parse_retry_after(value, now)
-    if seconds is not None:
-        number = _number(value)
-        if number is not None and number <= 1e9:
-            bounds.append(seconds + _rounding(number))
-        else:
-            stamp = number if number is not None else 0.0  # an HTTP date: whole seconds
-            bounds.append(seconds + _rounding(stamp) + reserve)
-    rate = parse_rate_headers(headers, now)
-    if rate.reset is not None:
-        bounds.append(max(0.0, rate.reset + rate.margin + reserve - now))
-    return min(min(bounds), MAX_RETRY_AFTER) if bounds else None
 
 
 # --- The budget --------------------------------------------------------------------------------
