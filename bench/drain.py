@@ -18,6 +18,8 @@ over every window of the run.
 
 import argparse
 import time
+import uuid
+from collections import Counter
 
 from bench import common
 
@@ -145,7 +147,9 @@ def run_lookups(
         logs=logs, extra_env={"GREENHOUSE_LOOKUP_CACHE_SECONDS": str(cache_seconds)}
     )
     with common.stopping(sandbox, pool):
-        world = common.seed_team(slug="lookups", sandbox=sandbox)
+        # A slug of its own: the sandbox may keep candidates of an earlier run (its state file),
+        # and the same addresses again would make every prospect "several".
+        world = common.seed_team(slug=f"lookups-{uuid.uuid4().hex[:6]}", sandbox=sandbox)
         ids = common.seed_backlog(
             world,
             messages,
@@ -154,6 +158,10 @@ def run_lookups(
             resolved_links=False,
             absent_every=absent_every,
         )
+        found = Counter(
+            e["value"] for c in sandbox.control.candidates() for e in c["email_addresses"]
+        )
+        assert max(found.values()) == 1, "a candidate address seeded twice"
         pool.start(workers)
         started = time.monotonic()
         common.queue_writes(ids)

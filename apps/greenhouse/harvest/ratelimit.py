@@ -26,6 +26,11 @@ What the budget cannot observe it takes at its worst:
   the allowance's 41st of 40.
 - An early probe whose answer never came may have been the window's last request (the spare):
   the next one waits for the window's surer end.
+- A request whose answer never came (a dropped connection, a timeout) was counted in the window
+  it reached, which may be the next one, after that window's probe: it counts there too
+  (`gone`), unless it failed before that window's first answer was sent.
+- A shared state that vanished (Redis restarted) is not a new credential: the window open then
+  may hold its allowance already, so the budget waits for its end (`recover`).
 
 A 429 holds every process until the window has surely ended (`refusal_wait`), from Retry-After
 and Reset with the same margins, and no later than the end learned from the probe.
