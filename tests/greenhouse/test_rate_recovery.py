@@ -144,3 +144,18 @@ def test_tickets_never_repeat_after_a_state_is_made_again():
     again = {}
     two = decide(again, NOW + 0.001, POLICY, max_delay=60)
     assert two.ticket > one.ticket
+
+
+def test_a_probe_presumed_lost_counts_when_the_first_probe_answers_after_all():
+    """A probe whose answer is slow (a starved process, a loaded sandbox) is presumed lost
+    after PROBE_TIMEOUT and a second probe goes. When the first one's answer comes after all
+    and opens the window, the second probe, still on its way, counts in that window."""
+    state = {}
+    last = _first_window_spent(state)
+    _window(state, NOW + 2.21, remaining=1, reset=NOW + 2.25, ticket=last.ticket, probe=False)
+    first = decide(state, NOW + 2.5, POLICY, max_delay=60)
+    second = decide(state, NOW + 5.6, POLICY, max_delay=60)
+    assert first.probe and second.probe
+    _window(state, NOW + 5.61, reset=NOW + 7.5, ticket=first.ticket, sent_at=NOW + 2.5)
+
+    assert _grants(state, NOW + 5.62) == 38  # 40 with both probes

@@ -230,6 +230,10 @@ def learn(
     sent = (state.get("out") or {}).pop(str(ticket), None) if ticket is not None else None
     # Grants made before this one's probe went, which may reach Greenhouse after it.
     before = (state.get("probe_at") or sent_at or now) if probe else now
+    if probe and sent_at is not None and before > sent_at:
+        # A probe presumed lost (PROBE_TIMEOUT) whose answer came after all: the probe sent in
+        # its place is still on its way and lands in the window this one opened.
+        before = math.nextafter(before, math.inf)
     # Requests whose answer was lost after this one went may have reached Greenhouse after it.
     since = before if probe else (sent_at if sent_at is not None else now)
     if probe:
