@@ -3,7 +3,7 @@ that vanished. Simulated time, the pure decisions (tests of the stores: test_rat
 
 import pytest
 
-from apps.greenhouse.harvest.ratelimit import Policy, decide, learn, recover
+from apps.greenhouse.harvest.ratelimit import Policy, decide, hold, learn, recover
 
 NOW = 1_800_000_000.0
 POLICY = Policy(edge_reserve=0.25, clock_skew=0.25, default_limit=50, default_window=30)
@@ -159,3 +159,24 @@ def test_a_probe_presumed_lost_counts_when_the_first_probe_answers_after_all():
     _window(state, NOW + 5.61, reset=NOW + 7.5, ticket=first.ticket, sent_at=NOW + 2.5)
 
     assert _grants(state, NOW + 5.62) == 38  # 40 with both probes
+
+
+def test_a_window_shorter_than_the_known_one_is_learned_from_the_probe():
+    """The fault run's other self-drawn 429. Greenhouse changed the credential's window (the
+    test reconfigures the sandbox from 30 s windows to 3 s ones), a 429 held everyone, and the
+    probe after it answered with a Reset before the known window's end. That answer was
+    ignored, so every request after it went alone as a probe, one after another, and the
+    window's 41st was refused. The probe's window is learned instead."""
+    state = {}
+    first = decide(state, NOW, POLICY, max_delay=60)
+    _window(state, NOW + 0.01, limit=75, remaining=74, reset=NOW + 30, ticket=first.ticket)
+    # A 429 from another app's burst, as RateBudget.refused records it: held until 4.5.
+    hold(state, NOW + 3, 1.5)
+    state.update(opens_at=NOW + 4.5, surely_over=NOW + 4.5)
+    probe = decide(state, NOW + 4.6, POLICY, max_delay=60)
+    assert probe.probe
+    _window(state, NOW + 4.61, reset=NOW + 7.6, ticket=probe.ticket, sent_at=NOW + 4.6)
+
+    later = [decide(state, NOW + 4.62, POLICY, max_delay=60) for _ in range(60)]
+    assert not any(d.probe for d in later)
+    assert sum(d.granted for d in later) == 39

@@ -268,7 +268,11 @@ def learn(
         return  # a late answer from a window that is over (or clocks that disagree)
     used = limit - remaining if remaining is not None else 1
     known = state.get("reset")
-    if known is None or reset > known + WINDOW_EDGE:
+    # A probe goes once the known window has surely ended: an answer that ends before it says
+    # the known one is not Greenhouse's (its limits or window changed): this is the window now.
+    # (Ignored, every request after went alone as a probe, and one was the 41st of 40.)
+    replaced = probe and known is not None and reset < known - WINDOW_EDGE
+    if known is None or reset > known + WINDOW_EDGE or replaced:
         # Grants of the window before still unanswered may land in this one, after this answer.
         late = _unanswered(state, now, policy, before=before, since=since)
         # A new window: opened by our probe when it is the first request counted in it.
