@@ -455,9 +455,8 @@ class RateBudget:
         """A request now, or the seconds until one may be asked for again: never sleeps, and
         reserves nothing when it refuses. For callers with other work to do meanwhile (the
         sync's batches): they take what is left of the window at once (`decide`'s `burst`)."""
-        decision = self.store.transact(
-            self.key,
-            lambda state: decide(state, self.clock(), self.policy, max_delay=0.0, burst=True),
+        decision = self._transact(
+            lambda state: decide(state, self.clock(), self.policy, max_delay=0.0, burst=True)
         )
         if not decision.granted:
             return decision.delay
