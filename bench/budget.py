@@ -87,7 +87,13 @@ def run_once(*, processes: int, notes: int, limit: int, window: int) -> dict:
         sandbox.stop()
     received = [w["received"] for w in windows]
     written = job["count"] * processes
+    active = [w for w in windows if w["received"] > 0]
+    # Over the steady span, gaps between windows included (a window opens at its first request:
+    # back to back, `limit` per `window` seconds are allowed): see bench/drain.py --lookups.
+    span = active[-1]["window_start"] - active[1]["window_start"] if len(active) > 2 else 0
+    steady = sum(w["received"] for w in active[1:-1])
     return {
+        "requests_ratio": steady / (limit * span / window) if span else None,
         "notes": written,
         "elapsed_s": round(elapsed, 2),
         "ideal_s": written / limit * window,
@@ -118,6 +124,9 @@ def main():
         {
             "config": vars(args),
             "median_usage": common.median(usages),
+            "median_requests_ratio": common.median(
+                [r["requests_ratio"] for r in runs if r["requests_ratio"] is not None]
+            ),
             "median_elapsed_s": common.median([r["elapsed_s"] for r in runs]),
             "over_the_limit": any(r["max_received_in_a_window"] > args.limit for r in runs),
             "rejected_429": sum(r["rejected_429"] for r in runs),

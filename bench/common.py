@@ -489,12 +489,14 @@ def seed_backlog(
     sandbox: Sandbox,
     per_thread: int = 5,
     resolved_links: bool = True,
+    absent_every: int = 0,
     batch: int = 2000,
 ) -> list[int]:
     """`n` sent sequence emails of `world`'s team, `per_thread` per prospect's thread (in message
     order), each with a pending SyncRecord: the outbox backlog. The prospects are candidates in
-    the sandbox; with `resolved_links` their CandidateLink is already resolved (one POST per
-    note, no lookup). Returns the record ids, oldest message first. Bulk inserts."""
+    the sandbox (but every `absent_every`-th, when set: not in Greenhouse, its records are
+    skipped after a lookup); with `resolved_links` their CandidateLink is already resolved (one
+    POST per note, no lookup). Returns the record ids, oldest message first. Bulk inserts."""
     from django.utils import timezone
 
     from apps.greenhouse.models import CandidateLink, SyncRecord
@@ -512,7 +514,9 @@ def seed_backlog(
         first = Prospect.objects.filter(team=team).count()
         emails = [f"c{first + i}-{world.slug}@candidates.example" for i in range(people)]
         candidate_ids = [
-            sandbox.control.add_candidate(
+            None
+            if absent_every and (first + i) % absent_every == 0
+            else sandbox.control.add_candidate(
                 first_name="Cand", last_name=str(first + i), emails=[email]
             )["id"]
             for i, email in enumerate(emails)

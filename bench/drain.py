@@ -3,6 +3,12 @@ rate limit, then several teams at once, each with its own credential.
 
     .venv/bin/python -m bench.drain                     # 5,000 messages, 75 per 5 s, 8 workers
     .venv/bin/python -m bench.drain --runs 1 --messages 1000 --teams-messages 200   # quicker
+    .venv/bin/python -m bench.drain --lookups --runs 1 --messages 200 --limit 75 --window 10 \
+        --workers 4      # benchmark 4: lookups counted, the link cache on vs off
+
+With --lookups, also requests and notes per allowed request over the run's steady span (gaps
+between windows included: a window opens at its first request, so the allowance is `limit`
+per `window` seconds back to back), and lookups and read-backs per note.
 
 The rates come from the sandbox's own per-window request log (GET /_sandbox/windows.json), per
 credential: achieved = mean requests served per full window (the first and the last window, which
@@ -96,8 +102,136 @@ def run_once(*, teams: int, messages: int, limit: int, window: int, workers: int
         }
 
 
+def _span_stats(windows: list[dict], requests: list[dict], limit: int, window: int) -> dict:
+    """Requests and notes per allowed request over the steady part of a run, gaps between
+    windows included: a window opens at its first request, so a client that always has work
+    could send `limit` per `window` seconds back to back. Span: from the start of the second
+    window with traffic to the start of the last one (the windows in between, and their gaps)."""
+    active = [w for w in windows if w["received"] > 0]
+    if len(active) < 3:
+        return {"requests_ratio": None, "notes_ratio": None}
+    steady = active[1:-1]
+    starts = {w["window_start"] for w in steady}
+    span = active[-1]["window_start"] - active[1]["window_start"]
+    allowed = limit * span / window
+    mine = [r for r in requests if r.get("window_start") in starts]
+    notes = sum(1 for r in mine if r["method"] == "POST" and r["path"] == "/v3/notes")
+    return {
+        "steady_span_s": round(span, 2),
+        "allowed_requests": round(allowed, 1),
+        "steady_requests": sum(w["received"] for w in steady),
+        "steady_notes": notes,
+        "requests_ratio": sum(w["received"] for w in steady) / allowed,
+        "notes_ratio": notes / allowed,
+    }
+
+
+def run_lookups(
+    *, messages: int, per_thread: int, absent_every: int, limit: int, window: int, workers: int,
+    cache_seconds: float,
+) -> dict:  # fmt: skip
+    """Benchmark 4: one team, links not resolved yet (each prospect is looked up by email, every
+    `absent_every`-th is not in Greenhouse), workers with GREENHOUSE_LOOKUP_CACHE_SECONDS =
+    `cache_seconds`. Counts the requests by kind from the sandbox's log."""
+    from django.db.models import Count
+
+    from apps.greenhouse.models import SyncRecord
+
+    common.flush_db()
+    common.flush_redis()
+    logs = common.logs_dir()
+    sandbox = common.Sandbox(rate_limit=limit, rate_window=window, logs=logs)
+    pool = common.Workers(
+        logs=logs, extra_env={"GREENHOUSE_LOOKUP_CACHE_SECONDS": str(cache_seconds)}
+    )
+    with common.stopping(sandbox, pool):
+        world = common.seed_team(slug="lookups", sandbox=sandbox)
+        ids = common.seed_backlog(
+            world,
+            messages,
+            sandbox=sandbox,
+            per_thread=per_thread,
+            resolved_links=False,
+            absent_every=absent_every,
+        )
+        pool.start(workers)
+        started = time.monotonic()
+        common.queue_writes(ids)
+        finished = (SyncRecord.Status.WRITTEN, SyncRecord.Status.SKIPPED)
+        common.wait_until(
+            lambda: SyncRecord.objects.filter(status__in=finished).count() >= messages,
+            timeout=messages / (limit / window) * 3 + 120,
+            interval=1,
+            what="every record written or skipped",
+        )
+        elapsed = time.monotonic() - started
+        statuses = dict(SyncRecord.objects.values_list("status").annotate(n=Count("id")).order_by())
+        client_id = world.integration.client_id
+        windows = sandbox.control.windows(client_id)
+        log = [r for r in sandbox.control.requests() if r.get("client_id") == client_id]
+    notes = sum(1 for r in log if r["method"] == "POST" and r["path"] == "/v3/notes")
+    lookups = sum(1 for r in log if r["path"] == "/v3/candidates" and "email=" in r["query"])
+    read_backs = sum(1 for r in log if r["method"] == "GET" and r["path"] == "/v3/notes")
+    return {
+        "cache_seconds": cache_seconds,
+        "elapsed_s": round(elapsed, 1),
+        "records": statuses,
+        "requests": len(log),
+        "notes_posted": notes,
+        "lookups": lookups,
+        "read_backs": read_backs,
+        "lookups_per_note": lookups / notes if notes else None,
+        "read_backs_per_note": read_backs / notes if notes else None,
+        **_window_stats(windows, limit),
+        **_span_stats(windows, log, limit, window),
+    }
+
+
+def lookups_main(args) -> None:
+    runs = []
+    for _ in range(args.runs):  # cache on and off side by side, alternating
+        for cache in (args.cache_seconds, 0.0):
+            runs.append(
+                run_lookups(
+                    messages=args.messages,
+                    per_thread=args.per_thread,
+                    absent_every=args.absent_every,
+                    limit=args.limit,
+                    window=args.window,
+                    workers=args.workers,
+                    cache_seconds=cache,
+                )
+            )
+
+    def medians(cache):
+        mine = [r for r in runs if r["cache_seconds"] == cache]
+        keys = ("requests_ratio", "notes_ratio", "achieved_ratio", "lookups_per_note")
+        return {k: common.median([r[k] for r in mine if r[k] is not None]) for k in keys}
+
+    common.record(
+        "drain_lookups",
+        {
+            "config": vars(args),
+            "with_cache": medians(args.cache_seconds),
+            "without_cache": medians(0.0),
+            "rejected_429": sum(r["rejected_429"] for r in runs),
+            "runs": runs,
+        },
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--lookups",
+        action="store_true",
+        help="benchmark 4 instead: links not resolved, link cache on vs off (one team)",
+    )
+    parser.add_argument("--per-thread", type=int, default=5, help="--lookups: notes per prospect")
+    parser.add_argument(
+        "--absent-every", type=int, default=4, help="--lookups: every n-th not in Greenhouse"
+    )
+    parser.add_argument("--cache-seconds", type=float, default=300.0, help="--lookups")
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--limit", type=int, default=75, help="sandbox requests per window")
     parser.add_argument("--window", type=int, default=5, help="sandbox window, seconds")
@@ -108,6 +242,8 @@ def main():
     parser.add_argument("--teams-limit", type=int, default=15, help="per team and window")
     args = parser.parse_args()
     common.setup("drain")
+    if args.lookups:
+        return lookups_main(args)
 
     single = [
         run_once(

@@ -374,6 +374,10 @@ GREENHOUSE_CONNECTION_ATTEMPTS_PER_MINUTE = env.int(
 )
 # Seconds after which team members are looked up by email again (beat checks every 15 minutes).
 GREENHOUSE_USER_MAPPING_MAX_AGE = env.float("GREENHOUSE_USER_MAPPING_MAX_AGE", default=86400.0)
+# Seconds a "no candidate" or "several candidates" answer of the email search is reused before
+# a prospect's next record searches again (each search takes requests from the rate budget;
+# a found candidate is reused until Greenhouse answers 404). 0: search on every record.
+GREENHOUSE_LOOKUP_CACHE_SECONDS = env.float("GREENHOUSE_LOOKUP_CACHE_SECONDS", default=300.0)
 # The rate budget of each credential is shared by every worker process and machine: in Redis when
 # the cache is Redis, else in lock-protected files in VAR_DIR (one machine).
 _cache = CACHES["default"]

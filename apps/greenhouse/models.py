@@ -232,7 +232,8 @@ class CandidateLink(models.Model):
     """Which Greenhouse candidate a prospect is, resolved once by email and then reused.
 
     `match` "one" is final (until Greenhouse says the candidate is gone); "none" and "several"
-    are looked up again on the next message. Support staff settle "several" by choosing one.
+    are looked up again once GREENHOUSE_LOOKUP_CACHE_SECONDS have passed (candidates.py).
+    Support staff settle "several" by choosing one.
     """
 
     class Source(models.TextChoices):

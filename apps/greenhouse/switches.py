@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.teams.models import Team
 
+from .candidates import candidate_links_expire
 from .connection import greenhouse_integration_test_connection
 from .gate import switch_change
 from .lanes import sync_lane_wake_on_commit
@@ -108,6 +109,10 @@ def sync_records_retry(*, records) -> int:
             )
     ids = list(records.filter(status__in=(Status.FAILED, Status.HELD)).values_list("pk", flat=True))
     with transaction.atomic():
+        # A person retrying may have fixed the candidates in Greenhouse: search them again.
+        candidate_links_expire(
+            prospect_ids=SyncRecord.objects.filter(pk__in=ids).values("prospect_id")
+        )
         SyncRecord.objects.filter(pk__in=ids).update(
             status=Status.PENDING, attempts=0, next_attempt_at=None, claimed_at=None, last_error=""
         )

@@ -44,9 +44,9 @@ from redis.exceptions import RedisError
 from apps.core import crypto
 from apps.messaging.addressing import thread_id_from_reply_address
 from apps.messaging.models import Channel, Message
-from apps.sequences.models import ProspectEmail
 from apps.teams.bcc import has_greenhouse_maildrop
 
+from .candidates import candidate_resolve as _candidate_resolve
 from .connection import (
     greenhouse_integration_record_check,
     harvest_client_build,
@@ -64,7 +64,6 @@ from .harvest.errors import (
 )
 from .lanes import sync_lane_wake_on_commit
 from .models import (
-    CandidateLink,
     GreenhouseIntegration,
     MaildropOverlap,
     NoteVisibility,
@@ -80,7 +79,7 @@ from .notes import (
     sender_line,
     sms_note,
 )
-from .policy import CandidateMatch, Decision, Reason, SyncFacts, Verdict, decide
+from .policy import Decision, Reason, SyncFacts, Verdict, decide
 from .selectors import greenhouse_user_id_for
 
 logger = logging.getLogger(__name__)
@@ -570,55 +569,6 @@ def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
         reference=record.note_ref,
         sender=sender,
     )
-
-
-def _candidate_resolve(
-    claim: Claim, client: HarvestClient, *, gone: int | None = None
-) -> tuple[CandidateMatch, int | None]:
-    """The prospect's Greenhouse candidate, by all its email addresses (for SMS too: Harvest has
-    no phone search). One match is kept and reused; none or several are looked up again.
-    `gone`: the linked candidate just answered 404, so the link is not trusted; a search that
-    finds nothing then says "gone", and one that finds that same id still "not found"."""
-    record = claim.record
-    link = CandidateLink.objects.filter(prospect_id=record.prospect_id).first()
-    if gone is None and link is not None and link.match == CandidateMatch.ONE and link.candidate_id:
-        return CandidateMatch.ONE, link.candidate_id
-    emails = list(
-        ProspectEmail.objects.filter(prospect_id=record.prospect_id).values_list("email", flat=True)
-    )
-    _attempt_start(claim, SyncAttempt.Kind.LOOKUP)
-    seen: list[int] = []
-    for email in emails:
-        for candidate in client.candidates_by_email(email):
-            if int(candidate["id"]) not in seen:
-                seen.append(int(candidate["id"]))
-    _attempt_finish(claim, SyncAttempt.Outcome.OK, http_status=200)
-    if gone is not None and gone in seen:
-        seen.remove(gone)
-        if not seen:
-            seen = [gone]
-    if gone is not None and seen == [gone]:
-        match = CandidateMatch.NOT_FOUND
-    elif not seen:
-        match = CandidateMatch.GONE if gone is not None else CandidateMatch.NONE
-    elif len(seen) == 1:
-        match = CandidateMatch.ONE
-    else:
-        match = CandidateMatch.SEVERAL
-    candidate_id = seen[0] if match == CandidateMatch.ONE else None
-    CandidateLink.objects.update_or_create(
-        prospect_id=record.prospect_id,
-        defaults={
-            "team_id": record.team_id,
-            "candidate_id": candidate_id,
-            "match": match,
-            "candidate_ids_seen": seen,
-            "emails_searched": emails,
-            "source": CandidateLink.Source.EMAIL,
-            "resolved_at": timezone.now(),
-        },
-    )
-    return match, candidate_id
 
 
 def _read_back(claim: Claim, client: HarvestClient, candidate_id: int) -> int | None:

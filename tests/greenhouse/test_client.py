@@ -157,6 +157,19 @@ def test_notes_are_read_over_several_pages_following_the_cursor(make_client, har
     assert [list(parse_qs(p["query"])) for p in pages[1:]] == [["cursor"], ["cursor"]]
 
 
+def test_a_read_back_takes_the_largest_pages(make_client, harvest_sandbox):
+    """Every page is a request of the rate budget: 120 notes are read in one request."""
+    client = make_client()
+    alan = client.candidates_by_email("alan.turing@example.com")[0]["id"]
+    for i in range(120):
+        client.note_create(candidate_id=alan, body=f"note {i}")
+    before = len(harvest_sandbox.requests(path="/v3/notes"))
+
+    assert len(client.notes_for_candidate(alan)) == 120
+    pages = harvest_sandbox.requests(path="/v3/notes")[before:]
+    assert [parse_qs(p["query"])["per_page"] for p in pages] == [["500"]]
+
+
 def test_a_403_for_a_missing_scope(make_client, harvest_sandbox, credentials):
     harvest_sandbox.add_credential(
         client_id="no-notes", client_secret="secret-no-notes", scopes=["harvest:candidates:list"]

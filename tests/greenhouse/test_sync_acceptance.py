@@ -267,13 +267,11 @@ def test_a_fault_run_ends_with_exactly_one_note_per_eligible_message(
     for window in windows:
         assert window["served"] <= limit
         if window["external"] == 0:
-            # Never over the limit is asserted above (the sandbox serves at most `limit`). In this
-            # run the client cannot see every answer (dropped connections after a write, 5xx
-            # storms), and on a loaded CI machine our pacing has, rarely, drawn one 429 from such
-            # a window: it is backed off from and the note still written once. The fault-free
-            # 4-process test (test_ratelimit.py) keeps the zero-429 rule; the cause is open work
-            # in issue 13's budget item.
-            assert window["rejected"] <= 1, window
+            # Our own pacing never overran a window. (It once drew a rare 429 here: a request
+            # that reached the next window late, after that window's probe, and whose answer
+            # was lost (a dropped connection, a timeout) was forgotten with its ticket. It now
+            # counts in that window: tests/greenhouse/test_rate_recovery.py.)
+            assert window["rejected"] == 0, window
         else:
             assert window["rejected"] <= 6, window  # a few in-flight calls, then everyone waits
     read_backs = SyncAttempt.objects.filter(kind=SyncAttempt.Kind.READ_BACK)

@@ -691,8 +691,10 @@ class HarvestClient:
         return note
 
     def notes_for_candidate(
-        self, candidate_id: int, *, per_page: int = 100
+        self, candidate_id: int, *, per_page: int = MAX_PER_PAGE
     ) -> list[dict[str, Any]]:
-        """All notes of a candidate (newest first), following the cursor pages."""
+        """All notes of a candidate (newest first), following the cursor pages: the largest pages
+        by default, since every page is a request of the rate budget (a read-back of a candidate
+        with 450 notes is one request, not five)."""
         per_page = max(1, min(per_page, MAX_PER_PAGE))
         return self._get_all("/v3/notes", {"candidate_ids": candidate_id, "per_page": per_page})

@@ -30,36 +30,37 @@ What the budget cannot observe it takes at its worst:
 A 429 holds every process until the window has surely ended (`refusal_wait`), from Retry-After
 and Reset with the same margins, and no later than the end learned from the probe.
 
-The decisions are pure functions of a small state dict (`decide`, `learn`, `hold`); a store runs
-them atomically on the shared state: Redis (WATCH/MULTI) across machines, or a JSON file under an
-fcntl lock on one machine (the embedded default).
+The decisions are pure functions of a small state dict (`decide`, `learn`, `hold`, `recover`); a
+store (stores.py) runs them atomically on the shared state: Redis (one compare-and-set script per
+update) across machines, or a JSON file under an fcntl lock on one machine (the embedded default).
 """
 
-import email.utils
-import fcntl
 import hashlib
-import json
 import math
-import os
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, TypeVar
-from urllib.parse import urlsplit
+from typing import Any, TypeVar
 
 from django.conf import settings
 
-if TYPE_CHECKING:
-    import redis
+# The header parsing and the stores were defined here; their importers still find them.
+from .rateheaders import RateHeaders as RateHeaders
+from .rateheaders import parse_rate_headers as parse_rate_headers
+from .rateheaders import parse_retry_after as parse_retry_after
+from .rateheaders import refusal_wait as refusal_wait
+from .stores import FileStore as FileStore
+from .stores import MemoryStore as MemoryStore
+from .stores import RedisStore as RedisStore
+from .stores import Store as Store
+from .stores import store_from_url as store_from_url
 
 PROBE_TIMEOUT = 3.0  # a probe that has not answered by then is presumed lost; another may go
 POLL_INTERVAL = 0.01  # how often a waiting caller asks again while a probe is out
 WINDOW_EDGE = 0.5  # two Reset values this close denote the same window
 MIN_HOLD = 1.0  # a 429 holds at least this long: never a tight loop of 429s
-MAX_RETRY_AFTER = 300.0
-STATE_TTL = 24 * 3600
+
+T = TypeVar("T")
 
 
 class RateBudgetExceeded(Exception):
@@ -141,23 +142,34 @@ def decide(
 
 def _ticket(state: dict[str, Any], now: float, send_at: float, policy: Policy) -> int:
     """Notes a grant as unanswered (`out`: ticket -> when it goes), forgetting those too old to
-    be still on their way (a process killed mid-request never says)."""
-    out = {
-        ticket: at
-        for ticket, at in (state.get("out") or {}).items()
-        if at > now - policy.request_timeout
-    }
-    ticket = int(state.get("ticket", 0)) + 1
+    be still on their way (a process killed mid-request never says). Tickets grow with the
+    clock (milliseconds), so a state made again after a loss never reuses one."""
+    oldest = now - policy.request_timeout
+    out = {ticket: at for ticket, at in (state.get("out") or {}).items() if at > oldest}
+    gone = {t: span for t, span in (state.get("gone") or {}).items() if span[0] > oldest}
+    ticket = max(int(state.get("ticket", 0)), int(now * 1000)) + 1
     out[str(ticket)] = send_at
-    state.update(ticket=ticket, out=out)
+    state.update(ticket=ticket, out=out, gone=gone)
     return ticket
 
 
-def _unanswered(state: dict[str, Any], now: float, policy: Policy, *, before: float) -> int:
-    """Grants to send before `before` that may still reach Greenhouse, so be counted in the
-    window it has open then."""
+def _unanswered(
+    state: dict[str, Any], now: float, policy: Policy, *, before: float, since: float
+) -> int:
+    """Our requests that Greenhouse may count in the window an answer showed, after the count
+    that answer gave: grants to send before `before` and still unanswered, and requests whose
+    answer never came (`gone`: sent, then a dropped connection or a timeout) that failed after
+    `since`, when the answered request was sent (one that failed before had reached Greenhouse
+    before it). A request whose answer was lost is counted in the window it reached, which may
+    be the next one: forgetting it drew a 429 in a run with dropped connections."""
     oldest = now - policy.request_timeout
-    return sum(1 for at in (state.get("out") or {}).values() if oldest < at < before)
+    unanswered = sum(1 for at in (state.get("out") or {}).values() if oldest < at < before)
+    lost = sum(
+        1
+        for sent, failed in (state.get("gone") or {}).values()
+        if oldest < sent < before and failed > since
+    )
+    return unanswered + lost
 
 
 def window_bounds(
@@ -216,13 +228,17 @@ def learn(
     reset: float | None = None,
     margin: float = 0.0,
 ) -> None:
-    if ticket is not None:
-        (state.get("out") or {}).pop(str(ticket), None)
+    sent = (state.get("out") or {}).pop(str(ticket), None) if ticket is not None else None
     # Grants made before this one's probe went, which may reach Greenhouse after it.
     before = (state.get("probe_at") or sent_at or now) if probe else now
+    # Requests whose answer was lost after this one went may have reached Greenhouse after it.
+    since = before if probe else (sent_at if sent_at is not None else now)
     if probe:
         state["probe_at"] = None
     if not answered:
+        if sent is not None:
+            # Sent, perhaps counted in a window we learn only later: counted in it then.
+            state.setdefault("gone", {})[str(ticket)] = [sent, now]
         if probe and state.get("spare"):
             # An early probe lost: it may have found the window open and used the spare request,
             # so the next one waits for the end of the longer length.
@@ -237,7 +253,7 @@ def learn(
                 limit=state.get("limit") or policy.default_limit,
                 send_until=end,
                 opens_at=end,
-                used=1 + _unanswered(state, now, policy, before=before),
+                used=1 + _unanswered(state, now, policy, before=before, since=since),
                 next_slot=now,
                 probe_at=None,
             )
@@ -251,7 +267,7 @@ def learn(
     known = state.get("reset")
     if known is None or reset > known + WINDOW_EDGE:
         # Grants of the window before still unanswered may land in this one, after this answer.
-        late = _unanswered(state, now, policy, before=before)
+        late = _unanswered(state, now, policy, before=before, since=since)
         # A new window: opened by our probe when it is the first request counted in it.
         opened_at = sent_at if probe and used == 1 else None
         known_lengths = state.get("lengths")
@@ -277,6 +293,7 @@ def learn(
             used=used + late,
             next_slot=now,
             probe_at=None,
+            gone={},  # each counted in this window, or in Greenhouse's count before it
         )
     elif reset >= known - WINDOW_EDGE:
         # Other processes' requests (or other apps using the credential) count too.
@@ -307,6 +324,43 @@ def hold(state: dict[str, Any], now: float, seconds: float) -> None:
     )
 
 
+def recover(state: dict[str, Any], previous: dict[str, Any], now: float, policy: Policy) -> None:
+    """The shared state vanished (Redis restarted or flushed) while this process held
+    `previous`, its last copy; `state` is what the store holds now (empty, or written since by
+    a process that knew nothing of the loss). It is not a new credential: Greenhouse still
+    counts the window open at the loss, which the lost state may have granted in full, and
+    requests granted before it may still be on their way. So:
+    - the grants the copy knew unanswered still count (`out`, `gone`), the limit and the
+      window lengths learned are kept;
+    - nothing is sent until the window open at the loss has surely ended: by the bound learned
+      before it when the copy is of that window, else a whole window (the longest known, or the
+      default) from now.
+    A copy older than any request's timeouts carries nothing still true: nothing changes."""
+    out = previous.get("out") or {}
+    gone = previous.get("gone") or {}
+    moments = [previous.get(k) or 0.0 for k in ("send_until", "surely_over", "probe_at")]
+    moments += [*out.values(), *(span[1] for span in gone.values())]
+    if max(moments, default=0.0) < now - policy.request_timeout:
+        return
+    state.update(
+        out={**out, **(state.get("out") or {})},
+        gone={**gone, **(state.get("gone") or {})},
+        ticket=max(int(state.get("ticket", 0)), int(previous.get("ticket", 0))),
+    )
+    for name in ("limit", "lengths", "reset"):
+        if state.get(name) is None and previous.get(name) is not None:
+            state[name] = previous[name]
+    lengths = previous.get("lengths")
+    window = float(lengths[1]) if lengths else float(policy.default_window)
+    surely_over = previous.get("surely_over") or previous.get("opens_at")
+    if previous.get("send_until") is not None and surely_over and now < surely_over:
+        until = float(surely_over)
+    else:
+        until = now + window + 1.0 + policy.edge_reserve
+    hold(state, now, until - now)
+    state.update(opens_at=until, surely_over=until)
+
+
 def attempt_count(state: dict[str, Any], now: float, *, limit: int, window: float) -> float:
     """A fixed-window counter of attempts (e.g. a team's connection tests): counts one more and
     returns 0.0, or returns the seconds until the window ends when `limit` are used up (the
@@ -317,205 +371,6 @@ def attempt_count(state: dict[str, Any], now: float, *, limit: int, window: floa
         return float(state["window_end"] - now)
     state["used"] = state.get("used", 0) + 1
     return 0.0
-
-
-# --- Header parsing ----------------------------------------------------------------------------
-
-
-def _number(value: object) -> float | None:
-    try:
-        number = float(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    return number if math.isfinite(number) else None
-
-
-def _epoch(value: float, now: float) -> float:
-    if value > 1e12:  # milliseconds since the epoch
-        return value / 1000
-    if value > 1e9:  # seconds since the epoch
-        return value
-    return now + value  # seconds from now
-
-
-def _rounding(value: float) -> float:
-    """How much later than `value` the moment it stands for may be: whole seconds may have been
-    rounded down (Greenhouse does not say which way it rounds), milliseconds hardly matter."""
-    if value > 1e12:
-        return 0.001 if value == int(value) else 0.0
-    return 1.0 if value == int(value) else 0.0
-
-
-class RateHeaders(NamedTuple):
-    limit: int | None
-    remaining: int | None
-    reset: float | None  # epoch seconds, as given (possibly rounded down)
-    margin: float  # how much later than `reset` the window may end
-
-
-def parse_rate_headers(headers: Mapping[str, str], now: float) -> RateHeaders:
-    """The X-RateLimit-* headers; None for a header that is absent or garbled."""
-    limit = _number(headers.get("X-RateLimit-Limit"))
-    remaining = _number(headers.get("X-RateLimit-Remaining"))
-    reset = _number(headers.get("X-RateLimit-Reset"))
-    return RateHeaders(
-        int(limit) if limit is not None and limit > 0 else None,
-        max(0, int(remaining)) if remaining is not None else None,
-        _epoch(reset, now) if reset is not None else None,
-        _rounding(reset) if reset is not None else 0.0,
-    )
-
-
-def parse_retry_after(value: str | None, now: float) -> float | None:
-    """Seconds to wait. Retry-After is documented in seconds, but was once documented as an epoch
-    timestamp; a value that can only be a timestamp (or an HTTP date) is converted."""
-    if not value:
-        return None
-    number = _number(value)
-    if number is not None:
-        seconds = _epoch(number, now) - now if number > 1e9 else number
-    else:
-        try:
-            seconds = email.utils.parsedate_to_datetime(value).timestamp() - now
-        except (TypeError, ValueError, IndexError):
-            return None
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
-
-
-def refusal_wait(headers: Mapping[str, str], now: float, reserve: float) -> float | None:
-    """Seconds after a 429 (answered `now`) until a request surely lands in a new window, from
-    Retry-After and X-RateLimit-Reset (None when neither is usable): each is an upper bound of
-    the window's end once its rounding margin is added, so the smaller one holds.
-
-    A Retry-After in seconds counts from the moment Greenhouse answered, which is before `now` on
-    any clock, so it needs no reserve; a timestamp (epoch, HTTP date, Reset) is Greenhouse's clock
-    and gets the edge reserve for the skew."""
-    bounds = []
-    value = headers.get("Retry-After")
-    seconds = parse_retry_after(value, now)
-    if seconds is not None:
-        number = _number(value)
-        if number is not None and number <= 1e9:
-            bounds.append(seconds + _rounding(number))
-        else:
-            stamp = number if number is not None else 0.0  # an HTTP date: whole seconds
-            bounds.append(seconds + _rounding(stamp) + reserve)
-    rate = parse_rate_headers(headers, now)
-    if rate.reset is not None:
-        bounds.append(max(0.0, rate.reset + rate.margin + reserve - now))
-    return min(min(bounds), MAX_RETRY_AFTER) if bounds else None
-
-
-# --- Stores ------------------------------------------------------------------------------------
-
-T = TypeVar("T")
-
-
-class Store(Protocol):
-    """Runs `fn` on a key's state (a JSON-able dict) with no other process in between."""
-
-    def transact(self, key: str, fn: Callable[[dict[str, Any]], T]) -> T: ...
-
-    def delete(self, key: str) -> None: ...
-
-
-class MemoryStore:
-    """One process only (tests, scripts)."""
-
-    def __init__(self) -> None:
-        self._states: dict[str, dict[str, Any]] = {}
-        self._lock = threading.Lock()
-
-    def transact(self, key: str, fn: Callable[[dict[str, Any]], T]) -> T:
-        with self._lock:
-            state = self._states.setdefault(key, {})
-            return fn(state)
-
-    def delete(self, key: str) -> None:
-        with self._lock:
-            self._states.pop(key, None)
-
-
-class FileStore:
-    """Every process on one machine: a JSON file per key, changed under an exclusive fcntl lock."""
-
-    def __init__(self, directory: Path):
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-
-    def _path(self, key: str) -> Path:
-        return self.directory / (key.replace(":", "-").replace("/", "-") + ".json")
-
-    def transact(self, key: str, fn: Callable[[dict[str, Any]], T]) -> T:
-        path = self._path(key)
-        with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                handle.seek(0)
-                try:
-                    state = json.loads(handle.read() or "{}")
-                except ValueError:
-                    state = {}  # a write cut short by a crash: start afresh
-                result = fn(state)
-                handle.seek(0)
-                handle.truncate()
-                handle.write(json.dumps(state))
-                handle.flush()
-                return result
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-
-    def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
-
-
-class RedisStore:
-    """Every process on every machine: optimistic transactions (WATCH/MULTI/EXEC) in Redis."""
-
-    _clients: dict[str, "redis.Redis"] = {}
-
-    def __init__(self, url: str):
-        import redis
-
-        if url not in self._clients:
-            self._clients[url] = redis.Redis.from_url(
-                url, socket_timeout=5, socket_connect_timeout=5
-            )
-        self.redis = self._clients[url]
-
-    def transact(self, key: str, fn: Callable[[dict[str, Any]], T]) -> T:
-        from redis.exceptions import WatchError
-
-        with self.redis.pipeline() as pipe:
-            while True:
-                try:
-                    pipe.watch(key)
-                    raw = pipe.get(key)
-                    state = json.loads(raw) if raw else {}
-                    result = fn(state)
-                    pipe.multi()
-                    pipe.set(key, json.dumps(state), ex=STATE_TTL)
-                    pipe.execute()
-                    return result
-                except WatchError:
-                    continue  # another process changed the state first: decide again
-
-    def delete(self, key: str) -> None:
-        self.redis.delete(key)
-
-
-def store_from_url(url: str) -> Store:
-    scheme = urlsplit(url).scheme
-    if scheme in ("redis", "rediss", "unix"):
-        return RedisStore(url)
-    if scheme == "file":
-        return FileStore(Path(urlsplit(url).path))
-    if scheme == "memory":
-        return _memory_store
-    raise ValueError(f"GREENHOUSE_RATE_BUDGET_URL: unsupported scheme {scheme!r}.")
-
-
-_memory_store = MemoryStore()
 
 
 # --- The budget --------------------------------------------------------------------------------
@@ -557,13 +412,20 @@ class RateBudget:
     def __repr__(self) -> str:
         return f"<RateBudget {self.key}>"
 
+    def _transact(self, fn: Callable[[dict[str, Any]], T]) -> T:
+        """`fn` on the shared state; a state that vanished is recovered first (see `recover`)."""
+        return self.store.transact(
+            self.key,
+            fn,
+            on_lost=lambda state, previous: recover(state, previous, self.clock(), self.policy),
+        )
+
     def acquire(self, *, max_wait: float) -> Grant:
         """Wait until a request may be sent. Raises RateBudgetExceeded when that is more than
         `max_wait` seconds away (nothing is reserved then)."""
         deadline = self.clock() + max_wait
         while True:
-            decision = self.store.transact(
-                self.key,
+            decision = self._transact(
                 lambda state: decide(
                     state, self.clock(), self.policy, max_delay=deadline - self.clock()
                 ),
@@ -613,11 +475,11 @@ class RateBudget:
                 margin=rate.margin,
             )
 
-        self.store.transact(self.key, apply)
+        self._transact(apply)
 
     def hold(self, seconds: float) -> None:
         """Every process waits `seconds`."""
-        self.store.transact(self.key, lambda state: hold(state, self.clock(), seconds))
+        self._transact(lambda state: hold(state, self.clock(), seconds))
 
     def refused(self, headers: Mapping[str, str]) -> float:
         """Greenhouse answered 429 (after `record`): every process waits until the window has
@@ -642,7 +504,7 @@ class RateBudget:
             state.update(opens_at=now + wait, surely_over=now + wait)
             return wait
 
-        return self.store.transact(self.key, apply)
+        return self._transact(apply)
 
     def reset(self) -> None:
         self.store.delete(self.key)
