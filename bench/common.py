@@ -45,6 +45,7 @@ REDIS_DBS = {
     "webhook": 7,
     "scale": 7,
     "drill": 8,
+    "connections": 7,
 }
 redis_db = 9
 

@@ -8,8 +8,13 @@ import os
 
 from celery import Celery
 
+from apps.core import worker_db
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("outreach")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Keep each worker's database connection between tasks, under CONN_MAX_AGE and health checks.
+worker_db.connect_signals()

@@ -141,8 +141,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file (not :memory:) so that a worker process in the end-to-end tests sees the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
 else:
+    # Web processes and Celery workers keep a connection this many seconds (workers: across
+    # tasks, apps/core/worker_db.py), checked before its first use in each request or task.
+    # Size PostgreSQL's max_connections for one per web thread and per worker process.
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # psycopg 3 server-side binding (then `?prepare_threshold=N` in DATABASE_URL prepares a
+    # statement after N runs). Off: measured no gain here (docs/benchmarks.md, connections).
+    if env.bool("DATABASE_SERVER_SIDE_BINDING", default=False):
+        DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -462,6 +469,10 @@ else:
 # queue one more. Longer than a backlog usually takes to drain; a lost task waits at most this.
 QUEUE_LEASE = env.float("QUEUE_LEASE", default=600.0)
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="outreach")
+# Celery's Django fixup closes the database connection before and after every task unless this is
+# set; with it, a worker process keeps its connection (CONN_MAX_AGE and health checks still apply,
+# apps/core/worker_db.py) and opens a new one after this many tasks at most.
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
@@ -502,6 +513,15 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 900.0,
     },
 }
+
+# --- Metrics (Prometheus) ---------------------------------------------------------------------
+
+# /metrics answers a scrape with `Authorization: Bearer <METRICS_TOKEN>`, or a support staff
+# session; anyone else gets 404 (403 for a wrong token). Empty: staff sessions only.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+# Teams with a Greenhouse connection that get series of their own (by team id); the records of
+# any other team are summed under team="other", so a scrape stays bounded.
+METRICS_MAX_TEAMS = env.int("METRICS_MAX_TEAMS", default=200)
 
 # --- Logging -----------------------------------------------------------------------------------
 

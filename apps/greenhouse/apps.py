@@ -20,6 +20,13 @@ class GreenhouseConfig(AppConfig):
         # Links and panels on other apps' pages (they never import this app).
         page_extensions.register_nav()
 
+        # Its figures in every /metrics scrape (core never imports this app).
+        from apps.core.metrics import metric_source
+
+        from .metrics import greenhouse_metrics
+
+        metric_source(greenhouse_metrics)
+
         # Every email or SMS that goes out or comes in gets a sync record (the messaging app
         # sends the signal and never imports this app).
         message_recorded.connect(

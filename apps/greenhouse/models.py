@@ -393,6 +393,8 @@ class SyncRecord(OutboxBase):
             models.Index(fields=["team", "reason", "id"], name="syncrecord_team_reason_id"),
             # The backlog's recent write rate.
             models.Index(fields=["team", "written_at"], name="syncrecord_team_written"),
+            # Operators' figures across teams: notes written lately and their latency.
+            models.Index(fields=["written_at"], name="syncrecord_written_at"),
             # Search by Greenhouse note id (support and team admins paste it from Greenhouse).
             models.Index(fields=["note_id"], name="syncrecord_note_id"),
             # The support dashboard: counts per day, team and status (an index-only scan).
@@ -449,7 +451,15 @@ class SyncAttempt(models.Model):
 
     class Meta:
         ordering = ["started_at", "id"]
-        indexes = [models.Index(fields=["record", "started_at"])]
+        indexes = [
+            models.Index(fields=["record", "started_at"]),
+            # Operators' 429 counts (all time per team, and lately): the few refused attempts.
+            models.Index(
+                fields=["started_at", "record"],
+                condition=models.Q(http_status=429),
+                name="syncattempt_rate_limited",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()}: {self.get_outcome_display()}"

@@ -73,6 +73,7 @@ EXCLUDED = {
     "logout": "POST-only logout of whoever is signed in (Django's view)",
     "accounts:second-factor": "support staff's own second factor (tests/accounts)",
     "healthz": "load-balancer liveness, no data",
+    "metrics": "Prometheus scrape: bearer token or verified staff (test_metrics_endpoint)",
     "messaging:twilio-sms": "Twilio webhook: X-Twilio-Signature (tests/messaging)",
     "messaging:twilio-status": "Twilio webhook: X-Twilio-Signature (tests/messaging)",
     "greenhouse:pause-link": "the signed token authorizes (tests/greenhouse); CSRF checked below",
