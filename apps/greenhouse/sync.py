@@ -116,14 +116,20 @@ def _older_than(message: Message, prefix: str = "") -> Q:
 
 
 def _facts(
-    *, message: Message, integration: GreenhouseIntegration | None, paused: bool
+    *,
+    message: Message,
+    integration: GreenhouseIntegration | None,
+    paused: bool,
+    earlier_inbound: bool | None = None,
 ) -> SyncFacts:
+    """`earlier_inbound`: given when already known (the batch's fast path loads it for all)."""
     thread = message.thread
-    earlier_inbound = (
-        Message.objects.filter(thread_id=thread.pk, direction=Message.Direction.INBOUND)
-        .filter(_older_than(message))
-        .exists()
-    )
+    if earlier_inbound is None:
+        earlier_inbound = (
+            Message.objects.filter(thread_id=thread.pk, direction=Message.Direction.INBOUND)
+            .filter(_older_than(message))
+            .exists()
+        )
     return SyncFacts(
         channel=message.channel,
         direction=message.direction,
@@ -299,28 +305,34 @@ def sync_record_write(*, record_id: int) -> str:
 def _write_claimed(claim: Claim) -> str:
     """Write a claimed record (by `sync_record_write` or the team's batch), turning every error
     into the record's outcome."""
-    record_id = claim.record.pk
     try:
         return _write(claim)
-    except LostClaim:
+    except Exception as exc:
+        return _write_error_outcome(claim, exc)
+
+
+def _write_error_outcome(claim: Claim, exc: Exception) -> str:
+    """What an error raised while writing a claimed record makes of it (the careful path's
+    and the batch's fast path's, fastpath.py)."""
+    record_id = claim.record.pk
+    if isinstance(exc, LostClaim):
         logger.warning("Sync record %s was taken over by another worker", record_id)
         return "lost claim"
-    except SyncStopped as exc:
+    if isinstance(exc, SyncStopped):
         return _stopped(claim, exc)
-    except (HarvestError, crypto.SecretDecryptionError) as exc:
+    if isinstance(exc, (HarvestError, crypto.SecretDecryptionError)):
         return _harvest_failure(claim, exc)
-    except (DatabaseError, RedisError, OSError) as exc:
+    if isinstance(exc, (DatabaseError, RedisError, OSError)):
         # This server's own database, cache or files (the rate budget's): transient.
-        logger.exception("Sync record %s: this server's storage failed", record_id)
+        logger.error("Sync record %s: this server's storage failed", record_id, exc_info=exc)
         return _retry_later(
             claim, f"This server's database or cache failed ({type(exc).__name__})."
         )
-    except Exception as exc:
-        # Not a Greenhouse answer nor a known condition: a bug here. Running the same code
-        # again cannot help, so it fails at once, saying what broke (support retries it once
-        # the bug is fixed); the traceback goes to the log.
-        logger.exception("Bug: unclassified error while writing sync record %s", record_id)
-        return _fail(claim, _bug_reason(exc))
+    # Not a Greenhouse answer nor a known condition: a bug here. Running the same code again
+    # cannot help, so it fails at once, saying what broke (support retries it once the bug is
+    # fixed); the traceback goes to the log.
+    logger.error("Bug: unclassified error while writing sync record %s", record_id, exc_info=exc)
+    return _fail(claim, _bug_reason(exc))
 
 
 def _bug_reason(exc: BaseException) -> str:

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('greenhouse', '0008_reasons_of_issue_12'),
+        ('greenhouse', '0010_switch_history'),
         ('messaging', '0005_outbox_lease'),
         ('sequences', '0004_header_values_without_control_characters'),
         ('teams', '0001_initial'),
