@@ -40,7 +40,9 @@ from django.utils import timezone
 
 from apps.messaging.models import Message
 
+from .candidates import candidate_resolve as _candidate_resolve
 from .connection import harvest_client_build
+from .facts import ORDER_WAIT_MAX, Status, _facts
 from .gate import switch_gate_shared
 from .harvest.client import HarvestClient
 from .harvest.errors import HarvestRateLimited, HarvestResourceNotFound
@@ -54,19 +56,9 @@ from .models import (
     SyncAttempt,
     SyncRecord,
 )
+from .outcomes import Claim, _attempt_finish, _settle
 from .policy import CandidateMatch, Decision, Verdict, decide
-from .sync import (
-    ORDER_WAIT_MAX,
-    Claim,
-    Status,
-    _attempt_finish,
-    _candidate_resolve,
-    _facts,
-    _note_content,
-    _settle,
-    _switch_check,
-    _write_error_outcome,
-)
+from .writer import _note_content, _switch_check, _write_error_outcome
 
 logger = logging.getLogger(__name__)
 
