@@ -12,6 +12,8 @@ the longest run of those at the batch's head, in message order, this module:
 2. commits `post_started_at` (and the candidate) of all of them in one UPDATE, with their POST
    log rows in one INSERT, before the first POST. A worker that dies after it leaves them to the
    read-back rule (`post_started_at` set, no note id: read back before posting again);
+   The batch's claim time stays the records' heartbeat: a batch ends its POSTs within
+   BATCH_MAX_SECONDS plus one POST's timeouts, well under GREENHOUSE_SYNC_STALE_AFTER;
 3. posts them in order while holding the team's switch gate shared (gate.py), reading the
    switches and pauses again each time it takes the gate; it gives the gate back after
    GATE_HOLD_MAX seconds and takes it again, so a switch-off waits at most that plus one POST's
@@ -263,8 +265,9 @@ class _HeldGate:
                 raise
             self.stack, self.since = stack, time.monotonic()
         if self.stopped or claim.record.prospect_id in self.paused:
-            self.close()
-            _switch_check(claim)  # raises SyncStopped, saying who and when
+            # Read again under the gate: raises SyncStopped, saying who and when (the caller
+            # gives the gate back).
+            _switch_check(claim)
         yield
 
     def _read_switches(self) -> None:
