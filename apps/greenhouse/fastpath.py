@@ -35,6 +35,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from functools import partial
 
 from django.db import transaction
 from django.db.models import Case, IntegerField, Value, When
@@ -101,9 +102,13 @@ def batch_write_fast(
     if not fast:
         return FastRun(rest=list(records))
     rest = list(records[len(fast) :])
+    try:
+        client = harvest_client_build(integration=integration, max_rate_wait=0)
+    except Exception:
+        return FastRun(rest=list(records))  # the careful path says what is wrong, per record
     if not _posts_started(fast, claimed_at):
         return FastRun(rest=list(records))
-    return _post_all(integration, fast, rest, claimed_at, until)
+    return _post_all(integration, client, fast, rest, claimed_at, until)
 
 
 # --- The batch's facts, together -----------------------------------------------------------------
@@ -245,6 +250,7 @@ class _HeldGate:
         self.since = 0.0
         self.stopped = False
         self.paused: set[int] = set()
+        self.let_through: int | None = None
 
     def close(self) -> None:
         if self.stack is not None:
@@ -268,6 +274,7 @@ class _HeldGate:
             # Read again under the gate: raises SyncStopped, saying who and when (the caller
             # gives the gate back).
             _switch_check(claim)
+        self.let_through = claim.record.pk  # its POST may be sent from here on
         yield
 
     def _read_switches(self) -> None:
@@ -284,12 +291,12 @@ class _HeldGate:
 
 def _post_all(
     integration: GreenhouseIntegration,
+    client: HarvestClient,
     fast: list[_Fast],
     rest: list[SyncRecord],
     claimed_at: datetime,
     until: float,
 ) -> FastRun:
-    client = harvest_client_build(integration=integration, max_rate_wait=0)
     visibility = integration.note_visibility or NoteVisibility.PUBLIC
     gate = _HeldGate(integration.team_id, {f.record.prospect_id for f in fast})
     done: list[_Fast] = []
@@ -300,15 +307,14 @@ def _post_all(
                 break
             record = item.record
             claim = Claim(record=record, claimed_at=claimed_at, integration=integration)
-            content = _note_content(
-                record, unmapped_author=_author(record) if item.user_id is None else None
-            )
             try:
+                unmapped = _author(record) if item.user_id is None else None
+                content = _note_content(record, unmapped_author=unmapped)
                 note = client.note_create(
                     candidate_id=item.candidate_id,
                     visibility=visibility,
                     user_id=item.user_id,
-                    guard=lambda claim=claim: gate.guard(claim),
+                    guard=partial(gate.guard, claim),
                     **content.as_kwargs(),
                 )
                 item.note_id = int(note["id"])
@@ -324,7 +330,8 @@ def _post_all(
     again: list[SyncRecord] = []
     if failed is not None:
         unsent.remove(failed[0])
-        if _record_failure(failed[0], failed[1], integration, claimed_at, client, run):
+        sent = gate.let_through == failed[0].record.pk
+        if _record_failure(failed[0], failed[1], integration, claimed_at, client, run, sent=sent):
             again.append(failed[0].record)
     if unsent:
         _unstart(unsent, claimed_at)
@@ -394,6 +401,8 @@ def _record_failure(
     claimed_at: datetime,
     client: HarvestClient,
     run: FastRun,
+    *,
+    sent: bool,
 ) -> bool:
     """The careful path's outcome for the error this record met. True: the careful path writes
     it again (after a 404, which looks the candidate up)."""
@@ -407,6 +416,8 @@ def _record_failure(
     )
     if isinstance(exc, HarvestResourceNotFound):
         return _candidate_gone(claim, item, exc, client, run)
+    if not sent:
+        claim.mine().update(post_started_at=None)  # stopped before its POST: nothing was sent
     if isinstance(exc, HarvestRateLimited) and exc.status is None:
         # No slot in the rate budget: not sent, so no POST in its log (as on the careful path).
         SyncAttempt.objects.filter(pk=item.attempt_id).delete()

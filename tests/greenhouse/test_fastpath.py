@@ -205,3 +205,34 @@ def test_nothing_is_written_after_sync_is_turned_off_during_a_fast_batch(
     for record in stopped:
         assert record.reason == Reason.SYNC_TURNED_OFF
         assert record.post_started_at is None  # nothing was sent for it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bug_in_a_fast_batch_fails_its_record_and_leaves_nothing_started(
+    synced, harvest_sandbox, settings
+):
+    from unittest import mock
+
+    from apps.greenhouse import fastpath
+
+    prospects = [synced.grace, synced.alan, synced.katherine]
+    link(synced, harvest_sandbox, prospects)
+    send_rounds(synced, prospects, 1, "Bug")
+    first = SyncRecord.objects.order_by("message__created_at", "message_id").first()
+    real = fastpath._note_content
+
+    def buggy(record, **kwargs):
+        if record.pk == first.pk:
+            raise KeyError("a bug")
+        return real(record, **kwargs)
+
+    with mock.patch.object(fastpath, "_note_content", buggy):
+        outcomes = sync_team_write(team_id=synced.team.pk)
+
+    assert outcomes.get("failed") == 1 and outcomes.get("written") == 2, outcomes
+    first.refresh_from_db()
+    assert first.status == Status.FAILED
+    assert first.last_error.startswith("A bug in Outreach stopped this note: KeyError")
+    assert first.post_started_at is None  # nothing was sent for it
+    assert len(api_notes(harvest_sandbox)) == 2
+    assert not SyncRecord.objects.filter(status=Status.IN_PROGRESS).exists()
