@@ -3,8 +3,10 @@
 Why batches: a team's records share one credential, one rate budget and one connection, so one
 task (`sync_team_write_task`, woken through the team's lane, lanes.py) takes up to
 GREENHOUSE_SYNC_BATCH_SIZE of the team's due records in message order, claims them all in one
-UPDATE, and writes them one after the other through the careful per-record path of sync.py
-(`_write_claimed`: the switch gate before each POST, the read-back rule, lookups, errors). Then
+UPDATE, and writes them in order: the common case at the batch's head together (fastpath.py:
+facts loaded for all, one commit before the POSTs, one after), the rest one after the other
+through the careful per-record path of sync.py (`_write_claimed`: the switch gate before each
+POST, the read-back rule, lookups, errors). Then
 it gives the lane back and queues the team's next batch behind every other team's task already
 in the queue: a team with 5,000 waiting notes gets one batch per turn, like a team with one.
 
@@ -32,6 +34,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from .fastpath import batch_write_fast
 from .lanes import sync_lane_holds, sync_lane_release
 from .models import SyncRecord
 from .sync import Claim, Status, _waits_for_older, _write_claimed
@@ -93,10 +96,19 @@ def _batch_write(*, team_id: int, outcomes: dict[str, int]) -> datetime | None:
         "message__sender", "thread__owner", "thread__virtual_number", "prospect"
     ).in_bulk(claimed)
     started = time.monotonic()
-    deferred_until: datetime | None = None
+    # The common case at the batch's head, together (fastpath.py); the rest one by one.
+    run = batch_write_fast(
+        team_id=team_id,
+        records=[records[pk] for pk in ids if pk in claimed],
+        claimed_at=now,
+        until=started + BATCH_MAX_SECONDS,
+    )
+    for outcome, count in run.outcomes.items():
+        outcomes[outcome] = outcomes.get(outcome, 0) + count
+    deferred_until: datetime | None = run.deferred_until
     unclaim: list[int] = []
-    for pk in (pk for pk in ids if pk in claimed):
-        record = records[pk]
+    for record in run.rest:
+        pk = record.pk
         if deferred_until is not None or time.monotonic() - started > BATCH_MAX_SECONDS:
             unclaim.append(pk)
             continue

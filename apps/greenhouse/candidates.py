@@ -27,7 +27,7 @@ from .models import CandidateLink, SyncAttempt
 from .policy import CandidateMatch
 
 if TYPE_CHECKING:
-    from .sync import Claim
+    from .outcomes import Claim
 
 # Answers reused for the cache time; "one" is reused until a 404, the others are searched again.
 REUSED = (CandidateMatch.NONE, CandidateMatch.SEVERAL)
@@ -54,8 +54,9 @@ def candidate_resolve(
     time (see the module docstring), then looked up again.
     `gone`: the linked candidate just answered 404, so the link is not trusted; a search that
     finds nothing then says "gone", and one that finds that same id still "not found"."""
-    # The sync log's attempt rows are sync.py's (imported here: sync.py imports this module).
-    from .sync import _attempt_finish, _attempt_start
+    # The sync log's attempt rows are outcomes.py's (imported here: the writer imports this
+    # module, and outcomes.py is the writer's).
+    from .outcomes import _attempt_finish, _attempt_start
 
     record = claim.record
     link = CandidateLink.objects.filter(prospect_id=record.prospect_id).first()

@@ -9,7 +9,7 @@ rows themselves), the rate allowance used in the current window (read from the s
 state without changing it), and whether the connection needs attention. Across teams: how long
 recently written notes took from their message to Greenhouse (quantiles over the last 15 minutes).
 
-Every query is one grouped statement served by an index (migration 0010_metrics_indexes adds
+Every query is one grouped statement served by an index (migration 0011_metrics_indexes adds
 the two that were missing: 429 attempts and written_at), whatever the number of teams.
 """
 

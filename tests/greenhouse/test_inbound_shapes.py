@@ -281,7 +281,7 @@ def test_an_unclassified_exception_in_the_writer_is_a_bug_with_a_plain_reason(
 ):
     record = SyncRecord.objects.get(message=sent)
     with (
-        mock.patch("apps.greenhouse.sync.email_note", _buggy_note),
+        mock.patch("apps.greenhouse.writer.email_note", _buggy_note),
         caplog.at_level(logging.ERROR, logger="apps.greenhouse.sync"),
     ):
         assert sync_record_write(record_id=record.pk) == "failed"
@@ -310,7 +310,7 @@ def test_a_failure_of_this_servers_cache_is_retried_not_called_a_bug(sent, harve
 
     record = SyncRecord.objects.get(message=sent)
     with mock.patch(
-        "apps.greenhouse.sync.harvest_client_build",
+        "apps.greenhouse.writer.harvest_client_build",
         side_effect=RedisConnectionError("Error 111 connecting to 127.0.0.1:6379."),
     ):
         assert sync_record_write(record_id=record.pk) == "retry"
