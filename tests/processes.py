@@ -25,9 +25,11 @@ def celery_worker_command(
     concurrency: int = 1,
     loglevel: str = "INFO",
     kinds: Sequence[str] = KINDS,
+    pool: str = "prefork",
 ) -> list[str]:
     """`celery -A config worker` on the queues of `kinds` under `prefix` (apps/core/routing.py),
-    prefork, without the cluster chatter."""
+    prefork (or `pool`: "threads", as the production Procfile runs the sync queue), without the
+    cluster chatter."""
     return [
         sys.executable,
         "-m",
@@ -42,7 +44,7 @@ def celery_worker_command(
         "--concurrency",
         str(concurrency),
         "--pool",
-        "prefork",
+        pool,
         "--without-gossip",
         "--without-mingle",
         "--without-heartbeat",

@@ -91,11 +91,15 @@ def quiet_team(sandbox):
     return reply
 
 
+@pytest.mark.parametrize(
+    ("pool", "concurrency"),
+    [("prefork", 1), ("threads", 4)],  # threads: how the production Procfile runs the sync queue
+)
 def test_batches_write_every_note_once_in_message_order(
-    synced, harvest_sandbox, celery_worker_factory, settings
+    synced, harvest_sandbox, celery_worker_factory, settings, pool, concurrency
 ):
     env = worker_env(settings, GREENHOUSE_SYNC_BATCH_SIZE="4")
-    celery_worker_factory(concurrency=1, extra_env=env)
+    celery_worker_factory(concurrency=concurrency, extra_env=env, pool=pool)
     for n in range(6):
         for prospect in (synced.grace, synced.alan, synced.katherine):
             sms_send(sender=synced.rob, prospect=prospect, body=f"Message {n}")

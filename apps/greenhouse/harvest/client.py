@@ -21,6 +21,7 @@ import hmac
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager, nullcontext
@@ -114,7 +115,7 @@ class _CutByDeadline(requests.ConnectionError):
     """An answer that ended after the caller's deadline: handled as a dropped connection."""
 
 
-_sessions: dict[int, requests.Session] = {}
+_sessions: dict[tuple[int, int], requests.Session] = {}
 
 
 def new_session() -> requests.Session:
@@ -124,12 +125,16 @@ def new_session() -> requests.Session:
 
 
 def shared_session() -> requests.Session:
-    """One keep-alive session per process (a forked worker gets its own)."""
-    pid = os.getpid()
-    if pid not in _sessions:
-        _sessions.clear()
-        _sessions[pid] = new_session()
-    return _sessions[pid]
+    """One keep-alive session per process and thread: a forked worker gets its own, and so does
+    each thread of a `--pool threads` worker (requests does not promise a Session is safe to
+    share between threads)."""
+    key = (os.getpid(), threading.get_ident())
+    session = _sessions.get(key)
+    if session is None:
+        if any(pid != key[0] for pid, _ in _sessions):
+            _sessions.clear()  # inherited from the parent process: not ours to use
+        session = _sessions[key] = new_session()
+    return session
 
 
 # --- The client --------------------------------------------------------------------------------
