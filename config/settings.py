@@ -386,6 +386,9 @@ GREENHOUSE_SANDBOX_CLIENT_SECRET = env(
 )
 # Every Harvest call has a connect and a read timeout (seconds).
 GREENHOUSE_CONNECT_TIMEOUT = env.float("GREENHOUSE_CONNECT_TIMEOUT", default=5.0)
+# An outbound proxy for Harvest calls, e.g. "http://proxy.internal:3128". The process's
+# HTTP(S)_PROXY and ~/.netrc are ignored (apps/greenhouse/harvest/client.py new_session says why).
+GREENHOUSE_HTTPS_PROXY = env("GREENHOUSE_HTTPS_PROXY", default="")
 GREENHOUSE_READ_TIMEOUT = env.float("GREENHOUSE_READ_TIMEOUT", default=30.0)
 # The connection test runs while a team admin waits: it ends after this many seconds of wall
 # clock, whatever the host does (requests' timeouts apply to each read, not to the whole call).

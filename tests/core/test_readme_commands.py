@@ -41,8 +41,10 @@ NOT_RUN_HERE = {
     ".venv/bin/gunicorn config.wsgi": "serves until stopped",
     ".venv/bin/celery -A config worker -Q outreach-send --loglevel=INFO": "serves until stopped: "
     "tests/fixtures/worker.py runs real workers, by kind (tests/core/test_queues.py)",
-    ".venv/bin/celery -A config worker -Q outreach-sync --pool threads --concurrency 8 --loglevel=INFO": "serves until stopped: "
-    "a threads worker in tests/greenhouse/test_batches.py",
+    (
+        ".venv/bin/celery -A config worker -Q outreach-sync --pool threads --concurrency 8 "
+        "--loglevel=INFO"
+    ): "serves until stopped: a threads worker in tests/greenhouse/test_batches.py",
     ".venv/bin/celery -A config beat --loglevel=INFO": "serves until stopped",
     "DEBUG=true .venv/bin/python manage.py harvest_sandbox --port 8001": "serves until stopped: "
     "tests/fixtures/harvest.py sandbox_command runs it as a process",

@@ -12,6 +12,7 @@ Everything runs over real HTTP on loopback: the Harvest sandbox, a scripted test
 counting listener and a slow-drip server.
 """
 
+import contextlib
 import logging
 import time
 import uuid
@@ -25,9 +26,13 @@ from apps.greenhouse.connection import (
     greenhouse_integration_update,
     harvest_client_build,
 )
-from apps.greenhouse.harvest.client import HarvestClient, HarvestCredentials
+from apps.greenhouse.harvest.client import HarvestClient, HarvestCredentials, new_session
 from apps.greenhouse.harvest.deadline import Deadline
-from apps.greenhouse.harvest.errors import HarvestDeadlineExceeded, HarvestHostNotAllowed
+from apps.greenhouse.harvest.errors import (
+    HarvestDeadlineExceeded,
+    HarvestError,
+    HarvestHostNotAllowed,
+)
 from apps.greenhouse.harvest.ratelimit import attempt_count
 from apps.greenhouse.models import GreenhouseIntegration
 from tests.fixtures.harvest import allow_greenhouse_host
@@ -396,3 +401,36 @@ def test_the_attempt_window_starts_again():
     assert attempt_count(state, 130.0, limit=2, window=60.0) == 30.0
     assert attempt_count(state, 160.0, limit=2, window=60.0) == 0.0
     assert state["used"] == 1
+
+
+# --- The process's environment does not route the secret ---------------------------------------
+
+
+def test_the_environments_proxy_and_netrc_do_not_route_or_add_credentials(
+    make_client, credentials, harvest_sandbox, listener, monkeypatch, tmp_path
+):
+    """HTTP(S)_PROXY or a ~/.netrc on the server would send the bearer token through a host
+    nobody configured (or add a login to it): the client ignores both."""
+    monkeypatch.setenv("HTTP_PROXY", listener.url)
+    monkeypatch.setenv("HTTPS_PROXY", listener.url)
+    monkeypatch.setenv("NO_PROXY", "")
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password leaked\n")
+    monkeypatch.setenv("NETRC", str(netrc))
+
+    make_client().users_first_page()
+    monkeypatch.undo()  # the sandbox's own control client (plain requests) reads the environment
+
+    assert listener.connections == 0
+    assert harvest_sandbox.requests(), "the sandbox was reached directly"
+    assert not any(b"leaked" in request for request in listener.requests)
+
+
+def test_a_proxy_named_in_settings_is_used(make_client, harvest_sandbox, listener, settings):
+    settings.GREENHOUSE_HTTPS_PROXY = listener.url
+
+    # The listener answers as if it were Greenhouse: what matters is where the request went.
+    with contextlib.suppress(HarvestError):
+        make_client(session=new_session()).users_first_page()
+
+    assert listener.connections >= 1
