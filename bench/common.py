@@ -47,6 +47,8 @@ REDIS_DBS = {
     "drill": 8,
     "connections": 7,
     "send_latency": 6,
+    "isolation": 5,
+    "memory": 6,
 }
 redis_db = 9
 
