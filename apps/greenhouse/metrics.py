@@ -13,7 +13,6 @@ Every query is one grouped statement served by an index (migration 0011_metrics_
 the two that were missing: 429 attempts and written_at), whatever the number of teams.
 """
 
-import json
 import math
 import time
 from collections import defaultdict
@@ -29,7 +28,7 @@ from prometheus_client.metrics_core import Metric
 from apps.core.metrics import PREFIX
 
 from .harvest import hosts
-from .harvest.ratelimit import FileStore, MemoryStore, RateBudget, RedisStore
+from .harvest.ratelimit import RateBudget
 from .models import GreenhouseIntegration, SyncAttempt, SyncRecord
 
 OTHER = "other"
@@ -129,26 +128,14 @@ def quantile(values: list[float], q: float) -> float:
 
 def rate_budget_state(integration: GreenhouseIntegration) -> dict[str, Any]:
     """The credential's shared rate budget state, read without changing it (a budget's own
-    transaction would write it back and make a concurrent worker's WATCH retry)."""
+    transaction would write it back and make a concurrent worker's compare-and-set retry)."""
     profile = hosts.host_profiles().get(integration.host)
     if profile is None:
         return {}
     budget = RateBudget.for_credential(
         api_base_url=profile.api_base_url, client_id=integration.client_id
     )
-    store = budget.store
-    try:
-        if isinstance(store, RedisStore):
-            raw = store.redis.get(budget.key)
-            return json.loads(raw) if raw else {}
-        if isinstance(store, FileStore):
-            path = store._path(budget.key)
-            return json.loads(path.read_text() or "{}") if path.exists() else {}
-        if isinstance(store, MemoryStore):
-            return dict(store._states.get(budget.key, {}))
-    except ValueError:
-        return {}  # a file caught mid-write: this scrape shows nothing used
-    return {}
+    return budget.store.peek(budget.key)
 
 
 def allowance_used(state: dict[str, Any], now: float) -> tuple[int, int]:

@@ -50,6 +50,10 @@ class Store(Protocol):
 
     def delete(self, key: str) -> None: ...
 
+    def peek(self, key: str) -> State:
+        """The key's state as it is, read without changing it (for metrics)."""
+        ...
+
 
 class MemoryStore:
     """One process only (tests, scripts)."""
@@ -66,6 +70,10 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._states.pop(key, None)
+
+    def peek(self, key: str) -> State:
+        with self._lock:
+            return dict(self._states.get(key, {}))
 
 
 class FileStore:
@@ -107,6 +115,13 @@ class FileStore:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def peek(self, key: str) -> State:
+        try:  # renamed into place whole: never a file cut short
+            state: State = json.loads(self._path(key).read_text() or "{}")
+        except (FileNotFoundError, ValueError):
+            return {}
+        return state
 
 
 # KEYS[1]: the state (a hash: g generation, v version, s JSON). ARGV: the generation and version
@@ -176,6 +191,14 @@ class RedisStore:
                 self._copies.pop((self.url, key), None)
             else:
                 self._copies[(self.url, key)] = copy
+
+    def peek(self, key: str) -> State:
+        raw = self.redis.hget(key, "s")
+        try:
+            state: State = json.loads(raw) if raw else {}
+        except ValueError:
+            return {}
+        return state
 
     def transact(self, key: str, fn: Callable[[State], T], *, on_lost: OnLost | None = None) -> T:
         copy = self._copy(key)
