@@ -61,7 +61,7 @@ from .models import (
 )
 from .outcomes import Claim, _attempt_finish, _settle
 from .policy import CandidateMatch, Decision, Verdict, decide
-from .writer import _note_content, _switch_check, _write_error_outcome
+from .writer import _author, _note_content, _switch_check, _write_error_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -184,10 +184,6 @@ def _common_head(
             )
         )
     return fast
-
-
-def _author(record: SyncRecord):
-    return record.message.sender if record.message.sender_id else record.thread.owner
 
 
 def _older_on_their_way(head: list[SyncRecord], threads: set[int]) -> dict[int, list[tuple]]:

@@ -203,7 +203,7 @@ def _write(claim: Claim) -> str:
         if note_id is not None:
             return _mark_written(claim, verdict, note_id=note_id, candidate_id=candidate_id)
 
-    author = record.message.sender if record.message.sender_id else record.thread.owner
+    author = _author(record)
     user_id = greenhouse_user_id_for(integration=integration, user=author) if author else None
     # Not mapped: Greenhouse names the acting user as author, so the body names the recruiter.
     content = _note_content(record, unmapped_author=author if user_id is None else None)
@@ -290,6 +290,11 @@ def _settle_unchecked(claim: Claim, verdict: Verdict, exc: Exception) -> str:
         verdict,
         error=f"An earlier attempt may have written this note; it could not be checked: {exc}",
     )
+
+
+def _author(record: SyncRecord):
+    """Whom the note is by: the message's sender, else the thread's owner (an inbound reply)."""
+    return record.message.sender if record.message.sender_id else record.thread.owner
 
 
 def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
