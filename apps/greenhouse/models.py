@@ -13,7 +13,7 @@ from apps.sequences.models import Prospect
 from apps.teams.models import Team
 
 from .harvest import hosts
-from .policy import EXPLANATIONS, CandidateMatch, Reason
+from .policy import EXPLANATIONS, CandidateMatch, Reason, UnknownRecipients
 
 
 def default_api_base_url() -> str:
@@ -143,6 +143,27 @@ class GreenhouseIntegration(models.Model):
         choices=MaildropOverlap.choices,
         default=MaildropOverlap.SKIP_SYNC_NOTE,
         editable=False,
+    )
+    # Issue 15: prospects no Greenhouse candidate matches.
+    unknown_recipients = models.CharField(
+        "recipients not in Greenhouse",
+        max_length=10,
+        choices=[
+            (
+                UnknownRecipients.WAIT,
+                "Wait for them to appear in Greenhouse, and list them for review",
+            ),
+            (UnknownRecipients.CREATE, "Create them in Greenhouse (after checking every email)"),
+            (UnknownRecipients.SKIP, "Skip their messages"),
+        ],
+        default=UnknownRecipients.WAIT,
+        editable=False,
+    )
+    waiting_days = models.PositiveSmallIntegerField(
+        "days to wait for a candidate",
+        default=30,
+        editable=False,
+        help_text="How long messages wait for their prospect to appear in Greenhouse.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -33,11 +33,15 @@ class Reason(StrEnum):
     NO_CANDIDATE = "no_candidate"
     MAILDROP_BCC = "maildrop_bcc"
     CANDIDATE_GONE = "candidate_gone"
+    WAIT_EXPIRED = "wait_expired"  # issue 15: not in Greenhouse within the team's window
+    PROSPECT_IGNORED = "prospect_ignored"  # issue 15: a person chose "never sync this prospect"
     # hold
     CONNECTION_UNHEALTHY = "connection_unhealthy"
     GREENHOUSE_UNREACHABLE = "greenhouse_unreachable"
     SEVERAL_CANDIDATES = "several_candidates"
     CANDIDATE_NOT_FOUND = "candidate_not_found"
+    NOT_IN_GREENHOUSE_YET = "not_in_greenhouse_yet"  # issue 15: looked up again on a schedule
+    CANDIDATE_TO_CREATE = "candidate_to_create"  # issue 15: the team creates unknown recipients
 
     @property
     def label(self) -> str:
@@ -63,6 +67,10 @@ LABELS = {
     Reason.GREENHOUSE_UNREACHABLE: "Greenhouse unreachable",
     Reason.SEVERAL_CANDIDATES: "Several candidates",
     Reason.CANDIDATE_NOT_FOUND: "Candidate not found",
+    Reason.WAIT_EXPIRED: "Never appeared in Greenhouse",
+    Reason.PROSPECT_IGNORED: "Prospect ignored",
+    Reason.NOT_IN_GREENHOUSE_YET: "Not in Greenhouse yet",
+    Reason.CANDIDATE_TO_CREATE: "Creating the candidate",
 }
 
 
@@ -104,7 +112,29 @@ EXPLANATIONS = {
     Reason.SEVERAL_CANDIDATES: (
         "Several Greenhouse candidates share this email address; held for a person to choose."
     ),
+    Reason.NOT_IN_GREENHOUSE_YET: (
+        "No Greenhouse candidate has this prospect's email addresses yet. The app looks again on "
+        "a schedule, and writes the waiting messages in order once the candidate appears, or "
+        "when a person links or creates the candidate in the review queue."
+    ),
+    Reason.WAIT_EXPIRED: (
+        "The prospect did not appear in Greenhouse within the team's waiting window, and nobody "
+        "linked or created the candidate."
+    ),
+    Reason.PROSPECT_IGNORED: "A person chose never to sync this prospect (review queue).",
+    Reason.CANDIDATE_TO_CREATE: (
+        "No Greenhouse candidate has this prospect's email addresses; the team creates unknown "
+        "recipients in Greenhouse, so the candidate is created first and the note written then."
+    ),
 }
+
+
+class UnknownRecipients(StrEnum):
+    """What a team does with a prospect no Greenhouse candidate matches (issue 15)."""
+
+    WAIT = "wait"  # wait (looked up again on a schedule) and list in the review queue
+    CREATE = "create"  # create the candidate in Greenhouse, after a dedupe check by every email
+    SKIP = "skip"  # skip the message for good, as before issue 15
 
 
 class CandidateMatch(StrEnum):
@@ -132,6 +162,11 @@ class SyncFacts:
     candidate_match: CandidateMatch = CandidateMatch.UNKNOWN
     bcc_maildrop: bool = False  # the email went out with a Greenhouse Maildrop address in BCC
     team_skips_maildrop_copies: bool = False  # the team's choice for such emails: no sync note
+    # Issue 15. The defaults keep the behaviour before it until the facts builder supplies them.
+    unknown_recipients: UnknownRecipients = UnknownRecipients.SKIP  # the team's choice
+    waiting_expired: bool = False  # the message is older than the team's waiting window
+    prospect_ignored: bool = False  # a person chose "never sync this prospect"
+    backfill: bool = False  # a backfill asked for this message: "before sync was on" lifted
 
 
 @dataclass(frozen=True)
@@ -150,7 +185,11 @@ def decide(facts: SyncFacts) -> Verdict:
         return Verdict(Decision.SKIP, Reason.TEAM_NOT_ENABLED)
     if not facts.team_sync_on:
         return Verdict(Decision.SKIP, Reason.SYNC_TURNED_OFF)
-    if facts.team_sync_on_since and facts.message_created_at < facts.team_sync_on_since:
+    if (
+        facts.team_sync_on_since
+        and facts.message_created_at < facts.team_sync_on_since
+        and not facts.backfill
+    ):
         return Verdict(Decision.SKIP, Reason.BEFORE_SYNC_ON)
 
     # What is in scope: all SMS on a virtual number; email only inside a sequence's thread.
@@ -168,6 +207,8 @@ def decide(facts: SyncFacts) -> Verdict:
     # Maildrop already logs every email BCC'd to it: the team may not want it twice.
     if facts.channel == "email" and facts.bcc_maildrop and facts.team_skips_maildrop_copies:
         return Verdict(Decision.SKIP, Reason.MAILDROP_BCC)
+    if facts.prospect_ignored:
+        return Verdict(Decision.SKIP, Reason.PROSPECT_IGNORED)
     if facts.candidate_paused:
         return Verdict(Decision.SKIP, Reason.CANDIDATE_PAUSED)
     if not facts.connection_healthy:
@@ -175,7 +216,13 @@ def decide(facts: SyncFacts) -> Verdict:
             return Verdict(Decision.HOLD, Reason.GREENHOUSE_UNREACHABLE)
         return Verdict(Decision.HOLD, Reason.CONNECTION_UNHEALTHY)
     if facts.candidate_match == CandidateMatch.NONE:
-        return Verdict(Decision.SKIP, Reason.NO_CANDIDATE)
+        if facts.unknown_recipients == UnknownRecipients.SKIP:
+            return Verdict(Decision.SKIP, Reason.NO_CANDIDATE)
+        if facts.waiting_expired:
+            return Verdict(Decision.SKIP, Reason.WAIT_EXPIRED)
+        if facts.unknown_recipients == UnknownRecipients.CREATE:
+            return Verdict(Decision.HOLD, Reason.CANDIDATE_TO_CREATE)
+        return Verdict(Decision.HOLD, Reason.NOT_IN_GREENHOUSE_YET)
     if facts.candidate_match == CandidateMatch.GONE:
         return Verdict(Decision.SKIP, Reason.CANDIDATE_GONE)
     if facts.candidate_match == CandidateMatch.SEVERAL:

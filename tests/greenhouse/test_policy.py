@@ -9,6 +9,7 @@ from apps.greenhouse.policy import (
     Decision,
     Reason,
     SyncFacts,
+    UnknownRecipients,
     decide,
 )
 
@@ -76,8 +77,58 @@ def test_a_paused_candidate_is_skipped_on_both_channels():
     assert verdict(channel="sms", candidate_paused=True) == (Decision.SKIP, Reason.CANDIDATE_PAUSED)
 
 
-def test_no_matching_candidate_is_skipped():
-    assert verdict(candidate_match=CandidateMatch.NONE) == (Decision.SKIP, Reason.NO_CANDIDATE)
+def test_no_matching_candidate_is_skipped_when_the_team_skips_unknown_recipients():
+    assert verdict(
+        candidate_match=CandidateMatch.NONE, unknown_recipients=UnknownRecipients.SKIP
+    ) == (Decision.SKIP, Reason.NO_CANDIDATE)
+
+
+def test_no_matching_candidate_waits_when_the_team_waits_for_unknown_recipients():
+    none = {"candidate_match": CandidateMatch.NONE, "unknown_recipients": UnknownRecipients.WAIT}
+    assert verdict(**none) == (Decision.HOLD, Reason.NOT_IN_GREENHOUSE_YET)
+    assert verdict(channel="sms", **none) == (Decision.HOLD, Reason.NOT_IN_GREENHOUSE_YET)
+
+
+def test_a_wait_that_outlived_the_teams_window_is_skipped_with_that_reason():
+    assert verdict(
+        candidate_match=CandidateMatch.NONE,
+        unknown_recipients=UnknownRecipients.WAIT,
+        waiting_expired=True,
+    ) == (Decision.SKIP, Reason.WAIT_EXPIRED)
+    # A found candidate is written whatever the age: the window is for the wait only.
+    assert verdict(waiting_expired=True) == (Decision.SYNC, Reason.SEQUENCE_EMAIL)
+
+
+def test_a_team_that_creates_unknown_recipients_holds_for_the_creation():
+    assert verdict(
+        candidate_match=CandidateMatch.NONE, unknown_recipients=UnknownRecipients.CREATE
+    ) == (Decision.HOLD, Reason.CANDIDATE_TO_CREATE)
+    # Several candidates are never "unknown": a person chooses, nothing is created.
+    assert verdict(
+        candidate_match=CandidateMatch.SEVERAL, unknown_recipients=UnknownRecipients.CREATE
+    ) == (Decision.HOLD, Reason.SEVERAL_CANDIDATES)
+
+
+def test_an_ignored_prospect_is_never_synced_nor_waits():
+    assert verdict(prospect_ignored=True) == (Decision.SKIP, Reason.PROSPECT_IGNORED)
+    assert verdict(
+        prospect_ignored=True,
+        candidate_match=CandidateMatch.NONE,
+        unknown_recipients=UnknownRecipients.WAIT,
+    ) == (Decision.SKIP, Reason.PROSPECT_IGNORED)
+
+
+def test_a_backfill_lifts_before_sync_on_and_nothing_else():
+    old = NOW - timedelta(days=2)
+    assert verdict(message_created_at=old, backfill=True) == (Decision.SYNC, Reason.SEQUENCE_EMAIL)
+    assert verdict(message_created_at=old, backfill=True, candidate_paused=True) == (
+        Decision.SKIP,
+        Reason.CANDIDATE_PAUSED,
+    )
+    assert verdict(message_created_at=old, backfill=True, team_sync_on=False) == (
+        Decision.SKIP,
+        Reason.SYNC_TURNED_OFF,
+    )
 
 
 def test_several_matching_candidates_are_held_for_review_not_guessed():
