@@ -35,6 +35,11 @@ class Reason(StrEnum):
     CANDIDATE_GONE = "candidate_gone"
     WAIT_EXPIRED = "wait_expired"  # issue 15: not in Greenhouse within the team's window
     PROSPECT_IGNORED = "prospect_ignored"  # issue 15: a person chose "never sync this prospect"
+    EXCLUDED_ADDRESS = "excluded_address"  # issue 16: on the team's exclusion list
+    INTERNAL_MAIL = "internal_mail"  # issue 16: between the team's own domains
+    AUTOMATED_MAIL = "automated_mail"  # issue 16: auto-reply, bounce, no-reply sender
+    REVIEW_DROPPED = "review_dropped"  # issue 16: the recruiter dropped a sensitive message
+    REVIEW_EXPIRED = "review_expired"  # issue 16: nobody reviewed it in time; the team skips
     # hold
     CONNECTION_UNHEALTHY = "connection_unhealthy"
     GREENHOUSE_UNREACHABLE = "greenhouse_unreachable"
@@ -42,6 +47,7 @@ class Reason(StrEnum):
     CANDIDATE_NOT_FOUND = "candidate_not_found"
     NOT_IN_GREENHOUSE_YET = "not_in_greenhouse_yet"  # issue 15: looked up again on a schedule
     CANDIDATE_TO_CREATE = "candidate_to_create"  # issue 15: the team creates unknown recipients
+    AWAITING_REVIEW = "awaiting_review"  # issue 16: sensitive words; a recruiter approves first
 
     @property
     def label(self) -> str:
@@ -71,6 +77,12 @@ LABELS = {
     Reason.PROSPECT_IGNORED: "Prospect ignored",
     Reason.NOT_IN_GREENHOUSE_YET: "Not in Greenhouse yet",
     Reason.CANDIDATE_TO_CREATE: "Creating the candidate",
+    Reason.EXCLUDED_ADDRESS: "Excluded address",
+    Reason.INTERNAL_MAIL: "Internal mail",
+    Reason.AUTOMATED_MAIL: "Automated mail",
+    Reason.AWAITING_REVIEW: "Waiting for review",
+    Reason.REVIEW_DROPPED: "Dropped in review",
+    Reason.REVIEW_EXPIRED: "Not reviewed in time",
 }
 
 
@@ -122,6 +134,22 @@ EXPLANATIONS = {
         "linked or created the candidate."
     ),
     Reason.PROSPECT_IGNORED: "A person chose never to sync this prospect (review queue).",
+    Reason.EXCLUDED_ADDRESS: "An address or domain on the team's exclusion list; never synced.",
+    Reason.INTERNAL_MAIL: (
+        "Mail within the team's own domains (internal mail) is never written to Greenhouse."
+    ),
+    Reason.AUTOMATED_MAIL: (
+        "An automated message (an auto-reply, a bounce or a no-reply sender) is not written."
+    ),
+    Reason.AWAITING_REVIEW: (
+        "The message contains words the team marked as sensitive; it waits for the recruiter to "
+        "approve, edit or drop it before anything is written."
+    ),
+    Reason.REVIEW_DROPPED: "The recruiter dropped this sensitive message in review.",
+    Reason.REVIEW_EXPIRED: (
+        "Nobody reviewed this sensitive message within the team's review time, and the team "
+        "chose to skip such messages."
+    ),
     Reason.CANDIDATE_TO_CREATE: (
         "No Greenhouse candidate has this prospect's email addresses; the team creates unknown "
         "recipients in Greenhouse, so the candidate is created first and the note written then."
@@ -135,6 +163,26 @@ class UnknownRecipients(StrEnum):
     WAIT = "wait"  # wait (looked up again on a schedule) and list in the review queue
     CREATE = "create"  # create the candidate in Greenhouse, after a dedupe check by every email
     SKIP = "skip"  # skip the message for good, as before issue 15
+
+
+class Exclusion(StrEnum):
+    """Why a message is outside what the team syncs, whoever the candidate is (issue 16)."""
+
+    NONE = ""
+    LISTED = "listed"  # an address or domain on the team's list
+    INTERNAL = "internal"  # the team's own domains
+    AUTOMATED = "automated"  # Auto-Submitted / X-Autoreply, a bounce, a no-reply sender
+
+
+class Review(StrEnum):
+    """Where a sensitive message stands in the recruiter's review (issue 16)."""
+
+    NOT_NEEDED = ""  # no sensitive word or pattern matched
+    PENDING = "pending"
+    APPROVED = "approved"  # as it is, or with the note text edited
+    DROPPED = "dropped"
+    EXPIRED_WRITE = "expired_write"  # the review time passed; the team writes such messages
+    EXPIRED_SKIP = "expired_skip"  # the review time passed; the team skips them
 
 
 class CandidateMatch(StrEnum):
@@ -167,6 +215,9 @@ class SyncFacts:
     waiting_expired: bool = False  # the message is older than the team's waiting window
     prospect_ignored: bool = False  # a person chose "never sync this prospect"
     backfill: bool = False  # a backfill asked for this message: "before sync was on" lifted
+    # Issue 16.
+    exclusion: Exclusion = Exclusion.NONE
+    review: Review = Review.NOT_NEEDED
 
 
 @dataclass(frozen=True)
@@ -207,6 +258,13 @@ def decide(facts: SyncFacts) -> Verdict:
     # Maildrop already logs every email BCC'd to it: the team may not want it twice.
     if facts.channel == "email" and facts.bcc_maildrop and facts.team_skips_maildrop_copies:
         return Verdict(Decision.SKIP, Reason.MAILDROP_BCC)
+    # The team's exclusions: internal mail, automated senders, the listed addresses and domains.
+    if facts.exclusion == Exclusion.INTERNAL:
+        return Verdict(Decision.SKIP, Reason.INTERNAL_MAIL)
+    if facts.exclusion == Exclusion.AUTOMATED:
+        return Verdict(Decision.SKIP, Reason.AUTOMATED_MAIL)
+    if facts.exclusion == Exclusion.LISTED:
+        return Verdict(Decision.SKIP, Reason.EXCLUDED_ADDRESS)
     if facts.prospect_ignored:
         return Verdict(Decision.SKIP, Reason.PROSPECT_IGNORED)
     if facts.candidate_paused:
@@ -229,4 +287,11 @@ def decide(facts: SyncFacts) -> Verdict:
         return Verdict(Decision.HOLD, Reason.SEVERAL_CANDIDATES)
     if facts.candidate_match == CandidateMatch.NOT_FOUND:
         return Verdict(Decision.HOLD, Reason.CANDIDATE_NOT_FOUND)
+    # Sensitive mail waits for a person last: only what would be written now is put to review.
+    if facts.review == Review.PENDING:
+        return Verdict(Decision.HOLD, Reason.AWAITING_REVIEW)
+    if facts.review == Review.DROPPED:
+        return Verdict(Decision.SKIP, Reason.REVIEW_DROPPED)
+    if facts.review == Review.EXPIRED_SKIP:
+        return Verdict(Decision.SKIP, Reason.REVIEW_EXPIRED)
     return Verdict(Decision.SYNC, reason)

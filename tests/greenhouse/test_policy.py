@@ -7,7 +7,9 @@ from apps.greenhouse.policy import (
     EXPLANATIONS,
     CandidateMatch,
     Decision,
+    Exclusion,
     Reason,
+    Review,
     SyncFacts,
     UnknownRecipients,
     decide,
@@ -264,3 +266,46 @@ def test_each_new_reason_reads_as_a_plain_sentence(reason):
     text = EXPLANATIONS[reason]
     assert text[0].isupper() and text.endswith(".")
     assert "_" not in text and "404" not in text
+
+
+@pytest.mark.parametrize(
+    "exclusion, reason",
+    [
+        (Exclusion.INTERNAL, Reason.INTERNAL_MAIL),
+        (Exclusion.AUTOMATED, Reason.AUTOMATED_MAIL),
+        (Exclusion.LISTED, Reason.EXCLUDED_ADDRESS),
+    ],
+)
+def test_excluded_mail_is_skipped_on_both_directions_with_its_own_reason(exclusion, reason):
+    assert verdict(exclusion=exclusion) == (Decision.SKIP, reason)
+    assert verdict(exclusion=exclusion, direction="inbound") == (Decision.SKIP, reason)
+    # Excluded mail never waits for a candidate or a review: it is out of scope for good.
+    assert verdict(
+        exclusion=exclusion, candidate_match=CandidateMatch.NONE, review=Review.PENDING
+    ) == (Decision.SKIP, reason)
+
+
+def test_a_team_that_is_off_says_so_before_any_exclusion():
+    assert verdict(exclusion=Exclusion.INTERNAL, team_sync_on=False) == (
+        Decision.SKIP,
+        Reason.SYNC_TURNED_OFF,
+    )
+
+
+def test_a_sensitive_message_waits_for_review_then_follows_the_review():
+    assert verdict(review=Review.PENDING) == (Decision.HOLD, Reason.AWAITING_REVIEW)
+    assert verdict(review=Review.APPROVED) == (Decision.SYNC, Reason.SEQUENCE_EMAIL)
+    assert verdict(review=Review.DROPPED) == (Decision.SKIP, Reason.REVIEW_DROPPED)
+    assert verdict(review=Review.EXPIRED_SKIP) == (Decision.SKIP, Reason.REVIEW_EXPIRED)
+    assert verdict(review=Review.EXPIRED_WRITE) == (Decision.SYNC, Reason.SEQUENCE_EMAIL)
+
+
+def test_review_comes_after_what_would_stop_the_note_anyway():
+    assert verdict(review=Review.PENDING, candidate_paused=True) == (
+        Decision.SKIP,
+        Reason.CANDIDATE_PAUSED,
+    )
+    assert verdict(review=Review.PENDING, connection_healthy=False) == (
+        Decision.HOLD,
+        Reason.CONNECTION_UNHEALTHY,
+    )
