@@ -10,7 +10,9 @@ from apps.sequences.models import split_addresses
 from apps.teams.bcc import has_greenhouse_maildrop
 
 from . import maildrop, selectors
+from .backfill import backfill_offered_for_prospect
 from .models import CandidateLink, ProspectSyncPause
+from .not_in_greenhouse import prospects_not_in_greenhouse_yet, review_queue_url
 
 
 def register_nav() -> None:
@@ -60,9 +62,22 @@ def prospect_sync_panel(request, *, prospect) -> str:
             "unmapped": selectors.prospect_unmapped_recruiters(
                 integration=integration, prospect=prospect
             ),
+            "not_in_greenhouse": bool(
+                prospects_not_in_greenhouse_yet(
+                    team_id=prospect.team_id, prospect_ids=[prospect.pk]
+                )
+            ),
+            "review_url": review_queue_url(),
+            "backfill_offered": _is_admin(request)
+            and backfill_offered_for_prospect(prospect=prospect, link=link),
         },
         request=request,
     )
+
+
+def _is_admin(request) -> bool:
+    membership = getattr(request, "membership", None)
+    return bool(membership is not None and membership.is_admin)
 
 
 @panel("thread.detail")
