@@ -158,3 +158,32 @@ def sequence_bcc_overlap(request, *, sequence) -> str:
 @panel("sequence.enroll")
 def sequence_enroll_overlap(request, *, sequence) -> str:
     return _maildrop_overlap(request, team_id=sequence.team_id, bcc=sequence.bcc, where="enroll")
+
+
+# How many names the enrollment page lists of the prospects not in Greenhouse yet.
+NOT_IN_GREENHOUSE_NAMED = 20
+
+
+@panel("sequence.enroll")
+def sequence_enroll_not_in_greenhouse(request, *, sequence) -> str:
+    """The prospects offered for enrollment who are not in Greenhouse yet (issue 15, item 5):
+    their messages will wait for a candidate, and the review queue settles them."""
+    from apps.sequences.selectors import prospects_not_enrolled
+
+    integration = selectors.greenhouse_integration_for_team(team_id=sequence.team_id)
+    if integration is None:
+        return ""
+    offered = prospects_not_enrolled(sequence=sequence).order_by()
+    ids = prospects_not_in_greenhouse_yet(
+        team_id=sequence.team_id, prospect_ids=offered.values_list("pk", flat=True)
+    )
+    if not ids:
+        return ""
+    named = list(
+        offered.filter(pk__in=ids).order_by("last_name", "first_name")[:NOT_IN_GREENHOUSE_NAMED]
+    )
+    return render_to_string(
+        "greenhouse/_enroll_not_in_greenhouse.html",
+        {"prospects": named, "more": len(ids) - len(named), "review_url": review_queue_url()},
+        request=request,
+    )
