@@ -179,7 +179,8 @@ def test_a_prospect_linked_late_is_offered_and_backfilled_alone(synced, harvest_
         "/team/greenhouse/backfill/run/", {"window": "30", "prospect": synced.linus.pk}
     )
     backfill = Backfill.objects.get()
-    assert response.status_code == 302 and response.url == f"/team/greenhouse/backfill/{backfill.pk}/"
+    assert response.status_code == 302
+    assert response.url == f"/team/greenhouse/backfill/{backfill.pk}/"
     assert (backfill.scope, backfill.prospect, backfill.released) == ("prospect", synced.linus, 1)
     assert write_all().count("written") == 1
     notes = [n for n in harvest_sandbox.notes() if n["candidate_id"] == candidate["id"]]
@@ -187,7 +188,7 @@ def test_a_prospect_linked_late_is_offered_and_backfilled_alone(synced, harvest_
     page = client.get(f"/prospects/{synced.linus.pk}/sync/").content.decode()
     assert "Written by a backfill started by Ada" in page
     detail = client.get(f"/team/greenhouse/backfill/{backfill.pk}/").content.decode()
-    assert 'data-done>1<' in detail and 'data-waiting>0<' in detail
+    assert "data-done>1<" in detail and "data-waiting>0<" in detail
 
 
 # --- Access ----------------------------------------------------------------------------------
