@@ -323,8 +323,8 @@ def backfill_run(
         )
         groups: dict[tuple[str, str], list[int]] = defaultdict(list)
         for pk, verdict in plan.verdicts.items():
-            status = Status.PENDING if verdict.decision == Decision.SYNC else Status.HELD
-            groups[(status, verdict.reason.value)].append(pk)
+            to = Status.PENDING if verdict.decision == Decision.SYNC else Status.HELD
+            groups[(to.value, verdict.reason.value)].append(pk)
         released = held = 0
         for (status, reason), ids in groups.items():
             # Conditional on SKIPPED: a record another backfill took meanwhile is not taken.

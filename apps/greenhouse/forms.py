@@ -149,7 +149,7 @@ class BackfillWindowForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("window") == "date" and not data.get("since"):
             self.add_error("since", "Choose the date the window starts on.")
         return data

@@ -467,13 +467,15 @@ class SyncRecord(OutboxBase):
         if self.backfill_id is None:
             return ""
         backfill = self.backfill
+        if backfill is None:
+            return ""
         when = f"{timezone.localtime(backfill.created_at):%Y-%m-%d %H:%M}"
         who = f" by {backfill.requested_by_name}" if backfill.requested_by_name else ""
         done = {
-            self.Status.WRITTEN: "Written by a backfill",
-            self.Status.SKIPPED: "Looked at again by a backfill",
-            self.Status.HELD: "Held for a backfill",
-        }.get(self.status, "Queued by a backfill")
+            self.Status.WRITTEN.value: "Written by a backfill",
+            self.Status.SKIPPED.value: "Looked at again by a backfill",
+            self.Status.HELD.value: "Held for a backfill",
+        }.get(str(self.status), "Queued by a backfill")
         return f"{done} started{who} on {when}: the message is from before it could be synced."
 
 

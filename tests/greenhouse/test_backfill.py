@@ -257,3 +257,60 @@ def test_the_sync_settings_page_offers_a_backfill_once_sync_is_on(synced, harves
     team_sync_turn_off(team=synced.team, by=synced.ada)
     page = admin.get("/team/greenhouse/backfill/", {"window": "7"})
     assert page.context["plan"] is None and b"turn the sync on first" in page.content
+
+
+def test_a_message_from_before_sync_on_is_written_after_a_backfill_saying_so(
+    synced, harvest_sandbox
+):
+    sms(synced, synced.grace, "Dated before sync was on")
+    record = SyncRecord.objects.get(prospect=synced.grace)
+    integration = synced.integration
+    integration.refresh_from_db()
+    record.message.__class__.objects.filter(pk=record.message_id).update(
+        created_at=integration.sync_on_since - timedelta(hours=1)
+    )
+    assert write_all() == ["skipped"]  # the writer's policy: before sync was on
+    record.refresh_from_db()
+    assert (record.status, record.reason) == (Status.SKIPPED, Reason.BEFORE_SYNC_ON)
+
+    until = backfill_until(integration=integration)
+    backfill = backfill_run(
+        team=synced.team,
+        by=synced.ada,
+        since=until - timedelta(days=1),
+        until=until,
+        window_label="1 day",
+    )
+    assert backfill.released == 1
+    assert write_all() == ["written"]
+    record.refresh_from_db()
+    assert (record.status, record.reason, record.backfill) == (Status.WRITTEN, Reason.SMS, backfill)
+    when = f"{timezone.localtime(backfill.created_at):%Y-%m-%d %H:%M}"
+    assert record.explanation == (
+        "An SMS sent or received on a recruiter's virtual number. Written by a backfill started "
+        f"by {synced.ada.get_full_name()} on {when}: the message is from before it could be synced."
+    )
+    [note] = our_notes(harvest_sandbox, GRACE)
+    assert "Dated before sync was on" in note["body"]
+
+
+def test_support_reads_backfills_in_the_admin_and_cannot_change_them(
+    synced, harvest_sandbox, staff_client
+):
+    integration = messages_while_sync_was_off(synced)
+    until = backfill_until(integration=integration)
+    backfill = backfill_run(
+        team=synced.team, by=synced.ada, since=until - timedelta(days=7), until=until,
+        window_label="7 days",
+    )  # fmt: skip
+    listing = staff_client.get("/admin/greenhouse/backfill/")
+    assert listing.status_code == 200 and b"7 days" in listing.content
+    change = staff_client.get(f"/admin/greenhouse/backfill/{backfill.pk}/change/")
+    assert change.status_code == 200 and b"3 waiting" in change.content
+    assert staff_client.get("/admin/greenhouse/backfill/add/").status_code == 403
+    response = staff_client.post(
+        f"/admin/greenhouse/backfill/{backfill.pk}/change/", {"window_label": "changed"}
+    )
+    assert response.status_code == 403
+    backfill.refresh_from_db()
+    assert backfill.window_label == "7 days"
