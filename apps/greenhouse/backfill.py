@@ -61,7 +61,8 @@ Status = SyncRecord.Status
 BACKFILL_MAX_RECORDS = 20_000
 # Skipped for these, a prospect was linked late: their page offers a backfill once linked.
 LATE_LINK_REASONS = (Reason.NO_CANDIDATE, Reason.WAIT_EXPIRED, Reason.CANDIDATE_GONE)
-WINDOW_DAYS = (7, 30, 90)
+# Skipped for these, a message is not written by a backfill either (no offer for them alone).
+NEVER_BACKFILLED = (Reason.NOT_SEQUENCE_THREAD, Reason.CANDIDATE_PAUSED)
 PAUSED_WHEN_SENT = "paused_when_sent"
 PAUSED_WHEN_SENT_LABEL = "Candidate was paused when it was sent"
 
@@ -438,9 +439,13 @@ def backfill_offered_for_team(*, integration: GreenhouseIntegration | None) -> b
     until = backfill_until(integration=integration)
     if until is None or integration is None:
         return False
-    return SyncRecord.objects.filter(
-        team_id=integration.team_id, status=Status.SKIPPED, message__created_at__lt=until
-    ).exists()
+    return (
+        SyncRecord.objects.filter(
+            team_id=integration.team_id, status=Status.SKIPPED, message__created_at__lt=until
+        )
+        .exclude(reason__in=NEVER_BACKFILLED)
+        .exists()
+    )
 
 
 def backfill_offered_for_prospect(*, prospect: Prospect, link: CandidateLink | None) -> bool:

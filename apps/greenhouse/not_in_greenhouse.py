@@ -39,6 +39,12 @@ def prospects_not_in_greenhouse_yet(*, team_id: int, prospect_ids: Iterable[int]
     return unknown | waiting
 
 
+def prospect_not_in_greenhouse_yet(*, link: CandidateLink | None) -> bool:
+    """For one prospect whose link is loaded already: its lookup found no candidate (a message
+    is held "not in Greenhouse yet" only after such a lookup), with no query."""
+    return link is not None and link.match == CandidateMatch.NONE
+
+
 def review_queue_url() -> str:
     """The review queue (issue 15, item 2: `greenhouse:review`). Until it exists, the team's
     sync log filtered by "not in Greenhouse yet", which lists the same messages.

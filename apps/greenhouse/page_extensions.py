@@ -12,7 +12,11 @@ from apps.teams.bcc import has_greenhouse_maildrop
 from . import maildrop, selectors
 from .backfill import backfill_offered_for_prospect
 from .models import CandidateLink, ProspectSyncPause
-from .not_in_greenhouse import prospects_not_in_greenhouse_yet, review_queue_url
+from .not_in_greenhouse import (
+    prospect_not_in_greenhouse_yet,
+    prospects_not_in_greenhouse_yet,
+    review_queue_url,
+)
 
 
 def register_nav() -> None:
@@ -62,11 +66,7 @@ def prospect_sync_panel(request, *, prospect) -> str:
             "unmapped": selectors.prospect_unmapped_recruiters(
                 integration=integration, prospect=prospect
             ),
-            "not_in_greenhouse": bool(
-                prospects_not_in_greenhouse_yet(
-                    team_id=prospect.team_id, prospect_ids=[prospect.pk]
-                )
-            ),
+            "not_in_greenhouse": prospect_not_in_greenhouse_yet(link=link),
             "review_url": review_queue_url(),
             "backfill_offered": _is_admin(request)
             and backfill_offered_for_prospect(prospect=prospect, link=link),

@@ -11,7 +11,7 @@ from apps.teams.access import get_for_team_or_404, team_member_required
 from .. import selectors
 from ..backfill import backfill_offered_for_prospect
 from ..models import CandidateLink, PauseVia, ProspectSyncPause, SyncRecord
-from ..not_in_greenhouse import prospects_not_in_greenhouse_yet, review_queue_url
+from ..not_in_greenhouse import prospect_not_in_greenhouse_yet, review_queue_url
 from ..pausing import prospect_sync_pause, prospect_sync_resume
 from . import request_client
 
@@ -56,9 +56,7 @@ def prospect_sync(request, pk):
             "shown_limit": CANDIDATE_MESSAGES_SHOWN,
             "truncated": len(thread_messages) == CANDIDATE_MESSAGES_SHOWN,
             "events": selectors.sync_pause_events_for_prospect(prospect=prospect)[:50],
-            "not_in_greenhouse": bool(
-                prospects_not_in_greenhouse_yet(team_id=request.team.pk, prospect_ids=[prospect.pk])
-            ),
+            "not_in_greenhouse": prospect_not_in_greenhouse_yet(link=link),
             "review_url": review_queue_url(),
             "backfill_offered": request.membership.is_admin
             and backfill_offered_for_prospect(prospect=prospect, link=link),
