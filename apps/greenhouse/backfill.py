@@ -13,9 +13,10 @@ admin may want the earlier conversation in the candidate's feed as well, within 
   only local rows: no Greenhouse call, nothing stored.
   Two facts are the dry run's only: a prospect with no candidate link yet is counted as written
   "after a lookup" (the writer looks the prospect up first; a prospect Greenhouse does not know
-  then waits, or is skipped, by the team's choice), and a message sent while its candidate's
-  sync was paused stays unwritten even when the pause has been lifted since (the pause history,
-  SyncPauseEvent, says so): a pause is a person's choice about those very messages.
+  then waits, or is skipped, by the team's choice; `backfill_lookups`, a POST, looks them up
+  now as the writer would, and the dry run is exact again), and a message sent while its
+  candidate's sync was paused stays unwritten even when the pause has been lifted since (the
+  pause history, SyncPauseEvent, says so): a pause is a person's choice about those messages.
 - `backfill_run` makes the plan again under the team's lock and releases what it would write to
   PENDING, through the same outbox: the team's lane and batches write them (the same rate
   budget, the same exactly-once rules), with the record's `backfill` set, which the writer passes
@@ -30,6 +31,7 @@ A known limit: the team's batches take records in message order, so a large back
 messages are written before the team's new ones of the same moment; the window bounds it.
 """
 
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -39,6 +41,7 @@ from django.db import transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
+from apps.core import crypto
 from apps.messaging.models import Message
 from apps.sequences.models import Prospect
 from apps.teams.models import Team
@@ -283,6 +286,77 @@ def backfill_plan(
         looked_at=len(records),
         too_many=too_many,
     )
+
+
+# --- Looking up the prospects the dry run cannot tell about --------------------------------------
+
+# The lookups run while a team admin waits on the page: a time budget, and short waits on the
+# rate budget (the same budget the notes use).
+LOOKUP_TIME_BUDGET = 20.0
+LOOKUP_MAX_RATE_WAIT = 5.0
+LOOKUP_TIMEOUT = (3.0, 10.0)
+
+
+@dataclass(frozen=True)
+class Lookups:
+    looked_up: int
+    left: int  # not looked up within the time budget
+    error: str = ""
+
+
+def backfill_lookups(
+    *,
+    team: Team,
+    since: datetime,
+    until: datetime,
+    prospect: Prospect | None = None,
+    time_budget: float = LOOKUP_TIME_BUDGET,
+) -> Lookups:
+    """Look up in Greenhouse the prospects of the window that were never looked up, the way the
+    writer does before a prospect's first note (candidates.py `candidate_resolve`, logged on the
+    prospect's oldest record of the window), so the dry run can count them exactly. A POST: it
+    stores the links, as the sync would on the first write."""
+    from .candidates import candidate_resolve
+    from .connection import harvest_client_build, harvest_error_in_plain_words
+    from .harvest.errors import HarvestError
+    from .models import SyncAttempt
+    from .outcomes import Claim, _attempt_finish
+
+    integration = GreenhouseIntegration.objects.filter(team=team).first()
+    if integration is None:
+        return Lookups(0, 0, "Greenhouse is not connected for this team.")
+    records = _in_window(
+        team_id=team.pk,
+        since=since,
+        until=until,
+        prospect_id=prospect.pk if prospect is not None else None,
+    ).exclude(prospect__greenhouse_link__isnull=False)
+    first: dict[int, SyncRecord] = {}
+    for record in records.order_by("message__created_at", "message_id")[:BACKFILL_MAX_RECORDS]:
+        first.setdefault(record.prospect_id, record)
+    deadline = time.monotonic() + time_budget
+    done = 0
+    claim: Claim | None = None
+    try:
+        client = harvest_client_build(
+            integration=integration,
+            max_rate_wait=LOOKUP_MAX_RATE_WAIT,
+            timeout=LOOKUP_TIMEOUT,
+            read_retries=0,
+        )
+        for record in first.values():
+            if time.monotonic() > deadline:
+                break
+            claim = Claim(record=record, claimed_at=timezone.now())
+            candidate_resolve(claim, client)
+            done += 1
+    except (HarvestError, crypto.SecretDecryptionError) as exc:
+        if claim is not None:  # the lookup's log row says how it ended
+            _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=str(exc))
+        return Lookups(
+            done, len(first) - done, harvest_error_in_plain_words(exc, integration=integration)
+        )
+    return Lookups(done, len(first) - done)
 
 
 # --- The run -----------------------------------------------------------------------------------

@@ -176,18 +176,18 @@ def test_a_prospect_linked_late_is_offered_and_backfilled_alone(synced, harvest_
     dry = client.get(f"/prospects/{synced.linus.pk}/sync/backfill/", {"window": "30"})
     assert dry.status_code == 200 and dry.context["plan"].write == 1
     response = client.post(
-        "/team/greenhouse/backfill/run/", {"window": "30", "prospect": synced.linus.pk}
+        "/team/greenhouse/sync/backfill/run/", {"window": "30", "prospect": synced.linus.pk}
     )
     backfill = Backfill.objects.get()
     assert response.status_code == 302
-    assert response.url == f"/team/greenhouse/backfill/{backfill.pk}/"
+    assert response.url == f"/team/greenhouse/sync/backfill/{backfill.pk}/"
     assert (backfill.scope, backfill.prospect, backfill.released) == ("prospect", synced.linus, 1)
     assert write_all().count("written") == 1
     notes = [n for n in harvest_sandbox.notes() if n["candidate_id"] == candidate["id"]]
     assert len(notes) == 1 and "Before he was in Greenhouse" in notes[0]["body"]
     page = client.get(f"/prospects/{synced.linus.pk}/sync/").content.decode()
     assert "Written by a backfill started by Ada" in page
-    detail = client.get(f"/team/greenhouse/backfill/{backfill.pk}/").content.decode()
+    detail = client.get(f"/team/greenhouse/sync/backfill/{backfill.pk}/").content.decode()
     assert "data-done>1<" in detail and "data-waiting>0<" in detail
 
 
@@ -203,26 +203,26 @@ def test_only_team_admins_of_the_team_reach_backfills_and_a_get_changes_nothing(
     recruiter.force_login(synced.rob)
     state = list(SyncRecord.objects.order_by("pk").values_list("status", "reason", "backfill"))
 
-    page = admin.get("/team/greenhouse/backfill/", {"window": "7"})
+    page = admin.get("/team/greenhouse/sync/backfill/", {"window": "7"})
     assert page.status_code == 200 and page.context["plan"].write == 3
     assert b"data-plan-rows" in page.content
-    assert admin.get("/team/greenhouse/backfill/", {"window": "date"}).status_code == 400
+    assert admin.get("/team/greenhouse/sync/backfill/", {"window": "date"}).status_code == 400
     assert list(SyncRecord.objects.order_by("pk").values_list("status", "reason", "backfill")) == (
         state
     )
     assert not Backfill.objects.exists()
-    token = admin.get("/team/greenhouse/backfill/").cookies["csrftoken"].value
+    token = admin.get("/team/greenhouse/sync/backfill/").cookies["csrftoken"].value
     dry_post = {"window": "7", "csrfmiddlewaretoken": token}
-    assert admin.post("/team/greenhouse/backfill/", dry_post).status_code == 405
+    assert admin.post("/team/greenhouse/sync/backfill/", dry_post).status_code == 405
 
     # The run: POST with CSRF only, by an admin only.
-    assert admin.post("/team/greenhouse/backfill/run/", {"window": "7"}).status_code == 403
-    assert recruiter.get("/team/greenhouse/backfill/", {"window": "7"}).status_code == 403
-    assert recruiter.post("/team/greenhouse/backfill/run/", {"window": "7"}).status_code == 403
-    assert admin.get("/team/greenhouse/backfill/run/").status_code == 405
+    assert admin.post("/team/greenhouse/sync/backfill/run/", {"window": "7"}).status_code == 403
+    assert recruiter.get("/team/greenhouse/sync/backfill/", {"window": "7"}).status_code == 403
+    assert recruiter.post("/team/greenhouse/sync/backfill/run/", {"window": "7"}).status_code == 403
+    assert admin.get("/team/greenhouse/sync/backfill/run/").status_code == 405
     assert not Backfill.objects.exists()
     response = admin.post(
-        "/team/greenhouse/backfill/run/", {"window": "7", "csrfmiddlewaretoken": token}
+        "/team/greenhouse/sync/backfill/run/", {"window": "7", "csrfmiddlewaretoken": token}
     )
     backfill = Backfill.objects.get()
     assert response.status_code == 302 and backfill.released == 3
@@ -236,10 +236,10 @@ def test_only_team_admins_of_the_team_reach_backfills_and_a_get_changes_nothing(
     MembershipFactory(team=other_team, user=other_admin, role="admin")
     eve = Client()
     eve.force_login(other_admin)
-    assert eve.get(f"/team/greenhouse/backfill/{backfill.pk}/").status_code == 404
+    assert eve.get(f"/team/greenhouse/sync/backfill/{backfill.pk}/").status_code == 404
     assert eve.get(f"/prospects/{synced.grace.pk}/sync/backfill/").status_code == 404
     response = eve.post(
-        "/team/greenhouse/backfill/run/", {"window": "7", "prospect": synced.grace.pk}
+        "/team/greenhouse/sync/backfill/run/", {"window": "7", "prospect": synced.grace.pk}
     )
     assert response.status_code == 404
     foreign = ProspectFactory(team=other_team)
@@ -253,9 +253,9 @@ def test_the_sync_settings_page_offers_a_backfill_once_sync_is_on(synced, harves
     assert b"data-backfill-offer" not in admin.get("/team/greenhouse/sync/").content
     messages_while_sync_was_off(synced)
     page = admin.get("/team/greenhouse/sync/").content.decode()
-    assert "data-backfill-offer" in page and "/team/greenhouse/backfill/" in page
+    assert "data-backfill-offer" in page and "/team/greenhouse/sync/backfill/" in page
     team_sync_turn_off(team=synced.team, by=synced.ada)
-    page = admin.get("/team/greenhouse/backfill/", {"window": "7"})
+    page = admin.get("/team/greenhouse/sync/backfill/", {"window": "7"})
     assert page.context["plan"] is None and b"turn the sync on first" in page.content
 
 
@@ -314,3 +314,39 @@ def test_support_reads_backfills_in_the_admin_and_cannot_change_them(
     assert response.status_code == 403
     backfill.refresh_from_db()
     assert backfill.window_label == "7 days"
+
+
+def test_prospects_never_looked_up_are_looked_up_on_request_and_then_counted_exactly(
+    synced, harvest_sandbox
+):
+    team_sync_turn_off(team=synced.team, by=synced.ada)
+    sms(synced, synced.grace, "Grace, never looked up")
+    sms(synced, synced.linus, "Linus, never looked up")
+    team_sync_turn_on(team=synced.team, by=synced.ada)
+    admin = Client()
+    admin.force_login(synced.ada)
+
+    plan = admin.get("/team/greenhouse/sync/backfill/", {"window": "7"}).context["plan"]
+    assert (plan.write, plan.after_lookup) == (2, 2)  # not knowable without Greenhouse
+    assert admin.get("/team/greenhouse/sync/backfill/lookup/").status_code == 405
+    recruiter = Client()
+    recruiter.force_login(synced.rob)
+    assert recruiter.post(
+        "/team/greenhouse/sync/backfill/lookup/", {"window": "7"}
+    ).status_code == (403)
+    assert not harvest_sandbox.notes()
+
+    response = admin.post("/team/greenhouse/sync/backfill/lookup/", {"window": "7"})
+    assert response.status_code == 302
+    assert response.url == "/team/greenhouse/sync/backfill/?window=7"
+    plan = admin.get(response.url).context["plan"]
+    rows = {row.prospect.first_name: row for row in plan.rows}
+    assert (plan.write, plan.after_lookup) == (1, 0)
+    assert (rows["Grace"].write, rows["Linus"].write) == (1, 0)
+    assert sum(rows["Linus"].skip.values()) + sum(rows["Linus"].wait.values()) == 1
+    assert not harvest_sandbox.notes()  # looking up writes nothing
+
+    admin.post("/team/greenhouse/sync/backfill/run/", {"window": "7"})
+    assert Backfill.objects.get().released == 1
+    assert write_all().count("written") == plan.write
+    assert len(our_notes(harvest_sandbox, GRACE)) == 1

@@ -49,13 +49,13 @@ def test_a_backfill_writes_what_its_dry_run_counted_once_within_the_budget(
 
     admin = Client()
     admin.force_login(synced.ada)
-    dry = admin.get("/team/greenhouse/backfill/", {"window": "7"})
+    dry = admin.get("/team/greenhouse/sync/backfill/", {"window": "7"})
     plan = dry.context["plan"]
     rows = {row.prospect.first_name: row for row in plan.rows}
     assert (plan.write, rows["Katherine"].skip) == (8, {Reason.CANDIDATE_PAUSED: 4})
     assert len(api_notes(harvest_sandbox)) == 3  # the dry run wrote nothing
 
-    response = admin.post("/team/greenhouse/backfill/run/", {"window": "7"})
+    response = admin.post("/team/greenhouse/sync/backfill/run/", {"window": "7"})
     backfill = Backfill.objects.get()
     assert response.status_code == 302 and backfill.released == plan.write
     records = SyncRecord.objects.filter(backfill=backfill)
@@ -74,12 +74,12 @@ def test_a_backfill_writes_what_its_dry_run_counted_once_within_the_budget(
     assert sum(w["rejected"] for w in windows) == 0, windows  # never a 429
     page = admin.get(f"/prospects/{synced.grace.pk}/sync/").content.decode()
     assert "Written by a backfill started by Ada" in page
-    detail = admin.get(f"/team/greenhouse/backfill/{backfill.pk}/").content.decode()
+    detail = admin.get(f"/team/greenhouse/sync/backfill/{backfill.pk}/").content.decode()
     assert f"data-done>{plan.write}<" in detail and "data-waiting>0<" in detail
 
     # Again: the dry run finds nothing to write, the run releases nothing, nothing is written.
-    assert admin.get("/team/greenhouse/backfill/", {"window": "7"}).context["plan"].write == 0
-    admin.post("/team/greenhouse/backfill/run/", {"window": "7"})
+    assert admin.get("/team/greenhouse/sync/backfill/", {"window": "7"}).context["plan"].write == 0
+    admin.post("/team/greenhouse/sync/backfill/run/", {"window": "7"})
     second = Backfill.objects.exclude(pk=backfill.pk).get()
     assert second.released == 0
     assert len(api_notes(harvest_sandbox)) == 3 + plan.write

@@ -9,6 +9,8 @@ a 404); recruiters see the result in each message's "why" line.
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.sequences.models import Prospect
@@ -16,6 +18,7 @@ from apps.teams.access import get_for_team_or_404, team_admin_required
 
 from .. import selectors
 from ..backfill import (
+    backfill_lookups,
     backfill_plan,
     backfill_progress,
     backfill_run,
@@ -119,6 +122,47 @@ def backfill_start(request):
     else:
         messages.info(request, "Nothing to write in this window: every message there is done.")
     return redirect("greenhouse:backfill-detail", pk=backfill.pk)
+
+
+@require_POST
+@team_admin_required
+def backfill_lookup(request):
+    """Look up the window's prospects never looked up in Greenhouse (they are, before their
+    first note, anyway), then back to the dry run of the same window, exact now."""
+    prospect = None
+    if request.POST.get("prospect"):
+        prospect = get_for_team_or_404(
+            Prospect.objects.all(), request.team, pk=request.POST["prospect"]
+        )
+    form = BackfillWindowForm(request.POST)
+    integration = selectors.greenhouse_integration_for_team(team_id=request.team.pk)
+    until = backfill_until(integration=integration, prospect=prospect)
+    url = (
+        reverse("greenhouse:prospect-backfill", args=[prospect.pk])
+        if prospect is not None
+        else reverse("greenhouse:backfill")
+    )
+    if until is None or not form.is_valid():
+        messages.error(request, "Choose a window with the sync on; nothing was looked up.")
+        return redirect(url)
+    try:
+        since, _ = form.window_of(until=until)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect(url)
+    found = backfill_lookups(team=request.team, since=since, until=until, prospect=prospect)
+    if found.error:
+        messages.error(request, f"Looked up {found.looked_up}, then: {found.error}")
+    elif found.left:
+        messages.warning(
+            request, f"Looked up {found.looked_up}; {found.left} left for lack of time: again."
+        )
+    else:
+        messages.success(request, f"Looked up {found.looked_up} prospect(s) in Greenhouse.")
+    window = {"window": form.cleaned_data["window"]}
+    if form.cleaned_data.get("since"):
+        window["since"] = form.cleaned_data["since"].isoformat()
+    return redirect(f"{url}?{urlencode(window)}")
 
 
 @require_GET
