@@ -199,3 +199,11 @@ def test_the_candidate_page_says_a_prospect_is_not_in_greenhouse_yet(team, integ
     assert "data-not-in-greenhouse" in panel
     linked = client.get(f"/prospects/{grace.pk}/sync/").content.decode()
     assert "data-not-in-greenhouse" not in linked
+
+
+def test_the_review_line_escapes_the_names_it_links(healthy, team):
+    evil = prospect(team, "<b>Eve</b>", "Unknown", "eve.unknown@example.com")
+
+    warnings = warnings_for(team, [evil])
+
+    assert warnings[-1].startswith("Not in Greenhouse yet: &lt;b&gt;Eve&lt;/b&gt; Unknown. <a href")
