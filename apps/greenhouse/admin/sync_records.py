@@ -112,7 +112,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "direction",
         ("created_at", admin.DateFieldListFilter),
     )
-    list_select_related = ("team", "prospect")
+    list_select_related = ("team", "prospect", "backfill")  # the explanation names a backfill
     # The search box takes a candidate email, a Message-ID, a provider id, a Greenhouse note or
     # candidate id, always as a whole value (see get_search_results).
     search_fields = ("note_id",)
@@ -134,6 +134,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "status",
         "reason_label",
         "explanation",
+        "backfill",
         "candidate_id",
         "note_id",
         "note_ref",
