@@ -451,12 +451,18 @@ class SyncRecord(OutboxBase):
         )
 
     @property
-    def explanation(self) -> str:
-        """Why it was (or will be) synced, skipped or held, in words people understand."""
+    def reason_explanation(self) -> str:
+        """The reason's explanation alone (no query)."""
         try:
-            text = EXPLANATIONS[Reason(self.reason)]
+            return EXPLANATIONS[Reason(self.reason)]
         except ValueError:
-            text = self.reason
+            return self.reason
+
+    @property
+    def explanation(self) -> str:
+        """Why it was (or will be) synced, skipped or held, in words people understand; with
+        the backfill that released it, if any (select_related("backfill") where it is listed)."""
+        text = self.reason_explanation
         if self.backfill_id is not None:
             text = f"{text} {self.backfill_line}"
         return text

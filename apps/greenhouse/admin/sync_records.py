@@ -112,7 +112,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "direction",
         ("created_at", admin.DateFieldListFilter),
     )
-    list_select_related = ("team", "prospect", "backfill")  # the explanation names a backfill
+    list_select_related = ("team", "prospect")
     # The search box takes a candidate email, a Message-ID, a provider id, a Greenhouse note or
     # candidate id, always as a whole value (see get_search_results).
     search_fields = ("note_id",)
@@ -175,7 +175,10 @@ class SyncRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Reason", ordering="reason")
     def reason_label(self, obj):
-        return format_html('<span title="{}">{}</span>', obj.explanation, reason_label(obj.reason))
+        # The reason's own words (a backfill is named on the record's page: no join per row).
+        return format_html(
+            '<span title="{}">{}</span>', obj.reason_explanation, reason_label(obj.reason)
+        )
 
     @admin.display(description="Note", ordering="note_id")
     def note(self, obj):
