@@ -24,24 +24,21 @@ admin may want the earlier conversation in the candidate's feed as well, within 
   HELD with that reason and goes out once its cause is fixed, like any held record. Only SKIPPED
   records are taken, each in a conditional UPDATE, so a record written (or queued) already is
   never released again: repeating a backfill writes nothing new.
-- `backfill_progress`: done, waiting, held, and the time left at the team's allowance.
-- `backfills_finish` (the sweep) marks backfills with nothing left on its way as finished.
+- backfill_progress.py: done, waiting, held, and the time left at the team's allowance; where a
+  backfill is offered; the sweep's "finished". backfill_lookups.py: the lookups a dry run asks.
 
 A known limit: the team's batches take records in message order, so a large backfill's older
 messages are written before the team's new ones of the same moment; the window bounds it.
 """
 
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 
-from apps.core import crypto
 from apps.messaging.models import Message
 from apps.sequences.models import Prospect
 from apps.teams.models import Team
@@ -57,7 +54,7 @@ from .models import (
     SyncRecord,
 )
 from .policy import CandidateMatch, Decision, Reason, Verdict, decide, reason_label
-from .selectors import sync_max_rate_per_minute, sync_state
+from .selectors import sync_state
 
 Status = SyncRecord.Status
 # The most records one backfill looks at: a longer window is refused (choose a shorter one).
@@ -288,77 +285,6 @@ def backfill_plan(
     )
 
 
-# --- Looking up the prospects the dry run cannot tell about --------------------------------------
-
-# The lookups run while a team admin waits on the page: a time budget, and short waits on the
-# rate budget (the same budget the notes use).
-LOOKUP_TIME_BUDGET = 20.0
-LOOKUP_MAX_RATE_WAIT = 5.0
-LOOKUP_TIMEOUT = (3.0, 10.0)
-
-
-@dataclass(frozen=True)
-class Lookups:
-    looked_up: int
-    left: int  # not looked up within the time budget
-    error: str = ""
-
-
-def backfill_lookups(
-    *,
-    team: Team,
-    since: datetime,
-    until: datetime,
-    prospect: Prospect | None = None,
-    time_budget: float = LOOKUP_TIME_BUDGET,
-) -> Lookups:
-    """Look up in Greenhouse the prospects of the window that were never looked up, the way the
-    writer does before a prospect's first note (candidates.py `candidate_resolve`, logged on the
-    prospect's oldest record of the window), so the dry run can count them exactly. A POST: it
-    stores the links, as the sync would on the first write."""
-    from .candidates import candidate_resolve
-    from .connection import harvest_client_build, harvest_error_in_plain_words
-    from .harvest.errors import HarvestError
-    from .models import SyncAttempt
-    from .outcomes import Claim, _attempt_finish
-
-    integration = GreenhouseIntegration.objects.filter(team=team).first()
-    if integration is None:
-        return Lookups(0, 0, "Greenhouse is not connected for this team.")
-    records = _in_window(
-        team_id=team.pk,
-        since=since,
-        until=until,
-        prospect_id=prospect.pk if prospect is not None else None,
-    ).exclude(prospect__greenhouse_link__isnull=False)
-    first: dict[int, SyncRecord] = {}
-    for record in records.order_by("message__created_at", "message_id")[:BACKFILL_MAX_RECORDS]:
-        first.setdefault(record.prospect_id, record)
-    deadline = time.monotonic() + time_budget
-    done = 0
-    claim: Claim | None = None
-    try:
-        client = harvest_client_build(
-            integration=integration,
-            max_rate_wait=LOOKUP_MAX_RATE_WAIT,
-            timeout=LOOKUP_TIMEOUT,
-            read_retries=0,
-        )
-        for record in first.values():
-            if time.monotonic() > deadline:
-                break
-            claim = Claim(record=record, claimed_at=timezone.now())
-            candidate_resolve(claim, client)
-            done += 1
-    except (HarvestError, crypto.SecretDecryptionError) as exc:
-        if claim is not None:  # the lookup's log row says how it ended
-            _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=str(exc))
-        return Lookups(
-            done, len(first) - done, harvest_error_in_plain_words(exc, integration=integration)
-        )
-    return Lookups(done, len(first) - done)
-
-
 # --- The run -----------------------------------------------------------------------------------
 
 
@@ -427,106 +353,3 @@ def backfill_run(
             )
             backfill.refresh_from_db()
     return backfill
-
-
-# --- Progress ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Progress:
-    written: int
-    waiting: int  # pending or being written
-    held: int
-    skipped: int  # the writer's fresher facts said no (a pause since, a switch-off...)
-    failed: int
-    eta: timedelta | None  # None: nothing waiting
-    rate_per_minute: float
-
-    @property
-    def done(self) -> int:
-        return self.written + self.skipped + self.failed
-
-    @property
-    def finished(self) -> bool:
-        return self.waiting == 0
-
-
-def backfill_progress(*, backfill: Backfill) -> Progress:
-    """Done, waiting and the time left, at the best rate the team's allowance gives (each note
-    is one request; a prospect not looked up yet costs one lookup more)."""
-    counts = dict(
-        SyncRecord.objects.filter(backfill=backfill)
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    waiting = counts.get(Status.PENDING, 0) + counts.get(Status.IN_PROGRESS, 0)
-    rate = sync_max_rate_per_minute()
-    eta = None
-    if waiting:
-        unlinked = (
-            SyncRecord.objects.filter(
-                backfill=backfill, status__in=(Status.PENDING, Status.IN_PROGRESS)
-            )
-            .exclude(prospect__greenhouse_link__match=CandidateMatch.ONE)
-            .values("prospect_id")
-            .distinct()
-            .count()
-        )
-        eta = timedelta(minutes=(waiting + unlinked) / rate)
-    return Progress(
-        written=counts.get(Status.WRITTEN, 0),
-        waiting=waiting,
-        held=counts.get(Status.HELD, 0),
-        skipped=counts.get(Status.SKIPPED, 0),
-        failed=counts.get(Status.FAILED, 0),
-        eta=eta,
-        rate_per_minute=rate,
-    )
-
-
-def backfills_for_team(*, team_id: int, prospect_id: int | None = None, limit: int = 10):
-    backfills = Backfill.objects.filter(team_id=team_id).select_related("prospect")
-    if prospect_id is not None:
-        backfills = backfills.filter(prospect_id=prospect_id)
-    return list(backfills[:limit])
-
-
-def backfills_finish(*, now: datetime | None = None) -> int:
-    """Mark running backfills with no record left on its way as finished (the beat's sweep).
-    Returns how many."""
-    busy = SyncRecord.objects.filter(
-        backfill_id=OuterRef("pk"), status__in=(Status.PENDING, Status.IN_PROGRESS)
-    )
-    return (
-        Backfill.objects.filter(status=Backfill.Status.RUNNING)
-        .filter(~Exists(busy))
-        .update(status=Backfill.Status.FINISHED, finished_at=now or timezone.now())
-    )
-
-
-# --- Where a backfill is offered ---------------------------------------------------------------
-
-
-def backfill_offered_for_team(*, integration: GreenhouseIntegration | None) -> bool:
-    """After sync is turned on: offered while skipped messages from before it exist."""
-    until = backfill_until(integration=integration)
-    if until is None or integration is None:
-        return False
-    return (
-        SyncRecord.objects.filter(
-            team_id=integration.team_id, status=Status.SKIPPED, message__created_at__lt=until
-        )
-        .exclude(reason__in=NEVER_BACKFILLED)
-        .exists()
-    )
-
-
-def backfill_offered_for_prospect(*, prospect: Prospect, link: CandidateLink | None) -> bool:
-    """A prospect linked late: linked to one candidate now, with messages skipped before for
-    having none."""
-    if link is None or link.match != CandidateMatch.ONE:
-        return False
-    return SyncRecord.objects.filter(
-        prospect=prospect, status=Status.SKIPPED, reason__in=LATE_LINK_REASONS
-    ).exists()

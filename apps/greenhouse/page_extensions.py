@@ -10,7 +10,7 @@ from apps.sequences.models import split_addresses
 from apps.teams.bcc import has_greenhouse_maildrop
 
 from . import maildrop, selectors
-from .backfill import backfill_offered_for_prospect
+from .backfill_progress import backfill_offered_for_prospect
 from .models import CandidateLink, ProspectSyncPause
 from .not_in_greenhouse import (
     prospect_not_in_greenhouse_yet,

@@ -10,14 +10,8 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from apps.greenhouse.backfill import (
-    PAUSED_WHEN_SENT,
-    backfill_plan,
-    backfill_progress,
-    backfill_run,
-    backfill_until,
-    backfills_finish,
-)
+from apps.greenhouse.backfill import PAUSED_WHEN_SENT, backfill_plan, backfill_run, backfill_until
+from apps.greenhouse.backfill_progress import backfill_progress, backfills_finish
 from apps.greenhouse.models import Backfill, PauseVia, SyncRecord
 from apps.greenhouse.pausing import prospect_sync_pause, prospect_sync_resume
 from apps.greenhouse.policy import Reason

@@ -3,7 +3,7 @@ dry run counted, and how far the run got (rows are written by backfill.py only).
 
 from django.contrib import admin
 
-from ..backfill import backfill_progress
+from ..backfill_progress import backfill_progress
 from ..models import Backfill
 from .base import ReadOnlyAdmin
 

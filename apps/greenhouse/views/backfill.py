@@ -17,14 +17,9 @@ from apps.sequences.models import Prospect
 from apps.teams.access import get_for_team_or_404, team_admin_required
 
 from .. import selectors
-from ..backfill import (
-    backfill_lookups,
-    backfill_plan,
-    backfill_progress,
-    backfill_run,
-    backfill_until,
-    backfills_for_team,
-)
+from ..backfill import backfill_plan, backfill_run, backfill_until
+from ..backfill_lookups import backfill_lookups
+from ..backfill_progress import backfill_progress, backfills_for_team
 from ..forms import BackfillWindowForm
 from ..models import Backfill
 

@@ -9,7 +9,7 @@ from apps.sequences.models import Prospect
 from apps.teams.access import get_for_team_or_404, team_member_required
 
 from .. import selectors
-from ..backfill import backfill_offered_for_prospect
+from ..backfill_progress import backfill_offered_for_prospect
 from ..models import CandidateLink, PauseVia, ProspectSyncPause, SyncRecord
 from ..not_in_greenhouse import prospect_not_in_greenhouse_yet, review_queue_url
 from ..pausing import prospect_sync_pause, prospect_sync_resume

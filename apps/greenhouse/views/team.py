@@ -18,7 +18,7 @@ from apps.teams.access import get_for_team_or_404, team_admin_required
 from apps.teams.models import Membership
 
 from .. import maildrop, selectors
-from ..backfill import backfill_offered_for_team, backfills_for_team
+from ..backfill_progress import backfill_offered_for_team, backfills_for_team
 from ..checklist import greenhouse_setup_checklist
 from ..connection import (
     greenhouse_connection_attempt_register,
