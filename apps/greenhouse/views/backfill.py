@@ -49,7 +49,6 @@ def _page(request, *, prospect: Prospect | None):
             "until": until,
             "form": form,
             "plan": plan,
-            "query": request.GET.urlencode(),
             "backfills": backfills_for_team(
                 team_id=request.team.pk, prospect_id=prospect.pk if prospect else None
             ),
