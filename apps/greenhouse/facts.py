@@ -51,8 +51,10 @@ def _facts(
     integration: GreenhouseIntegration | None,
     paused: bool,
     earlier_inbound: bool | None = None,
+    backfill: bool = False,
 ) -> SyncFacts:
-    """`earlier_inbound`: given when already known (the batch's fast path loads it for all)."""
+    """`earlier_inbound`: given when already known (the batch's fast path loads it for all).
+    `backfill`: a backfill released the record (its `backfill` is set, backfill.py)."""
     thread = message.thread
     if earlier_inbound is None:
         earlier_inbound = (
@@ -79,6 +81,7 @@ def _facts(
             integration and integration.maildrop_overlap == MaildropOverlap.SKIP_SYNC_NOTE
         ),
         greenhouse_unreachable=bool(integration and integration.unreachable_since),
+        backfill=backfill,
     )
 
 

@@ -124,3 +124,41 @@ class SyncLogFilterForm(forms.Form):
         status.choices = everything + list(SyncRecord.Status.choices)
         reason.choices = everything + [(reason.value, reason.label) for reason in EXPLANATIONS]
         channel.choices = everything + list(Channel.choices)
+
+
+class BackfillWindowForm(forms.Form):
+    """A backfill's window (GET for the dry run, POST for the run): a number of days before the
+    window's end, or a date."""
+
+    window = forms.ChoiceField(
+        label="Messages from",
+        choices=[
+            ("7", "the last 7 days before"),
+            ("30", "the last 30 days before"),
+            ("90", "the last 90 days before"),
+            ("date", "a date on"),
+        ],
+        initial="30",
+        widget=forms.RadioSelect,
+    )
+    since = forms.DateField(
+        label="Date",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="With “a date on”: messages from the start of this day.",
+    )
+
+    def clean(self):
+        data = super().clean() or {}
+        if data.get("window") == "date" and not data.get("since"):
+            self.add_error("since", "Choose the date the window starts on.")
+        return data
+
+    def window_of(self, *, until):
+        """(since, label) for the window ending at `until`; raises ValidationError."""
+        from .backfill import backfill_window
+
+        data = self.cleaned_data
+        if data["window"] == "date":
+            return backfill_window(until=until, since_date=data["since"])
+        return backfill_window(until=until, days=int(data["window"]))

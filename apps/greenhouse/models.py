@@ -120,7 +120,7 @@ class GreenhouseIntegration(models.Model):
     )
     sync_enabled_at = models.DateTimeField(null=True, blank=True, editable=False)
     sync_on = models.BooleanField("sync on", default=False, editable=False)
-    # Messages from before this moment are never synced (no backfill of old conversations).
+    # Messages from before this moment are not synced, unless a team admin backfills them.
     sync_on_since = models.DateTimeField(null=True, blank=True, editable=False)
     sync_changed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -406,6 +406,16 @@ class SyncRecord(OutboxBase):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     written_at = models.DateTimeField(null=True, blank=True)
+    # The backfill that released this record (a message from before sync could write it), if
+    # any: the explanation says so, and the writer tells the policy (backfill.py).
+    backfill = models.ForeignKey(
+        "greenhouse.Backfill",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="records",
+        editable=False,
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -441,12 +451,38 @@ class SyncRecord(OutboxBase):
         )
 
     @property
-    def explanation(self) -> str:
-        """Why it was (or will be) synced, skipped or held, in words people understand."""
+    def reason_explanation(self) -> str:
+        """The reason's explanation alone (no query)."""
         try:
             return EXPLANATIONS[Reason(self.reason)]
         except ValueError:
             return self.reason
+
+    @property
+    def explanation(self) -> str:
+        """Why it was (or will be) synced, skipped or held, in words people understand; with
+        the backfill that released it, if any (select_related("backfill") where it is listed)."""
+        text = self.reason_explanation
+        if self.backfill_id is not None:
+            text = f"{text} {self.backfill_line}"
+        return text
+
+    @property
+    def backfill_line(self) -> str:
+        """What the backfill that released this record adds to its explanation ("")."""
+        if self.backfill_id is None:
+            return ""
+        backfill = self.backfill
+        if backfill is None:
+            return ""
+        when = f"{timezone.localtime(backfill.created_at):%Y-%m-%d %H:%M}"
+        who = f" by {backfill.requested_by_name}" if backfill.requested_by_name else ""
+        done = {
+            self.Status.WRITTEN.value: "Written by a backfill",
+            self.Status.SKIPPED.value: "Looked at again by a backfill",
+            self.Status.HELD.value: "Held for a backfill",
+        }.get(str(self.status), "Queued by a backfill")
+        return f"{done} started{who} on {when}: the message is from before it could be synced."
 
 
 class SyncAttempt(models.Model):
@@ -558,4 +594,6 @@ class SyncLane(models.Model):
 
 # The switch history is a model of its own module (switch_history.py says why); imported here so
 # that `from .models import SwitchEvent` works like every other model of the app.
+# The same for backfills (backfill_models.py).
+from .backfill_models import Backfill  # noqa: E402, F401
 from .switch_history import SwitchEvent  # noqa: E402, F401

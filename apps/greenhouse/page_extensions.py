@@ -10,7 +10,13 @@ from apps.sequences.models import split_addresses
 from apps.teams.bcc import has_greenhouse_maildrop
 
 from . import maildrop, selectors
+from .backfill_progress import backfill_offered_for_prospect
 from .models import CandidateLink, ProspectSyncPause
+from .not_in_greenhouse import (
+    prospect_not_in_greenhouse_yet,
+    prospects_not_in_greenhouse_yet,
+    review_queue_url,
+)
 
 
 def register_nav() -> None:
@@ -60,9 +66,18 @@ def prospect_sync_panel(request, *, prospect) -> str:
             "unmapped": selectors.prospect_unmapped_recruiters(
                 integration=integration, prospect=prospect
             ),
+            "not_in_greenhouse": prospect_not_in_greenhouse_yet(link=link),
+            "review_url": review_queue_url(),
+            "backfill_offered": _is_admin(request)
+            and backfill_offered_for_prospect(prospect=prospect, link=link),
         },
         request=request,
     )
+
+
+def _is_admin(request) -> bool:
+    membership = getattr(request, "membership", None)
+    return bool(membership is not None and membership.is_admin)
 
 
 @panel("thread.detail")
@@ -143,3 +158,32 @@ def sequence_bcc_overlap(request, *, sequence) -> str:
 @panel("sequence.enroll")
 def sequence_enroll_overlap(request, *, sequence) -> str:
     return _maildrop_overlap(request, team_id=sequence.team_id, bcc=sequence.bcc, where="enroll")
+
+
+# How many names the enrollment page lists of the prospects not in Greenhouse yet.
+NOT_IN_GREENHOUSE_NAMED = 20
+
+
+@panel("sequence.enroll")
+def sequence_enroll_not_in_greenhouse(request, *, sequence) -> str:
+    """The prospects offered for enrollment who are not in Greenhouse yet (issue 15, item 5):
+    their messages will wait for a candidate, and the review queue settles them."""
+    from apps.sequences.selectors import prospects_not_enrolled
+
+    integration = selectors.greenhouse_integration_for_team(team_id=sequence.team_id)
+    if integration is None:
+        return ""
+    offered = prospects_not_enrolled(sequence=sequence).order_by()
+    ids = prospects_not_in_greenhouse_yet(
+        team_id=sequence.team_id, prospect_ids=offered.values_list("pk", flat=True)
+    )
+    if not ids:
+        return ""
+    named = list(
+        offered.filter(pk__in=ids).order_by("last_name", "first_name")[:NOT_IN_GREENHOUSE_NAMED]
+    )
+    return render_to_string(
+        "greenhouse/_enroll_not_in_greenhouse.html",
+        {"prospects": named, "more": len(ids) - len(named), "review_url": review_queue_url()},
+        request=request,
+    )

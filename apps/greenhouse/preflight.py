@@ -2,12 +2,17 @@
 address, look them up in Greenhouse so the recruiter learns who would get an empty profile.
 It runs while the recruiter waits, so it has a time budget and does not wait long on the rate
 budget; it answers on the sequences app's `enrollment_preflight` signal (signals.py).
+The prospects it finds unknown, and those the sync already knows are not in Greenhouse yet, are
+named once more with a link to the review queue (not_in_greenhouse.py), where a person links,
+creates or ignores them before Maildrop makes an empty profile.
 """
 
 import logging
 import time
 
 from django.db.models import prefetch_related_objects
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
 from apps.core import crypto
 from apps.teams.bcc import has_greenhouse_maildrop
@@ -15,6 +20,7 @@ from apps.teams.bcc import has_greenhouse_maildrop
 from .connection import harvest_client_build, harvest_error_in_plain_words
 from .harvest.errors import HarvestError
 from .models import GreenhouseIntegration
+from .not_in_greenhouse import prospects_not_in_greenhouse_yet, review_queue_url
 from .selectors import greenhouse_integration_for_team
 
 logger = logging.getLogger(__name__)
@@ -46,7 +52,8 @@ def greenhouse_enrollment_preflight(*, sequence, prospects) -> list[str]:
         ]
     prospects = list(prospects)
     prefetch_related_objects(prospects, "emails")
-    warnings = []
+    warnings: list[str] = []
+    unknown: list = []  # prospects no address of which Greenhouse knows, as found now
     unchecked = 0
     deadline = time.monotonic() + PREFLIGHT_TIME_BUDGET
     try:
@@ -73,6 +80,7 @@ def greenhouse_enrollment_preflight(*, sequence, prospects) -> list[str]:
                     "the address we send to. Greenhouse would create an empty profile."
                 )
             else:
+                unknown.append(prospect)
                 warnings.append(
                     f"{prospect.full_name} ({addresses[0]}) has no Greenhouse candidate. "
                     "Greenhouse would create an empty profile."
@@ -90,4 +98,24 @@ def greenhouse_enrollment_preflight(*, sequence, prospects) -> list[str]:
         warnings.append(
             f"{unchecked} more prospects could not be checked in time. " + unknown_outcome
         )
+    if review := _review_queue_line(sequence.team_id, prospects, unknown):
+        warnings.append(review)
     return warnings
+
+
+def _review_queue_line(team_id: int, prospects: list, unknown: list) -> SafeString | None:
+    """One line naming the prospects not in Greenhouse yet (found unknown now, or known so by
+    the sync) with the review queue's link; None when there is none. Names are escaped."""
+    waiting = prospects_not_in_greenhouse_yet(
+        team_id=team_id, prospect_ids=[p.pk for p in prospects]
+    )
+    found = {p.pk for p in unknown}
+    named = [p for p in prospects if p.pk in found or p.pk in waiting]
+    if not named:
+        return None
+    return format_html(
+        'Not in Greenhouse yet: {}. <a href="{}">Review queue →</a> to link, create or ignore '
+        "them before you enroll.",
+        ", ".join(p.full_name for p in named),
+        review_queue_url(),
+    )

@@ -167,7 +167,7 @@ def sync_records_for_prospect(*, prospect):
     """A prospect's sync log, newest message first ("why was this synced or skipped?")."""
     return (
         SyncRecord.objects.filter(prospect=prospect)
-        .select_related("message", "thread")
+        .select_related("message", "thread", "backfill")
         .order_by("-message__created_at", "-message_id")
     )
 
@@ -243,7 +243,7 @@ def sync_log(*, team_id: int, filters: SyncLogFilters) -> QuerySet[SyncRecord]:
     if filters.q:
         records = records.filter(sync_record_search(filters.q, team_id=team_id))
     return (
-        records.select_related("message", "prospect", "thread")
+        records.select_related("message", "prospect", "thread", "backfill")
         .defer("message__body_text", "message__body_html", "message__references")
         .order_by("-id")
     )
@@ -389,7 +389,19 @@ def sync_waiting_by_team() -> dict[int, dict[str, int]]:
 
 
 def sync_records_by_message(*, message_ids) -> dict[int, SyncRecord]:
-    records = SyncRecord.objects.filter(message_id__in=list(message_ids)).only(
-        "id", "message_id", "status", "reason", "note_id", "candidate_id", "last_error"
+    records = (
+        SyncRecord.objects.filter(message_id__in=list(message_ids))
+        .select_related("backfill")
+        .only(
+            "id",
+            "message_id",
+            "status",
+            "reason",
+            "note_id",
+            "candidate_id",
+            "last_error",
+            "backfill__created_at",
+            "backfill__requested_by_name",
+        )
     )
     return {record.message_id: record for record in records}

@@ -70,6 +70,10 @@ def sync_records_sweep(
     counts.update(gave_up=result.gave_up, rescued=result.rescued)
     counts["queued"] = sync_lanes_sweep(now=now, lease=lease)  # teams whose lane was queued
     counts["bot_notices"] = bot_notices_sweep(now=now, stale_after=stale_after, lease=lease)
+    # Backfills (backfill.py) whose records are all done: finished (their pages say so anyway).
+    from .backfill_progress import backfills_finish
+
+    counts["backfills_finished"] = backfills_finish(now=now)
     return counts
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import candidate, pause, team
+from .views import backfill, candidate, pause, team
 
 app_name = "greenhouse"
 urlpatterns = [
@@ -14,6 +14,14 @@ urlpatterns = [
     path("team/greenhouse/users/<int:user_id>/reset/", team.user_mapping_reset, name="user-reset"),
     path("team/greenhouse/log/", team.sync_log, name="log"),
     path("team/greenhouse/log/<int:pk>/retry/", team.sync_record_retry, name="record-retry"),
+    # Team admins: backfills (the dry run is a GET that changes nothing; the run a POST).
+    path("team/greenhouse/sync/backfill/", backfill.backfill_team, name="backfill"),
+    path("team/greenhouse/sync/backfill/run/", backfill.backfill_start, name="backfill-run"),
+    path("team/greenhouse/sync/backfill/lookup/", backfill.backfill_lookup, name="backfill-lookup"),
+    path(
+        "team/greenhouse/sync/backfill/<int:pk>/", backfill.backfill_detail, name="backfill-detail"
+    ),
+    path("prospects/<int:pk>/sync/backfill/", backfill.backfill_prospect, name="prospect-backfill"),
     # Recruiters: a candidate's messages with their sync status, and the pause switch.
     path("prospects/<int:pk>/sync/", candidate.prospect_sync, name="prospect-sync"),
     path("prospects/<int:pk>/sync/pause/", candidate.prospect_pause, name="prospect-pause"),

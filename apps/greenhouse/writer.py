@@ -180,7 +180,12 @@ def _write(claim: Claim) -> str:
     message.thread = record.thread
     integration = GreenhouseIntegration.objects.filter(team_id=record.team_id).first()
     claim.integration = integration
-    facts = _facts(message=message, integration=integration, paused=_is_paused(record.prospect_id))
+    facts = _facts(
+        message=message,
+        integration=integration,
+        paused=_is_paused(record.prospect_id),
+        backfill=record.backfill_id is not None,
+    )
     verdict = decide(facts)
     if verdict.decision == Decision.SKIP and _may_have_posted(record):
         return _skip_after_possible_post(claim, verdict)

@@ -12,6 +12,7 @@ from apps.greenhouse.switches import team_note_visibility_set
 from apps.messaging.models import Channel
 from tests.fixtures.staff import log_in_staff
 from tests.greenhouse.factories import (
+    BackfillFactory,
     BotNoticeFactory,
     CandidateLinkFactory,
     GreenhouseIntegrationFactory,
@@ -59,7 +60,8 @@ def world(db):
     integration = GreenhouseIntegrationFactory(team=team)
     GreenhouseUserMappingFactory(integration=integration, user=membership.user)
     # The sync's models: a record with an attempt, a bot notice, a candidate link, a pause.
-    record = SyncRecordFactory(message=message)
+    backfill = BackfillFactory(team=team, requested_by=membership.user)
+    record = SyncRecordFactory(message=message, backfill=backfill)
     SyncAttemptFactory(record=record)
     BotNoticeFactory(thread=thread)
     CandidateLinkFactory(prospect=enrollment.prospect)

@@ -4,6 +4,7 @@ import factory
 from django.utils import timezone
 
 from apps.greenhouse.models import (
+    Backfill,
     BotNotice,
     CandidateLink,
     GreenhouseIntegration,
@@ -103,3 +104,15 @@ class CandidateLinkFactory(factory.django.DjangoModelFactory):
     match = CandidateMatch.ONE
     candidate_ids_seen = factory.LazyAttribute(lambda link: [link.candidate_id])
     resolved_at = factory.LazyFunction(timezone.now)
+
+
+class BackfillFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Backfill
+
+    team = factory.SubFactory(TeamFactory)
+    scope = Backfill.Scope.TEAM
+    until = factory.LazyFunction(timezone.now)
+    since = factory.LazyAttribute(lambda b: b.until - timedelta(days=30))
+    window_label = "30 days"
+    requested_by_name = "Ada Admin"

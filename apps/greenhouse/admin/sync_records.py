@@ -134,6 +134,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "status",
         "reason_label",
         "explanation",
+        "backfill",
         "candidate_id",
         "note_id",
         "note_ref",
@@ -174,7 +175,10 @@ class SyncRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Reason", ordering="reason")
     def reason_label(self, obj):
-        return format_html('<span title="{}">{}</span>', obj.explanation, reason_label(obj.reason))
+        # The reason's own words (a backfill is named on the record's page: no join per row).
+        return format_html(
+            '<span title="{}">{}</span>', obj.reason_explanation, reason_label(obj.reason)
+        )
 
     @admin.display(description="Note", ordering="note_id")
     def note(self, obj):

@@ -9,7 +9,9 @@ from apps.sequences.models import Prospect
 from apps.teams.access import get_for_team_or_404, team_member_required
 
 from .. import selectors
+from ..backfill_progress import backfill_offered_for_prospect
 from ..models import CandidateLink, PauseVia, ProspectSyncPause, SyncRecord
+from ..not_in_greenhouse import prospect_not_in_greenhouse_yet, review_queue_url
 from ..pausing import prospect_sync_pause, prospect_sync_resume
 from . import request_client
 
@@ -54,6 +56,10 @@ def prospect_sync(request, pk):
             "shown_limit": CANDIDATE_MESSAGES_SHOWN,
             "truncated": len(thread_messages) == CANDIDATE_MESSAGES_SHOWN,
             "events": selectors.sync_pause_events_for_prospect(prospect=prospect)[:50],
+            "not_in_greenhouse": prospect_not_in_greenhouse_yet(link=link),
+            "review_url": review_queue_url(),
+            "backfill_offered": request.membership.is_admin
+            and backfill_offered_for_prospect(prospect=prospect, link=link),
         },
     )
 

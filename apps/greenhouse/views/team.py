@@ -18,6 +18,7 @@ from apps.teams.access import get_for_team_or_404, team_admin_required
 from apps.teams.models import Membership
 
 from .. import maildrop, selectors
+from ..backfill_progress import backfill_offered_for_team, backfills_for_team
 from ..checklist import greenhouse_setup_checklist
 from ..connection import (
     greenhouse_connection_attempt_register,
@@ -229,6 +230,8 @@ def sync_settings(request):
             "maildrop_consequences": maildrop.CONSEQUENCES,
             "maildrop_to_keep_private": maildrop.TO_KEEP_EMAILS_PRIVATE,
             "maildrop_sequences": selectors.sequences_bcc_maildrop(team_id=request.team.pk),
+            "backfill_offered": backfill_offered_for_team(integration=integration),
+            "backfills": backfills_for_team(team_id=request.team.pk, limit=3),
         },
         status=status,
     )
