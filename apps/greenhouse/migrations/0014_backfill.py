@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('greenhouse', '0012_unknown_recipients'),
+        ('greenhouse', '0013_reasons_of_issue_16'),
         ('sequences', '0005_prospect_name_search'),
         ('teams', '0001_initial'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
