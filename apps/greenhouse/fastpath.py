@@ -170,6 +170,7 @@ def _common_head(
             integration=integration,
             paused=record.prospect_id in paused,
             earlier_inbound=earlier,
+            now=now,
         )
         verdict = decide(replace(facts, candidate_match=CandidateMatch.ONE))
         if verdict.decision != Decision.SYNC:
