@@ -3,7 +3,25 @@ from typing import cast
 from django import forms
 
 from .connection import CREDENTIAL_CHANGE_MESSAGE
-from .models import MaildropOverlap, NoteVisibility
+from .models import GreenhouseIntegration, MaildropOverlap, NoteVisibility
+from .switches import WAITING_DAYS_MAX, WAITING_DAYS_MIN
+
+# What "create them in Greenhouse" risks, said where a team admin chooses it (issue 15).
+CREATE_RISK = (
+    "Creating candidates risks duplicates: someone who is already in Greenhouse under another "
+    "email address (a work address, an old one) gets a second, nearly empty profile, and family, "
+    "referrers or colleagues you email from a sequence become candidates too. Every address of "
+    "the prospect is searched first, but Greenhouse cannot match what it does not have."
+)
+UNKNOWN_RECIPIENTS_HELP = {
+    "wait": (
+        "Their messages wait. The app looks them up again (2 min, 10 min, 1 h, 6 h, then daily) "
+        "and writes every waiting message, in order and with its original date, once the "
+        "candidate appears; a person can link or create them in the review queue."
+    ),
+    "create": CREATE_RISK,
+    "skip": "Their messages are never written, as before: the first exchange is lost.",
+}
 
 PUBLIC_WARNING = (
     "All private communication with candidates will start getting written to the Greenhouse "
@@ -24,6 +42,20 @@ class SyncSettingsForm(forms.Form):
         choices=MaildropOverlap.choices,
         widget=forms.RadioSelect,
         required=False,  # not sent: the team's choice stays as it is
+    )
+    # Issue 15. Not sent: the team's choice stays as it is.
+    unknown_recipients = forms.ChoiceField(
+        label="Recipients not in Greenhouse",
+        choices=GreenhouseIntegration._meta.get_field("unknown_recipients").choices,
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    waiting_days = forms.IntegerField(
+        label="Days to wait for a candidate to appear in Greenhouse",
+        min_value=WAITING_DAYS_MIN,
+        max_value=WAITING_DAYS_MAX,
+        required=False,
+        help_text=f"From {WAITING_DAYS_MIN} to {WAITING_DAYS_MAX} days, counted from each message.",
     )
 
 

@@ -32,6 +32,7 @@ from ..connection import (
 )
 from ..forms import (
     PUBLIC_WARNING,
+    UNKNOWN_RECIPIENTS_HELP,
     ConnectionForm,
     SyncLogFilterForm,
     SyncSettingsForm,
@@ -45,6 +46,7 @@ from ..switches import (
     team_note_visibility_set,
     team_sync_turn_off,
     team_sync_turn_on,
+    team_unknown_recipients_set,
 )
 
 
@@ -181,6 +183,8 @@ def sync_settings(request):
             "sync_on": integration.sync_on,
             "note_visibility": integration.note_visibility,
             "maildrop_overlap": integration.maildrop_overlap,
+            "unknown_recipients": integration.unknown_recipients,
+            "waiting_days": integration.waiting_days,
         }
         form = SyncSettingsForm(request.POST or None, initial=initial)
         if request.method == "POST":
@@ -195,6 +199,15 @@ def sync_settings(request):
                     if overlap and overlap != integration.maildrop_overlap:
                         team_maildrop_overlap_set(
                             team=request.team, choice=overlap, by=request.user
+                        )
+                    unknown = data["unknown_recipients"] or integration.unknown_recipients
+                    days = data["waiting_days"] or integration.waiting_days
+                    if (unknown, days) != (
+                        integration.unknown_recipients,
+                        integration.waiting_days,
+                    ):
+                        team_unknown_recipients_set(
+                            team=request.team, choice=unknown, waiting_days=days, by=request.user
                         )
                     if data["sync_on"] and not integration.sync_on:
                         team_sync_turn_on(team=request.team, by=request.user)
@@ -229,6 +242,7 @@ def sync_settings(request):
             "maildrop_consequences": maildrop.CONSEQUENCES,
             "maildrop_to_keep_private": maildrop.TO_KEEP_EMAILS_PRIVATE,
             "maildrop_sequences": selectors.sequences_bcc_maildrop(team_id=request.team.pk),
+            "unknown_recipients_help": UNKNOWN_RECIPIENTS_HELP,
         },
         status=status,
     )
