@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from apps.core import crypto
 from apps.messaging.addressing import thread_id_from_reply_address
-from apps.messaging.models import Channel
+from apps.messaging.models import Channel, Message
 
 from .candidates import candidate_resolve as _candidate_resolve
 from .connection import (
@@ -326,10 +326,12 @@ def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
         name = unmapped_author.get_full_name() or unmapped_author.get_username()
         sender = sender_line(name=name, email=unmapped_author.email, direction=message.direction)
     dated = ""
-    if timezone.now() - message.created_at >= timedelta(
-        seconds=settings.GREENHOUSE_NOTE_DATED_AFTER
-    ):
-        dated = dated_line(at=message.created_at, direction=message.direction)
+    # When it went out or came in (the message's own time, else when it was recorded).
+    at = (
+        message.sent_at if message.direction == Message.Direction.OUTBOUND else message.received_at
+    ) or message.created_at
+    if timezone.now() - at >= timedelta(seconds=settings.GREENHOUSE_NOTE_DATED_AFTER):
+        dated = dated_line(at=at, direction=message.direction)
     if message.channel == Channel.SMS:
         return sms_note(
             from_number=message.from_address,

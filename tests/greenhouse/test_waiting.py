@@ -117,9 +117,8 @@ def test_when_the_candidate_appears_every_waiting_message_is_written_in_order_wi
         sync_on_since=hour_ago - timedelta(hours=1)
     )
     for n, record in enumerate(records):
-        Message.objects.filter(pk=record.message_id).update(
-            created_at=hour_ago + timedelta(seconds=n)
-        )
+        sent = hour_ago + timedelta(seconds=n)
+        Message.objects.filter(pk=record.message_id).update(created_at=sent, sent_at=sent)
     linus = harvest_sandbox.add_candidate(first_name="Linus", last_name="Unknown", emails=[LINUS])
     lookup = ProspectLookup.objects.get()
     make_due(lookup)
