@@ -46,7 +46,10 @@ class SyncSettingsForm(forms.Form):
     # Issue 15. Not sent: the team's choice stays as it is.
     unknown_recipients = forms.ChoiceField(
         label="Recipients not in Greenhouse",
-        choices=GreenhouseIntegration._meta.get_field("unknown_recipients").choices,
+        choices=cast(
+            "list[tuple[str, str]]",
+            GreenhouseIntegration._meta.get_field("unknown_recipients").choices,
+        ),
         widget=forms.RadioSelect,
         required=False,
     )
