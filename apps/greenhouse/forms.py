@@ -1,6 +1,7 @@
 from typing import cast
 
 from django import forms
+from django.conf import settings
 
 from .connection import CREDENTIAL_CHANGE_MESSAGE
 from .models import GreenhouseIntegration, MaildropOverlap, NoteVisibility
@@ -13,15 +14,31 @@ CREATE_RISK = (
     "referrers or colleagues you email from a sequence become candidates too. Every address of "
     "the prospect is searched first, but Greenhouse cannot match what it does not have."
 )
-UNKNOWN_RECIPIENTS_HELP = {
-    "wait": (
-        "Their messages wait. The app looks them up again (2 min, 10 min, 1 h, 6 h, then daily) "
-        "and writes every waiting message, in order and with its original date, once the "
-        "candidate appears; a person can link or create them in the review queue."
-    ),
-    "create": CREATE_RISK,
-    "skip": "Their messages are never written, as before: the first exchange is lost.",
-}
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
+    return f"{seconds:g} s"
+
+
+def unknown_recipients_help() -> dict[str, str]:
+    """What each choice does, with the re-lookup schedule as this server runs it."""
+    delays = [_duration(s) for s in settings.GREENHOUSE_WAITING_LOOKUP_SCHEDULE]
+    last = "day" if delays[-1] == "1 day" else delays[-1]
+    schedule = ", ".join(delays[:-1]) + f", then every {last}" if len(delays) > 1 else ""
+    return {
+        "wait": (
+            f"Their messages wait. The app looks them up again ({schedule or delays[0]}) and "
+            "writes every waiting message, in order and with its original date, once the "
+            "candidate appears; a person can link or create them in the review queue."
+        ),
+        "create": CREATE_RISK,
+        "skip": "Their messages are never written, as before: the first exchange is lost.",
+    }
+
 
 PUBLIC_WARNING = (
     "All private communication with candidates will start getting written to the Greenhouse "

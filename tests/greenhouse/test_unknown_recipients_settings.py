@@ -21,7 +21,8 @@ Status = SyncRecord.Status
 BASE = {"sync_on": "on", "note_visibility": "public", "maildrop_overlap": "skip_sync_note"}
 
 
-def test_the_page_offers_the_three_choices_with_the_duplicate_risk_stated(client, synced):
+def test_the_page_offers_the_three_choices_with_the_duplicate_risk_stated(client, synced, settings):
+    settings.GREENHOUSE_WAITING_LOOKUP_SCHEDULE = [120, 600, 3600, 21600, 86400]
     client.force_login(synced.ada)
     page = unescape(client.get(reverse("greenhouse:settings")).content.decode())
     assert "Recipients not in Greenhouse" in page
@@ -29,6 +30,7 @@ def test_the_page_offers_the_three_choices_with_the_duplicate_risk_stated(client
     assert "Create them in Greenhouse (after checking every email)" in page
     assert "Skip their messages" in page
     assert CREATE_RISK in page and "Duplicate risk:" in page
+    assert "looks them up again (2 min, 10 min, 1 h, 6 h, then every day)" in page
     assert 'name="waiting_days" value="30"' in page
     integration = GreenhouseIntegration.objects.get(pk=synced.integration.pk)
     assert (integration.unknown_recipients, integration.waiting_days) == ("wait", 30)

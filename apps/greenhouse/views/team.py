@@ -32,11 +32,11 @@ from ..connection import (
 )
 from ..forms import (
     PUBLIC_WARNING,
-    UNKNOWN_RECIPIENTS_HELP,
     ConnectionForm,
     SyncLogFilterForm,
     SyncSettingsForm,
     UserMappingForm,
+    unknown_recipients_help,
 )
 from ..harvest.errors import HarvestError
 from ..models import GreenhouseIntegration, NoteVisibility, SyncRecord
@@ -242,7 +242,7 @@ def sync_settings(request):
             "maildrop_consequences": maildrop.CONSEQUENCES,
             "maildrop_to_keep_private": maildrop.TO_KEEP_EMAILS_PRIVATE,
             "maildrop_sequences": selectors.sequences_bcc_maildrop(team_id=request.team.pk),
-            "unknown_recipients_help": UNKNOWN_RECIPIENTS_HELP,
+            "unknown_recipients_help": unknown_recipients_help(),
         },
         status=status,
     )
