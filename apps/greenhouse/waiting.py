@@ -37,6 +37,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core import crypto
+from apps.core.outbox import SWEEP_BATCH
 
 from .candidates import candidate_links_expire, candidate_resolve
 from .connection import harvest_client_build
@@ -173,6 +174,7 @@ def prospect_lookups_sweep(
     """The sweeper's part: expire what waited too long, then rescue lookups of dead workers and
     queue the due ones (the outbox's sweep)."""
     expired = waiting_expire(now=now)
+    scheduled = _orphans_schedule(now=now)
     result = ProspectLookup.sweep(
         now=now,
         stale_after=stale_after,
@@ -181,7 +183,33 @@ def prospect_lookups_sweep(
         gave_up_error="The worker stopped while looking this prospect up, too many times.",
         rescued_error="The worker stopped while looking this prospect up; looking again.",
     )
-    return {"expired": expired, "lookups_queued": result.queued, "lookups_rescued": result.rescued}
+    return {
+        "expired": expired,
+        "lookups_scheduled": scheduled,
+        "lookups_queued": result.queued,
+        "lookups_rescued": result.rescued,
+    }
+
+
+def _orphans_schedule(*, now: datetime) -> int:
+    """Waiting messages whose prospect has no re-lookup on its way (one held while the last
+    lookup was ending, or a lookup given up after its workers died) get one."""
+    active = ProspectLookup.objects.filter(
+        status__in=(LookupStatus.PENDING, LookupStatus.LOOKING)
+    ).values("prospect_id")
+    orphans = (
+        SyncRecord.objects.filter(status=Status.HELD, reason=WAITING_REASON)
+        .exclude(prospect_id__in=active)
+        .order_by()
+        .values_list("team_id", "prospect_id")
+        .distinct()[:SWEEP_BATCH]
+    )
+    count = 0
+    for team_id, prospect_id in orphans:
+        with transaction.atomic():
+            prospect_lookup_schedule(team_id=team_id, prospect_id=prospect_id, now=now)
+        count += 1
+    return count
 
 
 # --- The lookup ----------------------------------------------------------------------------------

@@ -279,3 +279,54 @@ def test_a_person_retrying_looks_up_at_once(synced, harvest_sandbox):
     assert sync_records_retry(records=SyncRecord.objects.filter(pk__in=[r.pk for r in records]))
     assert write_all() == ["written"] * 2
     assert searches(harvest_sandbox)[searched:] == [LINUS]
+
+
+def test_greenhouse_errors_are_retried_a_few_times_then_the_schedule_goes_on(
+    synced, harvest_sandbox, settings
+):
+    settings.GREENHOUSE_WAITING_LOOKUP_MAX_ATTEMPTS = 3
+    waiting_for_linus(synced, count=1)
+    lookup = ProspectLookup.objects.get()
+    harvest_sandbox.set_faults(error_rate=1.0, error_status=503)
+
+    outcomes = []
+    for _ in range(3):
+        make_due(lookup)
+        outcomes.append(prospect_lookup_run(lookup_id=lookup.pk))
+
+    assert outcomes == ["retry", "retry", "gave up"]
+    lookup.refresh_from_db()
+    assert (lookup.status, lookup.step, lookup.attempts) == ("pending", 0, 0)
+    assert lookup.next_attempt_at > timezone.now() + timedelta(seconds=119)
+    assert "Gave up on this lookup after 3 tries" in lookup.last_error
+    harvest_sandbox.set_faults(error_rate=0.0)
+    make_due(lookup)
+    assert prospect_lookup_run(lookup_id=lookup.pk) == "not found"
+
+
+def test_a_waiting_message_whose_prospect_has_no_lookup_gets_one_from_the_sweep(
+    synced, harvest_sandbox
+):
+    waiting_for_linus(synced, count=2)
+    ProspectLookup.objects.all().delete()  # e.g. held while the last lookup was ending
+
+    counts = sync_records_sweep()
+
+    assert counts["lookups_scheduled"] == 1
+    lookup = ProspectLookup.objects.get()
+    assert lookup.prospect == synced.linus and lookup.status == ProspectLookup.Status.PENDING
+    assert sync_records_sweep()["lookups_scheduled"] == 0
+
+
+def test_a_lookup_whose_worker_died_is_taken_back_by_the_sweep(synced, harvest_sandbox):
+    waiting_for_linus(synced, count=1)
+    lookup = ProspectLookup.objects.get()
+    long_ago = timezone.now() - timedelta(hours=1)
+    ProspectLookup.objects.filter(pk=lookup.pk).update(
+        status=ProspectLookup.Status.LOOKING, claimed_at=long_ago, attempts=1
+    )
+
+    counts = sync_records_sweep()
+
+    assert counts["lookups_rescued"] == 1
+    assert prospect_lookup_run(lookup_id=lookup.pk) == "not found"
