@@ -330,3 +330,15 @@ def test_a_lookup_whose_worker_died_is_taken_back_by_the_sweep(synced, harvest_s
 
     assert counts["lookups_rescued"] == 1
     assert prospect_lookup_run(lookup_id=lookup.pk) == "not found"
+
+
+def test_support_sees_the_waiting_prospects_in_the_django_admin(
+    staff_client, synced, harvest_sandbox
+):
+    waiting_for_linus(synced, count=1)
+    page = staff_client.get("/admin/greenhouse/prospectlookup/").content.decode()
+    assert "Linus Unknown" in page and "Waiting for the next lookup" in page
+    lookup = ProspectLookup.objects.get()
+    assert (
+        staff_client.get(f"/admin/greenhouse/prospectlookup/{lookup.pk}/change/").status_code == 200
+    )
