@@ -8,6 +8,7 @@ from apps.greenhouse.models import (
     CandidateLink,
     GreenhouseIntegration,
     GreenhouseUserMapping,
+    ProspectLookup,
     SyncAttempt,
     SyncRecord,
 )
@@ -103,3 +104,15 @@ class CandidateLinkFactory(factory.django.DjangoModelFactory):
     match = CandidateMatch.ONE
     candidate_ids_seen = factory.LazyAttribute(lambda link: [link.candidate_id])
     resolved_at = factory.LazyFunction(timezone.now)
+
+
+class ProspectLookupFactory(factory.django.DjangoModelFactory):
+    """A prospect waiting for a Greenhouse candidate, looked up again on a schedule."""
+
+    class Meta:
+        model = ProspectLookup
+
+    prospect = factory.SubFactory("tests.sequences.factories.ProspectFactory")
+    team = factory.SelfAttribute("prospect.team")
+    waiting_since = factory.LazyFunction(timezone.now)
+    next_attempt_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=2))
