@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from apps.greenhouse.connection import harvest_client_build
+from apps.greenhouse.facts import _facts
 from apps.greenhouse.harvest.errors import HarvestRateLimited
 from apps.greenhouse.models import (
     CandidateLink,
@@ -342,3 +343,33 @@ def test_support_sees_the_waiting_prospects_in_the_django_admin(
     assert (
         staff_client.get(f"/admin/greenhouse/prospectlookup/{lookup.pk}/change/").status_code == 200
     )
+
+
+def test_with_create_chosen_the_records_wait_for_the_creation_and_no_lookup_is_scheduled(
+    synced, harvest_sandbox
+):
+    GreenhouseIntegration.objects.filter(team=synced.team).update(
+        unknown_recipients=UnknownRecipients.CREATE
+    )
+    record = sms_to(synced, synced.linus, "Hello")
+    write_all()
+    record.refresh_from_db()
+    assert (record.status, record.reason) == (Status.HELD, Reason.CANDIDATE_TO_CREATE)
+    assert not ProspectLookup.objects.exists()
+
+
+def test_the_facts_carry_the_team_choice_and_the_window(synced):
+    record = sms_to(synced, synced.linus, "Hello")
+    message = Message.objects.select_related("thread").get(pk=record.message_id)
+    integration = GreenhouseIntegration.objects.get(team=synced.team)
+    facts = _facts(message=message, integration=integration, paused=False)
+    assert (facts.unknown_recipients, facts.waiting_expired) == (UnknownRecipients.WAIT, False)
+
+    integration.unknown_recipients, integration.waiting_days = UnknownRecipients.SKIP, 1
+    later = message.created_at + timedelta(days=1, seconds=1)
+    facts = _facts(message=message, integration=integration, paused=False, now=later)
+    assert (facts.unknown_recipients, facts.waiting_expired) == (UnknownRecipients.SKIP, True)
+    earlier = message.created_at + timedelta(hours=23)
+    assert not _facts(
+        message=message, integration=integration, paused=False, now=earlier
+    ).waiting_expired
