@@ -403,6 +403,21 @@ GREENHOUSE_USER_MAPPING_MAX_AGE = env.float("GREENHOUSE_USER_MAPPING_MAX_AGE", d
 # a prospect's next record searches again (each search takes requests from the rate budget;
 # a found candidate is reused until Greenhouse answers 404). 0: search on every record.
 GREENHOUSE_LOOKUP_CACHE_SECONDS = env.float("GREENHOUSE_LOOKUP_CACHE_SECONDS", default=300.0)
+# Issue 15, "not in Greenhouse yet": a prospect no candidate matches is looked up again (every
+# address, one lookup per prospect) after these many seconds, one after the other: often at
+# first, then less often; the last repeats (daily) until the team's waiting window passes.
+GREENHOUSE_WAITING_LOOKUP_SCHEDULE = [
+    float(s)
+    for s in env.list("GREENHOUSE_WAITING_LOOKUP_SCHEDULE", default=[120, 600, 3600, 21600, 86400])
+]
+# Failed tries of one due lookup (Greenhouse errors), with the sync's backoff; then the schedule
+# goes on as if it had found nothing.
+GREENHOUSE_WAITING_LOOKUP_MAX_ATTEMPTS = env.int(
+    "GREENHOUSE_WAITING_LOOKUP_MAX_ATTEMPTS", default=4
+)
+# A note written this many seconds or more after its message says when the message was sent or
+# received (Greenhouse dates a note by its writing).
+GREENHOUSE_NOTE_DATED_AFTER = env.float("GREENHOUSE_NOTE_DATED_AFTER", default=600.0)
 # The rate budget of each credential is shared by every worker process and machine: in Redis when
 # the cache is Redis, else in lock-protected files in VAR_DIR (one machine).
 _cache = CACHES["default"]

@@ -33,6 +33,18 @@ class GreenhouseConfig(AppConfig):
             signals.message_recorded_sync, dispatch_uid="greenhouse.message_recorded_sync"
         )
 
+        # A prospect gaining an email address is looked up at once while messages wait for a
+        # Greenhouse candidate (issue 15, waiting.py).
+        from django.db.models.signals import post_save
+
+        from apps.sequences.models import ProspectEmail
+
+        post_save.connect(
+            signals.prospect_email_saved,
+            sender=ProspectEmail,
+            dispatch_uid="greenhouse.prospect_email_saved",
+        )
+
         # The sequences app sends `enrollment_preflight`; connect only where it exists, so this
         # app works with or without it (an import error inside it still surfaces).
         if find_spec("apps.sequences.signals") is not None:

@@ -9,6 +9,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.db.models import Q
+from django.utils import timezone
 
 from apps.messaging.models import Message
 from apps.teams.bcc import has_greenhouse_maildrop
@@ -19,7 +20,7 @@ from .models import (
     ProspectSyncPause,
     SyncRecord,
 )
-from .policy import Decision, Reason, SyncFacts, Verdict
+from .policy import Decision, Reason, SyncFacts, UnknownRecipients, Verdict
 
 # One logger for the whole sync, as before it was split into modules.
 logger = logging.getLogger("apps.greenhouse.sync")
@@ -52,9 +53,11 @@ def _facts(
     paused: bool,
     earlier_inbound: bool | None = None,
     backfill: bool = False,
+    now: datetime | None = None,
 ) -> SyncFacts:
     """`earlier_inbound`: given when already known (the batch's fast path loads it for all).
-    `backfill`: a backfill released the record (its `backfill` is set, backfill.py)."""
+    `backfill`: a backfill released the record (its `backfill` is set, backfill.py).
+    `now`: the moment the waiting window is measured at (issue 15), the current time by default."""
     thread = message.thread
     if earlier_inbound is None:
         earlier_inbound = (
@@ -82,7 +85,24 @@ def _facts(
         ),
         greenhouse_unreachable=bool(integration and integration.unreachable_since),
         backfill=backfill,
+        unknown_recipients=(
+            UnknownRecipients(integration.unknown_recipients)
+            if integration is not None
+            else UnknownRecipients.SKIP
+        ),
+        waiting_expired=_waiting_expired(message, integration, now),
     )
+
+
+def _waiting_expired(
+    message: Message, integration: GreenhouseIntegration | None, now: datetime | None
+) -> bool:
+    """Whether the message is older than the team's waiting window (issue 15): a prospect not
+    in Greenhouse by then is not waited for any longer."""
+    if integration is None:
+        return False
+    now = now or timezone.now()
+    return message.created_at < now - timedelta(days=integration.waiting_days)
 
 
 def _is_paused(prospect_id: int) -> bool:

@@ -171,6 +171,7 @@ def _common_head(
             paused=record.prospect_id in paused,
             earlier_inbound=earlier,
             backfill=record.backfill_id is not None,
+            now=now,
         )
         verdict = decide(replace(facts, candidate_match=CandidateMatch.ONE))
         if verdict.decision != Decision.SYNC:

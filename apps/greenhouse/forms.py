@@ -1,9 +1,44 @@
 from typing import cast
 
 from django import forms
+from django.conf import settings
 
 from .connection import CREDENTIAL_CHANGE_MESSAGE
-from .models import MaildropOverlap, NoteVisibility
+from .models import GreenhouseIntegration, MaildropOverlap, NoteVisibility
+from .switches import WAITING_DAYS_MAX, WAITING_DAYS_MIN
+
+# What "create them in Greenhouse" risks, said where a team admin chooses it (issue 15).
+CREATE_RISK = (
+    "Creating candidates risks duplicates: someone who is already in Greenhouse under another "
+    "email address (a work address, an old one) gets a second, nearly empty profile, and family, "
+    "referrers or colleagues you email from a sequence become candidates too. Every address of "
+    "the prospect is searched first, but Greenhouse cannot match what it does not have."
+)
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if unit == 'day' and count != 1 else ''}"
+    return f"{seconds:g} s"
+
+
+def unknown_recipients_help() -> dict[str, str]:
+    """What each choice does, with the re-lookup schedule as this server runs it."""
+    delays = [_duration(s) for s in settings.GREENHOUSE_WAITING_LOOKUP_SCHEDULE]
+    last = "day" if delays[-1] == "1 day" else delays[-1]
+    schedule = ", ".join(delays[:-1]) + f", then every {last}" if len(delays) > 1 else ""
+    return {
+        "wait": (
+            f"Their messages wait. The app looks them up again ({schedule or delays[0]}) and "
+            "writes every waiting message, in order and with its original date, once the "
+            "candidate appears; a person can link or create them in the review queue."
+        ),
+        "create": CREATE_RISK,
+        "skip": "Their messages are never written, as before: the first exchange is lost.",
+    }
+
 
 PUBLIC_WARNING = (
     "All private communication with candidates will start getting written to the Greenhouse "
@@ -24,6 +59,23 @@ class SyncSettingsForm(forms.Form):
         choices=MaildropOverlap.choices,
         widget=forms.RadioSelect,
         required=False,  # not sent: the team's choice stays as it is
+    )
+    # Issue 15. Not sent: the team's choice stays as it is.
+    unknown_recipients = forms.ChoiceField(
+        label="Recipients not in Greenhouse",
+        choices=cast(
+            "list[tuple[str, str]]",
+            GreenhouseIntegration._meta.get_field("unknown_recipients").choices,
+        ),
+        widget=forms.RadioSelect,
+        required=False,
+    )
+    waiting_days = forms.IntegerField(
+        label="Days to wait for a candidate to appear in Greenhouse",
+        min_value=WAITING_DAYS_MIN,
+        max_value=WAITING_DAYS_MAX,
+        required=False,
+        help_text=f"From {WAITING_DAYS_MIN} to {WAITING_DAYS_MAX} days, counted from each message.",
     )
 
 

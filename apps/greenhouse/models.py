@@ -592,6 +592,62 @@ class SyncLane(models.Model):
         return f"Sync lane of team {self.team_id}"
 
 
+class ProspectLookup(OutboxBase):
+    """The scheduled re-lookup of a prospect that no Greenhouse candidate matched yet, while
+    messages of theirs wait ("not in Greenhouse yet", issue 15; waiting.py does the work).
+
+    One row per prospect however many of its messages wait, so a due time costs one lookup (the
+    prospect's every address), not one per message. An outbox row (apps/core/outbox.py):
+    `next_attempt_at` is when the next lookup is due, `queued_at` the lease of the task on its
+    way, `attempts` the failed tries of the current due time (bounded; then the schedule goes
+    on), `step` how many lookups found nothing since the prospect started waiting (it picks the
+    next interval of GREENHOUSE_WAITING_LOOKUP_SCHEDULE). Done: nothing waits any more.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the next lookup"
+        LOOKING = "looking", "Looking up"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    OUTBOX_PENDING = Status.PENDING
+    OUTBOX_CLAIMED = Status.LOOKING
+    OUTBOX_FAILED = Status.FAILED
+    OUTBOX_TASK = "apps.greenhouse.tasks.prospect_lookup_task"
+    OUTBOX_ERROR_FIELD = "last_error"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    prospect = models.OneToOneField(
+        Prospect, on_delete=models.CASCADE, related_name="greenhouse_lookup"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    step = models.PositiveSmallIntegerField(default=0)
+    waiting_since = models.DateTimeField()
+    last_looked_up_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["next_attempt_at", "id"]
+        verbose_name = "Greenhouse re-lookup of a waiting prospect"
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="prospectlookup_due"),
+            models.Index(fields=["status", "claimed_at"], name="prospectlookup_claimed"),
+        ]
+
+    def __str__(self):
+        return f"Re-lookup of {self.prospect}: {self.get_status_display()}"
+
+    @classmethod
+    def outbox_retry_policy(cls) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=settings.GREENHOUSE_WAITING_LOOKUP_MAX_ATTEMPTS,
+            base_delay=settings.GREENHOUSE_SYNC_RETRY_BASE_DELAY,
+            max_delay=settings.GREENHOUSE_SYNC_RETRY_MAX_DELAY,
+        )
+
+
 # The switch history is a model of its own module (switch_history.py says why); imported here so
 # that `from .models import SwitchEvent` works like every other model of the app.
 # The same for backfills (backfill_models.py).

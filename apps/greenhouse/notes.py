@@ -6,6 +6,10 @@ candidate's notes back and looks for this reference before it posts again. The r
 short, stable for a record and carries nothing secret (a MAC keyed by SECRET_KEY, so two
 installations writing to one Greenhouse account never match each other's notes).
 
+Greenhouse dates a note by when it is written. A note written long after its message (it waited
+for its candidate to appear in Greenhouse, or for an outage to end) says when the message was
+sent or received, in a line above the reference.
+
 A note's author in Greenhouse is the recruiter's mapped Greenhouse user. A recruiter not mapped
 yet gets the connection's acting user as author, and nothing in Greenhouse would say the note is
 someone else's: the body then opens with a sender line naming the real recruiter.
@@ -14,6 +18,7 @@ someone else's: the body then opens with a sender line naming the real recruiter
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import getaddresses
 from typing import Any
 
@@ -62,6 +67,18 @@ def sender_line(*, name: str, email: str, direction: str) -> str:
         f"{verb} {who} in Outreach. They are not mapped to a Greenhouse user yet, so Greenhouse "
         "names the connection's user as this note's author."
     )
+
+
+def dated_line(*, at: datetime, direction: str) -> str:
+    """The line of a note written long after its message (one that waited for its candidate,
+    say): Greenhouse dates a note by its writing, so the note says when the message was sent
+    or received. In UTC, the one zone every reader of the candidate can convert from."""
+    verb = "Sent" if direction == "outbound" else "Received"
+    return f"{verb} {at.astimezone(UTC):%a %d %b %Y, %H:%M} UTC (written to Greenhouse later)."
+
+
+def _with_dated(text: str, dated: str) -> str:
+    return f"{text.strip()}\n\n{dated}" if dated else text
 
 
 def _with_sender(text: str, sender: str) -> str:
@@ -119,9 +136,13 @@ def email_note(
     body_html: str,
     reference: str,
     sender: str = "",
+    dated: str = "",
 ) -> NoteContent:
-    """`sender`: a sender_line() when the note's author in Greenhouse is not its recruiter."""
+    """`sender`: a sender_line() when the note's author in Greenhouse is not its recruiter;
+    `dated`: a dated_line() when the note is written long after the message."""
     text = body_text if body_text.strip() else html_to_text(body_html)
+    if dated:
+        text = _with_dated(text if text.strip() else "(no text)", dated)
     return NoteContent(
         note_type="EMAIL",
         subject=(subject or "").strip() or "(no subject)",
@@ -140,7 +161,8 @@ def sms_note(
     text: str,
     reference: str,
     sender: str = "",
+    dated: str = "",
 ) -> NoteContent:
     header = f"SMS from {from_number} to {to_number} ({direction})"
-    body = _with_sender(f"{header}\n\n{text}", sender)
+    body = _with_dated(_with_sender(f"{header}\n\n{text}", sender), dated)
     return NoteContent(note_type="NOTE", body=_with_reference(body, reference))

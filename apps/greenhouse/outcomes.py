@@ -175,9 +175,15 @@ def _settle(claim: Claim, verdict: Verdict, *, error: str = "") -> str:
     """Skipped or held by the policy (the explanation comes from the reason)."""
     status = _verdict_status(verdict)
     with transaction.atomic():
-        claim.mine().update(
+        updated = claim.mine().update(
             status=status, reason=verdict.reason, next_attempt_at=None, last_error=error[:2000]
         )
+        if updated and verdict.reason == Reason.NOT_IN_GREENHOUSE_YET:
+            # The prospect's scheduled re-lookup, in the transaction that holds the record.
+            from .waiting import prospect_lookup_schedule
+
+            record = claim.record
+            prospect_lookup_schedule(team_id=record.team_id, prospect_id=record.prospect_id)
         _wake_next_in_thread(claim)
     return status
 

@@ -1,7 +1,8 @@
 """The sync's beat sweeper: what a lost broker message, a dead worker or a connection that came
 back left waiting is found here and queued again (the shared outbox's rescue, apps/core/outbox.py,
-then the lanes of teams with due records, lanes.py), records the signal missed are created, and
-unhealthy connections are tested again. Everything is idempotent, so any number of beats may
+then the lanes of teams with due records, lanes.py), records the signal missed are created,
+prospects not in Greenhouse yet are looked up again when due (waiting.py), and unhealthy
+connections are tested again. Everything is idempotent, so any number of beats may
 run it.
 """
 
@@ -18,6 +19,7 @@ from .connection import greenhouse_integration_test_connection
 from .lanes import sync_lanes_sweep
 from .models import GreenhouseIntegration, SyncRecord
 from .sync import HELD_FOR_CONNECTION, Status, sync_record_create
+from .waiting import prospect_lookups_sweep
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,8 @@ def sync_records_sweep(
     )
     counts.update(gave_up=result.gave_up, rescued=result.rescued)
     counts["queued"] = sync_lanes_sweep(now=now, lease=lease)  # teams whose lane was queued
+    # Prospects not in Greenhouse yet: the window, then the re-lookups that are due (waiting.py).
+    counts.update(prospect_lookups_sweep(now=now, stale_after=stale_after, lease=lease))
     counts["bot_notices"] = bot_notices_sweep(now=now, stale_after=stale_after, lease=lease)
     # Backfills (backfill.py) whose records are all done: finished (their pages say so anyway).
     from .backfill_progress import backfills_finish

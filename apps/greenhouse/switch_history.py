@@ -25,6 +25,8 @@ class SwitchEvent(models.Model):
         SYNC_OFF = "sync_off", "Sync turned off"
         VISIBILITY = "visibility", "Note visibility changed"
         MAILDROP_OVERLAP = "maildrop_overlap", "Maildrop choice changed"
+        UNKNOWN_RECIPIENTS = "unknown_recipients", "Recipients not in Greenhouse: choice changed"
+        WAITING_DAYS = "waiting_days", "Waiting window changed"
 
         TONES = enum.nonmember(
             {
@@ -34,6 +36,8 @@ class SwitchEvent(models.Model):
                 "sync_off": "bad",
                 "visibility": "info",
                 "maildrop_overlap": "info",
+                "unknown_recipients": "info",
+                "waiting_days": "info",
             }
         )
 
@@ -41,7 +45,8 @@ class SwitchEvent(models.Model):
         "greenhouse.GreenhouseIntegration", on_delete=models.CASCADE, related_name="switch_events"
     )
     change = models.CharField(max_length=20, choices=Change.choices)
-    # The new choice, for the settings with more than two values (visibility, Maildrop).
+    # The new choice, for the settings with more than two values (visibility, Maildrop,
+    # recipients not in Greenhouse, the waiting window).
     value = models.CharField(max_length=200, blank=True)
     # What the change did, in the words support staff and team admins read.
     effect = models.CharField(max_length=300, blank=True)

@@ -1,7 +1,9 @@
 """Who may turn what on or off: support enables a team (only while its credential works) and
 disables it; the team admin turns the sync on or off and picks the notes' visibility; support
-retries records and settles an ambiguous candidate. Turning something off skips what was waiting,
-except a record whose note may already exist, which the writer reads back first.
+retries records and settles an ambiguous candidate; the team admin chooses what happens to
+recipients not in Greenhouse yet (wait, create, skip) and how long they are waited for.
+Turning something off skips what was waiting, except a record whose note may already exist,
+which the writer reads back first.
 
 Every change of a switch is appended to the switch history (switch_history.py) here, in the
 transaction that makes it: `_record` is the one place that writes it. The messages support and
@@ -29,7 +31,7 @@ from .models import (
     SwitchEvent,
     SyncRecord,
 )
-from .policy import CandidateMatch, Reason
+from .policy import CandidateMatch, Reason, UnknownRecipients
 from .sync import HELD_FOR_CONNECTION, WAITING, Status
 
 logger = logging.getLogger(__name__)
@@ -280,6 +282,59 @@ def team_maildrop_overlap_set(*, team: Team, choice: str, by) -> GreenhouseInteg
             by,
             value=integration.get_maildrop_overlap_display(),
             effect="Also for the messages still waiting.",
+        )
+    return integration
+
+
+WAITING_DAYS_MIN, WAITING_DAYS_MAX = 1, 365
+
+
+@transaction.atomic
+def team_unknown_recipients_set(
+    *, team: Team, choice: str, waiting_days: int, by
+) -> GreenhouseIntegration:
+    """What happens to messages of prospects no Greenhouse candidate matches (issue 15), and how
+    many days they wait. Both are decided again for the messages still waiting (waiting.py, at
+    their next lookup); choosing "skip" skips them at once."""
+    if choice not in {c.value for c in UnknownRecipients}:
+        raise ValidationError(
+            {"unknown_recipients": f"Choose one of: {', '.join(UnknownRecipients)}."}
+        )
+    if not WAITING_DAYS_MIN <= int(waiting_days) <= WAITING_DAYS_MAX:
+        raise ValidationError(
+            {"waiting_days": f"Between {WAITING_DAYS_MIN} and {WAITING_DAYS_MAX} days."}
+        )
+    integration = _integration_for_update(team)
+    choice_changed = integration.unknown_recipients != choice
+    days_changed = integration.waiting_days != int(waiting_days)
+    if not (choice_changed or days_changed):
+        return integration
+    integration.unknown_recipients, integration.waiting_days = choice, int(waiting_days)
+    integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
+    integration.save(
+        update_fields=["unknown_recipients", "waiting_days", "sync_changed_by", "sync_changed_at"]
+    )
+    if choice_changed:
+        effect = "Also for the messages still waiting, at their next lookup."
+        if choice == UnknownRecipients.SKIP:
+            skipped = SyncRecord.objects.filter(
+                team_id=team.pk, status=Status.HELD, reason=Reason.NOT_IN_GREENHOUSE_YET
+            ).update(status=Status.SKIPPED, reason=Reason.NO_CANDIDATE, next_attempt_at=None)
+            effect = f"Not waited for any more; {_waiting_skipped(skipped)}."
+        _record(
+            integration,
+            SwitchEvent.Change.UNKNOWN_RECIPIENTS,
+            by,
+            value=integration.get_unknown_recipients_display(),
+            effect=effect,
+        )
+    if days_changed:
+        _record(
+            integration,
+            SwitchEvent.Change.WAITING_DAYS,
+            by,
+            value=f"{integration.waiting_days} day{'s' if integration.waiting_days != 1 else ''}",
+            effect="Also for the messages still waiting: each waits that long from its sending.",
         )
     return integration
 

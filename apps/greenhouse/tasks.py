@@ -20,6 +20,15 @@ def sync_record_write_task(record_id: int) -> str:
 
 
 @shared_task(acks_late=True)
+def prospect_lookup_task(lookup_id: int) -> str:
+    """One scheduled re-lookup of a prospect not in Greenhouse yet (waiting.py); queued by the
+    sweeper when due, or at once when the prospect gains an email address."""
+    from .waiting import prospect_lookup_run
+
+    return prospect_lookup_run(lookup_id=lookup_id)
+
+
+@shared_task(acks_late=True)
 def sync_records_sweep_task() -> dict:
     from .sweeper import sync_records_sweep
 

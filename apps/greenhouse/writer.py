@@ -12,14 +12,16 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
+from datetime import timedelta
 
+from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 from redis.exceptions import RedisError
 
 from apps.core import crypto
 from apps.messaging.addressing import thread_id_from_reply_address
-from apps.messaging.models import Channel
+from apps.messaging.models import Channel, Message
 
 from .candidates import candidate_resolve as _candidate_resolve
 from .connection import (
@@ -42,6 +44,7 @@ from .models import (
 )
 from .notes import (
     NoteContent,
+    dated_line,
     email_note,
     note_has_reference,
     sender_line,
@@ -54,13 +57,14 @@ from .outcomes import (
     _attempt_finish,
     _attempt_start,
     _bug_reason,
+    _defer,
     _fail,
     _harvest_failure,
     _mark_written,
     _retry_later,
     _settle,
 )
-from .policy import Decision, Reason, Verdict, decide
+from .policy import CandidateMatch, Decision, Reason, Verdict, decide
 from .selectors import greenhouse_user_id_for
 
 # One logger for the whole sync, as before it was split into modules.
@@ -201,6 +205,10 @@ def _write(claim: Claim) -> str:
     if verdict.decision != Decision.SYNC:
         return _settle(claim, verdict)
     assert candidate_id is not None  # decide() syncs only to a candidate found
+    if match == CandidateMatch.ONE and _older_ones_waited(claim):
+        # Its prospect's earlier messages waited for this candidate ("not in Greenhouse yet"):
+        # they are pending again now, and go first, in message order.
+        return _defer(claim, 0.0)
 
     if record.post_started_at is not None and record.note_id is None:
         # An earlier attempt may have written the note: look before posting again.
@@ -262,6 +270,20 @@ def _post_guard(claim: Claim, candidate_id: int) -> Iterator[None]:
         yield
 
 
+def _older_ones_waited(claim: Claim) -> bool:
+    """Release the prospect's messages that wait for a candidate (waiting.py); True when one of
+    them is older than this record's message, which must then wait its turn."""
+    from .waiting import prospect_waiting_release, waiting_records
+
+    record = claim.record
+    waiting = waiting_records(record.prospect_id)
+    if not waiting.exists():
+        return False
+    older = waiting.filter(message__created_at__lte=record.message.created_at).exists()
+    prospect_waiting_release(prospect_id=record.prospect_id)
+    return older
+
+
 def _may_have_posted(record: SyncRecord) -> bool:
     return record.post_started_at is not None and record.note_id is None
 
@@ -308,6 +330,13 @@ def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
     if unmapped_author is not None:
         name = unmapped_author.get_full_name() or unmapped_author.get_username()
         sender = sender_line(name=name, email=unmapped_author.email, direction=message.direction)
+    dated = ""
+    # When it went out or came in (the message's own time, else when it was recorded).
+    at = (
+        message.sent_at if message.direction == Message.Direction.OUTBOUND else message.received_at
+    ) or message.created_at
+    if timezone.now() - at >= timedelta(seconds=settings.GREENHOUSE_NOTE_DATED_AFTER):
+        dated = dated_line(at=at, direction=message.direction)
     if message.channel == Channel.SMS:
         return sms_note(
             from_number=message.from_address,
@@ -316,6 +345,7 @@ def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
             text=message.body_text,
             reference=record.note_ref,
             sender=sender,
+            dated=dated,
         )
     owner_email = record.thread.owner.email
 
@@ -333,6 +363,7 @@ def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
         body_html=message.body_html,
         reference=record.note_ref,
         sender=sender,
+        dated=dated,
     )
 
 

@@ -17,6 +17,7 @@ from tests.greenhouse.factories import (
     CandidateLinkFactory,
     GreenhouseIntegrationFactory,
     GreenhouseUserMappingFactory,
+    ProspectLookupFactory,
     SyncAttemptFactory,
     SyncRecordFactory,
 )
@@ -65,6 +66,7 @@ def world(db):
     SyncAttemptFactory(record=record)
     BotNoticeFactory(thread=thread)
     CandidateLinkFactory(prospect=enrollment.prospect)
+    ProspectLookupFactory(prospect=enrollment.prospect)
     prospect_sync_pause(prospect=enrollment.prospect, via=PauseVia.APP, by=membership.user)
     worker_ping_request(requested_by="test")
     team_note_visibility_set(team=team, visibility="private", by=membership.user)  # history

@@ -9,6 +9,7 @@ from apps.greenhouse.models import (
     CandidateLink,
     GreenhouseIntegration,
     GreenhouseUserMapping,
+    ProspectLookup,
     SyncAttempt,
     SyncRecord,
 )
@@ -116,3 +117,15 @@ class BackfillFactory(factory.django.DjangoModelFactory):
     since = factory.LazyAttribute(lambda b: b.until - timedelta(days=30))
     window_label = "30 days"
     requested_by_name = "Ada Admin"
+
+
+class ProspectLookupFactory(factory.django.DjangoModelFactory):
+    """A prospect waiting for a Greenhouse candidate, looked up again on a schedule."""
+
+    class Meta:
+        model = ProspectLookup
+
+    prospect = factory.SubFactory("tests.sequences.factories.ProspectFactory")
+    team = factory.SelfAttribute("prospect.team")
+    waiting_since = factory.LazyFunction(timezone.now)
+    next_attempt_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=2))

@@ -21,7 +21,7 @@ from apps.greenhouse.models import (
     SyncRecord,
 )
 from apps.greenhouse.notes import reference_line
-from apps.greenhouse.policy import Reason
+from apps.greenhouse.policy import Reason, UnknownRecipients
 from apps.greenhouse.sweeper import sync_records_sweep
 from apps.greenhouse.switches import candidate_link_choose, team_sync_turn_off
 from apps.greenhouse.sync import sync_record_write
@@ -140,9 +140,17 @@ def test_an_email_outside_any_sequence_thread_is_skipped_with_its_reason(synced,
     assert our_notes(harvest_sandbox, GRACE) == []
 
 
-def test_no_candidate_is_skipped_and_several_are_held_until_support_chooses(
-    synced, harvest_sandbox
+@pytest.mark.parametrize(
+    "choice, linus_expected",
+    [
+        (UnknownRecipients.WAIT, (Status.HELD, Reason.NOT_IN_GREENHOUSE_YET)),  # the default
+        (UnknownRecipients.SKIP, (Status.SKIPPED, Reason.NO_CANDIDATE)),
+    ],
+)
+def test_no_candidate_follows_the_team_choice_and_several_are_held_until_support_chooses(
+    synced, harvest_sandbox, choice, linus_expected
 ):
+    GreenhouseIntegration.objects.filter(team=synced.team).update(unknown_recipients=choice)
     sequence_thread(synced, synced.linus)  # not in Greenhouse
     duplicate = harvest_sandbox.add_candidate(
         first_name="Alan", last_name="Turing (dup)", emails=["alan.turing@example.com"]
@@ -153,7 +161,7 @@ def test_no_candidate_is_skipped_and_several_are_held_until_support_chooses(
     write_all()
 
     linus = SyncRecord.objects.filter(prospect=synced.linus)
-    assert {(r.status, r.reason) for r in linus} == {(Status.SKIPPED, Reason.NO_CANDIDATE)}
+    assert {(r.status, r.reason) for r in linus} == {linus_expected}
     alan = SyncRecord.objects.filter(prospect=synced.alan)
     assert {(r.status, r.reason) for r in alan} == {(Status.HELD, Reason.SEVERAL_CANDIDATES)}
     link = CandidateLink.objects.get(prospect=synced.alan)

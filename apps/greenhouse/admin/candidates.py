@@ -1,5 +1,6 @@
 """Support staff's pages about candidates: bot emails, candidate links (settling an ambiguous
-match) and the candidates' sync pauses with their events."""
+match), the re-lookups of prospects not in Greenhouse yet, and the candidates' sync pauses with
+their events."""
 
 from django import forms
 from django.contrib import admin
@@ -7,6 +8,7 @@ from django.contrib import admin
 from ..models import (
     BotNotice,
     CandidateLink,
+    ProspectLookup,
     ProspectSyncPause,
     SyncPauseEvent,
 )
@@ -25,6 +27,27 @@ class BotNoticeAdmin(ReadOnlyAdmin):
     list_filter = ("status",)
     list_select_related = ("thread__prospect",)
     search_fields = ("recipient", "rfc_message_id")
+    show_full_result_count = False
+
+
+@admin.register(ProspectLookup)
+class ProspectLookupAdmin(ReadOnlyAdmin):
+    """Prospects whose messages wait for a Greenhouse candidate, and when they are looked up
+    next (apps/greenhouse/waiting.py). Read-only: the schedule and the sweep move them."""
+
+    list_display = (
+        "prospect",
+        "team",
+        "status",
+        "step",
+        "next_attempt_at",
+        "last_looked_up_at",
+        "waiting_since",
+        "attempts",
+    )
+    list_filter = ("status",)
+    list_select_related = ("prospect", "team")
+    search_fields = ("prospect__emails__email", "prospect__last_name", "team__slug")
     show_full_result_count = False
 
 

@@ -111,7 +111,14 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
         "host_name",
         "short_error",
     )
-    list_filter = ("health", "host", "sync_enabled_by_support", "sync_on", "note_visibility")
+    list_filter = (
+        "health",
+        "host",
+        "sync_enabled_by_support",
+        "sync_on",
+        "note_visibility",
+        "unknown_recipients",
+    )
     list_select_related = ("team",)
     search_fields = ("team__name", "team__slug", "client_id")
     raw_id_fields = ("team",)
@@ -263,7 +270,11 @@ class GreenhouseIntegrationAdmin(admin.ModelAdmin):
             if obj.sync_on and obj.sync_on_since
             else "team admin's switch off"
         )
-        return f"{enabled}; {switch}; notes {obj.get_note_visibility_display().lower()}"
+        waiting = (
+            f"recipients not in Greenhouse: {obj.get_unknown_recipients_display().lower()}"
+            f" ({obj.waiting_days} day{'s' if obj.waiting_days != 1 else ''})"
+        )
+        return f"{enabled}; {switch}; notes {obj.get_note_visibility_display().lower()}; {waiting}"
 
     @admin.action(description="Enable activity sync (after a connection test)")
     def enable_sync(self, request, queryset):

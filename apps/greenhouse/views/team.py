@@ -37,6 +37,7 @@ from ..forms import (
     SyncLogFilterForm,
     SyncSettingsForm,
     UserMappingForm,
+    unknown_recipients_help,
 )
 from ..harvest.errors import HarvestError
 from ..models import GreenhouseIntegration, NoteVisibility, SyncRecord
@@ -46,6 +47,7 @@ from ..switches import (
     team_note_visibility_set,
     team_sync_turn_off,
     team_sync_turn_on,
+    team_unknown_recipients_set,
 )
 
 
@@ -182,6 +184,8 @@ def sync_settings(request):
             "sync_on": integration.sync_on,
             "note_visibility": integration.note_visibility,
             "maildrop_overlap": integration.maildrop_overlap,
+            "unknown_recipients": integration.unknown_recipients,
+            "waiting_days": integration.waiting_days,
         }
         form = SyncSettingsForm(request.POST or None, initial=initial)
         if request.method == "POST":
@@ -196,6 +200,15 @@ def sync_settings(request):
                     if overlap and overlap != integration.maildrop_overlap:
                         team_maildrop_overlap_set(
                             team=request.team, choice=overlap, by=request.user
+                        )
+                    unknown = data["unknown_recipients"] or integration.unknown_recipients
+                    days = data["waiting_days"] or integration.waiting_days
+                    if (unknown, days) != (
+                        integration.unknown_recipients,
+                        integration.waiting_days,
+                    ):
+                        team_unknown_recipients_set(
+                            team=request.team, choice=unknown, waiting_days=days, by=request.user
                         )
                     if data["sync_on"] and not integration.sync_on:
                         team_sync_turn_on(team=request.team, by=request.user)
@@ -232,6 +245,7 @@ def sync_settings(request):
             "maildrop_sequences": selectors.sequences_bcc_maildrop(team_id=request.team.pk),
             "backfill_offered": backfill_offered_for_team(integration=integration),
             "backfills": backfills_for_team(team_id=request.team.pk, limit=3),
+            "unknown_recipients_help": unknown_recipients_help(),
         },
         status=status,
     )
