@@ -58,7 +58,9 @@ def messages_while_sync_was_off(world):
     deliver_queued()
     sms(world, world.linus, "Off, to someone Greenhouse does not know")
     integration = team_sync_turn_on(team=world.team, by=world.ada)
-    assert SyncRecord.objects.filter(reason=Reason.SYNC_TURNED_OFF).count() == 6
+    assert (
+        SyncRecord.objects.filter(reason=Reason.SYNC_TURNED_OFF).count() == 7
+    )  # Linus's first SMS waited for a candidate: switched off too
     return integration
 
 
@@ -85,7 +87,7 @@ def test_the_dry_run_counts_what_the_run_writes_once_with_the_reason_saying_so(
     assert plan.write == 3
     assert len(harvest_sandbox.notes()) == notes_before  # a dry run writes nothing
     assert not Backfill.objects.exists()
-    assert SyncRecord.objects.filter(reason=Reason.SYNC_TURNED_OFF).count() == 6
+    assert SyncRecord.objects.filter(reason=Reason.SYNC_TURNED_OFF).count() == 7
 
     until = backfill_until(integration=integration)
     backfill = backfill_run(
