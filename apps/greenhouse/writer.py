@@ -328,6 +328,8 @@ def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
         body_html=message.body_html,
         reference=record.note_ref,
         sender=sender,
+        # A reply (the candidate's, or the recruiter's answer in the thread) may quote.
+        reply=not message.is_outbound or bool(message.in_reply_to),
     )
 
 
