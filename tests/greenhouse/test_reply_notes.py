@@ -46,7 +46,10 @@ def note_text(body: str) -> str:
 
 
 def test_a_reply_note_has_the_new_text_a_cut_line_and_the_reference():
-    body_text = f"Yes, Tuesday.\n\nSent from my iPhone\n\n> On Jul 13, 2026, at 4:02 PM, Rob wrote:\n> {QUOTED}\n"
+    body_text = (
+        "Yes, Tuesday.\n\nSent from my iPhone\n\n"
+        f"> On Jul 13, 2026, at 4:02 PM, Rob wrote:\n> {QUOTED}\n"
+    )
     note = email_note(**EMAIL, body_text=body_text, body_html="", reply=True)
     assert note.body == f"Yes, Tuesday.\n\n{CUT_LINE}\n\n{reference_line('OR-7-abc')}"
 
@@ -166,15 +169,16 @@ def test_a_worker_writes_gmail_outlook_and_apple_replies_without_their_history(
 
     posted = {_post_raw(client, shape, sent.thread, sent.message_id): shape for shape in SHAPES}
     wait_for(
-        lambda: InboundEvent.objects.filter(status=InboundEvent.Status.PROCESSED).count()
-        == len(SHAPES),
+        lambda: (
+            InboundEvent.objects.filter(status=InboundEvent.Status.PROCESSED).count() == len(SHAPES)
+        ),
         message="the worker did not process the stored inbound events",
     )
     wait_for(
-        lambda: SyncRecord.objects.filter(
-            thread=sent.thread, status=SyncRecord.Status.WRITTEN
-        ).count()
-        == 1 + len(SHAPES),
+        lambda: (
+            SyncRecord.objects.filter(thread=sent.thread, status=SyncRecord.Status.WRITTEN).count()
+            == 1 + len(SHAPES)
+        ),
         message="the reply notes were not written",
     )
 

@@ -2,8 +2,6 @@
 replies from Gmail, Outlook (desktop, 365, web, iOS), Apple Mail (macOS, iPhone), Thunderbird
 and Yahoo, in English, German, French and Spanish, each with the text its note must carry."""
 
-# ruff: noqa: RUF001 (typographic apostrophes are what the clients send)
-
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
