@@ -90,6 +90,13 @@ _MOBILE_SIGNATURE = re.compile(
     re.IGNORECASE,
 )
 
+_QUOTE_PREFIX = re.compile(r"^(?:\s*>)+\s?")
+_SPACES = re.compile(r"\s+")
+# The new text is at the top: past this many characters a body is not read for history (a
+# note keeps 45,000 anyway), which keeps a huge body from costing a worker seconds.
+LONGEST_SCAN = 200_000
+_LONGEST_ATTRIBUTION = 1000  # characters; a longer line is text, and the regexes stay cheap
+
 _QUOTE_OPEN, _QUOTE_CLOSE = "\ue000", "\ue001"  # private-use: no mail text carries them
 _BLOCKQUOTE_OPEN = re.compile(r"<blockquote\b[^>]*>", re.IGNORECASE)
 _BLOCKQUOTE_CLOSE = re.compile(r"</blockquote\s*>", re.IGNORECASE)
@@ -119,7 +126,10 @@ def reply_split(text: str, html: str = "") -> Reply:
         source = _quoted_html_to_text(html)
     else:
         source = text
-    new = _new_lines(source.split("\n"))
+    lines = source[:LONGEST_SCAN].split("\n")
+    new = _new_lines(lines)
+    if len(source) > LONGEST_SCAN and "\n".join(new).strip() == "\n".join(lines).strip():
+        return Reply(whole, cut=False)  # no history in the part read: the whole, as it was
     kept = "\n".join(line.rstrip() for line in new).strip()
     if not kept:
         return Reply(whole, cut=False)
@@ -135,7 +145,7 @@ def _quoted(line: str) -> bool:
 
 
 def _unquote(line: str) -> str:
-    return re.sub(r"^(?:\s*>)+\s?", "", line).strip()
+    return _QUOTE_PREFIX.sub("", line).strip()
 
 
 def _new_lines(lines: list[str]) -> list[str]:
@@ -186,9 +196,11 @@ def _inline(runs: list[tuple[bool, list[str]]]) -> bool:
 def _is_attribution(lines: list[str], index: int) -> bool:
     first = lines[index]
     first = _unquote(first) if _quoted(first) else first.strip()
-    if not first:
+    if not first or len(first) > _LONGEST_ATTRIBUTION:
         return False
     starts = bool(_ATTRIBUTION_START.match(first))
+    if not starts and not any("@" in line for line in lines[index : index + 3]):
+        return False  # the date-first form names the sender's address
     joined = first
     for extra in range(3):
         if extra:
@@ -199,7 +211,9 @@ def _is_attribution(lines: list[str], index: int) -> bool:
             if not more:  # an attribution is never wrapped across a blank line
                 break
             joined = f"{joined} {more}"
-        joined = re.sub(r"\s+", " ", joined)
+        joined = _SPACES.sub(" ", joined)
+        if len(joined) > _LONGEST_ATTRIBUTION:
+            break
         if (starts and _ATTRIBUTION.match(joined)) or _ATTRIBUTION_WITH_ADDRESS.match(joined):
             # The shortest window: "Hello" right above a wrapped attribution is not part of it.
             return not (extra and _is_attribution(lines, index + 1))

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from apps.core.text import html_to_text
-from apps.messaging.replies import reply_split, reply_text
+from apps.messaging.replies import LONGEST_SCAN, Reply, reply_split, reply_text
 
 CORPUS = Path(__file__).resolve().parents[1] / "fixtures" / "replies"
 CASES = sorted(CORPUS.glob("*.eml"))
@@ -158,3 +158,13 @@ def test_the_mobile_signature_goes_only_at_the_end():
     assert reply_text("Yes.\n\nSent from my iPhone\n") == "Yes."
     assert reply_text("Yes.\n\nEnvoyé de mon iPhone\n") == "Yes."
     assert reply_text("Yes.\n\nSent from my Galaxy\n\n> quoted\n") == "Yes."
+
+
+def test_a_huge_body_is_read_only_at_its_top():
+    huge = "word " * (LONGEST_SCAN // 5 + 1000)
+    assert reply_split(huge, "") == Reply(huge.strip(), cut=False)
+    quoted = "Yes.\n\n> " + huge
+    assert reply_split(quoted, "") == Reply("Yes.", cut=True)
+    # History found only past the part read stays in (the note shortens the body anyway).
+    late = huge + "\n\nOn Mon, Jul 13, 2026 at 4:02 PM Rob <rob@acme.example> wrote:\n> Hi\n"
+    assert reply_split(late, "") == Reply(late.strip(), cut=False)
