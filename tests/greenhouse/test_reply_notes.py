@@ -23,7 +23,7 @@ from apps.messaging.steps import sequence_steps_dispatch
 from apps.sequences.services import prospects_enroll
 from tests.fixtures.messaging import deliver_queued, three_step_sequence
 from tests.fixtures.worker import wait_for
-from tests.greenhouse.sync_helpers import our_notes, write_all
+from tests.greenhouse.sync_helpers import enroll_and_dispatch_all_steps, our_notes, write_all
 from tests.greenhouse.test_inbound_shapes import FOOTER, WEBHOOK_SECRET, postmark_payload
 from tests.greenhouse.test_sync_acceptance import GRACE, worker_env
 
@@ -115,6 +115,27 @@ def test_a_recruiters_answer_that_quotes_is_written_without_the_quote(
     first = SyncRecord.objects.get(message=sent)
     first_note = next(n for n in our_notes(harvest_sandbox, GRACE) if n["id"] == first.note_id)
     assert note_text(first_note["body"]) == sent.body_text.strip()
+
+
+@pytest.mark.django_db
+def test_a_sequences_follow_up_step_is_written_as_composed(synced, harvest_sandbox):
+    """Step 2 answers step 1 in the thread (In-Reply-To), but it is the sequence's own email:
+    its signature stays, as on step 1."""
+    body = "Bumping this, {{ first_name }}.\n\n-- \nRob Recruiter\nAcme Talent"
+    sequence = three_step_sequence(team=synced.team, owner=synced.rob)
+    step = sequence.steps.order_by("position")[1]
+    step.body_template = body
+    step.save(update_fields=["body_template"])
+    enroll_and_dispatch_all_steps(synced, [synced.grace], sequence=sequence)
+    deliver_queued()
+    assert set(write_all()) == {"written"}
+
+    follow_up = Message.objects.get(sequence_step=step)
+    assert follow_up.in_reply_to  # threaded under step 1
+    record = SyncRecord.objects.get(message=follow_up)
+    note = next(n for n in our_notes(harvest_sandbox, GRACE) if n["id"] == record.note_id)
+    assert note_text(note["body"]) == "Bumping this, Grace.\n\n-- \nRob Recruiter\nAcme Talent"
+    assert CUT_LINE not in note["body"]
 
 
 # --- End to end: a real worker, the webhook, the sandbox over HTTP -----------------------------
