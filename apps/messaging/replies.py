@@ -23,8 +23,9 @@ follow, each one covered by a fixture:
 - below the new text: the "-- " signature separator (RFC 3676), "Sent from my iPhone" and
   the like, "Get Outlook for iOS".
 
-An inline reply (answers between quoted lines) keeps the quoted questions: only the quote
-after the last answer is cut. HTML without a text part is read with its <blockquote>s as "> "
+An inline reply (answers between quoted blocks) keeps the quoted questions: only the quote
+after the last answer is cut. A bottom-posted reply (one quoted block, the answer below it)
+keeps the answer. HTML without a text part is read with its <blockquote>s as "> "
 lines, so the same rules apply to it. Forwarded messages ("---------- Forwarded message")
 are content, not history, and are kept. When cutting would leave nothing, the whole text is
 kept: a note never loses the message.
