@@ -13,6 +13,10 @@ sent or received, in a line above the reference.
 A note's author in Greenhouse is the recruiter's mapped Greenhouse user. A recruiter not mapped
 yet gets the connection's acting user as author, and nothing in Greenhouse would say the note is
 someone else's: the body then opens with a sender line naming the real recruiter.
+
+A reply's note carries its new text only (apps/messaging/replies.py): the quoted history is
+already on the feed as the earlier messages' notes, and a note cannot be edited later. A line
+says when something was left out; the message itself stays whole in Outreach.
 """
 
 import re
@@ -25,10 +29,12 @@ from typing import Any
 from django.utils.crypto import salted_hmac
 
 from apps.core.text import html_to_text
+from apps.messaging.replies import reply_split
 
 # Harvest's maximum body length is undocumented; one client caps at 50,000 characters.
 MAX_BODY = 45_000
 REF_PREFIX = "OR"
+CUT_LINE = "(Quoted text and signature not shown; the full message is in Outreach.)"
 
 
 def note_reference(record_id: int) -> str:
@@ -137,10 +143,16 @@ def email_note(
     reference: str,
     sender: str = "",
     dated: str = "",
+    reply: bool = False,
 ) -> NoteContent:
     """`sender`: a sender_line() when the note's author in Greenhouse is not its recruiter;
-    `dated`: a dated_line() when the note is written long after the message."""
-    text = body_text if body_text.strip() else html_to_text(body_html)
+    `dated`: a dated_line() when the note is written long after the message.
+    `reply`: the message answers an earlier one (it may quote it): only its new text is kept."""
+    if reply:
+        parsed = reply_split(body_text, body_html)
+        text = f"{parsed.text}\n\n{CUT_LINE}" if parsed.cut else parsed.text
+    else:
+        text = body_text if body_text.strip() else html_to_text(body_html)
     if dated:
         text = _with_dated(text if text.strip() else "(no text)", dated)
     return NoteContent(

@@ -364,6 +364,10 @@ def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
         reference=record.note_ref,
         sender=sender,
         dated=dated,
+        # A reply (the candidate's, or the recruiter's answer in the thread) may quote; a
+        # sequence's steps are written as composed, follow-ups in the thread included.
+        reply=not message.is_outbound
+        or (message.sequence_step_id is None and bool(message.in_reply_to)),
     )
 
 
