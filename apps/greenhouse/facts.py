@@ -16,10 +16,11 @@ from apps.teams.bcc import has_greenhouse_maildrop
 from .models import (
     GreenhouseIntegration,
     MaildropOverlap,
+    ProspectSyncIgnore,
     ProspectSyncPause,
     SyncRecord,
 )
-from .policy import Decision, Reason, SyncFacts, Verdict
+from .policy import Decision, Reason, SyncFacts, UnknownRecipients, Verdict
 
 # One logger for the whole sync, as before it was split into modules.
 logger = logging.getLogger("apps.greenhouse.sync")
@@ -51,8 +52,10 @@ def _facts(
     integration: GreenhouseIntegration | None,
     paused: bool,
     earlier_inbound: bool | None = None,
+    ignored: bool | None = None,
 ) -> SyncFacts:
-    """`earlier_inbound`: given when already known (the batch's fast path loads it for all)."""
+    """`earlier_inbound`, `ignored`: given when already known (the batch's fast path loads them
+    for all its records)."""
     thread = message.thread
     if earlier_inbound is None:
         earlier_inbound = (
@@ -79,7 +82,18 @@ def _facts(
             integration and integration.maildrop_overlap == MaildropOverlap.SKIP_SYNC_NOTE
         ),
         greenhouse_unreachable=bool(integration and integration.unreachable_since),
+        unknown_recipients=(
+            UnknownRecipients(integration.unknown_recipients)
+            if integration is not None
+            else UnknownRecipients.SKIP
+        ),
+        prospect_ignored=_is_ignored(thread.prospect_id) if ignored is None else ignored,
     )
+
+
+def _is_ignored(prospect_id: int) -> bool:
+    """A person chose "never sync this prospect" in the review queue."""
+    return ProspectSyncIgnore.objects.filter(prospect_id=prospect_id, ignored=True).exists()
 
 
 def _is_paused(prospect_id: int) -> bool:

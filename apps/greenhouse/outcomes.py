@@ -179,6 +179,11 @@ def _settle(claim: Claim, verdict: Verdict, *, error: str = "") -> str:
             status=status, reason=verdict.reason, next_attempt_at=None, last_error=error[:2000]
         )
         _wake_next_in_thread(claim)
+        if verdict.reason == Reason.CANDIDATE_TO_CREATE:
+            # The team creates unknown recipients: the prospect's one creation (creation.py).
+            from .creation import candidate_create_queue_on_commit
+
+            candidate_create_queue_on_commit(prospect_id=claim.record.prospect_id)
     return status
 
 

@@ -70,6 +70,10 @@ def sync_records_sweep(
     counts.update(gave_up=result.gave_up, rescued=result.rescued)
     counts["queued"] = sync_lanes_sweep(now=now, lease=lease)  # teams whose lane was queued
     counts["bot_notices"] = bot_notices_sweep(now=now, stale_after=stale_after, lease=lease)
+    # Automatic candidate creations (issue 15) that were never queued, lost, or are due again.
+    from .creation import candidate_creations_sweep
+
+    counts["creations"] = candidate_creations_sweep(now=now)
     return counts
 
 

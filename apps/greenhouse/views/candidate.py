@@ -8,7 +8,7 @@ from apps.messaging.models import Message, Thread
 from apps.sequences.models import Prospect
 from apps.teams.access import get_for_team_or_404, team_member_required
 
-from .. import selectors
+from .. import review_selectors, selectors
 from ..models import CandidateLink, PauseVia, ProspectSyncPause, SyncRecord
 from ..pausing import prospect_sync_pause, prospect_sync_resume
 from . import request_client
@@ -54,6 +54,9 @@ def prospect_sync(request, pk):
             "shown_limit": CANDIDATE_MESSAGES_SHOWN,
             "truncated": len(thread_messages) == CANDIDATE_MESSAGES_SHOWN,
             "events": selectors.sync_pause_events_for_prospect(prospect=prospect)[:50],
+            "ignored": review_selectors.prospect_is_ignored(prospect=prospect),
+            "review_actions": review_selectors.review_actions_for_prospect(prospect=prospect)[:50],
+            "may_review": request.membership.is_admin or prospect.owner_id == request.user.pk,
         },
     )
 
