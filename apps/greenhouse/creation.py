@@ -541,7 +541,7 @@ def candidate_create_queue_on_commit(*, prospect_id: int, countdown: float = 0) 
     from .tasks import candidate_create_task
 
     def queue():
-        candidate_create_task.apply_async(args=[prospect_id], countdown=max(0, countdown))
+        candidate_create_task.apply_async(args=(prospect_id,), countdown=max(0, countdown))
 
     transaction.on_commit(partial(_publish, queue, prospect_id), robust=True)
 

@@ -4,10 +4,11 @@ against the Harvest sandbox over HTTP, counting the searches it received."""
 from datetime import timedelta
 from urllib.parse import parse_qs
 
+import pytest
 from django.utils import timezone
 
-from apps.greenhouse.models import CandidateLink, SyncAttempt, SyncRecord
-from apps.greenhouse.policy import CandidateMatch, Reason
+from apps.greenhouse.models import CandidateLink, GreenhouseIntegration, SyncAttempt, SyncRecord
+from apps.greenhouse.policy import CandidateMatch, Reason, UnknownRecipients
 from apps.greenhouse.switches import sync_records_retry
 from tests.greenhouse.sync_helpers import write_all
 from tests.greenhouse.test_candidate_gone import sms_to
@@ -15,6 +16,15 @@ from tests.sequences.factories import ProspectEmailFactory
 
 Status = SyncRecord.Status
 LINUS = "linus.unknown@example.com"
+
+
+@pytest.fixture(autouse=True)
+def unknown_recipients_skipped(synced):
+    """The caching is the same under every team choice; these tests read it under "skip"
+    (records of prospects not in Greenhouse end skipped, at once)."""
+    GreenhouseIntegration.objects.filter(pk=synced.integration.pk).update(
+        unknown_recipients=UnknownRecipients.SKIP
+    )
 
 
 def searches(sandbox) -> list[str]:

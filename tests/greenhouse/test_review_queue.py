@@ -127,7 +127,9 @@ def test_create_sends_the_v3_body_and_then_writes_the_waiting_messages_in_order_
     log = harvest_sandbox.requests(path="/v3/candidates")
     searched = [parse_qs(r["query"]).get("email", [""])[0] for r in log if r["method"] == "GET"]
     assert LINUS in searched and "linus@work.example" in searched
-    assert [r["method"] for r in log][-1] == "POST" and len(api_requests(harvest_sandbox, "POST")) == 1
+    assert [r["method"] for r in log][-1] == "POST" and len(
+        api_requests(harvest_sandbox, "POST")
+    ) == 1
 
     link = CandidateLink.objects.get(prospect=synced.linus)
     assert (link.match, link.candidate_id, link.source) == ("one", candidate["id"], "created")
@@ -138,7 +140,11 @@ def test_create_sends_the_v3_body_and_then_writes_the_waiting_messages_in_order_
         SyncRecord.objects.get(pk=r.pk).note_id for r in records
     ]  # in message order, each once
     action = ReviewAction.objects.get(prospect=synced.linus)
-    assert (action.action, action.by, action.candidate_id) == ("create", synced.rob, candidate["id"])
+    assert (action.action, action.by, action.candidate_id) == (
+        "create",
+        synced.rob,
+        candidate["id"],
+    )
 
     # Asked again: nothing more is created.
     client.post(reverse("greenhouse:review-create", args=[synced.linus.pk]))
@@ -289,7 +295,9 @@ def test_link_checks_that_a_typed_candidate_exists(synced, harvest_sandbox, clie
     assert "Greenhouse has no candidate 999999" in flash(response)[-1]
     assert CandidateLink.objects.get(prospect=synced.linus).match == CandidateMatch.NONE
     response = client.post(
-        reverse("greenhouse:review-link", args=[synced.linus.pk]), {"candidate_id": "x"}, follow=True
+        reverse("greenhouse:review-link", args=[synced.linus.pk]),
+        {"candidate_id": "x"},
+        follow=True,
     )
     assert "Enter a Greenhouse candidate ID" in flash(response)[-1]
     # A search by another address finds one to link.
@@ -393,7 +401,9 @@ def test_the_queue_and_the_tag_need_a_team_and_the_tag_an_admin(synced, harvest_
     assert client.post(reverse("greenhouse:review-tag"), {"candidate_tag": "x"}).status_code == 403
     client.force_login(synced.ada)
     client.post(reverse("greenhouse:review-tag"), {"candidate_tag": "  Added  from  Outreach "})
-    assert GreenhouseIntegration.objects.get(team=synced.team).candidate_tag == "Added from Outreach"
+    assert (
+        GreenhouseIntegration.objects.get(team=synced.team).candidate_tag == "Added from Outreach"
+    )
 
 
 # --- The team's choice: create unknown recipients ------------------------------------------
@@ -436,5 +446,5 @@ def test_the_sweep_queues_a_creation_that_was_lost(
     )
     with django_capture_on_commit_callbacks(execute=True):
         counts = sync_records_sweep()
-    assert counts["creations"] == 1 and published == [[synced.linus.pk]]
+    assert counts["creations"] == 1 and published == [(synced.linus.pk,)]
     assert json.dumps(counts)  # plain counts, for the beat's log

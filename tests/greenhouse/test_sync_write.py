@@ -21,7 +21,7 @@ from apps.greenhouse.models import (
     SyncRecord,
 )
 from apps.greenhouse.notes import reference_line
-from apps.greenhouse.policy import Reason
+from apps.greenhouse.policy import Reason, UnknownRecipients
 from apps.greenhouse.sweeper import sync_records_sweep
 from apps.greenhouse.switches import candidate_link_choose, team_sync_turn_off
 from apps.greenhouse.sync import sync_record_write
@@ -143,6 +143,10 @@ def test_an_email_outside_any_sequence_thread_is_skipped_with_its_reason(synced,
 def test_no_candidate_is_skipped_and_several_are_held_until_support_chooses(
     synced, harvest_sandbox
 ):
+    # The team's choice "skip their messages" (the waiting default has tests of its own).
+    GreenhouseIntegration.objects.filter(pk=synced.integration.pk).update(
+        unknown_recipients=UnknownRecipients.SKIP
+    )
     sequence_thread(synced, synced.linus)  # not in Greenhouse
     duplicate = harvest_sandbox.add_candidate(
         first_name="Alan", last_name="Turing (dup)", emails=["alan.turing@example.com"]

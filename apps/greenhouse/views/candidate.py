@@ -20,7 +20,10 @@ CANDIDATE_MESSAGES_SHOWN = 300
 def prospect_sync(request, pk):
     """The candidate's threads, each message with its sync status and the reason, and the
     pause switch."""
-    prospect = get_for_team_or_404(Prospect.objects.select_related("owner"), request.team, pk=pk)
+    prospect = get_for_team_or_404(
+        Prospect.objects.select_related("owner", "sync_ignore"), request.team, pk=pk
+    )
+    ignore = getattr(prospect, "sync_ignore", None)  # the review queue's "never sync"
     threads = list(
         Thread.objects.filter(team=request.team, prospect=prospect)
         .select_related("owner", "virtual_number", "enrollment__sequence")
@@ -54,7 +57,7 @@ def prospect_sync(request, pk):
             "shown_limit": CANDIDATE_MESSAGES_SHOWN,
             "truncated": len(thread_messages) == CANDIDATE_MESSAGES_SHOWN,
             "events": selectors.sync_pause_events_for_prospect(prospect=prospect)[:50],
-            "ignored": review_selectors.prospect_is_ignored(prospect=prospect),
+            "ignored": ignore is not None and ignore.ignored,
             "review_actions": review_selectors.review_actions_for_prospect(prospect=prospect)[:50],
             "may_review": request.membership.is_admin or prospect.owner_id == request.user.pk,
         },
