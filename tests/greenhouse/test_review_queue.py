@@ -448,3 +448,30 @@ def test_the_sweep_queues_a_creation_that_was_lost(
         counts = sync_records_sweep()
     assert counts["creations"] == 1 and published == [(synced.linus.pk,)]
     assert json.dumps(counts)  # plain counts, for the beat's log
+
+
+def test_a_creation_another_worker_holds_is_left_to_it_until_its_lease_runs_out(
+    synced, harvest_sandbox
+):
+    """The lease (creation.py `_take`): a compare-and-set on the prospect's one row."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from apps.greenhouse import creation
+
+    waiting_for_linus(synced, count=1)
+    row = creation._row(synced.linus)
+    held_at = timezone.now()
+    assert creation._take(row, now=held_at, by=None, automatic=True) == held_at
+    # A second taker that read the same row loses the compare-and-set.
+    assert creation._take(row, now=held_at, by=None, automatic=True) is None
+    result = candidate_create(synced.linus, by=synced.ada)  # another worker holds it
+    assert result.outcome == "busy"
+    assert api_requests(harvest_sandbox, "POST") == []
+    # The holder died: once its lease has run out, the next caller takes over and creates.
+    CandidateCreation.objects.filter(pk=row.pk).update(
+        claimed_at=held_at - creation.LEASE - timedelta(seconds=1)
+    )
+    assert candidate_create(synced.linus, by=synced.ada).outcome == "created"
+    assert len(api_requests(harvest_sandbox, "POST")) == 1
