@@ -8,7 +8,7 @@ action is a POST with CSRF; a GET never changes anything, nor calls Greenhouse. 
 details come from Greenhouse on a "show candidates" POST, which renders the page with them."""
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -173,7 +173,8 @@ def review_tag_set(request):
     """The tag every candidate created from this app gets (blank: none). Team admins only."""
     integration = GreenhouseIntegration.objects.filter(team=request.team).first()
     if integration is None:
-        raise PermissionDenied("Greenhouse is not connected for your team.")
+        messages.error(request, "Greenhouse is not connected for your team yet; ask support.")
+        return _back(request)
     tag = " ".join(request.POST.get("candidate_tag", "").split())
     if len(tag) > MAX_TAG_LENGTH:
         messages.error(request, f"A tag has at most {MAX_TAG_LENGTH} characters.")
