@@ -64,3 +64,40 @@ def test_many_waiting_messages_and_concurrent_workers_create_one_candidate(
     notes = sorted(our_notes(harvest_sandbox, LINUS), key=lambda n: n["id"])
     assert [n["id"] for n in notes] == [r.note_id for r in records]  # in order, each once
     assert [a.action for a in ReviewAction.objects.filter(prospect=synced.linus)] == ["create"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_creations_racing_in_threads_send_one_post(synced, harvest_sandbox):
+    """Six callers at the same instant, each on its own database connection: the lease lets one
+    send the POST; the others are told it is in progress (or find it done)."""
+    import threading
+
+    from django.db import connection
+
+    from apps.greenhouse.creation import candidate_create
+    from tests.greenhouse.test_candidate_gone import sms_to
+
+    GreenhouseIntegration.objects.filter(pk=synced.integration.pk).update(
+        unknown_recipients=UnknownRecipients.WAIT
+    )
+    sms_to(synced, synced.linus, "Hello")
+    write_all()
+    harvest_sandbox.configure(latency_ms=200)
+    start = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def create():
+        try:
+            start.wait()
+            outcomes.append(candidate_create(synced.linus, by=synced.ada).outcome)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    posts = [r for r in harvest_sandbox.requests(path="/v3/candidates") if r["method"] == "POST"]
+    assert len(posts) == 1, outcomes
+    assert outcomes.count("created") >= 1 and set(outcomes) <= {"created", "busy"}
