@@ -18,7 +18,7 @@ from apps.teams.access import get_for_team_or_404, team_admin_required, team_mem
 
 from .. import review_selectors, selectors
 from ..creation import candidate_create
-from ..models import GreenhouseIntegration
+from ..models import CandidateLink, GreenhouseIntegration
 from ..review import (
     prospect_candidate_link,
     prospect_sync_ignore,
@@ -44,7 +44,7 @@ def _queue_page(request, *, shown: dict | None = None, status: int = 200):
         team_id=request.team.pk,
         user=request.user,
         is_admin=is_admin,
-        page_number=request.GET.get("page") or 1,
+        page_number=request.GET.get("page") or request.POST.get("page") or 1,
     )
     integration = selectors.greenhouse_integration_for_team(team_id=request.team.pk)
     return render(
@@ -120,9 +120,10 @@ def review_link(request, pk):
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return _back(request, prospect)
+    link = CandidateLink.objects.get(prospect=prospect)
     messages.success(
         request,
-        f"{prospect} is now linked to Greenhouse candidate {request.POST.get('candidate_id')}; "
+        f"{prospect} is now linked to Greenhouse candidate {link.candidate_id}; "
         f"{released} waiting message{'s' if released != 1 else ''} will be written to it in order.",
     )
     return _back(request, prospect)
