@@ -17,6 +17,7 @@ from apps.teams.bcc import has_greenhouse_maildrop
 from .models import (
     GreenhouseIntegration,
     MaildropOverlap,
+    ProspectSyncIgnore,
     ProspectSyncPause,
     SyncRecord,
 )
@@ -54,8 +55,10 @@ def _facts(
     earlier_inbound: bool | None = None,
     backfill: bool = False,
     now: datetime | None = None,
+    ignored: bool | None = None,
 ) -> SyncFacts:
-    """`earlier_inbound`: given when already known (the batch's fast path loads it for all).
+    """`earlier_inbound`, `ignored`: given when already known (the batch's fast path loads them
+    for all its records).
     `backfill`: a backfill released the record (its `backfill` is set, backfill.py).
     `now`: the moment the waiting window is measured at (issue 15), the current time by default."""
     thread = message.thread
@@ -91,6 +94,7 @@ def _facts(
             else UnknownRecipients.SKIP
         ),
         waiting_expired=_waiting_expired(message, integration, now),
+        prospect_ignored=_is_ignored(thread.prospect_id) if ignored is None else ignored,
     )
 
 
@@ -103,6 +107,11 @@ def _waiting_expired(
         return False
     now = now or timezone.now()
     return message.created_at < now - timedelta(days=integration.waiting_days)
+
+
+def _is_ignored(prospect_id: int) -> bool:
+    """A person chose "never sync this prospect" in the review queue."""
+    return ProspectSyncIgnore.objects.filter(prospect_id=prospect_id, ignored=True).exists()
 
 
 def _is_paused(prospect_id: int) -> bool:

@@ -55,6 +55,7 @@ from .models import (
     GreenhouseIntegration,
     GreenhouseUserMapping,
     NoteVisibility,
+    ProspectSyncIgnore,
     ProspectSyncPause,
     SyncAttempt,
     SyncRecord,
@@ -134,6 +135,11 @@ def _common_head(
             "prospect_id", flat=True
         )
     )
+    ignored = set(
+        ProspectSyncIgnore.objects.filter(prospect_id__in=prospects, ignored=True).values_list(
+            "prospect_id", flat=True
+        )
+    )
     links = {
         link.prospect_id: link.candidate_id
         for link in CandidateLink.objects.filter(
@@ -172,6 +178,7 @@ def _common_head(
             earlier_inbound=earlier,
             backfill=record.backfill_id is not None,
             now=now,
+            ignored=record.prospect_id in ignored,
         )
         verdict = decide(replace(facts, candidate_match=CandidateMatch.ONE))
         if verdict.decision != Decision.SYNC:
@@ -286,9 +293,14 @@ class _HeldGate:
             team_id=self.team_id, sync_enabled_by_support=True, sync_on=True
         ).exists()
         self.stopped = not on
+        # Paused or ignored (review queue): either stops the prospect's POSTs.
         self.paused = set(
             ProspectSyncPause.objects.filter(
                 prospect_id__in=self.prospect_ids, paused=True
+            ).values_list("prospect_id", flat=True)
+        ) | set(
+            ProspectSyncIgnore.objects.filter(
+                prospect_id__in=self.prospect_ids, ignored=True
             ).values_list("prospect_id", flat=True)
         )
 

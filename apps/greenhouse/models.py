@@ -159,6 +159,14 @@ class GreenhouseIntegration(models.Model):
         default=UnknownRecipients.WAIT,
         editable=False,
     )
+    candidate_tag = models.CharField(
+        "tag for candidates this app creates",
+        max_length=100,
+        blank=True,
+        default="",
+        editable=False,
+        help_text='Added to every candidate this app creates, e.g. "Added from Outreach".',
+    )
     waiting_days = models.PositiveSmallIntegerField(
         "days to wait for a candidate",
         default=30,
@@ -265,6 +273,8 @@ class CandidateLink(models.Model):
     class Source(models.TextChoices):
         EMAIL = "email", "Found by email"
         SUPPORT = "support", "Chosen by support"
+        MANUAL = "manual", "Chosen in the review queue"
+        CREATED = "created", "Created in Greenhouse by this app"
 
     team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
     prospect = models.OneToOneField(
@@ -652,4 +662,11 @@ class ProspectLookup(OutboxBase):
 # that `from .models import SwitchEvent` works like every other model of the app.
 # The same for backfills (backfill_models.py).
 from .backfill_models import Backfill  # noqa: E402, F401
+
+# The review queue's models (review_models.py).
+from .review_models import (  # noqa: E402, F401
+    CandidateCreation,
+    ProspectSyncIgnore,
+    ReviewAction,
+)
 from .switch_history import SwitchEvent  # noqa: E402, F401

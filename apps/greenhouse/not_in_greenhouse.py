@@ -8,8 +8,7 @@ where a person links, creates or ignores them.
 
 from collections.abc import Iterable
 
-from django.urls import NoReverseMatch, reverse
-from django.utils.http import urlencode
+from django.urls import reverse
 
 from .models import CandidateLink, SyncRecord
 from .policy import CandidateMatch, Reason
@@ -46,10 +45,5 @@ def prospect_not_in_greenhouse_yet(*, link: CandidateLink | None) -> bool:
 
 
 def review_queue_url() -> str:
-    """The review queue (issue 15, item 2: `greenhouse:review`). Until it exists, the team's
-    sync log filtered by "not in Greenhouse yet", which lists the same messages.
-    TODO(lead): drop the fallback once the review queue is merged."""
-    try:
-        return reverse("greenhouse:review")
-    except NoReverseMatch:
-        return reverse("greenhouse:log") + "?" + urlencode({"reason": Reason.NOT_IN_GREENHOUSE_YET})
+    """The review queue (issue 15, item 2), where these prospects are linked, created or ignored."""
+    return reverse("greenhouse:review")

@@ -185,6 +185,11 @@ def _settle(claim: Claim, verdict: Verdict, *, error: str = "") -> str:
             record = claim.record
             prospect_lookup_schedule(team_id=record.team_id, prospect_id=record.prospect_id)
         _wake_next_in_thread(claim)
+        if verdict.reason == Reason.CANDIDATE_TO_CREATE:
+            # The team creates unknown recipients: the prospect's one creation (creation.py).
+            from .creation import candidate_create_queue_on_commit
+
+            candidate_create_queue_on_commit(prospect_id=claim.record.prospect_id)
     return status
 
 

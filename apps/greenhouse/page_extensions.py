@@ -30,6 +30,14 @@ def register_nav() -> None:
         start=20,
     ):
         nav_item(section="settings", label=label, url_name=url_name, audience="admin", order=order)
+    # Everyone in a team: recruiters review their own prospects, admins the team's.
+    nav_item(
+        section="main",
+        label="Review queue",
+        url_name="greenhouse:review",
+        audience="member",
+        order=35,
+    )
 
 
 def message_sync_context(message, record) -> dict:

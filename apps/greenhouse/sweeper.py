@@ -78,6 +78,11 @@ def sync_records_sweep(
     from .backfill_progress import backfills_finish
 
     counts["backfills_finished"] = backfills_finish(now=now)
+
+    # Automatic candidate creations (issue 15) that were never queued, lost, or are due again.
+    from .creation import candidate_creations_sweep
+
+    counts["creations"] = candidate_creations_sweep(now=now)
     return counts
 
 

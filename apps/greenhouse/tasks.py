@@ -54,3 +54,17 @@ def greenhouse_user_mappings_refresh_task() -> int:
     from .connection import greenhouse_user_mappings_refresh_due
 
     return greenhouse_user_mappings_refresh_due()
+
+
+@shared_task(acks_late=True)
+def candidate_create_task(prospect_id: int) -> str:
+    """The team's automatic creation of one prospect's candidate (creation.py): any number of
+    these for a prospect send one POST at most; a deferral queues itself again at its slot."""
+    from .creation import candidate_auto_create, candidate_create_queue_on_commit
+
+    result = candidate_auto_create(prospect_id=prospect_id)
+    if result is None:
+        return "nothing to do"
+    if result.outcome == "deferred" and result.retry_after is not None:
+        candidate_create_queue_on_commit(prospect_id=prospect_id, countdown=result.retry_after)
+    return result.outcome

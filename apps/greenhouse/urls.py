@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import backfill, candidate, pause, team
+from .views import backfill, candidate, pause, review, team
 
 app_name = "greenhouse"
 urlpatterns = [
@@ -26,6 +26,18 @@ urlpatterns = [
     path("prospects/<int:pk>/sync/", candidate.prospect_sync, name="prospect-sync"),
     path("prospects/<int:pk>/sync/pause/", candidate.prospect_pause, name="prospect-pause"),
     path("prospects/<int:pk>/sync/resume/", candidate.prospect_resume, name="prospect-resume"),
+    # The review queue (team admins: the team's prospects; recruiters: their own).
+    path("greenhouse/review/", review.review_queue, name="review"),
+    path("greenhouse/review/tag/", review.review_tag_set, name="review-tag"),
+    path(
+        "greenhouse/review/<int:pk>/candidates/",
+        review.review_candidates_show,
+        name="review-candidates",
+    ),
+    path("greenhouse/review/<int:pk>/link/", review.review_link, name="review-link"),
+    path("greenhouse/review/<int:pk>/create/", review.review_create, name="review-create"),
+    path("greenhouse/review/<int:pk>/ignore/", review.review_ignore, name="review-ignore"),
+    path("greenhouse/review/<int:pk>/unignore/", review.review_unignore, name="review-unignore"),
     # In the bot email; no login needed (the signed token is the authorization to pause).
     # Links already sent point here: never move it.
     path("greenhouse/pause/<str:token>/", pause.pause_link, name="pause-link"),

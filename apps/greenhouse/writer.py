@@ -38,6 +38,7 @@ from .harvest.errors import (
 from .models import (
     GreenhouseIntegration,
     NoteVisibility,
+    ProspectSyncIgnore,
     ProspectSyncPause,
     SyncAttempt,
     SyncRecord,
@@ -163,6 +164,17 @@ def _switch_check(claim: Claim) -> None:
             Verdict(Decision.SKIP, Reason.CANDIDATE_PAUSED),
             f"Stopped before writing: paused for this candidate by "
             f"{pause.paused_by or 'a recruiter'} at {when(pause.paused_at)}.",
+        )
+    ignore = (
+        ProspectSyncIgnore.objects.select_related("changed_by")
+        .filter(prospect_id=record.prospect_id, ignored=True)
+        .first()
+    )
+    if ignore is not None:
+        raise SyncStopped(
+            Verdict(Decision.SKIP, Reason.PROSPECT_IGNORED),
+            f"Stopped before writing: {ignore.changed_by or 'a person'} chose never to sync "
+            f"this prospect at {when(ignore.changed_at)}.",
         )
 
 

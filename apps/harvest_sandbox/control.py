@@ -30,7 +30,7 @@ class SandboxControl:
 
     def configure(self, **config) -> dict:
         """rate_limit, rate_window (s), token_lifetime (s), retry_after_format, latency_ms,
-        latency_jitter_ms."""
+        latency_jitter_ms, candidate_create_shape ("candidate" or "wrapped")."""
         return self._call("POST", "config", json=config)
 
     def set_faults(self, **faults) -> dict:

@@ -195,6 +195,8 @@ class SandboxHandler(BaseHTTPRequestHandler):
             data = None
         if resource == "candidates":
             status, payload, headers = state.create_candidate(data)
+            if status == 201 and state.take_fault("candidate_write_then_500"):
+                status, payload = 500, {"message": "Internal Server Error"}
             return answer(status, payload, {**rate_headers, **headers}, client_id, window)
         status, payload, headers = state.create_note(token, data)
         if status == 201:

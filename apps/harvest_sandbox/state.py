@@ -103,6 +103,7 @@ NO_FAULTS = {
     "reject_tokens": False,  # every bearer token is answered 401
     "write_then_500": 0,  # the next N note writes are saved, then answered 500 (-1: all)
     "drop_after_write": 0,  # the next N note writes are saved, then the connection is dropped
+    "candidate_write_then_500": 0,  # the next N candidate creates are saved, then answered 500
 }
 
 
@@ -135,6 +136,9 @@ class Config:
     # the real Greenhouse is ~150 ms away, and a client tuned on a 1 ms sandbox is not tuned.
     latency_ms: int = 0
     latency_jitter_ms: int = 0  # plus a uniform random 0..jitter ms
+    # POST /v3/candidates answers with the candidate ("candidate") or, as another client saw
+    # it, {"candidate": ..., "application": null} ("wrapped"); reference 3.6: accept both.
+    candidate_create_shape: str = "candidate"
 
     def latency(self) -> float:
         """Seconds to wait before this answer."""
@@ -459,6 +463,8 @@ class SandboxState:
                 raise ValueError("latency_ms and latency_jitter_ms cannot be negative")
             if config.retry_after_format not in ("seconds", "epoch"):
                 raise ValueError("retry_after_format is 'seconds' or 'epoch'")
+            if config.candidate_create_shape not in ("candidate", "wrapped"):
+                raise ValueError("candidate_create_shape is 'candidate' or 'wrapped'")
             if (config.rate_limit, config.rate_window) != (
                 self.config.rate_limit,
                 self.config.rate_window,
@@ -919,6 +925,8 @@ class SandboxState:
             tags=list(tags),
             other_addresses=other,
         )
+        if self.config.candidate_create_shape == "wrapped":
+            return 201, {"candidate": candidate.as_json(), "application": None}, {}
         return 201, candidate.as_json(), {}
 
     @staticmethod

@@ -24,6 +24,7 @@ from tests.browser.scenes import globex_disabled, record_history, send_bot_email
 from tests.fixtures.browser import log_in
 from tests.greenhouse.factories import SyncRecordFactory
 from tests.greenhouse.sync_helpers import email_reply, write_all
+from tests.greenhouse.test_candidate_gone import sms_to
 from tests.messaging.factories import MessageFactory
 from tests.teams.factories import MembershipFactory, UserFactory
 
@@ -113,6 +114,11 @@ def test_main_pages(page, live_server, harvest_sandbox, anymail_outbox, settings
     page.goto(f"/conversations/{world.thread.pk}/")
     expect(page.locator(".message .sync").first).to_contain_text("Written")
     shots(page, "conversation")
+    sms_to(world, world.linus, "Hi Linus, Rob from Acme. Free for a call this week?")
+    write_all()  # Linus is not in Greenhouse yet: his SMS waits for review
+    page.goto("/greenhouse/review/")
+    expect(page.locator("table[data-review-queue]")).to_contain_text("Linus Unknown")
+    shots(page, "review-queue")
 
     page.context.clear_cookies()
     page.goto(pause_link)

@@ -6,8 +6,9 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from apps.core.services import worker_ping_request
-from apps.greenhouse.models import PauseVia
+from apps.greenhouse.models import CandidateCreation, PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
+from apps.greenhouse.review import prospect_sync_ignore
 from apps.greenhouse.switches import team_note_visibility_set
 from apps.messaging.models import Channel
 from tests.fixtures.staff import log_in_staff
@@ -70,6 +71,9 @@ def world(db):
     prospect_sync_pause(prospect=enrollment.prospect, via=PauseVia.APP, by=membership.user)
     worker_ping_request(requested_by="test")
     team_note_visibility_set(team=team, visibility="private", by=membership.user)  # history
+    # The review queue's: an ignore (with its audit row) and a candidate's creation.
+    prospect_sync_ignore(prospect=enrollment.prospect, by=membership.user)
+    CandidateCreation.objects.create(team=team, prospect=enrollment.prospect, candidate_id=7)
 
 
 @pytest.fixture

@@ -532,3 +532,23 @@ def test_new_rate_settings_apply_from_the_next_request(harvest_sandbox, api):
     assert answer.headers["X-RateLimit-Remaining"] == "4"
     latest = harvest_sandbox.windows(harvest_sandbox.client_id)[-1]
     assert latest["window_end"] == latest["window_start"] + 2
+
+
+def test_the_create_answer_can_take_the_other_shape_and_a_create_can_be_saved_then_fail(
+    harvest_sandbox, api
+):
+    """Reference 3.6: the create was seen answering `{candidate, application}` too; and a
+    create, like a note write, can be saved and then answered 500 (a fault for tests)."""
+    harvest_sandbox.configure(candidate_create_shape="wrapped")
+    wrapped = api("POST", "/v3/candidates", json=candidate()).json()
+    assert set(wrapped) == {"candidate", "application"} and wrapped["application"] is None
+    assert wrapped["candidate"]["last_name"] == "Johnson"
+    with pytest.raises(RuntimeError, match="candidate_create_shape is 'candidate' or 'wrapped'"):
+        harvest_sandbox.configure(candidate_create_shape="nested")
+    harvest_sandbox.configure(candidate_create_shape="candidate")
+
+    harvest_sandbox.set_faults(candidate_write_then_500=1)
+    failed = api("POST", "/v3/candidates", json=candidate(first_name="Saved"))
+    assert failed.status_code == 500
+    assert [c["first_name"] for c in harvest_sandbox.candidates()].count("Saved") == 1
+    assert api("POST", "/v3/candidates", json=candidate()).status_code == 201  # once only

@@ -146,6 +146,18 @@ def shared_session() -> requests.Session:
     return session
 
 
+def created_candidate(answer: object, *, status: int | None = None) -> dict[str, Any]:
+    """The candidate of a POST /v3/candidates answer, in either shape seen: the candidate
+    itself, or `{"candidate": {...}, "application": {...}}`."""
+    if isinstance(answer, dict) and isinstance(answer.get("candidate"), dict):
+        answer = answer["candidate"]
+    if isinstance(answer, dict) and isinstance(answer.get("id"), int):
+        return answer
+    raise HarvestAmbiguousWrite(
+        "Greenhouse accepted the candidate but its answer has no candidate id.", status=status
+    )
+
+
 # --- The client --------------------------------------------------------------------------------
 
 
@@ -628,6 +640,31 @@ class HarvestClient:
                 "/v3/candidates", {"ids": ",".join(map(str, chunk)), "per_page": len(chunk)}
             )
         return [candidate for candidate in found if "id" in candidate]
+
+    def candidate_create(
+        self,
+        *,
+        first_name: str,
+        last_name: str,
+        email_addresses: list[dict[str, str]],
+        phone_numbers: list[dict[str, str]] | None = None,
+        tags: list[str] | None = None,
+    ) -> dict[str, Any]:
+        """POST /v3/candidates (scope harvest:candidates:create): a candidate with no
+        application, a prospect (reference 3.6). Emails and phones are typed `{value, type}`.
+        Returns the candidate: the answer was seen both as the candidate and as `{candidate,
+        application}`, and the record can lag behind the create, so only its id is relied on.
+        An answer with no id raises HarvestAmbiguousWrite (the candidate may exist)."""
+        payload: dict[str, Any] = {
+            "first_name": first_name,
+            "last_name": last_name,
+            "email_addresses": [dict(item) for item in email_addresses],
+            "phone_numbers": [dict(item) for item in phone_numbers or []],
+        }
+        if tags:
+            payload["tags"] = list(tags)
+        response = self._request("POST", self._url("/v3/candidates"), json=payload)
+        return created_candidate(json_or_none(response), status=response.status_code)
 
     def users_by_primary_email(self, email: str) -> list[dict[str, Any]]:
         wanted = email.strip().lower()

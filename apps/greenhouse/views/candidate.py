@@ -8,7 +8,7 @@ from apps.messaging.models import Message, Thread
 from apps.sequences.models import Prospect
 from apps.teams.access import get_for_team_or_404, team_member_required
 
-from .. import selectors
+from .. import review_selectors, selectors
 from ..backfill_progress import backfill_offered_for_prospect
 from ..models import CandidateLink, PauseVia, ProspectSyncPause, SyncRecord
 from ..not_in_greenhouse import prospect_not_in_greenhouse_yet, review_queue_url
@@ -22,7 +22,10 @@ CANDIDATE_MESSAGES_SHOWN = 300
 def prospect_sync(request, pk):
     """The candidate's threads, each message with its sync status and the reason, and the
     pause switch."""
-    prospect = get_for_team_or_404(Prospect.objects.select_related("owner"), request.team, pk=pk)
+    prospect = get_for_team_or_404(
+        Prospect.objects.select_related("owner", "sync_ignore"), request.team, pk=pk
+    )
+    ignore = getattr(prospect, "sync_ignore", None)  # the review queue's "never sync"
     threads = list(
         Thread.objects.filter(team=request.team, prospect=prospect)
         .select_related("owner", "virtual_number", "enrollment__sequence")
@@ -60,6 +63,9 @@ def prospect_sync(request, pk):
             "review_url": review_queue_url(),
             "backfill_offered": request.membership.is_admin
             and backfill_offered_for_prospect(prospect=prospect, link=link),
+            "ignored": ignore is not None and ignore.ignored,
+            "review_actions": review_selectors.review_actions_for_prospect(prospect=prospect)[:50],
+            "may_review": request.membership.is_admin or prospect.owner_id == request.user.pk,
         },
     )
 
