@@ -382,7 +382,14 @@ def main():
     common.flush_db()
     common.flush_redis()
     logs = common.logs_dir()
-    result: dict = {"config": vars(args)}
+    from django.conf import settings
+
+    result: dict = {
+        "config": vars(args),
+        # from the environment, as every worker of the run reads them
+        "sync_batch_size": settings.GREENHOUSE_SYNC_BATCH_SIZE,
+        "sync_batch_seconds": settings.GREENHOUSE_SYNC_BATCH_SECONDS,
+    }
     if args.profile:
         result["profile"] = profile(args, logs)
         common.record("batch-profile", result)
