@@ -452,7 +452,11 @@ class HarvestClient:
         self._answers.append(Answer(grant=grant, headers=headers, at=self.budget.clock()))
         if grant.probe or response is None or response.status_code == 429:
             answers, self._answers = self._answers, []
-            self.budget.exchange(answers=answers)
+            try:
+                self.budget.exchange(answers=answers)
+            except BaseException:
+                self._answers = answers + self._answers  # told in the next round trip
+                raise
 
     def _grant(self, max_wait: float) -> Grant:
         """A slot of the rate budget. A client built with `max_rate_wait=0` never sleeps for
