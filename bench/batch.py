@@ -4,13 +4,15 @@
     .venv/bin/python -m bench.batch --notes 200 --fair-notes 60   # quicker
 
 1. Throughput at 0 ms and at 150 ms of sandbox latency (sandbox unthrottled): one worker process
-   writing a backlog through the lanes, against a minimal exactly-once loop in this process (the
-   same POSTs over one keep-alive session, with its 2 durable commits per note: post_started_at
-   before the POST, note id after), same concurrency (1) on both sides. Rounds alternate: loop,
-   worker. Reported per round: both rates and their ratio (bench 8, 9), Celery tasks per note
-   counted from the worker's own log (bench 7), CPU per note of the worker processes from /proc
-   (bench 6; PostgreSQL's backends: the postmaster's reaped children, an upper bound on a shared
-   server, and the live backends of the bench database).
+   on the sync queue (as the Procfile's `worker-sync`; `--kinds send,sync` adds the send queue,
+   whose bot notice emails then run in it too) writing a backlog through the lanes, against a
+   minimal exactly-once loop in this process (the same POSTs over one keep-alive session, with
+   its 2 durable commits per note: post_started_at before the POST, note id after), same
+   concurrency (1) on both sides. Rounds alternate: loop, worker. Reported per round: both
+   rates and their ratio (bench 8, 9), Celery tasks per note counted from the worker's own log
+   (bench 7), CPU per note of the worker processes from /proc (bench 6; PostgreSQL's backends:
+   the postmaster's reaped children, an upper bound on a shared server, and the live backends
+   of the bench database).
    Worker rate: notes ÷ (last written_at - first post_started_at), the loop's clock.
 2. Fairness (bench 5): 20 teams with a credential each, 15 requests per 5 s window, 2 worker
    processes (one prefork worker of 2, or `--pool threads`: 2 workers of `--threads` threads),
@@ -18,11 +20,17 @@
    steady window ÷ 15 (the sandbox's per-window log, first and last windows left out, as
    bench.drain); reported mean and worst team, and the allowance used over the whole run
    (all notes ÷ (elapsed times the teams' allowed rate)), which also counts windows never opened.
+3. `--profile N` (instead of 1 and 2): where a note's time goes. The minimal loop on N notes,
+   then the team's lane driven in this process (each batch as the task runs it: the lane's
+   token, the batch, the release that queues the next one) on N more under pyinstrument, at
+   0 ms; the profile goes to bench/results/batch-profile.txt, with the SQL statements per note
+   (counted by a Django execute wrapper) and PostgreSQL's CPU beside it.
 """
 
 import argparse
 import os
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from bench import common
@@ -86,12 +94,15 @@ def _pg_data_dir() -> str:
         return cursor.fetchone()[0]
 
 
-def start_worker(logs: Path, *, concurrency: int, pool: str = "prefork", name: str):
+def start_worker(
+    logs: Path, *, concurrency: int, pool: str = "prefork", name: str, kinds=("send", "sync")
+):
     command = celery_worker_command(
         prefix=os.environ["CELERY_QUEUE"],
         hostname=f"{name}-{common.RUN_ID}@%h",
         concurrency=concurrency,
         loglevel="INFO",  # one "succeeded" line per task: the task count
+        kinds=kinds,
     )
     command[command.index("prefork")] = pool
     proc = common.Proc(
@@ -151,7 +162,9 @@ def throughput(args, logs) -> list[dict]:
     rounds = []
     with common.stopping(sandbox):
         world = common.seed_team(slug="batch", sandbox=sandbox)
-        worker = start_worker(logs, concurrency=1, name="tput")
+        # The sync queue's worker, as the Procfile runs it (`worker-sync`): the threads' bot
+        # notice emails go to the send queue, another worker's (`--kinds send,sync`: this one's).
+        worker = start_worker(logs, concurrency=1, name="tput", kinds=args.kinds.split(","))
         with common.stopping(worker):
             for latency in (0, 150):
                 sandbox.control.configure(latency_ms=latency)
@@ -199,6 +212,79 @@ def throughput(args, logs) -> list[dict]:
                     )
                     print(rounds[-1], flush=True)
     return rounds
+
+
+def profile(args, logs) -> dict:
+    """The lane's batches in this process, beside the minimal loop: once timed, once under
+    pyinstrument."""
+    from django.db import connection
+    from pyinstrument import Profiler
+
+    from apps.greenhouse.batch import sync_team_write
+    from apps.greenhouse.lanes import sync_lane_wake
+    from apps.greenhouse.models import SyncLane, SyncRecord
+
+    statements = [0]
+
+    def count(execute, sql, params, many, context):
+        statements[0] += 1
+        return execute(sql, params, many, context)
+
+    def backend_cpu() -> float:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            return _proc_cpu(cursor.fetchone()[0])
+
+    def lane(world, ids, profiler) -> dict:
+        team_id = world.team.pk
+        pending = SyncRecord.objects.filter(pk__in=ids, status=SyncRecord.Status.PENDING)
+        sync_lane_wake(team_id=team_id)
+        batches, statements[0] = 0, 0
+        pg_before, cpu_before = backend_cpu(), time.process_time()
+        started = time.perf_counter()
+        with profiler or nullcontext(), connection.execute_wrapper(count):
+            while pending.exists():
+                token = SyncLane.objects.filter(team_id=team_id).values_list(
+                    "queued_at", flat=True
+                )[0]
+                sync_team_write(team_id=team_id, token=token.isoformat() if token else None)
+                batches += 1
+        elapsed = time.perf_counter() - started
+        n = len(ids)
+        return {
+            "notes_per_s": round(n / elapsed, 1),
+            "batches": batches,
+            "cpu_ms_per_note": round(1000 * (time.process_time() - cpu_before) / n, 2),
+            "own_backend_cpu_ms_per_note": round(1000 * (backend_cpu() - pg_before) / n, 2),
+            # the bench's own `exists()` and token read per batch included
+            "sql_statements_per_note": round(statements[0] / n, 2),
+        }
+
+    sandbox = common.Sandbox(rate_limit=10_000_000, rate_window=30, logs=logs)
+    with common.stopping(sandbox):
+        world = common.seed_team(slug="prof", sandbox=sandbox)
+        warm = common.seed_backlog(world, 20, sandbox=sandbox)
+        SyncRecord.objects.filter(pk__in=warm).update(status=SyncRecord.Status.SKIPPED)
+        minimal_loop(sandbox, warm)  # the token, the connections
+        result: dict = {"notes": args.profile}
+        for run in range(args.rounds):
+            loop_ids = common.seed_backlog(world, args.profile, sandbox=sandbox)
+            SyncRecord.objects.filter(pk__in=loop_ids).update(status=SyncRecord.Status.SKIPPED)
+            loop = minimal_loop(sandbox, loop_ids)
+            timed = lane(world, common.seed_backlog(world, args.profile, sandbox=sandbox), None)
+            timed["loop_notes_per_s"] = round(loop, 1)
+            timed["ratio"] = round(timed["notes_per_s"] / loop, 3)
+            result[f"timed_{run}"] = timed
+            print(timed, flush=True)
+        profiler = Profiler(interval=0.0005)
+        ids = common.seed_backlog(world, args.profile, sandbox=sandbox)
+        result["profiled"] = lane(world, ids, profiler)
+    path = common.RESULTS_DIR / "batch-profile.txt"
+    path.write_text(
+        profiler.output_text(unicode=False, color=False, show_all=False, short_mode=False)
+    )
+    result["profile"] = str(path.relative_to(common.BASE_DIR))
+    return result
 
 
 def fairness(args, logs) -> dict:
@@ -287,12 +373,27 @@ def main():
     parser.add_argument("--pool", default="prefork", choices=("prefork", "threads"))
     parser.add_argument("--threads", type=int, default=8, help="per process, with --pool threads")
     parser.add_argument("--skip", choices=("throughput", "fairness"), default=None)
+    parser.add_argument("--profile", type=int, default=0, help="notes; profile only (see 3.)")
+    parser.add_argument(
+        "--kinds", default="sync", help="queues of the throughput worker: sync, or send,sync"
+    )
     args = parser.parse_args()
     common.setup("batch")
     common.flush_db()
     common.flush_redis()
     logs = common.logs_dir()
-    result: dict = {"config": vars(args)}
+    from django.conf import settings
+
+    result: dict = {
+        "config": vars(args),
+        # from the environment, as every worker of the run reads them
+        "sync_batch_size": settings.GREENHOUSE_SYNC_BATCH_SIZE,
+        "sync_batch_seconds": settings.GREENHOUSE_SYNC_BATCH_SECONDS,
+    }
+    if args.profile:
+        result["profile"] = profile(args, logs)
+        common.record("batch-profile", result)
+        return
     if args.skip != "throughput":
         rounds = throughput(args, logs)
         result["throughput_rounds"] = rounds

@@ -458,8 +458,12 @@ GREENHOUSE_SYNC_STALE_AFTER = env.float("GREENHOUSE_SYNC_STALE_AFTER", default=3
 GREENHOUSE_SYNC_PENDING_GRACE = env.float("GREENHOUSE_SYNC_PENDING_GRACE", default=60.0)
 GREENHOUSE_SYNC_SWEEP_INTERVAL = env.float("GREENHOUSE_SYNC_SWEEP_INTERVAL", default=20.0)
 # Records one team's sync task writes before it queues itself again behind the other teams
-# (apps/greenhouse/batch.py): a team's backlog never holds a worker for long.
-GREENHOUSE_SYNC_BATCH_SIZE = env.int("GREENHOUSE_SYNC_BATCH_SIZE", default=10)
+# (apps/greenhouse/batch.py), and the seconds after which it starts no new one: a team's backlog
+# never holds a worker for long. A batch's records share one task, one lane round, one claim and
+# one commit before and after their POSTs (docs/benchmarks.md §9 measures 10 against 50); at a
+# real Greenhouse's latency the time bound ends a batch of 50 first.
+GREENHOUSE_SYNC_BATCH_SIZE = env.int("GREENHOUSE_SYNC_BATCH_SIZE", default=50)
+GREENHOUSE_SYNC_BATCH_SECONDS = env.float("GREENHOUSE_SYNC_BATCH_SECONDS", default=5.0)
 # A team whose next record comes due within this many seconds (a rate slot, a short retry) gets
 # a wake-up with that countdown; later ones wait for the sweep (apps/greenhouse/lanes.py).
 GREENHOUSE_SYNC_LANE_HORIZON = env.float("GREENHOUSE_SYNC_LANE_HORIZON", default=60.0)

@@ -41,9 +41,6 @@ from .sync import Claim, Status, _waits_for_older, _write_claimed
 
 logger = logging.getLogger(__name__)
 
-# A batch takes no new record after this long (slow answers, lookups), so the records it still
-# holds are never near STALE_AFTER and the other teams get their turn.
-BATCH_MAX_SECONDS = 60.0
 SETTLED = ("written", Status.SKIPPED, Status.HELD, "failed", "retry")
 
 
@@ -96,12 +93,15 @@ def _batch_write(*, team_id: int, outcomes: dict[str, int]) -> datetime | None:
         "message__sender", "thread__owner", "thread__virtual_number", "prospect"
     ).in_bulk(claimed)
     started = time.monotonic()
+    # No new record after this long (slow answers, lookups), so the records it still holds are
+    # never near STALE_AFTER and the other teams get their turn; the rest go back to pending.
+    turn = settings.GREENHOUSE_SYNC_BATCH_SECONDS
     # The common case at the batch's head, together (fastpath.py); the rest one by one.
     run = batch_write_fast(
         team_id=team_id,
         records=[records[pk] for pk in ids if pk in claimed],
         claimed_at=now,
-        until=started + BATCH_MAX_SECONDS,
+        until=started + turn,
     )
     for outcome, count in run.outcomes.items():
         outcomes[outcome] = outcomes.get(outcome, 0) + count
@@ -109,7 +109,7 @@ def _batch_write(*, team_id: int, outcomes: dict[str, int]) -> datetime | None:
     unclaim: list[int] = []
     for record in run.rest:
         pk = record.pk
-        if deferred_until is not None or time.monotonic() - started > BATCH_MAX_SECONDS:
+        if deferred_until is not None or time.monotonic() - started > turn:
             unclaim.append(pk)
             continue
         if _waits_for_older(record, now):

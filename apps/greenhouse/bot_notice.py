@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -46,6 +47,28 @@ def bot_notice_queue(*, thread: Thread) -> None:
     )
     if created:
         notice.wake_on_commit()
+
+
+def bot_notices_queue(*, thread_ids: list[int]) -> None:
+    """`bot_notice_queue` for the threads of a batch whose first note was just written, in one
+    INSERT (the batch's fast path). A thread given its notice meanwhile by another worker makes
+    the INSERT fail as a whole: then each is queued as `bot_notice_queue` does, one by one."""
+    if not thread_ids:
+        return
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            notices = BotNotice.objects.bulk_create(
+                [
+                    BotNotice(thread_id=pk, rfc_message_id=new_message_id(), queued_at=now)
+                    for pk in thread_ids
+                ]
+            )
+    except IntegrityError:
+        for pk in thread_ids:
+            bot_notice_queue(thread=Thread(pk=pk))
+        return
+    BotNotice._queue_on_commit([notice.thread_id for notice in notices], now)
 
 
 def _render(notice: BotNotice, thread: Thread, visibility: str) -> EmailMultiAlternatives:

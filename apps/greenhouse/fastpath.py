@@ -13,13 +13,16 @@ the longest run of those at the batch's head, in message order, this module:
    log rows in one INSERT, before the first POST. A worker that dies after it leaves them to the
    read-back rule (`post_started_at` set, no note id: read back before posting again);
    The batch's claim time stays the records' heartbeat: a batch ends its POSTs within
-   BATCH_MAX_SECONDS plus one POST's timeouts, well under GREENHOUSE_SYNC_STALE_AFTER;
+   GREENHOUSE_SYNC_BATCH_SECONDS plus one POST's timeouts, well under GREENHOUSE_SYNC_STALE_AFTER;
 3. posts them in order while holding the team's switch gate shared (gate.py), reading the
    switches and pauses again each time it takes the gate; it gives the gate back after
    GATE_HOLD_MAX seconds and takes it again, so a switch-off waits at most that plus one POST's
-   timeouts, and nothing is posted after a switch-off or a pause commits;
+   timeouts, and nothing is posted after a switch-off or a pause commits. Their rate slots are
+   reserved together and their answers told to the budget together (`HarvestClient.reserve`:
+   one Redis round trip before the POSTs and one after, not two per POST);
 4. records the outcomes of the notes written in one UPDATE of the records, one of their log rows,
-   and one query for the threads' bot notices (a new notice only for a thread's first note).
+   one query for the threads' bot notices and one INSERT of the new ones (a new notice only for
+   a thread's first note).
 
 Anything unusual (a 404, a refusal, no rate slot, a connection error, a switch or a pause, a
 lost claim) ends the fast run: what was written is recorded first, the record that met it gets
@@ -97,7 +100,7 @@ def batch_write_fast(
     *, team_id: int, records: list[SyncRecord], claimed_at: datetime, until: float
 ) -> FastRun:
     """Write the common-case records at the head of `records` (claimed at `claimed_at`, in
-    message order); no POST starts after `until` (time.monotonic)."""
+    message order); no POST but the first starts after `until` (time.monotonic)."""
     integration = GreenhouseIntegration.objects.filter(team_id=team_id).first()
     if integration is None or not records:
         return FastRun(rest=list(records))
@@ -317,10 +320,12 @@ def _post_all(
     gate = _HeldGate(integration.team_id, {f.record.prospect_id for f in fast})
     done: list[_Fast] = []
     failed: tuple[_Fast, Exception] | None = None
+    # The run's rate slots in one round trip to the budget, their answers in one more.
+    client.reserve(len(fast))
     try:
         for item in fast:
-            if time.monotonic() > until:
-                break
+            if done and time.monotonic() > until:
+                break  # the team's turn is over (the first always goes: the batch gets on)
             record = item.record
             claim = Claim(record=record, claimed_at=claimed_at, integration=integration)
             try:
@@ -340,6 +345,7 @@ def _post_all(
             done.append(item)
     finally:
         gate.close()
+        client.release()
     run = FastRun(rest=[])
     _record_written(done, claimed_at, run)
     unsent = fast[len(done) :]
@@ -395,8 +401,9 @@ def _record_written(done: list[_Fast], claimed_at: datetime, run: FastRun) -> No
                 "thread_id", flat=True
             )
         )
-        from .bot_notice import bot_notice_queue
+        from .bot_notice import bot_notices_queue
 
+        first_notes: list[int] = []  # threads whose first note this is, in order
         for item in done:
             record = item.record
             if record.pk not in written:
@@ -407,7 +414,8 @@ def _record_written(done: list[_Fast], claimed_at: datetime, run: FastRun) -> No
             _count(run, "written")
             if record.thread_id not in noticed:
                 noticed.add(record.thread_id)
-                bot_notice_queue(thread=record.thread)
+                first_notes.append(record.thread_id)
+        bot_notices_queue(thread_ids=first_notes)
 
 
 def _record_failure(

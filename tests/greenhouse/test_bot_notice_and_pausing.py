@@ -94,6 +94,37 @@ def test_an_sms_conversation_gets_its_own_notice(synced, harvest_sandbox, anymai
     assert "In-Reply-To" not in mail.outbox[0].extra_headers
 
 
+def test_a_batch_queues_its_threads_notices_together_and_one_already_made_stays_one(
+    synced, django_capture_on_commit_callbacks
+):
+    """The fast path's `bot_notices_queue`: one INSERT for the batch's new threads; a thread
+    given its notice meanwhile (another worker's careful path) keeps that one, and the others
+    still get theirs, each queued once."""
+    from unittest import mock
+
+    from apps.greenhouse.bot_notice import bot_notice_queue, bot_notices_queue
+
+    for prospect in (synced.grace, synced.alan, synced.katherine):
+        sms_send(sender=synced.rob, prospect=prospect, body="Hi")
+    threads = list(Thread.objects.order_by("pk"))
+    bot_notice_queue(thread=threads[0])
+    made = BotNotice.objects.get(thread=threads[0])
+
+    with mock.patch("apps.greenhouse.tasks.bot_notice_send_task.apply_async") as apply_async:
+        with django_capture_on_commit_callbacks(execute=True):
+            bot_notices_queue(thread_ids=[t.pk for t in threads[1:]])
+        assert sorted(c.kwargs["args"][0] for c in apply_async.call_args_list) == [
+            t.pk for t in threads[1:]
+        ]
+        apply_async.reset_mock()
+        with django_capture_on_commit_callbacks(execute=True):
+            bot_notices_queue(thread_ids=[t.pk for t in threads])  # all made already
+        assert apply_async.call_args_list == []
+
+    assert BotNotice.objects.count() == 3
+    assert BotNotice.objects.get(thread=threads[0]).rfc_message_id == made.rfc_message_id
+
+
 def test_no_bot_email_for_a_thread_with_nothing_written(synced, harvest_sandbox):
     enroll_and_dispatch_all_steps(synced, [synced.linus])  # not in Greenhouse: skipped
     deliver_queued()

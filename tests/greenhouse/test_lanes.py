@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from apps.greenhouse.batch import sync_team_write
 from apps.greenhouse.lanes import sync_lane_release, sync_lane_wake, sync_lanes_sweep
-from apps.greenhouse.models import SyncLane, SyncRecord
+from apps.greenhouse.models import SyncAttempt, SyncLane, SyncRecord
 from apps.messaging.outbound import sms_send
 from tests.fixtures.messaging import deliver_queued
 from tests.greenhouse.sync_helpers import our_notes
@@ -142,6 +142,31 @@ def test_a_batch_writes_in_message_order_then_queues_the_next_behind_the_others(
         )
         assert [r.note_id for r in records] == [n["id"] for n in by_id]  # message order
     assert {r.attempts for r in SyncRecord.objects.all()} == {1}
+
+
+def test_a_batch_whose_turn_is_over_gives_the_rest_back_for_its_next_turn(
+    synced, harvest_sandbox, published, settings
+):
+    """GREENHOUSE_SYNC_BATCH_SECONDS: past it a batch starts no new record (but its first), and
+    the records it claimed and did not send go back to pending as they were, due now."""
+    records_for(synced, synced.grace)
+    sync_lane_wake(team_id=synced.team.pk)
+    assert sync_team_write(team_id=synced.team.pk, token=published[-1][1]) == {"written": 1}
+    records_for(synced, *[synced.grace] * 4)  # linked now: the fast path's
+    sync_lane_wake(team_id=synced.team.pk)
+    settings.GREENHOUSE_SYNC_BATCH_SECONDS = 0.0
+
+    outcomes = sync_team_write(team_id=synced.team.pk, token=published[-1][1])
+
+    assert outcomes == {"written": 1}
+    waiting = SyncRecord.objects.filter(status=Status.PENDING)
+    assert waiting.count() == 3
+    for record in waiting:
+        assert record.attempts == 0 and record.post_started_at is None
+        assert record.claimed_at is None
+    assert not SyncAttempt.objects.filter(record__in=waiting).exists()  # no POST in their log
+    assert published[-1][2] == 0  # the next turn, due now
+    assert len(our_notes(harvest_sandbox, GRACE)) == 2
 
 
 def test_a_batch_the_budget_stops_defers_its_records_to_the_slot_with_no_attempt_counted(

@@ -16,6 +16,7 @@ import pytest
 from django.conf import settings
 
 from apps.greenhouse.harvest.ratelimit import (
+    Answer,
     Grant,
     MemoryStore,
     Policy,
@@ -553,6 +554,113 @@ def test_acquire_sleeps_until_its_slot_and_record_learns_from_headers():
         budget.acquire(max_wait=5)
     # The probe opened the window at NOW + 0.5, and its Reset says a whole 10 s window.
     assert fake.now + caught.value.retry_after == pytest.approx(NOW + 10.5)
+
+
+def limit_headers(limit, remaining, reset):
+    return {
+        "X-RateLimit-Limit": str(limit),
+        "X-RateLimit-Remaining": str(remaining),
+        "X-RateLimit-Reset": str(reset),
+    }
+
+
+def test_a_batch_reserves_its_slots_together_and_never_more_than_the_window_has_left():
+    fake = FakeTime(NOW + 0.5)
+    budget = RateBudget("k", store=MemoryStore(), policy=POLICY, clock=fake.clock, sleep=fake.sleep)
+
+    # The window is not known: a probe goes alone, whatever the batch asked for.
+    grants, retry_after = budget.exchange(10)
+    assert [g.probe for g in grants] == [True] and retry_after is None
+    probe = grants[0]
+    answer = Answer(grant=probe, headers=limit_headers(5, 4, NOW + 10), at=fake.now + 0.01)
+
+    # Its answer is told in the same round trip that reserves the rest: 4 left of 5.
+    grants, retry_after = budget.exchange(10, answers=[answer])
+    assert len(grants) == 4 and not any(g.probe for g in grants)
+    assert retry_after > 9  # the window's end: the probe opened it at NOW + 0.5, for 10 s
+    # Each must go before the hold runs out, and before the window's edge.
+    assert all(g.use_by == pytest.approx(fake.now + POLICY.reserve_hold) for g in grants)
+    assert budget.exchange(1) == ([], pytest.approx(retry_after))
+    assert budget.try_acquire() == pytest.approx(retry_after)  # nothing left for anyone else
+
+
+def test_slots_given_back_in_their_window_are_free_again():
+    fake = FakeTime(NOW + 0.5)
+    budget = RateBudget("k", store=MemoryStore(), policy=POLICY, clock=fake.clock, sleep=fake.sleep)
+    (probe,), _ = budget.exchange(1)
+    opened = Answer(grant=probe, headers=limit_headers(5, 4, NOW + 10), at=fake.now)
+    grants, _ = budget.exchange(4, answers=[opened])
+    sent, unsent = grants[:1], grants[1:]
+
+    answers = [Answer(grant=g, headers=limit_headers(5, 3, NOW + 10), at=fake.now) for g in sent]
+    assert budget.exchange(0, answers=answers, returned=unsent) == ([], None)
+    again, _ = budget.exchange(10)
+    assert len(again) == 3  # 5 - the probe - the one sent
+    assert budget.store.peek("k").get("out", {}).keys() == {str(g.ticket) for g in again}
+
+
+def test_a_slot_given_back_after_its_window_ended_frees_nothing_in_the_next():
+    fake = FakeTime(NOW + 0.5)
+    budget = RateBudget("k", store=MemoryStore(), policy=POLICY, clock=fake.clock, sleep=fake.sleep)
+    (probe,), _ = budget.exchange(1)
+    grants, _ = budget.exchange(
+        2, answers=[Answer(grant=probe, headers=limit_headers(3, 2, NOW + 2), at=fake.now)]
+    )
+    fake.now = NOW + 3.5
+    (probe,), _ = budget.exchange(1)
+    opened = Answer(grant=probe, headers=limit_headers(3, 2, NOW + 5), at=fake.now)
+    # The old window's grants were still out when the new one opened: they count in it.
+    assert budget.exchange(0, answers=[opened], returned=grants) == ([], None)
+    assert budget.store.peek("k")["used"] == 3
+    assert budget.exchange(1)[0] == []
+
+
+def test_a_batch_of_requests_costs_the_budget_two_round_trips_and_a_stale_slot_is_given_back(
+    make_client, harvest_sandbox
+):
+    """Over the sandbox: a batch's slots are reserved in one exchange and its answers told in
+    one more; a slot held past `reserve_hold` is never sent, it is given back with the next
+    exchange, which reserves another."""
+    budget = RateBudget("batch", store=MemoryStore(), policy=POLICY)
+    exchanges = []
+    original = budget.exchange
+
+    def counting(n=0, **kwargs):
+        exchanges.append((n, len(kwargs.get("answers", ())), len(kwargs.get("returned", ()))))
+        return original(n, **kwargs)
+
+    budget.exchange = counting
+    client = make_client(budget=budget, max_rate_wait=0)
+    alan = client.candidates_by_email("alan.turing@example.com")[0]["id"]  # opens the window
+    budget.record = None  # a batch's requests never record one by one
+
+    client.reserve(4)
+    try:
+        for i in range(3):
+            client.note_create(candidate_id=alan, body=f"note {i}")
+    finally:
+        client.release()
+    assert exchanges == [(4, 0, 0), (0, 3, 1)]  # reserved 4; 3 answers, 1 slot given back
+    state = budget.store.peek("batch")
+    assert state["out"] == {} and state["used"] == 4  # the lookup and 3 notes
+
+    exchanges.clear()
+    clock = [time.time()]
+    budget.clock = lambda: clock[0]
+    client.reserve(2)
+    try:
+        client.note_create(candidate_id=alan, body="on time")
+        clock[0] += POLICY.reserve_hold + 0.1  # the second slot is stale now
+        client.note_create(candidate_id=alan, body="late")
+    finally:
+        client.release()
+    # The stale slot went back with the answer so far, and a fresh one was reserved for it.
+    assert exchanges == [(2, 0, 0), (1, 1, 1), (0, 1, 0)]
+    assert budget.store.peek("batch")["out"] == {}
+    bodies = [n["body"] for n in harvest_sandbox.notes()]
+    assert [b for b in bodies if b.startswith("note ") or b in ("on time", "late")] == [
+        "note 0", "note 1", "note 2", "on time", "late"
+    ]  # fmt: skip
 
 
 def test_a_hold_is_shared_by_every_budget_object_of_the_credential():

@@ -43,7 +43,7 @@ update) across machines, or a JSON file under an fcntl lock on one machine (the 
 import hashlib
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -84,6 +84,9 @@ class Policy:
     default_window: int = 30
     # seconds after which an unanswered grant has surely reached Greenhouse or failed
     request_timeout: float = 35.0
+    # seconds a grant reserved ahead (`RateBudget.exchange`) may wait before it is sent; after
+    # that it is given back. Unanswered grants are remembered this much longer too.
+    reserve_hold: float = 2.0
 
     @classmethod
     def from_settings(cls) -> "Policy":
@@ -149,13 +152,19 @@ def _ticket(state: dict[str, Any], now: float, send_at: float, policy: Policy) -
     """Notes a grant as unanswered (`out`: ticket -> when it goes), forgetting those too old to
     be still on their way (a process killed mid-request never says). Tickets grow with the
     clock (milliseconds), so a state made again after a loss never reuses one."""
-    oldest = now - policy.request_timeout
+    oldest = now - _remembered(policy)
     out = {ticket: at for ticket, at in (state.get("out") or {}).items() if at > oldest}
     gone = {t: span for t, span in (state.get("gone") or {}).items() if span[0] > oldest}
     ticket = max(int(state.get("ticket", 0)), int(now * 1000)) + 1
     out[str(ticket)] = send_at
     state.update(ticket=ticket, out=out, gone=gone)
     return ticket
+
+
+def _remembered(policy: Policy) -> float:
+    """How long a grant may be on its way: a reserved grant is sent up to `reserve_hold` after
+    it was granted, then takes up to the request's timeouts."""
+    return policy.request_timeout + policy.reserve_hold
 
 
 def _unanswered(
@@ -167,7 +176,7 @@ def _unanswered(
     `since`, when the answered request was sent (one that failed before had reached Greenhouse
     before it). A request whose answer was lost is counted in the window it reached, which may
     be the next one: forgetting it drew a 429 in a run with dropped connections."""
-    oldest = now - policy.request_timeout
+    oldest = now - _remembered(policy)
     unanswered = sum(1 for at in (state.get("out") or {}).values() if oldest < at < before)
     lost = sum(
         1
@@ -297,6 +306,7 @@ def learn(
         # the window is still open then, the probe is its last request (no 429) and says so.
         spare = 1 if opened_at is not None and lengths and lengths[0] < lengths[1] else 0
         state.update(
+            seen=used,
             lengths=lengths,
             reset=reset,
             send_until=send_until,
@@ -311,6 +321,7 @@ def learn(
     elif reset >= known - WINDOW_EDGE:
         # Other processes' requests (or other apps using the credential) count too.
         state["used"] = max(state.get("used", 0), used)
+        state["seen"] = max(state.get("seen", 0), used)
         if probe and state.get("spare") and state.get("lengths"):
             # The early probe found the window still open: it is the longer length.
             shortest, longest = state["lengths"]
@@ -353,7 +364,7 @@ def recover(state: dict[str, Any], previous: dict[str, Any], now: float, policy:
     gone = previous.get("gone") or {}
     moments = [previous.get(k) or 0.0 for k in ("send_until", "surely_over", "probe_at")]
     moments += [*out.values(), *(span[1] for span in gone.values())]
-    if max(moments, default=0.0) < now - policy.request_timeout:
+    if max(moments, default=0.0) < now - _remembered(policy):
         return
     state.update(
         out={**out, **(state.get("out") or {})},
@@ -394,6 +405,37 @@ class Grant:
     probe: bool
     sent_at: float  # when the request went (after any wait), on our clock
     ticket: int | None = None
+    # A grant reserved ahead (`RateBudget.exchange`): the window it was granted in (its
+    # `send_until`; None for a probe), and the last moment it may be sent.
+    window: float | None = None
+    use_by: float | None = None
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A request's answer (its headers; None: no answer came), learned later in one round trip
+    with others (`RateBudget.exchange`). `at`: when it came, on the budget's clock."""
+
+    grant: Grant
+    headers: Mapping[str, str] | None
+    at: float
+
+
+def give_back(state: dict[str, Any], grant: Grant) -> None:
+    """A reserved grant that was never sent. Its ticket goes (it reaches no window); its request
+    is counted off the window it was granted in when that is still the known window and no
+    answer counted more than what is left (another app's requests are not counted off)."""
+    if grant.probe:
+        # Never sent: another may probe now (unless one has already gone in its place).
+        (state.get("out") or {}).pop(str(grant.ticket), None)
+        if state.get("probe_at") == grant.sent_at:
+            state["probe_at"] = None
+        return
+    if (state.get("out") or {}).pop(str(grant.ticket), None) is None:
+        return  # forgotten already: counted wherever it was
+    used = state.get("used", 0)
+    if state.get("send_until") == grant.window and used - 1 >= state.get("seen", 0):
+        state["used"] = used - 1
 
 
 class RateBudget:
@@ -462,32 +504,78 @@ class RateBudget:
             return decision.delay
         return Grant(probe=decision.probe, sent_at=self.clock(), ticket=decision.ticket)
 
+    def exchange(
+        self,
+        n: int = 0,
+        *,
+        answers: Sequence[Answer] = (),
+        returned: Sequence[Grant] = (),
+    ) -> tuple[list[Grant], float | None]:
+        """One round trip for a batch of requests: learn `answers` (in order, each at its own
+        time), give back the `returned` grants never sent (`give_back`), then reserve up to `n`
+        requests now, as `try_acquire` would one after the other (a probe goes alone: its
+        answer opens the window). Returns the grants, and the seconds until another may be
+        asked for when fewer than `n` were granted (None: all were, or a probe). A reserved
+        grant must be sent by its `use_by` (`reserve_hold`, and before its window's edge), or
+        given back; one never sent nor given back (a process killed) counts until its window
+        ends, and stays unanswered as long as any grant may be."""
+
+        def apply(state: dict[str, Any]) -> tuple[list[Grant], float | None]:
+            for answer in answers:
+                self._learn(state, answer.grant, answer.headers, answer.at)
+            for grant in returned:
+                give_back(state, grant)
+            grants: list[Grant] = []
+            for _ in range(n):
+                now = self.clock()
+                decision = decide(state, now, self.policy, max_delay=0.0, burst=True)
+                if not decision.granted:
+                    return grants, decision.delay
+                window = None if decision.probe else state.get("send_until")
+                use_by = now + self.policy.reserve_hold
+                grants.append(
+                    Grant(
+                        probe=decision.probe,
+                        sent_at=now,
+                        ticket=decision.ticket,
+                        window=window,
+                        use_by=use_by if window is None else min(use_by, window),
+                    )
+                )
+                if decision.probe:
+                    break
+            return grants, None
+
+        return self._transact(apply)
+
     def record(self, grant: Grant, headers: Mapping[str, str] | None) -> None:
         """After the request: its answer's headers, or None when there was no answer."""
+        self._transact(lambda state: self._learn(state, grant, headers, self.clock()))
 
-        def apply(state: dict[str, Any]) -> None:
-            now = self.clock()
-            if headers is None:
-                learn(
-                    state, now, self.policy, probe=grant.probe, answered=False, ticket=grant.ticket
-                )
-                return
-            rate = parse_rate_headers(headers, now)
-            learn(
-                state,
-                now,
-                self.policy,
-                probe=grant.probe,
-                answered=True,
-                sent_at=grant.sent_at,
-                ticket=grant.ticket,
-                limit=rate.limit,
-                remaining=rate.remaining,
-                reset=rate.reset,
-                margin=rate.margin,
-            )
-
-        self._transact(apply)
+    def _learn(
+        self,
+        state: dict[str, Any],
+        grant: Grant,
+        headers: Mapping[str, str] | None,
+        now: float,
+    ) -> None:
+        if headers is None:
+            learn(state, now, self.policy, probe=grant.probe, answered=False, ticket=grant.ticket)
+            return
+        rate = parse_rate_headers(headers, now)
+        learn(
+            state,
+            now,
+            self.policy,
+            probe=grant.probe,
+            answered=True,
+            sent_at=grant.sent_at,
+            ticket=grant.ticket,
+            limit=rate.limit,
+            remaining=rate.remaining,
+            reset=rate.reset,
+            margin=rate.margin,
+        )
 
     def hold(self, seconds: float) -> None:
         """Every process waits `seconds`."""
