@@ -13,6 +13,8 @@ from django.db.models import Q
 from apps.messaging.models import Message
 from apps.teams.bcc import has_greenhouse_maildrop
 
+from .exclusion_services import message_exclusion
+from .exclusions import ExclusionRules
 from .models import (
     GreenhouseIntegration,
     MaildropOverlap,
@@ -51,8 +53,10 @@ def _facts(
     integration: GreenhouseIntegration | None,
     paused: bool,
     earlier_inbound: bool | None = None,
+    exclusion_rules: ExclusionRules | None = None,
 ) -> SyncFacts:
-    """`earlier_inbound`: given when already known (the batch's fast path loads it for all)."""
+    """`earlier_inbound`, `exclusion_rules` (the team's exclusions): given when already known
+    (the batch's fast path loads them once for all its records)."""
     thread = message.thread
     if earlier_inbound is None:
         earlier_inbound = (
@@ -79,6 +83,7 @@ def _facts(
             integration and integration.maildrop_overlap == MaildropOverlap.SKIP_SYNC_NOTE
         ),
         greenhouse_unreachable=bool(integration and integration.unreachable_since),
+        exclusion=message_exclusion(message, exclusion_rules).kind,
     )
 
 

@@ -45,6 +45,7 @@ from apps.messaging.models import Message
 
 from .candidates import candidate_resolve as _candidate_resolve
 from .connection import harvest_client_build
+from .exclusion_services import team_exclusion_rules
 from .facts import ORDER_WAIT_MAX, Status, _facts
 from .gate import switch_gate_shared
 from .harvest.client import HarvestClient
@@ -146,6 +147,7 @@ def _common_head(
     ).values_list("thread_id", "created_at", "pk"):
         inbound.setdefault(thread_id, []).append((created_at, pk))
     waiting = _older_on_their_way(head, threads)
+    exclusion_rules = team_exclusion_rules(team_id=integration.team_id)
     authors = {_author(r) for r in head} - {None}
     user_ids = dict(
         GreenhouseUserMapping.objects.filter(
@@ -170,6 +172,7 @@ def _common_head(
             integration=integration,
             paused=record.prospect_id in paused,
             earlier_inbound=earlier,
+            exclusion_rules=exclusion_rules,
         )
         verdict = decide(replace(facts, candidate_match=CandidateMatch.ONE))
         if verdict.decision != Decision.SYNC:

@@ -397,6 +397,9 @@ class SyncRecord(OutboxBase):
     direction = models.CharField(max_length=10, choices=Message.Direction.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=30, choices=[(r.value, r.value) for r in Reason])
+    # Which entry of the team's exclusions skipped it (issue 16), e.g. "acme.example" or
+    # "Auto-Submitted: auto-replied"; "" for every other reason.
+    reason_detail = models.CharField("excluded by", max_length=200, blank=True, default="")
     candidate_id = models.PositiveBigIntegerField("Greenhouse candidate ID", null=True, blank=True)
     note_id = models.PositiveBigIntegerField("Greenhouse note ID", null=True, blank=True)
     note_ref = models.CharField("note reference", max_length=40, blank=True)
@@ -556,6 +559,7 @@ class SyncLane(models.Model):
         return f"Sync lane of team {self.team_id}"
 
 
-# The switch history is a model of its own module (switch_history.py says why); imported here so
-# that `from .models import SwitchEvent` works like every other model of the app.
+# Models of their own modules (each says why), imported here so that `from .models import X`
+# works like every other model of the app: the switch history, the team's exclusion lists.
+from .exclusion_list import ExclusionChange, TeamExclusions  # noqa: E402, F401
 from .switch_history import SwitchEvent  # noqa: E402, F401

@@ -25,6 +25,7 @@ from .connection import (
     greenhouse_integration_record_check,
     harvest_error_in_plain_words,
 )
+from .exclusion_services import exclusion_detail
 from .facts import Status, _verdict_status
 from .harvest.errors import (
     HarvestError,
@@ -176,7 +177,11 @@ def _settle(claim: Claim, verdict: Verdict, *, error: str = "") -> str:
     status = _verdict_status(verdict)
     with transaction.atomic():
         claim.mine().update(
-            status=status, reason=verdict.reason, next_attempt_at=None, last_error=error[:2000]
+            status=status,
+            reason=verdict.reason,
+            reason_detail=exclusion_detail(claim.record.message, verdict.reason),
+            next_attempt_at=None,
+            last_error=error[:2000],
         )
         _wake_next_in_thread(claim)
     return status

@@ -134,6 +134,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "status",
         "reason_label",
         "explanation",
+        "reason_detail",
         "candidate_id",
         "note_id",
         "note_ref",
@@ -174,7 +175,11 @@ class SyncRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Reason", ordering="reason")
     def reason_label(self, obj):
-        return format_html('<span title="{}">{}</span>', obj.explanation, reason_label(obj.reason))
+        label = format_html('<span title="{}">{}</span>', obj.explanation, reason_label(obj.reason))
+        if obj.reason_detail:  # the exclusion entry that skipped it (issue 16)
+            detail = obj.reason_detail
+            return format_html('{}<br><span class="tone-muted">by {}</span>', label, detail)
+        return label
 
     @admin.display(description="Note", ordering="note_id")
     def note(self, obj):
