@@ -19,8 +19,12 @@ AUTOMATED_PRECEDENCE = ("auto_reply", "bulk", "junk")
 
 
 def _value(inbound, name: str) -> str:
+    """The header's value on one line, with nothing PostgreSQL or a page cannot hold (NUL and
+    other control characters, the surrogate escapes of raw 8-bit bytes)."""
     value = inbound.get(name)
-    return " ".join(str(value).split()) if value is not None else ""
+    if value is None:
+        return ""
+    return " ".join("".join(c if c.isprintable() else " " for c in str(value)).split())
 
 
 def automated_marker(inbound) -> str:

@@ -6,6 +6,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from apps.core.services import worker_ping_request
+from apps.greenhouse.exclusion_services import team_exclusions_save
+from apps.greenhouse.exclusions import ExclusionRules
 from apps.greenhouse.models import PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
 from apps.greenhouse.switches import team_note_visibility_set
@@ -66,6 +68,10 @@ def world(db):
     prospect_sync_pause(prospect=enrollment.prospect, via=PauseVia.APP, by=membership.user)
     worker_ping_request(requested_by="test")
     team_note_visibility_set(team=team, visibility="private", by=membership.user)  # history
+    # The team's exclusion lists and their history (issue 16).
+    team_exclusions_save(
+        team=team, rules=ExclusionRules(listed=("agency.example",)), by=membership.user
+    )
 
 
 @pytest.fixture

@@ -61,6 +61,7 @@ ACCESS = {
     "greenhouse:user-set": Access("admin", "POST", "member"),
     "greenhouse:user-reset": Access("admin", "POST", "member"),
     "greenhouse:log": Access("admin", "GET"),
+    "greenhouse:exclusions": Access("admin", "GET"),
     "greenhouse:record-retry": Access("admin", "POST", "sync_record"),
     "greenhouse:prospect-sync": Access("member", "GET", "prospect"),
     "greenhouse:prospect-pause": Access("member", "POST", "prospect"),

@@ -177,6 +177,15 @@ def test_the_header_that_marks_mail_as_automated_is_found(headers, content_type,
     assert found.startswith(marker) if marker else found == ""
 
 
+def test_a_marker_holds_nothing_the_database_or_a_page_cannot():
+    message = mime()
+    message["X-Autoreply"] = "yes\x00 \udcff\tthanks"
+    marker = automated_marker(message)
+    assert marker.startswith("X-Autoreply: yes") and marker.endswith(" thanks")
+    assert "\x00" not in marker and "\t" not in marker
+    marker.encode("utf-8")  # no surrogate left: PostgreSQL and the pages can hold it
+
+
 def test_the_envelope_sender_wins_over_a_return_path_inside_the_message():
     message = mime("Return-Path: <>")
     message.envelope_sender = "grace.hopper@example.com"  # what the ESP saw
