@@ -390,6 +390,13 @@ def sync_waiting_by_team() -> dict[int, dict[str, int]]:
 
 def sync_records_by_message(*, message_ids) -> dict[int, SyncRecord]:
     records = SyncRecord.objects.filter(message_id__in=list(message_ids)).only(
-        "id", "message_id", "status", "reason", "note_id", "candidate_id", "last_error"
+        "id",
+        "message_id",
+        "status",
+        "reason",
+        "reason_detail",
+        "note_id",
+        "candidate_id",
+        "last_error",
     )
     return {record.message_id: record for record in records}

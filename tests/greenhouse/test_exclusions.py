@@ -447,6 +447,9 @@ def test_a_change_is_previewed_then_saved_on_confirmation(client, synced, thread
 
     log = client.get(reverse("greenhouse:log")).content.decode()
     assert "Excluded by: <code>example.com</code>" in log
+    # And on the recruiter's candidate page, beside each message.
+    candidate = reverse("greenhouse:prospect-sync", args=[thread.prospect_id])
+    assert "excluded by <code>example.com</code>" in client.get(candidate).content.decode()
 
 
 def test_only_team_admins_reach_the_page(client, synced):
