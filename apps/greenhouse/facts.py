@@ -14,6 +14,8 @@ from django.utils import timezone
 from apps.messaging.models import Message
 from apps.teams.bcc import has_greenhouse_maildrop
 
+from .exclusion_services import message_exclusion
+from .exclusions import ExclusionRules
 from .models import (
     GreenhouseIntegration,
     MaildropOverlap,
@@ -56,9 +58,10 @@ def _facts(
     backfill: bool = False,
     now: datetime | None = None,
     ignored: bool | None = None,
+    exclusion_rules: ExclusionRules | None = None,
 ) -> SyncFacts:
-    """`earlier_inbound`, `ignored`: given when already known (the batch's fast path loads them
-    for all its records).
+    """`earlier_inbound`, `ignored`, `exclusion_rules` (the team's exclusions): given when already
+    known (the batch's fast path loads them once for all its records).
     `backfill`: a backfill released the record (its `backfill` is set, backfill.py).
     `now`: the moment the waiting window is measured at (issue 15), the current time by default."""
     thread = message.thread
@@ -95,6 +98,7 @@ def _facts(
         ),
         waiting_expired=_waiting_expired(message, integration, now),
         prospect_ignored=_is_ignored(thread.prospect_id) if ignored is None else ignored,
+        exclusion=message_exclusion(message, exclusion_rules).kind,
     )
 
 

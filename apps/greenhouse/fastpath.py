@@ -48,6 +48,7 @@ from apps.messaging.models import Message
 
 from .candidates import candidate_resolve as _candidate_resolve
 from .connection import harvest_client_build
+from .exclusion_services import team_exclusion_rules
 from .facts import ORDER_WAIT_MAX, Status, _facts
 from .gate import switch_gate_shared
 from .harvest.client import HarvestClient
@@ -155,6 +156,7 @@ def _common_head(
     ).values_list("thread_id", "created_at", "pk"):
         inbound.setdefault(thread_id, []).append((created_at, pk))
     waiting = _older_on_their_way(head, threads)
+    exclusion_rules = team_exclusion_rules(team_id=integration.team_id)
     authors = {_author(r) for r in head} - {None}
     user_ids = dict(
         GreenhouseUserMapping.objects.filter(
@@ -182,6 +184,7 @@ def _common_head(
             backfill=record.backfill_id is not None,
             now=now,
             ignored=record.prospect_id in ignored,
+            exclusion_rules=exclusion_rules,
         )
         verdict = decide(replace(facts, candidate_match=CandidateMatch.ONE))
         if verdict.decision != Decision.SYNC:

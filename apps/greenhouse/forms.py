@@ -4,6 +4,7 @@ from django import forms
 from django.conf import settings
 
 from .connection import CREDENTIAL_CHANGE_MESSAGE
+from .exclusions import ExclusionRules, entries_parse
 from .models import GreenhouseIntegration, MaildropOverlap, NoteVisibility
 from .switches import WAITING_DAYS_MAX, WAITING_DAYS_MIN
 
@@ -214,3 +215,76 @@ class BackfillWindowForm(forms.Form):
         if data["window"] == "date":
             return backfill_window(until=until, since_date=data["since"])
         return backfill_window(until=until, days=int(data["window"]))
+
+
+class ExclusionsForm(forms.Form):
+    """The team's exclusion lists, one entry per line. A bad line is an error naming the line;
+    the textareas keep everything typed, so nothing is lost while it is fixed."""
+
+    internal_domains = forms.CharField(
+        label="The team's own domains (internal mail)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="One domain per line, such as acme.example. Subdomains are included.",
+    )
+    listed = forms.CharField(
+        label="Excluded addresses and domains",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "false"}),
+        help_text=(
+            "One per line: an address (someone@agency.example), a domain (agency.example) or a "
+            "name at any domain (jobs@)."
+        ),
+    )
+    automated_senders = forms.CharField(
+        label="Automated senders",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4, "spellcheck": "false"}),
+        help_text="One name per line, ending in @ (noreply@ matches noreply at any domain).",
+    )
+    automated_headers = forms.BooleanField(
+        label=(
+            "Skip auto-replies and bounces by their headers (Auto-Submitted, X-Autoreply, "
+            "X-Autorespond, Precedence, delivery reports, an empty Return-Path)"
+        ),
+        required=False,
+    )
+
+    ALLOW = {
+        "internal_domains": ("domain",),
+        "listed": ("address", "domain", "local"),
+        "automated_senders": ("local",),
+    }
+
+    def _clean_list(self, name: str) -> list[str]:
+        parsed = entries_parse(self.cleaned_data.get(name, ""), allow=self.ALLOW[name])
+        if parsed.errors:
+            raise forms.ValidationError(parsed.errors)
+        return parsed.entries
+
+    def clean_internal_domains(self):
+        return self._clean_list("internal_domains")
+
+    def clean_listed(self):
+        return self._clean_list("listed")
+
+    def clean_automated_senders(self):
+        return self._clean_list("automated_senders")
+
+    def rules(self):
+        data = self.cleaned_data
+        return ExclusionRules(
+            internal_domains=tuple(data["internal_domains"]),
+            listed=tuple(data["listed"]),
+            automated_senders=tuple(data["automated_senders"]),
+            automated_headers=bool(data["automated_headers"]),
+        )
+
+    @classmethod
+    def initial_for(cls, rules) -> dict:
+        return {
+            "internal_domains": "\n".join(rules.internal_domains),
+            "listed": "\n".join(rules.listed),
+            "automated_senders": "\n".join(rules.automated_senders),
+            "automated_headers": rules.automated_headers,
+        }

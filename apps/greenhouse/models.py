@@ -407,6 +407,9 @@ class SyncRecord(OutboxBase):
     direction = models.CharField(max_length=10, choices=Message.Direction.choices)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     reason = models.CharField(max_length=30, choices=[(r.value, r.value) for r in Reason])
+    # Which entry of the team's exclusions skipped it (issue 16), e.g. "acme.example" or
+    # "Auto-Submitted: auto-replied"; "" for every other reason.
+    reason_detail = models.CharField("excluded by", max_length=200, blank=True, default="")
     candidate_id = models.PositiveBigIntegerField("Greenhouse candidate ID", null=True, blank=True)
     note_id = models.PositiveBigIntegerField("Greenhouse note ID", null=True, blank=True)
     note_ref = models.CharField("note reference", max_length=40, blank=True)
@@ -662,6 +665,9 @@ class ProspectLookup(OutboxBase):
 # that `from .models import SwitchEvent` works like every other model of the app.
 # The same for backfills (backfill_models.py).
 from .backfill_models import Backfill  # noqa: E402, F401
+
+# Models of their own modules (each says why): the team's exclusion lists.
+from .exclusion_list import ExclusionChange, TeamExclusions  # noqa: E402, F401
 
 # The review queue's models (review_models.py).
 from .review_models import (  # noqa: E402, F401

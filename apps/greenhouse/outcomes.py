@@ -25,6 +25,7 @@ from .connection import (
     greenhouse_integration_record_check,
     harvest_error_in_plain_words,
 )
+from .exclusion_services import exclusion_detail
 from .facts import Status, _verdict_status
 from .harvest.errors import (
     HarvestError,
@@ -176,7 +177,11 @@ def _settle(claim: Claim, verdict: Verdict, *, error: str = "") -> str:
     status = _verdict_status(verdict)
     with transaction.atomic():
         updated = claim.mine().update(
-            status=status, reason=verdict.reason, next_attempt_at=None, last_error=error[:2000]
+            status=status,
+            reason=verdict.reason,
+            reason_detail=exclusion_detail(claim.record.message, verdict.reason),
+            next_attempt_at=None,
+            last_error=error[:2000],
         )
         if updated and verdict.reason == Reason.NOT_IN_GREENHOUSE_YET:
             # The prospect's scheduled re-lookup, in the transaction that holds the record.

@@ -24,6 +24,7 @@ def register_nav() -> None:
         [
             ("Greenhouse connection", "greenhouse:connection"),
             ("Sync", "greenhouse:settings"),
+            ("Exclusions", "greenhouse:exclusions"),
             ("User mapping", "greenhouse:users"),
             ("Sync log", "greenhouse:log"),
         ],

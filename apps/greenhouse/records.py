@@ -11,6 +11,7 @@ from django.db import IntegrityError, transaction
 
 from apps.messaging.models import Message
 
+from .exclusion_services import exclusion_detail
 from .facts import Status, _facts, _is_paused, _verdict_status
 from .lanes import sync_lane_wake_on_commit
 from .models import (
@@ -73,6 +74,7 @@ def _record_create(message: Message) -> SyncRecord:
                 direction=message.direction,
                 status=status,
                 reason=verdict.reason,
+                reason_detail=exclusion_detail(message, verdict.reason),
             )
     except IntegrityError:
         return SyncRecord.objects.get(message_id=message.pk)  # created at the same moment

@@ -397,6 +397,7 @@ def sync_records_by_message(*, message_ids) -> dict[int, SyncRecord]:
             "message_id",
             "status",
             "reason",
+            "reason_detail",
             "note_id",
             "candidate_id",
             "last_error",

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import backfill, candidate, pause, review, team
+from .views import backfill, candidate, exclusions, pause, review, team
 
 app_name = "greenhouse"
 urlpatterns = [
@@ -12,6 +12,7 @@ urlpatterns = [
     path("team/greenhouse/users/refresh/", team.user_mappings_refresh, name="users-refresh"),
     path("team/greenhouse/users/<int:user_id>/set/", team.user_mapping_set, name="user-set"),
     path("team/greenhouse/users/<int:user_id>/reset/", team.user_mapping_reset, name="user-reset"),
+    path("team/greenhouse/exclusions/", exclusions.exclusions, name="exclusions"),
     path("team/greenhouse/log/", team.sync_log, name="log"),
     path("team/greenhouse/log/<int:pk>/retry/", team.sync_record_retry, name="record-retry"),
     # Team admins: backfills (the dry run is a GET that changes nothing; the run a POST).

@@ -29,6 +29,7 @@ from .addressing import (
     parse_message_ids,
     thread_id_from_reply_address,
 )
+from .automated import automated_marker
 from .models import Channel, Message, Thread, UnmatchedInbound
 from .outbound import announce_recorded, clean_text
 
@@ -212,6 +213,7 @@ def email_record_inbound(*, inbound, esp_name: str = "", event_id: str | None = 
         # the address it delivered to is not in To or Cc).
         cc_addresses=_header_addresses(inbound, "Cc"),
         bcc_addresses=_header_addresses(inbound, "Bcc"),
+        automated_by=automated_marker(inbound),
         **common,
     )
     return InboundResult(message=message, duplicate=message is None)

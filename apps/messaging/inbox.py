@@ -121,6 +121,11 @@ def _email_event_id(message, raw: bytes, event_id: str | None) -> str:
     return key
 
 
+def _envelope_sender(message) -> str | None:
+    sender = getattr(message, "envelope_sender", None)
+    return None if sender is None else str(sender)[:320]
+
+
 def inbound_email_accept(*, message, esp_name: str, event_id: str | None = None) -> bool:
     """An inbound email (AnymailInboundMessage) from Anymail's webhook, already authenticated.
     Its MIME is stored with what is not in it (the ESP, its event id, the envelope recipient)."""
@@ -137,6 +142,8 @@ def inbound_email_accept(*, message, esp_name: str, event_id: str | None = None)
         "esp_name": esp_name,
         "event_id": str(event_id)[:255] if event_id else None,
         "envelope_recipient": str(envelope) if envelope else None,
+        # "" is the null reverse-path `<>` of bounces (automated.py reads it); None: not known.
+        "envelope_sender": _envelope_sender(message),
     }
     return _accept(
         provider=(esp_name or "email")[:50].lower(),
@@ -173,6 +180,7 @@ def _record(event: InboundEvent):
             raise InboundPayloadError(f"The stored MIME could not be parsed: {exc!r}") from exc
         payload = event.payload if isinstance(event.payload, dict) else {}
         message.envelope_recipient = payload.get("envelope_recipient")
+        message.envelope_sender = payload.get("envelope_sender")
         esp_name = payload.get("esp_name") or ""
         return email_record_inbound(
             inbound=message, esp_name=esp_name, event_id=payload.get("event_id")

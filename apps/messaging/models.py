@@ -173,6 +173,9 @@ class Message(OutboxBase):
     # Inbound only: whether the From address (email) or number (SMS) is one of the prospect's.
     # Replies are matched by token or headers, not by From, which anyone can forge.
     sender_is_prospect = models.BooleanField(null=True, blank=True)
+    # Inbound email only: the header that marks it as sent by a machine (automated.py), e.g.
+    # "Auto-Submitted: auto-replied"; "" for mail a person wrote. The team's exclusions read it.
+    automated_by = models.CharField(max_length=200, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     received_at = models.DateTimeField(null=True, blank=True)

@@ -6,6 +6,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from apps.core.services import worker_ping_request
+from apps.greenhouse.exclusion_services import team_exclusions_save
+from apps.greenhouse.exclusions import ExclusionRules
 from apps.greenhouse.models import CandidateCreation, PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
 from apps.greenhouse.review import prospect_sync_ignore
@@ -74,6 +76,10 @@ def world(db):
     # The review queue's: an ignore (with its audit row) and a candidate's creation.
     prospect_sync_ignore(prospect=enrollment.prospect, by=membership.user)
     CandidateCreation.objects.create(team=team, prospect=enrollment.prospect, candidate_id=7)
+    # The team's exclusion lists and their history (issue 16).
+    team_exclusions_save(
+        team=team, rules=ExclusionRules(listed=("agency.example",)), by=membership.user
+    )
 
 
 @pytest.fixture

@@ -49,6 +49,7 @@ def test_team_settings_tabs_and_the_active_tab(client):
         "Default BCC",
         "Greenhouse connection",
         "Sync",
+        "Exclusions",
         "User mapping",
         "Sync log",
     ]

@@ -1,10 +1,10 @@
 """Support staff's Greenhouse pages in the Django admin, one module per group of models:
 connections and user mappings (integrations.py), the switch history (switch_history.py), the sync
 log and dashboard (sync_records.py), backfills (backfills.py), candidates' links, bot emails and
-pauses (candidates.py), and the review queue's actions and creations (review.py). Importing the
-package registers them all."""
+pauses (candidates.py), the review queue's actions and creations (review.py), and the teams'
+exclusion lists (exclusions.py). Importing the package registers them all."""
 
-from . import backfills, candidates, integrations, review, switch_history, sync_records
+from . import backfills, candidates, exclusions, integrations, review, switch_history, sync_records
 from .sync_records import CappedPaginator, SyncRecordAdmin
 
 __all__ = [
@@ -12,6 +12,7 @@ __all__ = [
     "SyncRecordAdmin",
     "backfills",
     "candidates",
+    "exclusions",
     "integrations",
     "review",
     "switch_history",

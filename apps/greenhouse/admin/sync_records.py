@@ -135,6 +135,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "reason_label",
         "explanation",
         "backfill",
+        "reason_detail",
         "candidate_id",
         "note_id",
         "note_ref",
@@ -176,9 +177,13 @@ class SyncRecordAdmin(ReadOnlyAdmin):
     @admin.display(description="Reason", ordering="reason")
     def reason_label(self, obj):
         # The reason's own words (a backfill is named on the record's page: no join per row).
-        return format_html(
+        label = format_html(
             '<span title="{}">{}</span>', obj.reason_explanation, reason_label(obj.reason)
         )
+        if obj.reason_detail:  # the exclusion entry that skipped it (issue 16)
+            detail = obj.reason_detail
+            return format_html('{}<br><span class="tone-muted">by {}</span>', label, detail)
+        return label
 
     @admin.display(description="Note", ordering="note_id")
     def note(self, obj):
