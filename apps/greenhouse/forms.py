@@ -4,6 +4,7 @@ from django import forms
 
 from .connection import CREDENTIAL_CHANGE_MESSAGE
 from .models import MaildropOverlap, NoteVisibility
+from .visibility import stricter_choices
 
 PUBLIC_WARNING = (
     "All private communication with candidates will start getting written to the Greenhouse "
@@ -124,3 +125,18 @@ class SyncLogFilterForm(forms.Form):
         status.choices = everything + list(SyncRecord.Status.choices)
         reason.choices = everything + [(reason.value, reason.label) for reason in EXPLANATIONS]
         channel.choices = everything + list(Channel.choices)
+
+
+class ThreadVisibilityForm(forms.Form):
+    """A thread's own visibility for its later notes: the team's default, or a stricter one
+    (only those are offered; visibility.py refuses a less strict one anyway)."""
+
+    visibility = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, team_default: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = ("", f"Team default ({NoteVisibility(team_default).label})")
+        field = cast(forms.ChoiceField, self.fields["visibility"])
+        # Every value passes the form: the service refuses a less strict one in plain words.
+        field.choices = [default, *NoteVisibility.choices]
+        field.widget.choices = [default, *stricter_choices(team_default)]

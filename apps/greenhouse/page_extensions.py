@@ -1,7 +1,8 @@
 """What this app adds to other apps' pages, through apps.core.extensions (they never import it):
-the candidate's pause switch on the prospect page, each message's sync status on the thread page,
-the sync summary on a team admin's home page, the Team settings tabs, and the warning about sync
-plus a Maildrop BCC where a BCC is set (team default, sequence) or used (enrollment)."""
+the candidate's pause switch on the prospect page, each message's sync status and the thread's
+note visibility on the thread page, the sync summary on a team admin's home page, the Team
+settings tabs, and the warning about sync plus a Maildrop BCC where a BCC is set (team default,
+sequence) or used (enrollment)."""
 
 from django.template.loader import render_to_string
 
@@ -10,7 +11,9 @@ from apps.sequences.models import split_addresses
 from apps.teams.bcc import has_greenhouse_maildrop
 
 from . import maildrop, selectors
-from .models import CandidateLink, ProspectSyncPause
+from .forms import ThreadVisibilityForm
+from .models import CandidateLink, NoteVisibility, ProspectSyncPause, ThreadNoteVisibility
+from .visibility import may_change_visibility, note_visibility_for
 
 
 def register_nav() -> None:
@@ -67,6 +70,13 @@ def prospect_sync_panel(request, *, prospect) -> str:
 
 @panel("thread.detail")
 def thread_sync_panel(request, *, thread) -> str:
+    integration = selectors.greenhouse_integration_for_team(team_id=thread.team_id)
+    team_default = (integration.note_visibility if integration else "") or NoteVisibility.PUBLIC
+    override = ThreadNoteVisibility.objects.select_related("set_by").filter(thread=thread).first()
+    effective = note_visibility_for(
+        team_default=team_default, thread_override=override.visibility if override else None
+    )
+    may_change = may_change_visibility(getattr(request, "membership", None), thread)
     return render_to_string(
         "greenhouse/_thread_panel.html",
         {
@@ -74,6 +84,18 @@ def thread_sync_panel(request, *, thread) -> str:
             "paused": ProspectSyncPause.objects.filter(
                 prospect_id=thread.prospect_id, paused=True
             ).exists(),
+            "team_default": NoteVisibility(team_default),
+            "override": override,
+            "effective": NoteVisibility(effective),
+            # The team's default became as strict or stricter: the thread's choice has no effect.
+            "override_idle": override is not None and override.visibility != effective,
+            "visibility_form": ThreadVisibilityForm(
+                initial={"visibility": override.visibility if override else ""},
+                team_default=team_default,
+            )
+            if may_change
+            else None,
+            "visibility_events": selectors.thread_visibility_events(thread=thread)[:5],
         },
         request=request,
     )

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import candidate, pause, team
+from .views import candidate, pause, team, thread
 
 app_name = "greenhouse"
 urlpatterns = [
@@ -18,6 +18,8 @@ urlpatterns = [
     path("prospects/<int:pk>/sync/", candidate.prospect_sync, name="prospect-sync"),
     path("prospects/<int:pk>/sync/pause/", candidate.prospect_pause, name="prospect-pause"),
     path("prospects/<int:pk>/sync/resume/", candidate.prospect_resume, name="prospect-resume"),
+    # The thread's owner or a team admin: one thread's own visibility for its later notes.
+    path("conversations/<int:pk>/visibility/", thread.thread_visibility, name="thread-visibility"),
     # In the bot email; no login needed (the signed token is the authorization to pause).
     # Links already sent point here: never move it.
     path("greenhouse/pause/<str:token>/", pause.pause_link, name="pause-link"),

@@ -136,6 +136,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "explanation",
         "candidate_id",
         "note_id",
+        "visibility",
         "note_ref",
         "attempts",
         "next_attempt_at",
@@ -178,7 +179,15 @@ class SyncRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Note", ordering="note_id")
     def note(self, obj):
-        return obj.note_id or "—"
+        if not obj.note_id:
+            return "—"
+        if not obj.visibility:
+            return obj.note_id
+        return format_html(
+            '{}<br><span class="tone-muted">{}</span>',
+            obj.note_id,
+            obj.visibility.replace("_", " "),
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):
