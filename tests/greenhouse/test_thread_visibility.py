@@ -280,3 +280,55 @@ def test_with_a_worker_a_thread_made_private_has_its_later_notes_private(
         SyncRecord.objects.get(message=m).note_id for m in [earlier, *later]
     ]
     assert Message.objects.filter(thread=thread).count() == 4
+
+
+# --- A change that commits while a POST is being prepared ------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_saved_after_the_careful_path_chose_is_seen_under_the_gate(
+    synced, harvest_sandbox, monkeypatch
+):
+    from apps.greenhouse import writer
+
+    _sms(synced, "Hello Grace")
+    assert write_all() == ["written"]
+    thread = Thread.objects.get(prospect=synced.grace, channel=Channel.SMS)
+    _sms(synced, "Second")
+    real_check, calls = writer._switch_check, []
+
+    def check_then_change(claim):
+        # The first look, before the gate: the visibility was chosen already (public).
+        if not calls:
+            thread_visibility_set(thread=thread, visibility=PRIVATE, by=synced.rob)
+        calls.append(claim.record.pk)
+        return real_check(claim)
+
+    monkeypatch.setattr(writer, "_switch_check", check_then_change)
+    assert write_all() == ["written"]
+    assert _visibilities(harvest_sandbox) == [READ[PUBLIC], READ[PRIVATE]]  # one POST, private
+    assert SyncRecord.objects.filter(visibility=PRIVATE, status=Status.WRITTEN).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_change_saved_after_the_fast_path_read_its_facts_is_seen_under_the_gate(
+    synced, harvest_sandbox, monkeypatch
+):
+    from apps.greenhouse import fastpath
+
+    _sms(synced, "First")
+    assert sync_team_write(team_id=synced.team.pk).get("written") == 1
+    thread = Thread.objects.get(prospect=synced.grace, channel=Channel.SMS)
+    for n in range(2):
+        _sms(synced, f"Fast {n}")
+    real_started = fastpath._posts_started
+
+    def started_then_change(fast, claimed_at):
+        done = real_started(fast, claimed_at)
+        thread_visibility_set(thread=thread, visibility=ADMIN_ONLY, by=synced.rob)
+        return done
+
+    monkeypatch.setattr(fastpath, "_posts_started", started_then_change)
+    assert sync_team_write(team_id=synced.team.pk) == {"written": 2}
+    assert _visibilities(harvest_sandbox) == [READ[PUBLIC]] + [READ[ADMIN_ONLY]] * 2
+    assert SyncRecord.objects.filter(visibility=ADMIN_ONLY, status=Status.WRITTEN).count() == 2
