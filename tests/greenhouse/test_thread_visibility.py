@@ -332,3 +332,19 @@ def test_a_change_saved_after_the_fast_path_read_its_facts_is_seen_under_the_gat
     assert sync_team_write(team_id=synced.team.pk) == {"written": 2}
     assert _visibilities(harvest_sandbox) == [READ[PUBLIC]] + [READ[ADMIN_ONLY]] * 2
     assert SyncRecord.objects.filter(visibility=ADMIN_ONLY, status=Status.WRITTEN).count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_bot_email_names_the_threads_own_visibility(synced, harvest_sandbox, anymail_outbox):
+    from django.core import mail
+
+    from apps.greenhouse.bot_notice import VISIBILITY_WORDS, bot_notice_send
+
+    _sms(synced, "Hello Grace")
+    thread = Thread.objects.get(prospect=synced.grace, channel=Channel.SMS)
+    thread_visibility_set(thread=thread, visibility=PRIVATE, by=synced.rob)
+    assert write_all() == ["written"]
+    mail.outbox.clear()
+    assert bot_notice_send(thread_id=thread.pk) == "sent"
+    assert VISIBILITY_WORDS[PRIVATE] in mail.outbox[0].body
+    assert "usually including" not in mail.outbox[0].body
