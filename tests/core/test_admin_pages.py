@@ -9,6 +9,7 @@ from apps.core.services import worker_ping_request
 from apps.greenhouse.models import PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
 from apps.greenhouse.switches import team_note_visibility_set
+from apps.greenhouse.visibility import thread_visibility_set
 from apps.messaging.models import Channel
 from tests.fixtures.staff import log_in_staff
 from tests.greenhouse.factories import (
@@ -65,6 +66,8 @@ def world(db):
     CandidateLinkFactory(prospect=enrollment.prospect)
     prospect_sync_pause(prospect=enrollment.prospect, via=PauseVia.APP, by=membership.user)
     worker_ping_request(requested_by="test")
+    # A thread's own visibility and its history (before the team's default becomes private).
+    thread_visibility_set(thread=thread, visibility="admin_only", by=membership.user)
     team_note_visibility_set(team=team, visibility="private", by=membership.user)  # history
 
 
