@@ -142,6 +142,8 @@ def test_the_threads_owner_and_team_admins_may_change_it_other_recruiters_may_no
     html = client.get(page).content.decode()
     assert "Visibility of this thread's later notes:</strong> Private" in html
     assert "set Private" in html  # the history
+    candidate = reverse("greenhouse:prospect-sync", args=[synced.grace.pk])
+    assert "later notes: Private" in client.get(candidate).content.decode()
 
     client.force_login(synced.ada)
     assert client.post(_url(thread), {"visibility": ADMIN_ONLY}).status_code == 302
