@@ -13,7 +13,7 @@ from apps.teams.bcc import has_greenhouse_maildrop
 from . import maildrop, selectors
 from .forms import ThreadVisibilityForm
 from .models import CandidateLink, NoteVisibility, ProspectSyncPause, ThreadNoteVisibility
-from .visibility import may_change_visibility, note_visibility_for
+from .visibility import may_change_visibility, note_visibility_for, stricter_choices
 
 
 def register_nav() -> None:
@@ -76,7 +76,10 @@ def thread_sync_panel(request, *, thread) -> str:
     effective = note_visibility_for(
         team_default=team_default, thread_override=override.visibility if override else None
     )
-    may_change = may_change_visibility(getattr(request, "membership", None), thread)
+    # Offered to the thread's owner and team admins, when there is something to choose.
+    may_change = may_change_visibility(getattr(request, "membership", None), thread) and bool(
+        override or stricter_choices(team_default)
+    )
     return render_to_string(
         "greenhouse/_thread_panel.html",
         {

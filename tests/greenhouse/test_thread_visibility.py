@@ -350,3 +350,13 @@ def test_the_bot_email_names_the_threads_own_visibility(synced, harvest_sandbox,
     assert bot_notice_send(thread_id=thread.pk) == "sent"
     assert VISIBILITY_WORDS[PRIVATE] in mail.outbox[0].body
     assert "usually including" not in mail.outbox[0].body
+
+
+@pytest.mark.django_db
+def test_nothing_is_offered_when_the_teams_default_is_already_the_strictest(synced, client):
+    team_note_visibility_set(team=synced.team, visibility=PRIVATE, by=synced.ada)
+    thread = _email_thread(synced)
+    client.force_login(synced.rob)
+    html = client.get(reverse("messaging:thread-detail", args=[thread.pk])).content.decode()
+    assert "Visibility of this thread's later notes:</strong> Private" in html
+    assert 'name="visibility"' not in html
