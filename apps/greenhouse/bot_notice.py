@@ -26,6 +26,7 @@ from apps.messaging.selectors import thread_message_ids
 
 from .models import BotNotice, GreenhouseIntegration, NoteVisibility
 from .pausing import pause_url
+from .visibility import thread_note_visibility
 
 logger = logging.getLogger(__name__)
 
@@ -123,12 +124,14 @@ def bot_notice_send(*, thread_id: int) -> str:
             error="The recruiter who owns this conversation has no email address.",
         )
         return "failed"
-    visibility = (
+    team_visibility = (
         GreenhouseIntegration.objects.filter(team_id=thread.team_id)
         .values_list("note_visibility", flat=True)
         .first()
         or NoteVisibility.PUBLIC
     )
+    # The thread's own, when stricter (visibility.py: the rule the notes are written with).
+    visibility = thread_note_visibility(thread_id=thread.pk, team_default=team_visibility)
     try:
         _render(notice, thread, visibility).send()
     except Exception as exc:

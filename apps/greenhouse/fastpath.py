@@ -66,7 +66,14 @@ from .models import (
 )
 from .outcomes import Claim, _attempt_finish, _settle
 from .policy import CandidateMatch, Decision, Verdict, decide
-from .writer import _author, _note_content, _switch_check, _write_error_outcome
+from .visibility import VisibilityChanged, note_visibility_for, thread_overrides
+from .writer import (
+    VISIBILITY_TRIES,
+    _author,
+    _note_content,
+    _switch_check,
+    _write_error_outcome,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +100,7 @@ class _Fast:
     candidate_id: int
     verdict: Verdict
     user_id: int | None
+    visibility: str = NoteVisibility.PUBLIC
     attempt_id: int = 0
     note_id: int | None = None
 
@@ -163,6 +171,7 @@ def _common_head(
             integration=integration, user_id__in=[a.pk for a in authors if a is not None]
         ).values_list("user_id", "greenhouse_user_id")
     )
+    overrides = thread_overrides(thread_ids=threads)
     fast: list[_Fast] = []
     for record in head:
         message = record.message
@@ -196,6 +205,10 @@ def _common_head(
                 candidate_id=candidate_id,
                 verdict=verdict,
                 user_id=user_ids.get(author.pk) if author is not None else None,
+                visibility=note_visibility_for(
+                    team_default=integration.note_visibility,
+                    thread_override=overrides.get(record.thread_id),
+                ),
             )
         )
     return fast
@@ -237,6 +250,7 @@ def _posts_started(fast: list[_Fast], claimed_at: datetime) -> bool:
                 *[When(pk=f.record.pk, then=Value(f.candidate_id)) for f in fast],
                 output_field=IntegerField(),
             ),
+            visibility=Case(*[When(pk=f.record.pk, then=Value(f.visibility)) for f in fast]),
         )
         if updated != len(fast):
             transaction.set_rollback(True)
@@ -256,14 +270,16 @@ class _HeldGate:
     """The team's switch gate, held shared across consecutive POSTs for at most GATE_HOLD_MAX;
     the switches and pauses are read again each time it is taken."""
 
-    def __init__(self, team_id: int, prospect_ids: set[int]):
+    def __init__(self, team_id: int, prospect_ids: set[int], thread_ids: set[int]):
         self.team_id = team_id
         self.prospect_ids = prospect_ids
+        self.thread_ids = thread_ids
         self.stack: ExitStack | None = None
         self.since = 0.0
         self.stopped = False
         self.paused: set[int] = set()
         self.let_through: int | None = None
+        self.visibility: dict[int, str] = {}  # per thread, read under the gate
 
     def close(self) -> None:
         if self.stack is not None:
@@ -271,7 +287,7 @@ class _HeldGate:
             stack.close()
 
     @contextmanager
-    def guard(self, claim: Claim) -> Iterator[None]:
+    def guard(self, claim: Claim, visibility: str) -> Iterator[None]:
         if self.stack is not None and time.monotonic() - self.since > GATE_HOLD_MAX:
             # A switch waiting for the gate gets its turn: neither a file lock nor a row lock
             # queues a new shared holder behind a waiting exclusive one, so taking it again at
@@ -291,14 +307,23 @@ class _HeldGate:
             # Read again under the gate: raises SyncStopped, saying who and when (the caller
             # gives the gate back).
             _switch_check(claim)
+        if self.visibility.get(claim.record.thread_id) != visibility:
+            raise VisibilityChanged  # nothing sent: `_post_all` posts again with the new one
         self.let_through = claim.record.pk  # its POST may be sent from here on
         yield
 
     def _read_switches(self) -> None:
-        on = GreenhouseIntegration.objects.filter(
-            team_id=self.team_id, sync_enabled_by_support=True, sync_on=True
-        ).exists()
+        integration = GreenhouseIntegration.objects.filter(team_id=self.team_id).first()
+        on = integration is not None and integration.sync_enabled_by_support and integration.sync_on
         self.stopped = not on
+        team_default = integration.note_visibility if integration is not None else None
+        overrides = thread_overrides(thread_ids=self.thread_ids)
+        self.visibility = {
+            thread_id: note_visibility_for(
+                team_default=team_default, thread_override=overrides.get(thread_id)
+            )
+            for thread_id in self.thread_ids
+        }
         # Paused or ignored (review queue): either stops the prospect's POSTs.
         self.paused = set(
             ProspectSyncPause.objects.filter(
@@ -319,8 +344,11 @@ def _post_all(
     claimed_at: datetime,
     until: float,
 ) -> FastRun:
-    visibility = integration.note_visibility or NoteVisibility.PUBLIC
-    gate = _HeldGate(integration.team_id, {f.record.prospect_id for f in fast})
+    gate = _HeldGate(
+        integration.team_id,
+        {f.record.prospect_id for f in fast},
+        {f.record.thread_id for f in fast},
+    )
     done: list[_Fast] = []
     failed: tuple[_Fast, Exception] | None = None
     # The run's rate slots in one round trip to the budget, their answers in one more.
@@ -334,13 +362,7 @@ def _post_all(
             try:
                 unmapped = _author(record) if item.user_id is None else None
                 content = _note_content(record, unmapped_author=unmapped)
-                note = client.note_create(
-                    candidate_id=item.candidate_id,
-                    visibility=visibility,
-                    user_id=item.user_id,
-                    guard=partial(gate.guard, claim),
-                    **content.as_kwargs(),
-                )
+                note = _post_one(client, gate, item, claim, content)
                 item.note_id = int(note["id"])
             except Exception as exc:
                 failed = (item, exc)
@@ -362,6 +384,30 @@ def _post_all(
         _unstart(unsent, claimed_at)
     run.rest = again + [f.record for f in unsent] + rest
     return run
+
+
+def _post_one(client: HarvestClient, gate: _HeldGate, item: _Fast, claim: Claim, content) -> dict:
+    """One POST, with the visibility the gate read (visibility.py): when a thread's or the
+    team's visibility changed since the batch's facts were read, nothing was sent and it is
+    posted again with the new one (recorded first, as `_posts_started` did)."""
+    for tries_left in reversed(range(VISIBILITY_TRIES)):
+        try:
+            return client.note_create(
+                candidate_id=item.candidate_id,
+                visibility=item.visibility,
+                user_id=item.user_id,
+                guard=partial(gate.guard, claim, item.visibility),
+                **content.as_kwargs(),
+            )
+        except VisibilityChanged:
+            now_visible = gate.visibility.get(item.record.thread_id)
+            if not tries_left or now_visible is None:
+                raise
+            item.visibility = now_visible
+            SyncRecord.held(claimed_at=claim.claimed_at, pk=item.record.pk).update(
+                visibility=now_visible
+            )
+    raise AssertionError("unreachable")
 
 
 # --- Outcomes, together --------------------------------------------------------------------------

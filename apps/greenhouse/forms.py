@@ -7,6 +7,7 @@ from .connection import CREDENTIAL_CHANGE_MESSAGE
 from .exclusions import ExclusionRules, entries_parse
 from .models import GreenhouseIntegration, MaildropOverlap, NoteVisibility
 from .switches import WAITING_DAYS_MAX, WAITING_DAYS_MIN
+from .visibility import stricter_choices
 
 # What "create them in Greenhouse" risks, said where a team admin chooses it (issue 15).
 CREATE_RISK = (
@@ -288,3 +289,18 @@ class ExclusionsForm(forms.Form):
             "automated_senders": "\n".join(rules.automated_senders),
             "automated_headers": rules.automated_headers,
         }
+
+
+class ThreadVisibilityForm(forms.Form):
+    """A thread's own visibility for its later notes: the team's default, or a stricter one
+    (only those are offered; visibility.py refuses a less strict one anyway)."""
+
+    visibility = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, team_default: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        default = ("", f"Team default ({NoteVisibility(team_default).label})")
+        field = cast(forms.ChoiceField, self.fields["visibility"])
+        # Every value passes the form: the service refuses a less strict one in plain words.
+        field.choices = [default, *NoteVisibility.choices]
+        field.widget.choices = [default, *stricter_choices(team_default)]

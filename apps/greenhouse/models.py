@@ -365,6 +365,50 @@ class SyncPauseEvent(models.Model):
         return f"{self.get_action_display()} {self.prospect} ({self.get_via_display()})"
 
 
+class ThreadNoteVisibility(models.Model):
+    """One thread's own visibility for its later notes, stricter than the team's default
+    (apps/greenhouse/visibility.py decides which one a note gets). No row: the team's default."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    thread = models.OneToOneField(
+        Thread, on_delete=models.CASCADE, related_name="note_visibility_override"
+    )
+    visibility = models.CharField(max_length=20, choices=NoteVisibility.choices)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    set_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "thread note visibility"
+
+    def __str__(self):
+        return f"{self.thread}: {self.get_visibility_display()}"
+
+
+class ThreadVisibilityEvent(models.Model):
+    """Audit: every change of a thread's note visibility, who made it and when (never edited).
+    An empty `visibility` means the thread went back to the team's default."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="+")
+    previous = models.CharField(max_length=20, choices=NoteVisibility.choices, blank=True)
+    visibility = models.CharField(max_length=20, choices=NoteVisibility.choices, blank=True)
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    by_name = models.CharField(max_length=200, blank=True)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = "thread visibility event"
+
+    def __str__(self):
+        before, after = self.previous or "team default", self.visibility or "team default"
+        return f"{self.thread}: {before} → {after}"
+
+
 class SyncRecord(OutboxBase):
     """One per message: the outbox entry (what to write) and its log (what happened, and why).
 
@@ -429,6 +473,8 @@ class SyncRecord(OutboxBase):
         related_name="records",
         editable=False,
     )
+    # The visibility the note was written with (visibility.py); empty until written.
+    visibility = models.CharField(max_length=20, choices=NoteVisibility.choices, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

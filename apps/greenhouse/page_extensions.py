@@ -1,7 +1,8 @@
 """What this app adds to other apps' pages, through apps.core.extensions (they never import it):
-the candidate's pause switch on the prospect page, each message's sync status on the thread page,
-the sync summary on a team admin's home page, the Team settings tabs, and the warning about sync
-plus a Maildrop BCC where a BCC is set (team default, sequence) or used (enrollment)."""
+the candidate's pause switch on the prospect page, each message's sync status and the thread's
+note visibility on the thread page, the sync summary on a team admin's home page, the Team
+settings tabs, and the warning about sync plus a Maildrop BCC where a BCC is set (team default,
+sequence) or used (enrollment)."""
 
 from django.template.loader import render_to_string
 
@@ -11,12 +12,14 @@ from apps.teams.bcc import has_greenhouse_maildrop
 
 from . import maildrop, selectors
 from .backfill_progress import backfill_offered_for_prospect
-from .models import CandidateLink, ProspectSyncPause
+from .forms import ThreadVisibilityForm
+from .models import CandidateLink, NoteVisibility, ProspectSyncPause, ThreadNoteVisibility
 from .not_in_greenhouse import (
     prospect_not_in_greenhouse_yet,
     prospects_not_in_greenhouse_yet,
     review_queue_url,
 )
+from .visibility import may_change_visibility, note_visibility_for, stricter_choices
 
 
 def register_nav() -> None:
@@ -91,6 +94,16 @@ def _is_admin(request) -> bool:
 
 @panel("thread.detail")
 def thread_sync_panel(request, *, thread) -> str:
+    integration = selectors.greenhouse_integration_for_team(team_id=thread.team_id)
+    team_default = (integration.note_visibility if integration else "") or NoteVisibility.PUBLIC
+    override = ThreadNoteVisibility.objects.select_related("set_by").filter(thread=thread).first()
+    effective = note_visibility_for(
+        team_default=team_default, thread_override=override.visibility if override else None
+    )
+    # Offered to the thread's owner and team admins, when there is something to choose.
+    may_change = may_change_visibility(getattr(request, "membership", None), thread) and bool(
+        override or stricter_choices(team_default)
+    )
     return render_to_string(
         "greenhouse/_thread_panel.html",
         {
@@ -98,6 +111,18 @@ def thread_sync_panel(request, *, thread) -> str:
             "paused": ProspectSyncPause.objects.filter(
                 prospect_id=thread.prospect_id, paused=True
             ).exists(),
+            "team_default": NoteVisibility(team_default),
+            "override": override,
+            "effective": NoteVisibility(effective),
+            # The team's default became as strict or stricter: the thread's choice has no effect.
+            "override_idle": override is not None and override.visibility != effective,
+            "visibility_form": ThreadVisibilityForm(
+                initial={"visibility": override.visibility if override else ""},
+                team_default=team_default,
+            )
+            if may_change
+            else None,
+            "visibility_events": selectors.thread_visibility_events(thread=thread)[:5],
         },
         request=request,
     )

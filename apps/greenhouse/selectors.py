@@ -22,6 +22,7 @@ from .models import (
     SwitchEvent,
     SyncPauseEvent,
     SyncRecord,
+    ThreadVisibilityEvent,
 )
 from .policy import CandidateMatch
 
@@ -174,6 +175,11 @@ def sync_records_for_prospect(*, prospect):
 
 def sync_pause_events_for_prospect(*, prospect):
     return SyncPauseEvent.objects.filter(prospect=prospect).select_related("by", "link_recipient")
+
+
+def thread_visibility_events(*, thread):
+    """The history of a thread's own note visibility, newest first."""
+    return ThreadVisibilityEvent.objects.filter(thread=thread).select_related("by")
 
 
 # --- The team's sync log -----------------------------------------------------------------------

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import backfill, candidate, exclusions, pause, review, team
+from .views import backfill, candidate, exclusions, pause, review, team, thread
 
 app_name = "greenhouse"
 urlpatterns = [
@@ -39,6 +39,8 @@ urlpatterns = [
     path("greenhouse/review/<int:pk>/create/", review.review_create, name="review-create"),
     path("greenhouse/review/<int:pk>/ignore/", review.review_ignore, name="review-ignore"),
     path("greenhouse/review/<int:pk>/unignore/", review.review_unignore, name="review-unignore"),
+    # The thread's owner or a team admin: one thread's own visibility for its later notes.
+    path("conversations/<int:pk>/visibility/", thread.thread_visibility, name="thread-visibility"),
     # In the bot email; no login needed (the signed token is the authorization to pause).
     # Links already sent point here: never move it.
     path("greenhouse/pause/<str:token>/", pause.pause_link, name="pause-link"),

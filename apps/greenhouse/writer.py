@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 
 from django.conf import settings
 from django.db import DatabaseError
@@ -67,9 +68,13 @@ from .outcomes import (
 )
 from .policy import CandidateMatch, Decision, Reason, Verdict, decide
 from .selectors import greenhouse_user_id_for
+from .visibility import VisibilityChanged, thread_note_visibility
 
 # One logger for the whole sync, as before it was split into modules.
 logger = logging.getLogger("apps.greenhouse.sync")
+
+# How often a POST chooses its visibility again when it changed under it (visibility.py).
+VISIBILITY_TRIES = 3
 
 
 def sync_record_write(*, record_id: int) -> str:
@@ -235,13 +240,23 @@ def _write(claim: Claim) -> str:
     claim.posted_before = record.post_started_at is not None
 
     def post(candidate_id: int) -> dict:
-        return client.note_create(
-            candidate_id=candidate_id,
-            visibility=integration.note_visibility or NoteVisibility.PUBLIC,
-            user_id=user_id,
-            guard=lambda: _post_guard(claim, candidate_id),
-            **content.as_kwargs(),
-        )
+        # The one rule (visibility.py), read again under the switch gate right before sending.
+        for tries_left in reversed(range(VISIBILITY_TRIES)):
+            visibility = thread_note_visibility(
+                thread_id=record.thread_id, team_default=_team_visibility(record.team_id)
+            )
+            try:
+                return client.note_create(
+                    candidate_id=candidate_id,
+                    visibility=visibility,
+                    user_id=user_id,
+                    guard=partial(_post_guard, claim, candidate_id, visibility=visibility),
+                    **content.as_kwargs(),
+                )
+            except VisibilityChanged:
+                if not tries_left:
+                    raise
+        raise AssertionError("unreachable")
 
     try:
         note = post(candidate_id)
@@ -263,14 +278,25 @@ def _write(claim: Claim) -> str:
     return _mark_written(claim, verdict, note_id=int(note["id"]), candidate_id=candidate_id)
 
 
+def _team_visibility(team_id: int) -> str:
+    team = GreenhouseIntegration.objects.filter(team_id=team_id).values_list(
+        "note_visibility", flat=True
+    )
+    return team.first() or NoteVisibility.PUBLIC
+
+
 @contextmanager
-def _post_guard(claim: Claim, candidate_id: int) -> Iterator[None]:
+def _post_guard(claim: Claim, candidate_id: int, *, visibility: str = "") -> Iterator[None]:
     """Entered by the client after every wait, right before each send of the POST."""
     _switch_check(claim)
     # The log row and the heartbeat are committed before the POST (healthchecks' "log row
-    # before the side effect"): whoever finds this record later knows a note may exist.
+    # before the side effect"): whoever finds this record later knows a note may exist (and
+    # with which visibility: a read-back finds the note this POST sends).
     now = timezone.now()
-    if not claim.mine().update(post_started_at=now, claimed_at=now, candidate_id=candidate_id):
+    started = {"post_started_at": now, "claimed_at": now, "candidate_id": candidate_id}
+    if visibility:
+        started["visibility"] = visibility
+    if not claim.mine().update(**started):
         raise LostClaim
     claim.claimed_at = now
     if claim.attempt is None:
@@ -279,6 +305,10 @@ def _post_guard(claim: Claim, candidate_id: int) -> Iterator[None]:
     # until Greenhouse has answered (apps/greenhouse/gate.py).
     with switch_gate_shared(team_id=claim.record.team_id):
         _switch_check(claim)
+        if visibility and visibility != thread_note_visibility(
+            thread_id=claim.record.thread_id, team_default=_team_visibility(claim.record.team_id)
+        ):
+            raise VisibilityChanged  # nothing sent: `post` chooses again
         yield
 
 

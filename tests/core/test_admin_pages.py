@@ -12,6 +12,7 @@ from apps.greenhouse.models import CandidateCreation, PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
 from apps.greenhouse.review import prospect_sync_ignore
 from apps.greenhouse.switches import team_note_visibility_set
+from apps.greenhouse.visibility import thread_visibility_set
 from apps.messaging.models import Channel
 from tests.fixtures.staff import log_in_staff
 from tests.greenhouse.factories import (
@@ -72,6 +73,8 @@ def world(db):
     ProspectLookupFactory(prospect=enrollment.prospect)
     prospect_sync_pause(prospect=enrollment.prospect, via=PauseVia.APP, by=membership.user)
     worker_ping_request(requested_by="test")
+    # A thread's own visibility and its history (before the team's default becomes private).
+    thread_visibility_set(thread=thread, visibility="admin_only", by=membership.user)
     team_note_visibility_set(team=team, visibility="private", by=membership.user)  # history
     # The review queue's: an ignore (with its audit row) and a candidate's creation.
     prospect_sync_ignore(prospect=enrollment.prospect, by=membership.user)

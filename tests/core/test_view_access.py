@@ -78,6 +78,7 @@ ACCESS = {
     "greenhouse:review-create": Access("member", "POST", "prospect"),
     "greenhouse:review-ignore": Access("member", "POST", "prospect"),
     "greenhouse:review-unignore": Access("member", "POST", "prospect"),
+    "greenhouse:thread-visibility": Access("member", "POST", "thread"),
 }
 
 # Deliberately not covered here: each has its own authorization, tested where it lives.
@@ -126,7 +127,7 @@ def test_every_url_pattern_is_classified():
     assert set(ACCESS) - names == set(), "ACCESS lists views that no longer exist"
     assert set(EXCLUDED) - names == set(), "EXCLUDED lists views that no longer exist"
     assert not set(ACCESS) & set(EXCLUDED)
-    assert len(ACCESS) == 43
+    assert len(ACCESS) == 44
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Support staff's pages about candidates: bot emails, candidate links (settling an ambiguous
-match), the re-lookups of prospects not in Greenhouse yet, and the candidates' sync pauses with
-their events."""
+match), the re-lookups of prospects not in Greenhouse yet, the candidates' sync pauses with
+their events, and threads' own note visibility with its history."""
 
 from django import forms
 from django.contrib import admin
@@ -11,6 +11,8 @@ from ..models import (
     ProspectLookup,
     ProspectSyncPause,
     SyncPauseEvent,
+    ThreadNoteVisibility,
+    ThreadVisibilityEvent,
 )
 from ..switches import (
     candidate_link_choose,
@@ -110,4 +112,20 @@ class SyncPauseEventAdmin(ReadOnlyAdmin):
     list_filter = ("action", "via")
     list_select_related = ("prospect", "team", "by", "link_recipient")
     search_fields = ("prospect__emails__email", "prospect__last_name")
+    show_full_result_count = False
+
+
+@admin.register(ThreadNoteVisibility)
+class ThreadNoteVisibilityAdmin(ReadOnlyAdmin):
+    list_display = ("thread", "team", "visibility", "set_by", "set_at")
+    list_filter = ("visibility",)
+    list_select_related = ("thread", "team", "set_by")
+    show_full_result_count = False
+
+
+@admin.register(ThreadVisibilityEvent)
+class ThreadVisibilityEventAdmin(ReadOnlyAdmin):
+    list_display = ("at", "thread", "team", "previous", "visibility", "by_name")
+    list_filter = ("visibility",)
+    list_select_related = ("thread", "team")
     show_full_result_count = False

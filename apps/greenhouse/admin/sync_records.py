@@ -138,6 +138,7 @@ class SyncRecordAdmin(ReadOnlyAdmin):
         "reason_detail",
         "candidate_id",
         "note_id",
+        "visibility",
         "note_ref",
         "attempts",
         "next_attempt_at",
@@ -187,7 +188,15 @@ class SyncRecordAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Note", ordering="note_id")
     def note(self, obj):
-        return obj.note_id or "—"
+        if not obj.note_id:
+            return "—"
+        if not obj.visibility:
+            return obj.note_id
+        return format_html(
+            '{}<br><span class="tone-muted">{}</span>',
+            obj.note_id,
+            obj.visibility.replace("_", " "),
+        )
 
     @admin.display(description="Status", ordering="status")
     def status_badge(self, obj):

@@ -10,9 +10,10 @@ from apps.teams.access import get_for_team_or_404, team_member_required
 
 from .. import review_selectors, selectors
 from ..backfill_progress import backfill_offered_for_prospect
-from ..models import CandidateLink, PauseVia, ProspectSyncPause, SyncRecord
+from ..models import CandidateLink, NoteVisibility, PauseVia, ProspectSyncPause, SyncRecord
 from ..not_in_greenhouse import prospect_not_in_greenhouse_yet, review_queue_url
 from ..pausing import prospect_sync_pause, prospect_sync_resume
+from ..visibility import note_visibility_for, thread_overrides
 from . import request_client
 
 CANDIDATE_MESSAGES_SHOWN = 300
@@ -41,6 +42,13 @@ def prospect_sync(request, pk):
     integration = selectors.greenhouse_integration_for_team(team_id=request.team.pk)
     link = CandidateLink.objects.filter(prospect=prospect).first()
     by_thread: dict[int, list[tuple[Message, SyncRecord | None]]] = {t.pk: [] for t in threads}
+    # Each thread's later notes: the team's default or the thread's own (visibility.py).
+    overrides = thread_overrides(thread_ids=by_thread)
+    team_default = integration.note_visibility if integration else None
+    for thread in threads:
+        thread.later_notes_visibility = NoteVisibility(  # type: ignore[attr-defined]
+            note_visibility_for(team_default=team_default, thread_override=overrides.get(thread.pk))
+        ).label
     for message in reversed(thread_messages):  # oldest first within a thread
         by_thread[message.thread_id].append((message, records.get(message.pk)))
     return render(
