@@ -173,6 +173,9 @@ def connection_test(request):
 
 @team_admin_required
 def sync_settings(request):
+    """The team's switches. Turning the sync off or changing the visibility is previewed first
+    (previews.py) and saved only with the preview's Confirm (a `confirm` field); other changes
+    save at once. Each change is appended to the switch history by switches.py."""
     integration = _integration(request)
     status = 200
     form = None
@@ -236,7 +239,7 @@ def _switch_preview(integration: GreenhouseIntegration, data: dict) -> list[str]
 
 
 def _confirm_fields(data: dict) -> list[tuple[str, str]]:
-    """The submitted choices as hidden fields of the Confirm form, so it saves what was previewed."""
+    """The submitted choices as the Confirm form's hidden fields: it saves what was previewed."""
     fields = [("note_visibility", data["note_visibility"])]
     if data["sync_on"]:
         fields.append(("sync_on", "on"))
