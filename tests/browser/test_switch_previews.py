@@ -27,7 +27,7 @@ def waiting(team, n, channel=Channel.EMAIL):
 
 @pytest.fixture
 def syncing():
-    team, users = demo_team()
+    team, _users = demo_team()
     integration = GreenhouseIntegrationFactory(
         team=team, host=SANDBOX_HOST, sync_enabled_by_support=True, sync_on=True
     )
