@@ -14,7 +14,10 @@ from apps.greenhouse.models import GreenhouseIntegration, NoteVisibility, Switch
 from apps.greenhouse.previews import sync_off_preview, visibility_preview
 from apps.harvest_sandbox.services import SANDBOX_HOST
 from apps.messaging.models import Channel
+from apps.messaging.outbound import sms_send
+from tests.fixtures.messaging import deliver_queued
 from tests.greenhouse.factories import GreenhouseIntegrationFactory, SyncRecordFactory
+from tests.greenhouse.sync_helpers import our_notes, write_all
 from tests.messaging.factories import MessageFactory, ThreadFactory, VirtualPhoneNumberFactory
 from tests.teams.factories import TeamFactory
 
@@ -212,3 +215,33 @@ def test_the_confirm_form_carries_the_previewed_choices(client, team, backlog):
     integration = GreenhouseIntegration.objects.get(team=team)
     assert (integration.sync_on, integration.note_visibility) == (False, "private")
     assert reverse("greenhouse:settings") == URL
+
+
+# --- Against the sandbox: what the waiting messages become after the save ------------------
+
+
+def test_waiting_messages_previewed_as_private_are_written_private(client, synced, harvest_sandbox):
+    sms_send(sender=synced.rob, prospect=synced.grace, body="Free for a call?")
+    sms_send(sender=synced.rob, prospect=synced.grace, body="Tuesday works too.")
+    deliver_queued()
+    client.force_login(synced.ada)
+    data = {"sync_on": "on", "note_visibility": "private", "maildrop_overlap": "skip_sync_note"}
+    page = unescape(client.post(URL, data).content.decode())
+    assert "2 waiting messages will be written private too" in page
+    assert client.post(URL, {**data, "confirm": "1"}).status_code == 302
+    assert write_all().count("written") == 2
+    notes = our_notes(harvest_sandbox, synced.grace.emails.first().email)
+    assert [n["visibility"] for n in notes] == ["privately_visible"] * 2  # read spelling
+
+
+def test_waiting_messages_previewed_as_skipped_are_never_written(client, synced, harvest_sandbox):
+    sms_send(sender=synced.rob, prospect=synced.grace, body="Free for a call?")
+    deliver_queued()
+    preview = sync_off_preview(team_id=synced.team.pk)
+    assert (preview.skipped, preview.skipped_by_channel) == (1, {"sms": 1})
+    client.force_login(synced.ada)
+    data = {"note_visibility": "public", "maildrop_overlap": "skip_sync_note", "confirm": "1"}
+    assert client.post(URL, data).status_code == 302
+    assert write_all() == []
+    assert our_notes(harvest_sandbox, synced.grace.emails.first().email) == []
+    assert SyncRecord.objects.filter(status=Status.SKIPPED).count() == preview.skipped
