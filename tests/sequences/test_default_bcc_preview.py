@@ -9,8 +9,9 @@ from django.test import Client
 from django.urls import reverse
 
 from apps.sequences.models import Sequence
+from apps.sequences.previews import bcc_kept_lines, sequences_bcc_kept
 from apps.sequences.services import sequence_create
-from apps.teams.previews import team_default_bcc_preview
+from apps.teams.services import default_bcc_normalize
 from tests.sequences.factories import SequenceFactory
 from tests.teams.factories import TeamFactory, recruiter, team_admin
 
@@ -49,36 +50,39 @@ def test_a_change_is_previewed_and_not_saved(admin_client, team):
 
 
 def test_the_preview_counts_what_the_save_leaves_and_what_new_sequences_get(admin_client, team):
-    preview = team_default_bcc_preview(team=team, default_bcc="audit@acme.example; hr@acme.example")
-    assert preview.kept == [("maildrop@greenhouse.io", 3), ("", 2)]
-    assert preview.new == "audit@acme.example, hr@acme.example"
+    kept = sequences_bcc_kept(team=team)
+    assert kept == [("maildrop@greenhouse.io", 3), ("", 2)]
+    data = {"choice": "custom", "custom": "audit@acme.example; hr@acme.example"}
+    page = unescape(admin_client.post(URL, data).content.decode())
+    assert "New sequences get audit@acme.example, hr@acme.example." in page
     before = dict(Sequence.objects.filter(team=team).values_list("pk", "bcc"))
-    data = {"choice": "custom", "custom": "audit@acme.example; hr@acme.example", "confirm": "1"}
-    assert admin_client.post(URL, data).status_code == 302
+    assert admin_client.post(URL, {**data, "confirm": "1"}).status_code == 302
     team.refresh_from_db()
-    assert team.default_bcc == preview.new
+    assert team.default_bcc == "audit@acme.example, hr@acme.example"
     after = dict(Sequence.objects.filter(team=team).values_list("pk", "bcc"))
-    assert after == before and len(after) == preview.existing
-    kept = sum(1 for pk, bcc in after.items() if bcc == "maildrop@greenhouse.io")
-    assert kept == dict(preview.kept)["maildrop@greenhouse.io"]
+    assert after == before and len(after) == sum(n for _, n in kept)
+    assert (
+        sum(1 for bcc in after.values() if bcc == "maildrop@greenhouse.io")
+        == dict(kept)["maildrop@greenhouse.io"]
+    )
     new = sequence_create(team=team, owner=team.memberships.first().user, name="New one")
-    assert new.bcc == preview.new
+    assert new.bcc == team.default_bcc == default_bcc_normalize(data["custom"])
 
 
-def test_the_texts_are_plural_correct_and_say_no_bcc():
+def test_the_texts_are_plural_correct():
     team = TeamFactory(default_bcc="")
-    assert team_default_bcc_preview(team=team, default_bcc="a@b.example").lines[:2] == [
-        "The team has no sequence yet.",
-        "New sequences get a@b.example.",
-    ]
+    assert bcc_kept_lines(sequences_bcc_kept(team=team)) == ["The team has no sequence yet."]
     SequenceFactory(team=team, bcc="x@y.example")
     SequenceFactory(team=team, bcc="")
-    lines = team_default_bcc_preview(team=team, default_bcc="").lines
-    assert lines[:3] == [
+    assert bcc_kept_lines(sequences_bcc_kept(team=team)) == [
         "1 existing sequence keeps no BCC.",
         "1 existing sequence keeps its BCC x@y.example.",
-        "New sequences get no BCC.",
     ]
+
+
+def test_no_bcc_is_said_in_words(admin_client, team):
+    page = unescape(admin_client.post(URL, {"choice": "none"}).content.decode())
+    assert "New sequences get no BCC." in page and "Confirm and save" in page
 
 
 def test_an_unchanged_default_saves_without_a_preview(admin_client, team):
