@@ -32,7 +32,8 @@ from .models import (
     SyncRecord,
 )
 from .policy import CandidateMatch, Reason, UnknownRecipients
-from .sync import HELD_FOR_CONNECTION, WAITING, Status
+from .previews import waiting_to_skip
+from .sync import HELD_FOR_CONNECTION, Status
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +125,9 @@ def sync_records_retry(*, records) -> int:
 
 def _skip_waiting(*, team_id: int, reason: Reason) -> int:
     # Records whose note may already exist stay pending: the worker reads them back first.
-    return (
-        SyncRecord.objects.filter(team_id=team_id, status__in=WAITING)
-        .exclude(post_started_at__isnull=False, note_id__isnull=True)
-        .update(status=Status.SKIPPED, reason=reason, next_attempt_at=None)
+    # The same query as the preview's (previews.py), so the preview counts what this skips.
+    return waiting_to_skip(team_id=team_id).update(
+        status=Status.SKIPPED, reason=reason, next_attempt_at=None
     )
 
 

@@ -6,7 +6,9 @@ class SequencesConfig(AppConfig):
     verbose_name = "Sequences and prospects"
 
     def ready(self):
-        from apps.core.extensions import nav_item
+        from apps.core.extensions import nav_item, panel
+
+        from .previews import default_bcc_preview_panel
 
         nav_item(
             section="main",
@@ -22,3 +24,5 @@ class SequencesConfig(AppConfig):
             audience="member",
             order=20,
         )
+        # The team settings page's preview of a new default BCC (teams sits below sequences).
+        panel("team.default_bcc.preview")(default_bcc_preview_panel)

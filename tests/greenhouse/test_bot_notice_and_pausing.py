@@ -264,7 +264,9 @@ def test_turning_sync_off_skips_what_waits_and_stops_writes(synced, client, harv
     sms_send(sender=synced.rob, prospect=synced.grace, body="Hello")
     deliver_queued()
     client.force_login(synced.ada)
-    response = client.post(reverse("greenhouse:settings"), {"note_visibility": "public"})
+    response = client.post(
+        reverse("greenhouse:settings"), {"note_visibility": "public", "confirm": "1"}
+    )
     assert response.status_code == 302
     record = SyncRecord.objects.get()
     assert (record.status, record.reason) == (Status.SKIPPED, Reason.SYNC_TURNED_OFF)
@@ -273,7 +275,8 @@ def test_turning_sync_off_skips_what_waits_and_stops_writes(synced, client, harv
     assert SyncRecord.objects.filter(reason=Reason.SYNC_TURNED_OFF).count() == 2
     assert write_all() == []
 
-    client.post(reverse("greenhouse:settings"), {"sync_on": "on", "note_visibility": "private"})
+    data = {"sync_on": "on", "note_visibility": "private", "confirm": "1"}  # previewed first
+    client.post(reverse("greenhouse:settings"), data)
     integration = GreenhouseIntegration.objects.get()
     assert integration.sync_on and integration.note_visibility == "private"
     assert integration.sync_on_since > record.message.created_at  # no backfill of old messages

@@ -118,7 +118,7 @@ def test_the_team_admin_chooses_on_the_sync_settings_with_the_consequence_stated
     assert reverse("sequences:sequence-detail", args=[sequence.pk]) in page
 
     data = {"sync_on": "on", "note_visibility": "private", "maildrop_overlap": "write_both"}
-    response = client.post(url, data)
+    response = client.post(url, {**data, "confirm": "1"})  # the visibility is previewed first
     assert response.status_code == 302
     integration = GreenhouseIntegration.objects.get(pk=synced.integration.pk)
     assert integration.maildrop_overlap == MaildropOverlap.WRITE_BOTH
@@ -157,7 +157,7 @@ def overlap_warning(html: str) -> str:
 def test_the_team_default_bcc_page_warns_while_sync_is_on(client, synced):
     client.force_login(synced.ada)
     url = reverse("teams:settings")
-    client.post(url, {"choice": GREENHOUSE_MAILDROP})
+    client.post(url, {"choice": GREENHOUSE_MAILDROP, "confirm": "1"})
     synced.team.refresh_from_db()
     assert synced.team.default_bcc == GREENHOUSE_MAILDROP
 

@@ -37,7 +37,7 @@ def sync_is_on(team):
 
 def turn_off(client, team):
     client.force_login(member(team, "ada"))
-    data = {"note_visibility": "public", "maildrop_overlap": "skip_sync_note"}
+    data = {"note_visibility": "public", "maildrop_overlap": "skip_sync_note", "confirm": "1"}
     return flash(client.post(reverse("greenhouse:settings"), data, follow=True))
 
 

@@ -125,18 +125,24 @@ def test_the_team_settings_page_offers_the_maildrop_choices(client):
     for choice in ("No BCC", "maildrop@greenhouse.io", "maildrop@ivy.greenhouse.io", "Another"):
         assert choice in page
 
-    assert client.post(url, {"choice": "maildrop@ivy.greenhouse.io"}).status_code == 302
+    # A change is previewed first (tests/teams/test_default_bcc_preview.py), saved on Confirm.
+    assert client.post(url, {"choice": "maildrop@ivy.greenhouse.io"}).status_code == 200
+    team.refresh_from_db()
+    assert team.default_bcc == ""
+    data = {"choice": "maildrop@ivy.greenhouse.io", "confirm": "1"}
+    assert client.post(url, data).status_code == 302
     team.refresh_from_db()
     assert team.default_bcc == "maildrop@ivy.greenhouse.io"
 
-    assert client.post(url, {"choice": "custom", "custom": "audit@acme.example"}).status_code == 302
+    data = {"choice": "custom", "custom": "audit@acme.example", "confirm": "1"}
+    assert client.post(url, data).status_code == 302
     team.refresh_from_db()
     assert team.default_bcc == "audit@acme.example"
 
     response = client.post(url, {"choice": "custom", "custom": "nope"})
     assert response.status_code == 200
     assert "not a valid email address" in response.content.decode()
-    assert client.post(url, {"choice": "none"}).status_code == 302
+    assert client.post(url, {"choice": "none", "confirm": "1"}).status_code == 302
     team.refresh_from_db()
     assert team.default_bcc == ""
 

@@ -17,7 +17,7 @@ from apps.sequences.models import Prospect
 from apps.teams.access import get_for_team_or_404, team_admin_required
 from apps.teams.models import Membership
 
-from .. import maildrop, selectors
+from .. import maildrop, previews, selectors
 from ..backfill_progress import backfill_offered_for_team, backfills_for_team
 from ..checklist import greenhouse_setup_checklist
 from ..connection import (
@@ -176,6 +176,9 @@ def connection_test(request):
 
 @team_admin_required
 def sync_settings(request):
+    """The team's switches. Turning the sync off or changing the visibility is previewed first
+    (previews.py) and saved only with the preview's Confirm (a `confirm` field); other changes
+    save at once. Each change is appended to the switch history by switches.py."""
     integration = _integration(request)
     status = 200
     form = None
@@ -191,6 +194,12 @@ def sync_settings(request):
         if request.method == "POST":
             if form.is_valid():
                 data = form.cleaned_data
+                preview = _switch_preview(integration, data)
+                if preview and not request.POST.get("confirm"):
+                    # Nothing is saved: the page says what the save would do, and asks.
+                    return _settings_page(
+                        request, integration, form, preview=preview, confirm=_confirm_fields(data)
+                    )
                 try:
                     if data["note_visibility"] != integration.note_visibility:
                         team_note_visibility_set(
@@ -227,10 +236,39 @@ def sync_settings(request):
             request, "Support has not enabled Greenhouse sync for your team yet; nothing changed."
         )
         status = 400
+    return _settings_page(request, integration, form, status=status)
+
+
+def _switch_preview(integration: GreenhouseIntegration, data: dict) -> list[str]:
+    """What the submitted switches would do, when a save affects messages or notes: turning
+    the sync off, or changing the visibility (previews.py). Empty when no confirmation is due."""
+    lines = []
+    if not data["sync_on"] and integration.sync_on:
+        lines += previews.sync_off_preview(team_id=integration.team_id).lines
+    if data["note_visibility"] != integration.note_visibility:
+        lines += previews.visibility_preview(
+            integration=integration, visibility=data["note_visibility"]
+        ).lines
+    return lines
+
+
+def _confirm_fields(data: dict) -> list[tuple[str, str]]:
+    """The submitted choices as the Confirm form's hidden fields: it saves what was previewed."""
+    fields = [("note_visibility", data["note_visibility"])]
+    if data["sync_on"]:
+        fields.append(("sync_on", "on"))
+    if data["maildrop_overlap"]:
+        fields.append(("maildrop_overlap", data["maildrop_overlap"]))
+    return fields
+
+
+def _settings_page(request, integration, form, *, status=200, preview=(), confirm=()):
     return render(
         request,
         "greenhouse/settings.html",
         {
+            "preview": preview,
+            "confirm_fields": confirm,
             "integration": integration,
             "state": selectors.sync_state(integration),
             "history": selectors.switch_history(integration=integration),
