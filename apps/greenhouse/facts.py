@@ -17,9 +17,10 @@ from .models import (
     GreenhouseIntegration,
     MaildropOverlap,
     ProspectSyncPause,
+    SensitiveReview,
     SyncRecord,
 )
-from .policy import Decision, Reason, SyncFacts, Verdict
+from .policy import Decision, Reason, Review, SyncFacts, Verdict
 
 # One logger for the whole sync, as before it was split into modules.
 logger = logging.getLogger("apps.greenhouse.sync")
@@ -51,8 +52,10 @@ def _facts(
     integration: GreenhouseIntegration | None,
     paused: bool,
     earlier_inbound: bool | None = None,
+    review: Review | None = None,
 ) -> SyncFacts:
-    """`earlier_inbound`: given when already known (the batch's fast path loads it for all)."""
+    """`earlier_inbound`, `review`: given when already known (the batch's fast path loads them
+    for all)."""
     thread = message.thread
     if earlier_inbound is None:
         earlier_inbound = (
@@ -60,6 +63,8 @@ def _facts(
             .filter(_older_than(message))
             .exists()
         )
+    if review is None:
+        review = _review_state(message.pk)
     return SyncFacts(
         channel=message.channel,
         direction=message.direction,
@@ -79,7 +84,18 @@ def _facts(
             integration and integration.maildrop_overlap == MaildropOverlap.SKIP_SYNC_NOTE
         ),
         greenhouse_unreachable=bool(integration and integration.unreachable_since),
+        review=review,
     )
+
+
+def _review_state(message_id: int) -> Review:
+    """Where the message's review of sensitive words stands (review.py); none: not needed."""
+    state = (
+        SensitiveReview.objects.filter(record__message_id=message_id)
+        .values_list("state", flat=True)
+        .first()
+    )
+    return Review(state or Review.NOT_NEEDED)
 
 
 def _is_paused(prospect_id: int) -> bool:

@@ -56,11 +56,12 @@ from .models import (
     GreenhouseUserMapping,
     NoteVisibility,
     ProspectSyncPause,
+    SensitiveReview,
     SyncAttempt,
     SyncRecord,
 )
 from .outcomes import Claim, _attempt_finish, _settle
-from .policy import CandidateMatch, Decision, Verdict, decide
+from .policy import CandidateMatch, Decision, Review, Verdict, decide
 from .writer import _author, _note_content, _switch_check, _write_error_outcome
 
 logger = logging.getLogger(__name__)
@@ -90,6 +91,7 @@ class _Fast:
     user_id: int | None
     attempt_id: int = 0
     note_id: int | None = None
+    edited_text: str = ""  # a reviewer's note text (review.py), in place of the message's
 
 
 def batch_write_fast(
@@ -146,6 +148,12 @@ def _common_head(
     ).values_list("thread_id", "created_at", "pk"):
         inbound.setdefault(thread_id, []).append((created_at, pk))
     waiting = _older_on_their_way(head, threads)
+    reviews = {
+        record_id: (Review(state), text)
+        for record_id, state, text in SensitiveReview.objects.filter(
+            record_id__in=[r.pk for r in head]
+        ).values_list("record_id", "state", "edited_text")
+    }
     authors = {_author(r) for r in head} - {None}
     user_ids = dict(
         GreenhouseUserMapping.objects.filter(
@@ -165,11 +173,13 @@ def _common_head(
         ):
             break  # an older message of its thread is on its way elsewhere
         earlier = any(older < key for older in inbound.get(record.thread_id, ()))
+        review, edited_text = reviews.get(record.pk, (Review.NOT_NEEDED, ""))
         facts = _facts(
             message=message,
             integration=integration,
             paused=record.prospect_id in paused,
             earlier_inbound=earlier,
+            review=review,
         )
         verdict = decide(replace(facts, candidate_match=CandidateMatch.ONE))
         if verdict.decision != Decision.SYNC:
@@ -181,6 +191,7 @@ def _common_head(
                 candidate_id=candidate_id,
                 verdict=verdict,
                 user_id=user_ids.get(author.pk) if author is not None else None,
+                edited_text=edited_text if review == Review.APPROVED else "",
             )
         )
     return fast
@@ -311,7 +322,9 @@ def _post_all(
             claim = Claim(record=record, claimed_at=claimed_at, integration=integration)
             try:
                 unmapped = _author(record) if item.user_id is None else None
-                content = _note_content(record, unmapped_author=unmapped)
+                content = _note_content(
+                    record, unmapped_author=unmapped, edited_text=item.edited_text
+                )
                 note = client.note_create(
                     candidate_id=item.candidate_id,
                     visibility=visibility,

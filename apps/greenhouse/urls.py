@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import candidate, pause, team
+from .views import candidate, pause, review, team
 
 app_name = "greenhouse"
 urlpatterns = [
@@ -18,6 +18,12 @@ urlpatterns = [
     path("prospects/<int:pk>/sync/", candidate.prospect_sync, name="prospect-sync"),
     path("prospects/<int:pk>/sync/pause/", candidate.prospect_pause, name="prospect-pause"),
     path("prospects/<int:pk>/sync/resume/", candidate.prospect_resume, name="prospect-resume"),
+    # Sensitive mail waiting for its recruiter (issue 16); the rules are the team admin's.
+    path("reviews/", review.reviews, name="reviews"),
+    path("reviews/<int:pk>/", review.review_detail, name="review"),
+    path("reviews/<int:pk>/approve/", review.review_approve, name="review-approve"),
+    path("reviews/<int:pk>/drop/", review.review_drop, name="review-drop"),
+    path("team/greenhouse/sync/review/", review.review_rules, name="review-rules"),
     # In the bot email; no login needed (the signed token is the authorization to pause).
     # Links already sent point here: never move it.
     path("greenhouse/pause/<str:token>/", pause.pause_link, name="pause-link"),

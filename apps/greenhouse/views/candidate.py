@@ -9,8 +9,9 @@ from apps.sequences.models import Prospect
 from apps.teams.access import get_for_team_or_404, team_member_required
 
 from .. import selectors
-from ..models import CandidateLink, PauseVia, ProspectSyncPause, SyncRecord
+from ..models import CandidateLink, PauseVia, ProspectSyncPause, SensitiveReview, SyncRecord
 from ..pausing import prospect_sync_pause, prospect_sync_resume
+from ..policy import Review
 from . import request_client
 
 CANDIDATE_MESSAGES_SHOWN = 300
@@ -54,6 +55,11 @@ def prospect_sync(request, pk):
             "shown_limit": CANDIDATE_MESSAGES_SHOWN,
             "truncated": len(thread_messages) == CANDIDATE_MESSAGES_SHOWN,
             "events": selectors.sync_pause_events_for_prospect(prospect=prospect)[:50],
+            "waiting_reviews": list(
+                SensitiveReview.objects.filter(
+                    prospect=prospect, state=Review.PENDING
+                ).select_related("record__message")
+            ),
         },
     )
 

@@ -46,6 +46,7 @@ from ..switches import (
     team_sync_turn_off,
     team_sync_turn_on,
 )
+from .review import review_rules_form
 
 
 def _integration(request) -> GreenhouseIntegration | None:
@@ -229,6 +230,7 @@ def sync_settings(request):
             "maildrop_consequences": maildrop.CONSEQUENCES,
             "maildrop_to_keep_private": maildrop.TO_KEEP_EMAILS_PRIVATE,
             "maildrop_sequences": selectors.sequences_bcc_maildrop(team_id=request.team.pk),
+            "review_form": review_rules_form(integration),
         },
         status=status,
     )
