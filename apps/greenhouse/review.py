@@ -114,17 +114,28 @@ def _to_skip(record_id: int, reason: Reason) -> int:
     )
 
 
+ALREADY_REVIEWED = "This message was already reviewed, or its review time ran out."
+
+
 class ReviewClosed(ValidationError):
     """The review was decided meanwhile (by someone else, or by the expiry)."""
 
 
 def _decide(review: SensitiveReview, state: Review, by, **extra) -> None:
     now = timezone.now()
+    if not SensitiveReview.objects.filter(pk=review.pk, state=Review.PENDING).exists():
+        raise ReviewClosed(ALREADY_REVIEWED)
+    record = SyncRecord.objects.filter(pk=review.record_id).values("status", "reason").first()
+    if record is None or record["status"] not in (Status.HELD, Status.PENDING):
+        # Settled meanwhile for another cause (sync turned off, the candidate paused): the
+        # review has nothing left to decide.
+        reason = Reason(record["reason"]).label.lower() if record else "gone"
+        raise ReviewClosed(f"This message is no longer waiting to be written ({reason}).")
     changed = SensitiveReview.objects.filter(pk=review.pk, state=Review.PENDING).update(
         state=state, decided_by=by, decided_by_name=_name(by), decided_at=now, **extra
     )
     if not changed:
-        raise ReviewClosed("This message was already reviewed, or its review time ran out.")
+        raise ReviewClosed(ALREADY_REVIEWED)
 
 
 @transaction.atomic

@@ -18,6 +18,7 @@ from django.utils import timezone
 from apps.greenhouse.batch import sync_team_write
 from apps.greenhouse.bot_notice import review_notice_send
 from apps.greenhouse.models import (
+    GreenhouseIntegration,
     ReviewExpiry,
     ReviewNotice,
     ReviewRules,
@@ -43,6 +44,7 @@ from apps.greenhouse.sensitive import (
     sensitive_matches,
 )
 from apps.greenhouse.sweeper import sync_records_sweep
+from apps.greenhouse.switches import team_sync_turn_off
 from apps.messaging.models import Channel, Thread
 from tests.fixtures.messaging import deliver_queued
 from tests.greenhouse.sync_helpers import (
@@ -354,7 +356,7 @@ def test_a_message_skipped_anyway_is_not_put_to_review(synced, harvest_sandbox):
     rules_on(synced)
     enroll_and_dispatch_all_steps(synced, [synced.grace])
     deliver_queued()
-    synced.integration.__class__.objects.filter(pk=synced.integration.pk).update(sync_on=False)
+    GreenhouseIntegration.objects.filter(pk=synced.integration.pk).update(sync_on=False)
     thread = Thread.objects.get(prospect=synced.grace, channel=Channel.EMAIL)
     record = sensitive_reply(thread)
     assert record.status == Status.SKIPPED and not SensitiveReview.objects.exists()
@@ -546,3 +548,36 @@ def test_a_recruiter_cannot_change_the_rules(client, synced):
     data = {"enabled": "on", "terms": "x", "review_time": "1", "review_unit": "hours"}
     assert client.post(reverse("greenhouse:review-rules"), data).status_code == 403
     assert not ReviewRules.objects.exists()
+
+
+@pytest.mark.django_db
+def test_held_for_the_connection_first_it_still_waits_for_review_once_released(
+    synced, thread, harvest_sandbox
+):
+    GreenhouseIntegration.objects.filter(pk=synced.integration.pk).update(
+        health=GreenhouseIntegration.Health.NEEDS_ATTENTION
+    )
+    record = sensitive_reply(thread)
+    assert (record.status, record.reason) == (Status.HELD, Reason.CONNECTION_UNHEALTHY)
+    assert SensitiveReview.objects.get(record=record).state == Review.PENDING
+
+    GreenhouseIntegration.objects.filter(pk=synced.integration.pk).update(
+        health=GreenhouseIntegration.Health.OK
+    )
+    assert sync_records_sweep()["released"] == 1
+    write_all()
+    record.refresh_from_db()
+    assert (record.status, record.reason) == (Status.HELD, Reason.AWAITING_REVIEW)
+    assert record.note_id is None
+
+
+@pytest.mark.django_db
+def test_a_message_settled_for_another_cause_can_no_longer_be_reviewed(synced, thread):
+    record = sensitive_reply(thread)
+    team_sync_turn_off(team=synced.team, by=synced.ada)
+    record.refresh_from_db()
+    assert (record.status, record.reason) == (Status.SKIPPED, Reason.SYNC_TURNED_OFF)
+    with pytest.raises(ReviewClosed, match="no longer waiting"):
+        sensitive_review_approve(review=SensitiveReview.objects.get(record=record), by=synced.rob)
+    record.refresh_from_db()
+    assert record.status == Status.SKIPPED
