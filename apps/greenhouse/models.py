@@ -641,7 +641,13 @@ class SensitiveReview(models.Model):
 
     @property
     def is_pending(self) -> bool:
-        return self.state == Review.PENDING
+        """Still to be decided: pending, and its record still waiting to be written (a record
+        settled meanwhile for another cause, such as no candidate or sync turned off, leaves
+        nothing to decide)."""
+        return self.state == Review.PENDING and self.record.status in (
+            SyncRecord.Status.PENDING,
+            SyncRecord.Status.HELD,
+        )
 
 
 class ReviewNotice(OutboxBase):

@@ -581,3 +581,44 @@ def test_a_message_settled_for_another_cause_can_no_longer_be_reviewed(synced, t
         sensitive_review_approve(review=SensitiveReview.objects.get(record=record), by=synced.rob)
     record.refresh_from_db()
     assert record.status == Status.SKIPPED
+
+
+@pytest.mark.django_db
+def test_reviewed_on_arrival_then_the_writer_decides_as_for_any_message(
+    client, synced, harvest_sandbox, anymail_outbox
+):
+    """The review is asked when the message arrives (while it is fresh); the candidate is looked
+    up once it is approved, and a prospect not in Greenhouse is skipped then, as any message."""
+    rules_on(synced)
+    enroll_and_dispatch_all_steps(synced, [synced.linus])  # not in Greenhouse
+    deliver_queued()
+    thread = Thread.objects.get(prospect=synced.linus, channel=Channel.EMAIL)
+    record = sensitive_reply(thread)
+    review = SensitiveReview.objects.get(record=record)
+    assert record.status == Status.HELD
+
+    sensitive_review_approve(review=review, by=synced.rob, edited_text="Edited.")
+    write_all()
+    record.refresh_from_db()
+    assert (record.status, record.reason) == (Status.SKIPPED, Reason.NO_CANDIDATE)
+    assert not any("Edited." in n["body"] for n in harvest_sandbox.notes())
+
+
+@pytest.mark.django_db
+def test_a_review_whose_message_was_settled_otherwise_asks_nothing(
+    client, synced, thread, anymail_outbox
+):
+    record = sensitive_reply(thread)
+    review = SensitiveReview.objects.get(record=record)
+    team_sync_turn_off(team=synced.team, by=synced.ada)
+    record.refresh_from_db()
+    assert record.status == Status.SKIPPED
+
+    mail.outbox.clear()
+    assert review_notice_send(review_id=review.pk) == "not needed"
+    assert mail.outbox == []
+    client.force_login(synced.rob)
+    page = client.get(reverse("greenhouse:prospect-sync", args=[synced.grace.pk])).content
+    assert b"wait for review" not in page
+    page = client.get(reverse("greenhouse:review", args=[review.pk])).content.decode()
+    assert "Not to be written" in page and "Approve and write" not in page

@@ -57,7 +57,9 @@ def prospect_sync(request, pk):
             "events": selectors.sync_pause_events_for_prospect(prospect=prospect)[:50],
             "waiting_reviews": list(
                 SensitiveReview.objects.filter(
-                    prospect=prospect, state=Review.PENDING
+                    prospect=prospect,
+                    state=Review.PENDING,
+                    record__status__in=(SyncRecord.Status.PENDING, SyncRecord.Status.HELD),
                 ).select_related("record__message")
             ),
         },
