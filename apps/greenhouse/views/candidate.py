@@ -11,7 +11,7 @@ from apps.teams.access import get_for_team_or_404, team_member_required
 from .. import selectors
 from ..models import CandidateLink, PauseVia, ProspectSyncPause, SensitiveReview, SyncRecord
 from ..pausing import prospect_sync_pause, prospect_sync_resume
-from ..policy import Review
+from ..policy import Reason, Review
 from . import request_client
 
 CANDIDATE_MESSAGES_SHOWN = 300
@@ -55,14 +55,22 @@ def prospect_sync(request, pk):
             "shown_limit": CANDIDATE_MESSAGES_SHOWN,
             "truncated": len(thread_messages) == CANDIDATE_MESSAGES_SHOWN,
             "events": selectors.sync_pause_events_for_prospect(prospect=prospect)[:50],
-            "waiting_reviews": list(
-                SensitiveReview.objects.filter(
-                    prospect=prospect,
-                    state=Review.PENDING,
-                    record__status__in=(SyncRecord.Status.PENDING, SyncRecord.Status.HELD),
-                ).select_related("record__message")
-            ),
+            "waiting_reviews": _waiting_reviews(prospect, records.values()),
         },
+    )
+
+
+def _waiting_reviews(prospect, records) -> list[SensitiveReview]:
+    """The prospect's messages waiting for review (review.py). Looked up only when a record shown
+    is held for review, so the page costs no query more otherwise."""
+    if not any(r.reason == Reason.AWAITING_REVIEW for r in records):
+        return []
+    return list(
+        SensitiveReview.objects.filter(
+            prospect=prospect,
+            state=Review.PENDING,
+            record__status__in=(SyncRecord.Status.PENDING, SyncRecord.Status.HELD),
+        ).select_related("record__message")
     )
 
 
