@@ -8,6 +8,8 @@ from django.urls import reverse
 from apps.core.services import worker_ping_request
 from apps.greenhouse.models import PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
+from apps.greenhouse.review import RulesChange, team_review_rules_set
+from apps.greenhouse.sensitive import DEFAULT_TERMS_TEXT
 from apps.greenhouse.switches import team_note_visibility_set
 from apps.messaging.models import Channel
 from tests.fixtures.staff import log_in_staff
@@ -16,6 +18,7 @@ from tests.greenhouse.factories import (
     CandidateLinkFactory,
     GreenhouseIntegrationFactory,
     GreenhouseUserMappingFactory,
+    SensitiveReviewFactory,
     SyncAttemptFactory,
     SyncRecordFactory,
 )
@@ -66,6 +69,13 @@ def world(db):
     prospect_sync_pause(prospect=enrollment.prospect, via=PauseVia.APP, by=membership.user)
     worker_ping_request(requested_by="test")
     team_note_visibility_set(team=team, visibility="private", by=membership.user)  # history
+    # The review of sensitive mail: the team's rules and one message waiting.
+    team_review_rules_set(
+        integration=integration,
+        change=RulesChange(True, DEFAULT_TERMS_TEXT, 72, "skip"),
+        by=membership.user,
+    )
+    SensitiveReviewFactory(record__message=MessageFactory(thread=thread))
 
 
 @pytest.fixture

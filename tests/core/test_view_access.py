@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tests.greenhouse.factories import SyncRecordFactory
+from tests.greenhouse.factories import SensitiveReviewFactory, SyncRecordFactory
 from tests.messaging.factories import MessageFactory, ThreadFactory
 from tests.sequences.factories import EnrollmentFactory, ProspectFactory, SequenceFactory
 from tests.teams.factories import TeamFactory, recruiter, team_admin
@@ -65,6 +65,11 @@ ACCESS = {
     "greenhouse:prospect-sync": Access("member", "GET", "prospect"),
     "greenhouse:prospect-pause": Access("member", "POST", "prospect"),
     "greenhouse:prospect-resume": Access("member", "POST", "prospect"),
+    "greenhouse:reviews": Access("member", "GET"),
+    "greenhouse:review": Access("member", "GET", "review"),
+    "greenhouse:review-approve": Access("member", "POST", "review"),
+    "greenhouse:review-drop": Access("member", "POST", "review"),
+    "greenhouse:review-rules": Access("admin", "POST"),
 }
 
 # Deliberately not covered here: each has its own authorization, tested where it lives.
@@ -113,7 +118,7 @@ def test_every_url_pattern_is_classified():
     assert set(ACCESS) - names == set(), "ACCESS lists views that no longer exist"
     assert set(EXCLUDED) - names == set(), "EXCLUDED lists views that no longer exist"
     assert not set(ACCESS) & set(EXCLUDED)
-    assert len(ACCESS) == 30
+    assert len(ACCESS) == 35
 
 
 @pytest.fixture
@@ -137,6 +142,7 @@ def teams(db, settings):
         "thread": thread.pk,
         "member": world["recruiter"].pk,
         "sync_record": SyncRecordFactory(message=MessageFactory(thread=thread)).pk,
+        "review": SensitiveReviewFactory(record__message=MessageFactory(thread=thread)).pk,
     }
     return world
 

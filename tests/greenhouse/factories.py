@@ -8,6 +8,7 @@ from apps.greenhouse.models import (
     CandidateLink,
     GreenhouseIntegration,
     GreenhouseUserMapping,
+    SensitiveReview,
     SyncAttempt,
     SyncRecord,
 )
@@ -103,3 +104,18 @@ class CandidateLinkFactory(factory.django.DjangoModelFactory):
     match = CandidateMatch.ONE
     candidate_ids_seen = factory.LazyAttribute(lambda link: [link.candidate_id])
     resolved_at = factory.LazyFunction(timezone.now)
+
+
+class SensitiveReviewFactory(factory.django.DjangoModelFactory):
+    """A review waiting for its recruiter, of a record held for it (review.py)."""
+
+    class Meta:
+        model = SensitiveReview
+
+    record = factory.SubFactory(
+        SyncRecordFactory, status="held", reason=Reason.AWAITING_REVIEW.value
+    )
+    team_id = factory.SelfAttribute("record.team_id")
+    prospect_id = factory.SelfAttribute("record.prospect_id")
+    matched = factory.LazyFunction(lambda: ["salary"])
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=3))
