@@ -24,9 +24,15 @@ def test_the_nav_shows_what_each_role_may_open(client, settings):
     settings.DEV_TOOLS = False
     rob = recruiter()
     client.force_login(rob)
-    assert nav_labels(client) == ["Sequences", "Prospects", "Conversations"]
+    assert nav_labels(client) == ["Sequences", "Prospects", "Conversations", "Review"]
     client.force_login(team_admin(rob.membership.team))
-    assert nav_labels(client) == ["Sequences", "Prospects", "Conversations", "Team settings"]
+    assert nav_labels(client) == [
+        "Sequences",
+        "Prospects",
+        "Conversations",
+        "Review",
+        "Team settings",
+    ]
     settings.DEV_TOOLS = True
     assert nav_labels(client)[-2:] == ["Dev outbox", "Simulate inbound"]
     rob.is_staff = True
