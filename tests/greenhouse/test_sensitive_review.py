@@ -8,6 +8,7 @@ rules on the sync settings page. The same flows with real worker processes: test
 """
 
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from django.core import mail
@@ -478,6 +479,16 @@ def test_another_recruiter_and_another_team_get_404_an_admin_decides(client, syn
     assert (review.state, review.decided_by) == (Review.DROPPED, synced.ada)
     record = SyncRecord.objects.get(pk=review.record_id)
     assert (record.status, record.reason) == (Status.SKIPPED, Reason.REVIEW_DROPPED)
+
+
+@pytest.mark.django_db
+def test_an_emptied_note_text_is_refused_not_taken_as_the_message(client, synced, review):
+    client.force_login(synced.rob)
+    url = reverse("greenhouse:review-approve", args=[review.pk])
+    response = client.post(url, {"edited_text": "  \n "}, follow=True)
+    assert "The note's text is empty" in unescape(response.content.decode())
+    review.refresh_from_db()
+    assert review.state == Review.PENDING
 
 
 @pytest.mark.django_db

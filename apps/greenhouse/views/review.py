@@ -79,6 +79,9 @@ def review_detail(request, pk):
 def review_approve(request, pk):
     review = _review_or_404(request, pk)
     text = request.POST.get("edited_text", "")
+    if "edited_text" in request.POST and not text.strip():
+        messages.error(request, "The note's text is empty: write what it should say, or drop it.")
+        return redirect("greenhouse:review", pk=review.pk)
     try:
         sensitive_review_approve(review=review, by=request.user, edited_text=text)
     except ValidationError as exc:
