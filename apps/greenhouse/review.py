@@ -160,9 +160,10 @@ def sensitive_review_drop(*, review: SensitiveReview, by) -> None:
 
 def sensitive_reviews_expire(*, now: datetime | None = None, batch: int = 500) -> dict[str, int]:
     """Apply the team's choice to the reviews whose time ran out (the sweeper calls it on every
-    beat; idempotent). Returns how many were written and skipped."""
+    beat; idempotent). Returns how many were written and skipped, and how many records decided
+    meanwhile were still held (`caught_up`)."""
     now = now or timezone.now()
-    counts = {"written": 0, "skipped": 0}
+    counts = {"written": 0, "skipped": 0, "caught_up": _catch_up()}
     due = list(
         SensitiveReview.objects.filter(state=Review.PENDING, expires_at__lte=now)
         .order_by("expires_at", "pk")
@@ -187,6 +188,26 @@ def sensitive_reviews_expire(*, now: datetime | None = None, batch: int = 500) -
                 _to_skip(record_id, Reason.REVIEW_EXPIRED)
         counts["written" if write else "skipped"] += 1
     return counts
+
+
+def _catch_up() -> int:
+    """Records still held for a review that was decided: a decision that came while a worker was
+    settling the record (it had read the review as pending) found nothing to move. Moved now."""
+    held = SyncRecord.objects.filter(status=Status.HELD, reason=Reason.AWAITING_REVIEW)
+    to_write = list(
+        held.filter(review__state__in=(Review.APPROVED, Review.EXPIRED_WRITE)).values_list(
+            "pk", flat=True
+        )
+    )
+    moved = sum(_to_write(pk) for pk in to_write)
+    for state, reason in (
+        (Review.DROPPED, Reason.REVIEW_DROPPED),
+        (Review.EXPIRED_SKIP, Reason.REVIEW_EXPIRED),
+    ):
+        moved += held.filter(review__state=state, post_started_at=None).update(
+            status=Status.SKIPPED, reason=reason, next_attempt_at=None, last_error=""
+        )
+    return moved
 
 
 # --- The team's rules -----------------------------------------------------------------------

@@ -59,6 +59,7 @@ def sync_records_sweep(
     expired = sensitive_reviews_expire(now=now)
     counts["review_expired_written"] = expired["written"]
     counts["review_expired_skipped"] = expired["skipped"]
+    counts["review_caught_up"] = expired["caught_up"]
     # The read-back on the next attempt decides whether a dead worker's POST went through.
     # Only the rescue is the outbox's (batch=0): what is due is queued per team, by its lane.
     result = SyncRecord.sweep(

@@ -310,6 +310,7 @@ def test_the_review_time_running_out_skips_by_the_teams_choice(synced, thread, h
     assert sensitive_reviews_expire(now=timezone.now() + timedelta(hours=71)) == {
         "written": 0,
         "skipped": 0,
+        "caught_up": 0,
     }
     later = timezone.now() + timedelta(hours=73)
     assert sync_records_sweep(now=later)["review_expired_skipped"] == 1
@@ -326,8 +327,8 @@ def test_the_review_time_running_out_writes_by_the_teams_choice(synced, thread, 
     rules_on(synced, hours=2, on_expiry=ReviewExpiry.WRITE)
     record = sensitive_reply(thread)
     later = timezone.now() + timedelta(hours=3)
-    assert sensitive_reviews_expire(now=later) == {"written": 1, "skipped": 0}
-    assert sensitive_reviews_expire(now=later) == {"written": 0, "skipped": 0}
+    assert sensitive_reviews_expire(now=later) == {"written": 1, "skipped": 0, "caught_up": 0}
+    assert sensitive_reviews_expire(now=later) == {"written": 0, "skipped": 0, "caught_up": 0}
     assert write_all() == ["written"]
     record.refresh_from_db()
     assert record.status == Status.WRITTEN and record.reason == Reason.FIRST_REPLY
@@ -335,6 +336,25 @@ def test_the_review_time_running_out_writes_by_the_teams_choice(synced, thread, 
     assert SENSITIVE in note["body"]
     with pytest.raises(ReviewClosed):
         sensitive_review_drop(review=SensitiveReview.objects.get(record=record), by=synced.rob)
+
+
+@pytest.mark.django_db
+def test_a_decision_that_crossed_a_workers_hold_is_caught_up_by_the_sweep(
+    synced, thread, harvest_sandbox
+):
+    """A worker read the review as pending and holds the record just after the recruiter's
+    approval (or drop) committed: the approval moved nothing, the sweep moves it."""
+    approved, dropped = sensitive_reply(thread), sensitive_reply(thread, text="About my visa")
+    SensitiveReview.objects.filter(record=approved).update(state=Review.APPROVED)
+    SensitiveReview.objects.filter(record=dropped).update(state=Review.DROPPED)
+
+    assert sync_records_sweep()["review_caught_up"] == 2
+    assert sync_records_sweep()["review_caught_up"] == 0
+    assert write_all() == ["written"]
+    approved.refresh_from_db()
+    dropped.refresh_from_db()
+    assert approved.status == Status.WRITTEN
+    assert (dropped.status, dropped.reason) == (Status.SKIPPED, Reason.REVIEW_DROPPED)
 
 
 @pytest.mark.django_db
