@@ -653,3 +653,17 @@ def test_a_review_whose_message_was_settled_otherwise_asks_nothing(
     assert b"wait for review" not in page
     page = client.get(reverse("greenhouse:review", args=[review.pk])).content.decode()
     assert "Not to be written" in page and "Approve and write" not in page
+
+
+@pytest.mark.django_db
+def test_the_sync_log_and_the_thread_page_link_a_held_message_to_the_reviews(
+    client, synced, review
+):
+    client.force_login(synced.ada)
+    log = client.get(reverse("greenhouse:log")).content.decode()
+    assert "contains words the team marked as sensitive" in log  # the policy's explanation
+    assert f'href="{reverse("greenhouse:reviews")}">Review →' in log
+    thread = client.get(
+        reverse("messaging:thread-detail", args=[review.record.thread_id])
+    ).content.decode()
+    assert f'href="{reverse("greenhouse:reviews")}">Review →' in thread
