@@ -32,6 +32,7 @@ from apps.greenhouse.policy import Reason, Review
 from apps.greenhouse.review import (
     ReviewClosed,
     RulesChange,
+    message_matches,
     sensitive_review_approve,
     sensitive_review_drop,
     sensitive_reviews_expire,
@@ -46,7 +47,7 @@ from apps.greenhouse.sensitive import (
 )
 from apps.greenhouse.sweeper import sync_records_sweep
 from apps.greenhouse.switches import team_sync_turn_off
-from apps.messaging.models import Channel, Thread
+from apps.messaging.models import Channel, Message, Thread
 from tests.fixtures.messaging import deliver_queued
 from tests.greenhouse.sync_helpers import (
     email_reply,
@@ -667,3 +668,12 @@ def test_the_sync_log_and_the_thread_page_link_a_held_message_to_the_reviews(
         reverse("messaging:thread-detail", args=[review.record.thread_id])
     ).content.decode()
     assert f'href="{reverse("greenhouse:reviews")}">Review →' in thread
+
+
+def test_an_emails_subject_is_matched_too_and_html_only_mail_by_its_text():
+    rules = ReviewRules(enabled=True, terms=DEFAULT_TERMS_TEXT)
+    by_subject = Message(channel=Channel.EMAIL, subject="Your offer letter", body_text="Hi!")
+    assert message_matches(by_subject, rules) == ["offer letter"]
+    html_only = Message(channel=Channel.EMAIL, subject="Hi", body_html="<p>My <b>visa</b></p>")
+    assert message_matches(html_only, rules) == ["visa"]
+    assert message_matches(by_subject, ReviewRules(enabled=False, terms="offer letter")) == []
