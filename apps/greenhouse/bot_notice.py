@@ -160,7 +160,7 @@ def _review_email(notice: ReviewNotice) -> EmailMultiAlternatives:
         "owner": owner,
         "is_email": thread.channel == Channel.EMAIL,
         "review_url": settings.PUBLIC_BASE_URL.rstrip("/")
-        + reverse("greenhouse:review", args=[review.pk]),
+        + reverse("greenhouse:sensitive-review", args=[review.pk]),
         "expires_at": review.expires_at,
         "on_expiry": _on_expiry_words(review),
     }

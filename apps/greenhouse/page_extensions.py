@@ -26,7 +26,11 @@ def register_nav() -> None:
         nav_item(section="settings", label=label, url_name=url_name, audience="admin", order=order)
     # Sensitive mail waiting for its recruiter (review.py).
     nav_item(
-        section="main", label="Review", url_name="greenhouse:reviews", audience="member", order=35
+        section="main",
+        label="Review",
+        url_name="greenhouse:sensitive-reviews",
+        audience="member",
+        order=35,
     )
 
 

@@ -22,7 +22,7 @@ from .notes import (
     note_reference,
 )
 from .policy import Decision, Review, decide
-from .review import message_matches, review_rules_for, sensitive_review_open
+from .sensitive_review import message_matches, review_rules_for, sensitive_review_open
 
 # One logger for the whole sync, as before it was split into modules.
 logger = logging.getLogger("apps.greenhouse.sync")

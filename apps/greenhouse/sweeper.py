@@ -37,7 +37,7 @@ def sync_records_sweep(
     on its way (`lease`: settings.QUEUE_LEASE). Then the same for bot emails. Returns counts,
     for logs and tests."""
     from .bot_notice import bot_notices_sweep, review_notices_sweep
-    from .review import sensitive_reviews_expire
+    from .sensitive_review import sensitive_reviews_expire
 
     now = now or timezone.now()
     stale_after = stale_after or timedelta(seconds=settings.GREENHOUSE_SYNC_STALE_AFTER)

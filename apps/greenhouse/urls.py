@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import candidate, pause, review, team
+from .views import candidate, pause, sensitive, team
 
 app_name = "greenhouse"
 urlpatterns = [
@@ -19,11 +19,11 @@ urlpatterns = [
     path("prospects/<int:pk>/sync/pause/", candidate.prospect_pause, name="prospect-pause"),
     path("prospects/<int:pk>/sync/resume/", candidate.prospect_resume, name="prospect-resume"),
     # Sensitive mail waiting for its recruiter (issue 16); the rules are the team admin's.
-    path("reviews/", review.reviews, name="reviews"),
-    path("reviews/<int:pk>/", review.review_detail, name="review"),
-    path("reviews/<int:pk>/approve/", review.review_approve, name="review-approve"),
-    path("reviews/<int:pk>/drop/", review.review_drop, name="review-drop"),
-    path("team/greenhouse/sync/review/", review.review_rules, name="review-rules"),
+    path("reviews/", sensitive.reviews, name="sensitive-reviews"),
+    path("reviews/<int:pk>/", sensitive.review_detail, name="sensitive-review"),
+    path("reviews/<int:pk>/approve/", sensitive.review_approve, name="sensitive-review-approve"),
+    path("reviews/<int:pk>/drop/", sensitive.review_drop, name="sensitive-review-drop"),
+    path("team/greenhouse/sync/review/", sensitive.review_rules, name="sensitive-review-rules"),
     # In the bot email; no login needed (the signed token is the authorization to pause).
     # Links already sent point here: never move it.
     path("greenhouse/pause/<str:token>/", pause.pause_link, name="pause-link"),

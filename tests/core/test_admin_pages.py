@@ -8,8 +8,8 @@ from django.urls import reverse
 from apps.core.services import worker_ping_request
 from apps.greenhouse.models import PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
-from apps.greenhouse.review import RulesChange, team_review_rules_set
 from apps.greenhouse.sensitive import DEFAULT_TERMS_TEXT
+from apps.greenhouse.sensitive_review import RulesChange, team_review_rules_set
 from apps.greenhouse.switches import team_note_visibility_set
 from apps.messaging.models import Channel
 from tests.fixtures.staff import log_in_staff

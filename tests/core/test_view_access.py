@@ -65,11 +65,11 @@ ACCESS = {
     "greenhouse:prospect-sync": Access("member", "GET", "prospect"),
     "greenhouse:prospect-pause": Access("member", "POST", "prospect"),
     "greenhouse:prospect-resume": Access("member", "POST", "prospect"),
-    "greenhouse:reviews": Access("member", "GET"),
-    "greenhouse:review": Access("member", "GET", "review"),
-    "greenhouse:review-approve": Access("member", "POST", "review"),
-    "greenhouse:review-drop": Access("member", "POST", "review"),
-    "greenhouse:review-rules": Access("admin", "POST"),
+    "greenhouse:sensitive-reviews": Access("member", "GET"),
+    "greenhouse:sensitive-review": Access("member", "GET", "review"),
+    "greenhouse:sensitive-review-approve": Access("member", "POST", "review"),
+    "greenhouse:sensitive-review-drop": Access("member", "POST", "review"),
+    "greenhouse:sensitive-review-rules": Access("admin", "POST"),
 }
 
 # Deliberately not covered here: each has its own authorization, tested where it lives.

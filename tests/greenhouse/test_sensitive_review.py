@@ -29,7 +29,14 @@ from apps.greenhouse.models import (
 )
 from apps.greenhouse.notes import reference_line
 from apps.greenhouse.policy import Reason, Review
-from apps.greenhouse.review import (
+from apps.greenhouse.sensitive import (
+    DEFAULT_TERMS_TEXT,
+    TermError,
+    iban_is_valid,
+    parse_terms,
+    sensitive_matches,
+)
+from apps.greenhouse.sensitive_review import (
     ReviewClosed,
     RulesChange,
     message_matches,
@@ -37,13 +44,6 @@ from apps.greenhouse.review import (
     sensitive_review_drop,
     sensitive_reviews_expire,
     team_review_rules_set,
-)
-from apps.greenhouse.sensitive import (
-    DEFAULT_TERMS_TEXT,
-    TermError,
-    iban_is_valid,
-    parse_terms,
-    sensitive_matches,
 )
 from apps.greenhouse.sweeper import sync_records_sweep
 from apps.greenhouse.switches import team_sync_turn_off
@@ -408,7 +408,7 @@ def test_the_recruiter_gets_one_bot_email_with_the_review_link(
     email = mail.outbox[0]
     assert email.to == ["rob@acme.example"]
     assert email.subject == "Review before Greenhouse: a message with Grace Hopper"
-    link = "https://outreach.test" + reverse("greenhouse:review", args=[review.pk])
+    link = "https://outreach.test" + reverse("greenhouse:sensitive-review", args=[review.pk])
     assert link in email.body and link in email.alternatives[0][0]
     assert "salary, visa" in email.body
     assert "150k" not in email.body  # the message itself is not in the email
@@ -439,20 +439,21 @@ def test_the_candidate_page_says_a_message_waits_with_a_link(client, synced, rev
     client.force_login(synced.rob)
     page = client.get(reverse("greenhouse:prospect-sync", args=[synced.grace.pk])).content.decode()
     assert "1 message with Grace Hopper waits for review" in page
-    assert reverse("greenhouse:review", args=[review.pk]) in page
+    assert reverse("greenhouse:sensitive-review", args=[review.pk]) in page
 
 
 @pytest.mark.django_db
 def test_the_recruiter_reviews_their_own_prospects_message(client, synced, review):
     client.force_login(synced.rob)
-    listing = client.get(reverse("greenhouse:reviews"))
+    listing = client.get(reverse("greenhouse:sensitive-reviews"))
     assert listing.status_code == 200
-    assert reverse("greenhouse:review", args=[review.pk]) in listing.content.decode()
-    page = client.get(reverse("greenhouse:review", args=[review.pk]))
+    assert reverse("greenhouse:sensitive-review", args=[review.pk]) in listing.content.decode()
+    page = client.get(reverse("greenhouse:sensitive-review", args=[review.pk]))
     assert page.status_code == 200 and SENSITIVE in page.content.decode()
 
     response = client.post(
-        reverse("greenhouse:review-approve", args=[review.pk]), {"edited_text": "Shortened."}
+        reverse("greenhouse:sensitive-review-approve", args=[review.pk]),
+        {"edited_text": "Shortened."},
     )
     assert response.status_code == 302
     review.refresh_from_db()
@@ -463,9 +464,11 @@ def test_the_recruiter_reviews_their_own_prospects_message(client, synced, revie
 @pytest.mark.django_db
 def test_get_changes_nothing_and_approve_and_drop_take_only_post(client, synced, review):
     client.force_login(synced.rob)
-    for name in ("review", "review-approve", "review-drop"):
+    for name in ("sensitive-review", "sensitive-review-approve", "sensitive-review-drop"):
         client.get(reverse(f"greenhouse:{name}", args=[review.pk]))
-    assert client.get(reverse("greenhouse:review-drop", args=[review.pk])).status_code == 405
+    assert (
+        client.get(reverse("greenhouse:sensitive-review-drop", args=[review.pk])).status_code == 405
+    )
     review.refresh_from_db()
     assert review.state == Review.PENDING
 
@@ -474,7 +477,7 @@ def test_get_changes_nothing_and_approve_and_drop_take_only_post(client, synced,
 def test_a_post_without_csrf_is_refused(synced, review):
     csrf_client = Client(enforce_csrf_checks=True)
     csrf_client.force_login(synced.rob)
-    response = csrf_client.post(reverse("greenhouse:review-drop", args=[review.pk]))
+    response = csrf_client.post(reverse("greenhouse:sensitive-review-drop", args=[review.pk]))
     assert response.status_code == 403
     review.refresh_from_db()
     assert review.state == Review.PENDING
@@ -486,16 +489,24 @@ def test_another_recruiter_and_another_team_get_404_an_admin_decides(client, syn
     outsider = team_admin()  # another team's admin
     for user in (colleague, outsider):
         client.force_login(user)
-        assert client.get(reverse("greenhouse:review", args=[review.pk])).status_code == 404
-        assert client.post(reverse("greenhouse:review-drop", args=[review.pk])).status_code == 404
-        listing = client.get(reverse("greenhouse:reviews")).content.decode()
-        assert reverse("greenhouse:review", args=[review.pk]) not in listing
+        assert (
+            client.get(reverse("greenhouse:sensitive-review", args=[review.pk])).status_code == 404
+        )
+        assert (
+            client.post(reverse("greenhouse:sensitive-review-drop", args=[review.pk])).status_code
+            == 404
+        )
+        listing = client.get(reverse("greenhouse:sensitive-reviews")).content.decode()
+        assert reverse("greenhouse:sensitive-review", args=[review.pk]) not in listing
     review.refresh_from_db()
     assert review.state == Review.PENDING
 
     client.force_login(synced.ada)  # the team's admin: the whole team's reviews
-    assert client.get(reverse("greenhouse:review", args=[review.pk])).status_code == 200
-    assert client.post(reverse("greenhouse:review-drop", args=[review.pk])).status_code == 302
+    assert client.get(reverse("greenhouse:sensitive-review", args=[review.pk])).status_code == 200
+    assert (
+        client.post(reverse("greenhouse:sensitive-review-drop", args=[review.pk])).status_code
+        == 302
+    )
     review.refresh_from_db()
     assert (review.state, review.decided_by) == (Review.DROPPED, synced.ada)
     record = SyncRecord.objects.get(pk=review.record_id)
@@ -505,7 +516,7 @@ def test_another_recruiter_and_another_team_get_404_an_admin_decides(client, syn
 @pytest.mark.django_db
 def test_an_emptied_note_text_is_refused_not_taken_as_the_message(client, synced, review):
     client.force_login(synced.rob)
-    url = reverse("greenhouse:review-approve", args=[review.pk])
+    url = reverse("greenhouse:sensitive-review-approve", args=[review.pk])
     response = client.post(url, {"edited_text": "  \n "}, follow=True)
     assert "The note's text is empty" in unescape(response.content.decode())
     review.refresh_from_db()
@@ -515,9 +526,11 @@ def test_an_emptied_note_text_is_refused_not_taken_as_the_message(client, synced
 @pytest.mark.django_db
 def test_a_second_decision_is_refused_and_says_so(client, synced, review):
     client.force_login(synced.rob)
-    client.post(reverse("greenhouse:review-drop", args=[review.pk]))
+    client.post(reverse("greenhouse:sensitive-review-drop", args=[review.pk]))
     response = client.post(
-        reverse("greenhouse:review-approve", args=[review.pk]), {"edited_text": "x"}, follow=True
+        reverse("greenhouse:sensitive-review-approve", args=[review.pk]),
+        {"edited_text": "x"},
+        follow=True,
     )
     assert "already reviewed" in response.content.decode()
     review.refresh_from_db()
@@ -534,7 +547,7 @@ def test_the_team_admin_sets_the_rules_with_a_switch_history_row(client, synced)
     assert "Review before writing, for sensitive mail" in page
     assert "offer letter" in page and "[iban]" in page  # the defaults, offered
     response = client.post(
-        reverse("greenhouse:review-rules"),
+        reverse("greenhouse:sensitive-review-rules"),
         {
             "enabled": "on",
             "terms": "salary\n[ssn]",
@@ -569,7 +582,7 @@ def test_a_bad_rule_is_refused_and_nothing_changes(client, synced):
         "review_unit": "days",
         "on_expiry": "skip",
     }
-    response = client.post(reverse("greenhouse:review-rules"), data, follow=True)
+    response = client.post(reverse("greenhouse:sensitive-review-rules"), data, follow=True)
     assert "not a built-in pattern" in response.content.decode()
     assert not ReviewRules.objects.exists()
 
@@ -578,7 +591,7 @@ def test_a_bad_rule_is_refused_and_nothing_changes(client, synced):
 def test_a_recruiter_cannot_change_the_rules(client, synced):
     client.force_login(synced.rob)
     data = {"enabled": "on", "terms": "x", "review_time": "1", "review_unit": "hours"}
-    assert client.post(reverse("greenhouse:review-rules"), data).status_code == 403
+    assert client.post(reverse("greenhouse:sensitive-review-rules"), data).status_code == 403
     assert not ReviewRules.objects.exists()
 
 
@@ -652,7 +665,7 @@ def test_a_review_whose_message_was_settled_otherwise_asks_nothing(
     client.force_login(synced.rob)
     page = client.get(reverse("greenhouse:prospect-sync", args=[synced.grace.pk])).content
     assert b"wait for review" not in page
-    page = client.get(reverse("greenhouse:review", args=[review.pk])).content.decode()
+    page = client.get(reverse("greenhouse:sensitive-review", args=[review.pk])).content.decode()
     assert "Not to be written" in page and "Approve and write" not in page
 
 
@@ -663,11 +676,11 @@ def test_the_sync_log_and_the_thread_page_link_a_held_message_to_the_reviews(
     client.force_login(synced.ada)
     log = client.get(reverse("greenhouse:log")).content.decode()
     assert "contains words the team marked as sensitive" in log  # the policy's explanation
-    assert f'href="{reverse("greenhouse:reviews")}">Review →' in log
+    assert f'href="{reverse("greenhouse:sensitive-reviews")}">Review →' in log
     thread = client.get(
         reverse("messaging:thread-detail", args=[review.record.thread_id])
     ).content.decode()
-    assert f'href="{reverse("greenhouse:reviews")}">Review →' in thread
+    assert f'href="{reverse("greenhouse:sensitive-reviews")}">Review →' in thread
 
 
 def test_an_emails_subject_is_matched_too_and_html_only_mail_by_its_text():

@@ -12,7 +12,7 @@ from django.utils import timezone
 from apps.greenhouse.models import ReviewExpiry, SensitiveReview, SyncRecord
 from apps.greenhouse.notes import reference_line
 from apps.greenhouse.policy import Reason, Review
-from apps.greenhouse.review import sensitive_review_approve, sensitive_review_drop
+from apps.greenhouse.sensitive_review import sensitive_review_approve, sensitive_review_drop
 from apps.greenhouse.sweeper import sync_records_sweep
 from apps.messaging.models import Channel, Message, Thread
 from tests.fixtures.worker import wait_for

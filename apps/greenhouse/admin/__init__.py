@@ -1,10 +1,10 @@
 """Support staff's Greenhouse pages in the Django admin, one module per group of models:
 connections and user mappings (integrations.py), the switch history (switch_history.py), the sync
 log and dashboard (sync_records.py), and candidates' links, bot emails and pauses
-(candidates.py), the review of sensitive mail (reviews.py). Importing the package registers
+(candidates.py), the review of sensitive mail (sensitive.py). Importing the package registers
 them all."""
 
-from . import candidates, integrations, reviews, switch_history, sync_records
+from . import candidates, integrations, sensitive, switch_history, sync_records
 from .sync_records import CappedPaginator, SyncRecordAdmin
 
 __all__ = [
@@ -12,7 +12,7 @@ __all__ = [
     "SyncRecordAdmin",
     "candidates",
     "integrations",
-    "reviews",
+    "sensitive",
     "switch_history",
     "sync_records",
 ]

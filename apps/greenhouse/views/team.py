@@ -46,7 +46,7 @@ from ..switches import (
     team_sync_turn_off,
     team_sync_turn_on,
 )
-from .review import review_rules_form
+from .sensitive import review_rules_form
 
 
 def _integration(request) -> GreenhouseIntegration | None:

@@ -16,7 +16,7 @@ from apps.teams.access import team_admin_required, team_member_required
 from .. import selectors
 from ..forms import ReviewRulesForm
 from ..models import ReviewExpiry, ReviewRules, SensitiveReview
-from ..review import (
+from ..sensitive_review import (
     RulesChange,
     message_text,
     reviews_visible_to,
@@ -48,7 +48,7 @@ def reviews(request):
     shown = reviews_visible_to(membership=request.membership).order_by("state", "-created_at")
     return render(
         request,
-        "greenhouse/reviews.html",
+        "greenhouse/sensitive_reviews.html",
         {"reviews": list(shown[:REVIEWS_SHOWN]), "is_admin": request.membership.is_admin},
     )
 
@@ -57,7 +57,7 @@ def _review_page(request, review: SensitiveReview, form=None, status=200):
     message = review.record.message
     return render(
         request,
-        "greenhouse/review.html",
+        "greenhouse/sensitive_review.html",
         {
             "review": review,
             "message": message,
@@ -81,16 +81,16 @@ def review_approve(request, pk):
     text = request.POST.get("edited_text", "")
     if "edited_text" in request.POST and not text.strip():
         messages.error(request, "The note's text is empty: write what it should say, or drop it.")
-        return redirect("greenhouse:review", pk=review.pk)
+        return redirect("greenhouse:sensitive-review", pk=review.pk)
     try:
         sensitive_review_approve(review=review, by=request.user, edited_text=text)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        return redirect("greenhouse:review", pk=review.pk)
+        return redirect("greenhouse:sensitive-review", pk=review.pk)
     review.refresh_from_db()
     edited = " with your edited text" if review.edited_text else ""
     messages.success(request, f"Approved: the note is written to Greenhouse{edited}.")
-    return redirect("greenhouse:review", pk=review.pk)
+    return redirect("greenhouse:sensitive-review", pk=review.pk)
 
 
 @require_POST
@@ -103,7 +103,7 @@ def review_drop(request, pk):
         messages.error(request, " ".join(exc.messages))
     else:
         messages.success(request, "Dropped: this message is never written to Greenhouse.")
-    return redirect("greenhouse:review", pk=review.pk)
+    return redirect("greenhouse:sensitive-review", pk=review.pk)
 
 
 def review_rules_form(integration, data=None) -> ReviewRulesForm | None:
