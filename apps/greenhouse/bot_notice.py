@@ -5,6 +5,9 @@ Never to the candidate, never BCC'd. For email threads it is threaded into the c
 being written to Greenhouse, with which visibility, and carries the pause link. It is not stored
 as a Message, so it is never synced itself.
 
+A sensitive message held for review (review.py) gets a bot email of its own, to the same
+recruiter, saying it waits and linking to its review page (ReviewNotice, one per review).
+
 One per thread: the BotNotice row is unique per thread and claimed before sending. Claim,
 backoff, lease and sweep are the shared outbox's (apps/core/outbox.py).
 """
@@ -16,6 +19,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.core import outbox
@@ -24,7 +28,7 @@ from apps.messaging.models import Channel, Thread
 from apps.messaging.outbound import reply_subject
 from apps.messaging.selectors import thread_message_ids
 
-from .models import BotNotice, GreenhouseIntegration, NoteVisibility
+from .models import BotNotice, GreenhouseIntegration, NoteVisibility, ReviewNotice
 from .pausing import pause_url
 from .visibility import thread_note_visibility
 
@@ -158,6 +162,107 @@ def bot_notices_sweep(
     worker died (then it is sent again: a rare duplicate notice beats a missing pause link).
     Returns how many tasks were queued; a notice whose task is on its way is left alone."""
     result = BotNotice.sweep(
+        now=now,
+        stale_after=stale_after,
+        lease=lease,
+        order_by=("created_at", "id"),
+        gave_up_error=outbox.SEND_GAVE_UP,
+        rescued_error=outbox.SEND_RESCUED,
+    )
+    return result.queued
+
+
+# --- Sensitive mail waiting for the recruiter's review (review.py) ----------------------------
+
+
+def _review_email(notice: ReviewNotice) -> EmailMultiAlternatives:
+    review = notice.review
+    thread = review.record.thread
+    owner = _reviewer(review)
+    context = {
+        "review": review,
+        "thread": thread,
+        "prospect": review.prospect,
+        "owner": owner,
+        "is_email": thread.channel == Channel.EMAIL,
+        "review_url": settings.PUBLIC_BASE_URL.rstrip("/")
+        + reverse("greenhouse:sensitive-review", args=[review.pk]),
+        "expires_at": review.expires_at,
+        "on_expiry": _on_expiry_words(review),
+    }
+    email = EmailMultiAlternatives(
+        subject=f"Review before Greenhouse: a message with {review.prospect.full_name}",
+        body=render_to_string("greenhouse/email/review_notice.txt", context),
+        from_email=settings.GREENHOUSE_BOT_FROM_EMAIL,
+        to=[owner.email],
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    email.attach_alternative(
+        render_to_string("greenhouse/email/review_notice.html", context), "text/html"
+    )
+    email.metadata = {"outreach_team": str(review.team_id)}  # type: ignore[attr-defined]
+    return email
+
+
+def _reviewer(review):
+    """The recruiter who decides: the prospect's owner, else the thread's."""
+    return review.prospect.owner or review.record.thread.owner
+
+
+def _on_expiry_words(review) -> str:
+    from .models import ReviewExpiry, ReviewRules
+
+    choice = (
+        ReviewRules.objects.filter(integration__team_id=review.team_id)
+        .values_list("on_expiry", flat=True)
+        .first()
+    )
+    if choice == ReviewExpiry.WRITE:
+        return "it is written to Greenhouse as it is"
+    return "it is not written to Greenhouse"
+
+
+def review_notice_send(*, review_id: int) -> str:
+    """Send the review's bot email once (not when the review was decided meanwhile)."""
+    claimed_at = ReviewNotice.claim(review_id=review_id)
+    if claimed_at is None:
+        ReviewNotice.release(review_id=review_id)
+        return "skipped"
+    notice = ReviewNotice.objects.select_related(
+        "review__prospect__owner", "review__record__thread__owner"
+    ).get(review_id=review_id)
+    mine = ReviewNotice.held(pk=notice.pk, claimed_at=claimed_at)
+    if not notice.review.is_pending:
+        mine.update(status=ReviewNotice.Status.SENT, error="Reviewed before the email was sent.")
+        return "not needed"
+    owner = _reviewer(notice.review)
+    if not owner.email:
+        mine.update(status=ReviewNotice.Status.FAILED, error="The recruiter has no email address.")
+        return "failed"
+    try:
+        _review_email(notice).send()
+    except Exception as exc:
+        logger.warning("Review email for review %s not sent: %s", review_id, exc)
+        reason = f"Not sent: {exc}"
+        next_at = ReviewNotice.retry_later(
+            pk=notice.pk, claimed_at=claimed_at, attempts=notice.attempts, reason=reason
+        )
+        if next_at is None:
+            error = ReviewNotice.gave_up_error(notice.attempts, reason)
+            mine.update(status=ReviewNotice.Status.FAILED, next_attempt_at=None, error=error[:2000])
+            return "failed"
+        return "retry"
+    mine.update(
+        status=ReviewNotice.Status.SENT, sent_at=timezone.now(), recipient=owner.email, error=""
+    )
+    return "sent"
+
+
+def review_notices_sweep(
+    *, now: datetime, stale_after: timedelta, lease: timedelta | None = None
+) -> int:
+    """As bot_notices_sweep, for the review emails."""
+    result = ReviewNotice.sweep(
         now=now,
         stale_after=stale_after,
         lease=lease,

@@ -21,9 +21,10 @@ from .models import (
     MaildropOverlap,
     ProspectSyncIgnore,
     ProspectSyncPause,
+    SensitiveReview,
     SyncRecord,
 )
-from .policy import Decision, Reason, SyncFacts, UnknownRecipients, Verdict
+from .policy import Decision, Reason, Review, SyncFacts, UnknownRecipients, Verdict
 
 # One logger for the whole sync, as before it was split into modules.
 logger = logging.getLogger("apps.greenhouse.sync")
@@ -59,9 +60,10 @@ def _facts(
     now: datetime | None = None,
     ignored: bool | None = None,
     exclusion_rules: ExclusionRules | None = None,
+    review: Review | None = None,
 ) -> SyncFacts:
-    """`earlier_inbound`, `ignored`, `exclusion_rules` (the team's exclusions): given when already
-    known (the batch's fast path loads them once for all its records).
+    """`earlier_inbound`, `ignored`, `exclusion_rules` (the team's exclusions), `review`: given
+    when already known (the batch's fast path loads them once for all its records).
     `backfill`: a backfill released the record (its `backfill` is set, backfill.py).
     `now`: the moment the waiting window is measured at (issue 15), the current time by default."""
     thread = message.thread
@@ -71,6 +73,8 @@ def _facts(
             .filter(_older_than(message))
             .exists()
         )
+    if review is None:
+        review = _review_state(message.pk)
     return SyncFacts(
         channel=message.channel,
         direction=message.direction,
@@ -99,6 +103,7 @@ def _facts(
         waiting_expired=_waiting_expired(message, integration, now),
         prospect_ignored=_is_ignored(thread.prospect_id) if ignored is None else ignored,
         exclusion=message_exclusion(message, exclusion_rules).kind,
+        review=review,
     )
 
 
@@ -116,6 +121,16 @@ def _waiting_expired(
 def _is_ignored(prospect_id: int) -> bool:
     """A person chose "never sync this prospect" in the review queue."""
     return ProspectSyncIgnore.objects.filter(prospect_id=prospect_id, ignored=True).exists()
+
+
+def _review_state(message_id: int) -> Review:
+    """Where the message's review of sensitive words stands (review.py); none: not needed."""
+    state = (
+        SensitiveReview.objects.filter(record__message_id=message_id)
+        .values_list("state", flat=True)
+        .first()
+    )
+    return Review(state or Review.NOT_NEEDED)
 
 
 def _is_paused(prospect_id: int) -> bool:

@@ -61,11 +61,12 @@ from .models import (
     NoteVisibility,
     ProspectSyncIgnore,
     ProspectSyncPause,
+    SensitiveReview,
     SyncAttempt,
     SyncRecord,
 )
 from .outcomes import Claim, _attempt_finish, _settle
-from .policy import CandidateMatch, Decision, Verdict, decide
+from .policy import CandidateMatch, Decision, Review, Verdict, decide
 from .visibility import VisibilityChanged, note_visibility_for, thread_overrides
 from .writer import (
     VISIBILITY_TRIES,
@@ -103,6 +104,7 @@ class _Fast:
     visibility: str = NoteVisibility.PUBLIC
     attempt_id: int = 0
     note_id: int | None = None
+    edited_text: str = ""  # a reviewer's note text (review.py), in place of the message's
 
 
 def batch_write_fast(
@@ -165,6 +167,12 @@ def _common_head(
         inbound.setdefault(thread_id, []).append((created_at, pk))
     waiting = _older_on_their_way(head, threads)
     exclusion_rules = team_exclusion_rules(team_id=integration.team_id)
+    reviews = {
+        record_id: (Review(state), text)
+        for record_id, state, text in SensitiveReview.objects.filter(
+            record_id__in=[r.pk for r in head]
+        ).values_list("record_id", "state", "edited_text")
+    }
     authors = {_author(r) for r in head} - {None}
     user_ids = dict(
         GreenhouseUserMapping.objects.filter(
@@ -185,6 +193,7 @@ def _common_head(
         ):
             break  # an older message of its thread is on its way elsewhere
         earlier = any(older < key for older in inbound.get(record.thread_id, ()))
+        review, edited_text = reviews.get(record.pk, (Review.NOT_NEEDED, ""))
         facts = _facts(
             message=message,
             integration=integration,
@@ -194,6 +203,7 @@ def _common_head(
             now=now,
             ignored=record.prospect_id in ignored,
             exclusion_rules=exclusion_rules,
+            review=review,
         )
         verdict = decide(replace(facts, candidate_match=CandidateMatch.ONE))
         if verdict.decision != Decision.SYNC:
@@ -209,6 +219,7 @@ def _common_head(
                     team_default=integration.note_visibility,
                     thread_override=overrides.get(record.thread_id),
                 ),
+                edited_text=edited_text if review == Review.APPROVED else "",
             )
         )
     return fast
@@ -361,7 +372,9 @@ def _post_all(
             claim = Claim(record=record, claimed_at=claimed_at, integration=integration)
             try:
                 unmapped = _author(record) if item.user_id is None else None
-                content = _note_content(record, unmapped_author=unmapped)
+                content = _note_content(
+                    record, unmapped_author=unmapped, edited_text=item.edited_text
+                )
                 note = _post_one(client, gate, item, claim, content)
                 item.note_id = int(note["id"])
             except Exception as exc:

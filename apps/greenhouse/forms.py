@@ -5,7 +5,7 @@ from django.conf import settings
 
 from .connection import CREDENTIAL_CHANGE_MESSAGE
 from .exclusions import ExclusionRules, entries_parse
-from .models import GreenhouseIntegration, MaildropOverlap, NoteVisibility
+from .models import GreenhouseIntegration, MaildropOverlap, NoteVisibility, ReviewExpiry
 from .switches import WAITING_DAYS_MAX, WAITING_DAYS_MIN
 from .visibility import stricter_choices
 
@@ -304,3 +304,57 @@ class ThreadVisibilityForm(forms.Form):
         # Every value passes the form: the service refuses a less strict one in plain words.
         field.choices = [default, *NoteVisibility.choices]
         field.widget.choices = [default, *stricter_choices(team_default)]
+
+
+class ReviewRulesForm(forms.Form):
+    """The team's review of sensitive mail (review.py): on/off, the list, the time, the choice."""
+
+    UNITS = [("hours", "hours"), ("days", "days")]
+
+    enabled = forms.BooleanField(label="Hold sensitive messages for review", required=False)
+    terms = forms.CharField(
+        label="Sensitive words and patterns",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+    )
+    review_time = forms.IntegerField(label="Time to review", min_value=1, max_value=720)
+    review_unit = forms.ChoiceField(choices=UNITS, label="Unit")
+    on_expiry = forms.ChoiceField(
+        label="When nobody reviews in time",
+        choices=ReviewExpiry.choices,
+        widget=forms.RadioSelect,
+    )
+
+    def clean(self):
+        super().clean()
+        data = self.cleaned_data
+        if "review_time" in data and "review_unit" in data:
+            hours = data["review_time"] * (24 if data["review_unit"] == "days" else 1)
+            if hours > 720:
+                self.add_error("review_time", "At most 30 days.")
+            data["review_hours"] = hours
+        if data.get("enabled") and not (data.get("terms") or "").strip():
+            self.add_error("terms", "Name at least one word or pattern, or turn the review off.")
+        return data
+
+    @staticmethod
+    def initial_for(rules) -> dict:
+        from .sensitive import DEFAULT_TERMS_TEXT
+
+        if rules is None:
+            return {
+                "enabled": False,
+                "terms": DEFAULT_TERMS_TEXT,
+                "review_time": 3,
+                "review_unit": "days",
+                "on_expiry": ReviewExpiry.SKIP,
+            }
+        hours = rules.review_hours
+        in_days = hours % 24 == 0
+        return {
+            "enabled": rules.enabled,
+            "terms": rules.terms,
+            "review_time": hours // 24 if in_days else hours,
+            "review_unit": "days" if in_days else "hours",
+            "on_expiry": rules.on_expiry,
+        }

@@ -13,7 +13,7 @@ from apps.sequences.models import Prospect
 from apps.teams.models import Team
 
 from .harvest import hosts
-from .policy import EXPLANATIONS, CandidateMatch, Reason, UnknownRecipients
+from .policy import EXPLANATIONS, CandidateMatch, Reason, Review, UnknownRecipients
 
 
 def default_api_base_url() -> str:
@@ -705,6 +705,136 @@ class ProspectLookup(OutboxBase):
             base_delay=settings.GREENHOUSE_SYNC_RETRY_BASE_DELAY,
             max_delay=settings.GREENHOUSE_SYNC_RETRY_MAX_DELAY,
         )
+
+
+# --- Issue 16, item 2: review before writing, for sensitive mail (review.py, sensitive.py) -------
+
+
+class ReviewExpiry(models.TextChoices):
+    """What happens to a sensitive message nobody reviewed within the team's review time."""
+
+    SKIP = "skip", "Skip it: nothing is written"
+    WRITE = "write", "Write it as it is"
+
+
+class ReviewRules(models.Model):
+    """A team's sensitive words and patterns, and how long a match waits for its recruiter.
+
+    Off until a team admin turns it on; the default list is offered (sensitive.DEFAULT_TERMS).
+    Its own row rather than columns of the integration: the rules change on their own page
+    section, and each change is a row of the switch history."""
+
+    integration = models.OneToOneField(
+        GreenhouseIntegration, on_delete=models.CASCADE, related_name="review_rules"
+    )
+    enabled = models.BooleanField("hold sensitive messages for review", default=False)
+    terms = models.TextField("sensitive words and patterns", blank=True)
+    review_hours = models.PositiveIntegerField("review time (hours)", default=72)
+    on_expiry = models.CharField(
+        "when nobody reviews in time",
+        max_length=10,
+        choices=ReviewExpiry.choices,
+        default=ReviewExpiry.SKIP,
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "review rules"
+        verbose_name_plural = "review rules"
+
+    def __str__(self):
+        return f"Review rules of {self.integration}"
+
+
+class SensitiveReview(models.Model):
+    """One sensitive message waiting for (or past) its recruiter's review.
+
+    The record stays HELD (AWAITING_REVIEW) while `state` is pending; the policy reads `state`
+    (the `review` fact) each time it decides. `edited_text` replaces the note's text, never the
+    sent mail. `matched` holds the rules' labels, never the matched text."""
+
+    record = models.OneToOneField(SyncRecord, on_delete=models.CASCADE, related_name="review")
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    prospect = models.ForeignKey(Prospect, on_delete=models.CASCADE, related_name="+")
+    matched = models.JSONField(default=list)
+    state = models.CharField(
+        max_length=20,
+        choices=[
+            (Review.PENDING.value, "Waiting for review"),
+            (Review.APPROVED.value, "Approved"),
+            (Review.DROPPED.value, "Dropped"),
+            (Review.EXPIRED_WRITE.value, "Not reviewed in time: written"),
+            (Review.EXPIRED_SKIP.value, "Not reviewed in time: skipped"),
+        ],
+        default=Review.PENDING.value,
+    )
+    edited_text = models.TextField(blank=True)
+    expires_at = models.DateTimeField()
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_by_name = models.CharField(max_length=200, blank=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["team", "state", "created_at"], name="greenhouse_review_team"),
+            models.Index(fields=["state", "expires_at"], name="greenhouse_review_due"),
+        ]
+
+    def __str__(self):
+        return f"Review of sync record {self.record_id}: {self.get_state_display()}"
+
+    @property
+    def is_pending(self) -> bool:
+        """Still to be decided: pending, and its record still waiting to be written (a record
+        settled meanwhile for another cause, such as no candidate or sync turned off, leaves
+        nothing to decide)."""
+        return self.state == Review.PENDING and self.record.status in (
+            SyncRecord.Status.PENDING,
+            SyncRecord.Status.HELD,
+        )
+
+
+class ReviewNotice(OutboxBase):
+    """The bot email telling the recruiter that a sensitive message waits for their review
+    (bot_notice.py), one per review; an outbox row whose task takes the review's id."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    OUTBOX_PENDING = Status.PENDING
+    OUTBOX_CLAIMED = Status.SENDING
+    OUTBOX_FAILED = Status.FAILED
+    OUTBOX_TASK = "apps.greenhouse.tasks.review_notice_send_task"
+    OUTBOX_TASK_ARG = "review_id"
+    MAX_ATTEMPTS = 5
+
+    review = models.OneToOneField(SensitiveReview, on_delete=models.CASCADE, related_name="notice")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    recipient = models.CharField(max_length=320, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "created_at"], name="greenhouse_revnotice")]
+
+    def __str__(self):
+        return f"Review email for review {self.review_id}: {self.get_status_display()}"
+
+    @classmethod
+    def outbox_retry_policy(cls) -> RetryPolicy:
+        return BotNotice.outbox_retry_policy()
 
 
 # The switch history is a model of its own module (switch_history.py says why); imported here so

@@ -40,6 +40,14 @@ def register_nav() -> None:
         label="Review queue",
         url_name="greenhouse:review",
         audience="member",
+        order=34,
+    )
+    # Sensitive mail waiting for its recruiter (sensitive_review.py).
+    nav_item(
+        section="main",
+        label="Sensitive mail",
+        url_name="greenhouse:sensitive-reviews",
+        audience="member",
         order=35,
     )
 

@@ -6,6 +6,7 @@ the team's lane on commit (lanes.py: one task per team on its way). It never bre
 receiving: a failure is logged and the sweeper creates the records that are missing."""
 
 import logging
+from dataclasses import replace
 
 from django.db import IntegrityError, transaction
 
@@ -21,7 +22,8 @@ from .models import (
 from .notes import (
     note_reference,
 )
-from .policy import decide
+from .policy import Decision, Review, decide
+from .sensitive_review import message_matches, review_rules_for, sensitive_review_open
 
 # One logger for the whole sync, as before it was split into modules.
 logger = logging.getLogger("apps.greenhouse.sync")
@@ -58,9 +60,18 @@ def _record_create(message: Message) -> SyncRecord:
     message = Message.objects.select_related("thread").get(pk=message.pk)
     thread = message.thread
     integration = GreenhouseIntegration.objects.filter(team_id=message.team_id).first()
-    verdict = decide(
-        _facts(message=message, integration=integration, paused=_is_paused(thread.prospect_id))
+    facts = _facts(
+        message=message,
+        integration=integration,
+        paused=_is_paused(thread.prospect_id),
+        review=Review.NOT_NEEDED,
     )
+    verdict = decide(facts)
+    # Sensitive words: whatever would be written (now or once a hold ends) waits for review.
+    rules = review_rules_for(integration) if verdict.decision != Decision.SKIP else None
+    matched = message_matches(message, rules)
+    if matched:
+        verdict = decide(replace(facts, review=Review.PENDING))
     status = _verdict_status(verdict)
     pending = status == Status.PENDING
     try:
@@ -80,6 +91,9 @@ def _record_create(message: Message) -> SyncRecord:
         return SyncRecord.objects.get(message_id=message.pk)  # created at the same moment
     record.note_ref = note_reference(record.pk)
     SyncRecord.objects.filter(pk=record.pk).update(note_ref=record.note_ref)
+    if matched:
+        assert rules is not None
+        sensitive_review_open(record=record, matched=matched, rules=rules)
     if pending:
         sync_lane_wake_on_commit(team_id=record.team_id)  # the team's one wake-up (lanes.py)
     return record

@@ -38,7 +38,8 @@ def sync_records_sweep(
     missed (older than `grace`); rescue what lost its worker; queue what is due and has no task
     on its way (`lease`: settings.QUEUE_LEASE). Then the same for bot emails. Returns counts,
     for logs and tests."""
-    from .bot_notice import bot_notices_sweep
+    from .bot_notice import bot_notices_sweep, review_notices_sweep
+    from .sensitive_review import sensitive_reviews_expire
 
     now = now or timezone.now()
     stale_after = stale_after or timedelta(seconds=settings.GREENHOUSE_SYNC_STALE_AFTER)
@@ -56,6 +57,11 @@ def sync_records_sweep(
         status=Status.HELD, reason__in=HELD_FOR_CONNECTION, team_id__in=healthy
     ).update(status=Status.PENDING, next_attempt_at=now, queued_at=None, last_error="", attempts=0)
     counts["backfilled"] = _backfill_missing(now=now, grace=grace)
+    # Sensitive messages nobody reviewed in time: the team's choice (queued below when written).
+    expired = sensitive_reviews_expire(now=now)
+    counts["review_expired_written"] = expired["written"]
+    counts["review_expired_skipped"] = expired["skipped"]
+    counts["review_caught_up"] = expired["caught_up"]
     # The read-back on the next attempt decides whether a dead worker's POST went through.
     # Only the rescue is the outbox's (batch=0): what is due is queued per team, by its lane.
     result = SyncRecord.sweep(
@@ -83,6 +89,8 @@ def sync_records_sweep(
     from .creation import candidate_creations_sweep
 
     counts["creations"] = candidate_creations_sweep(now=now)
+
+    counts["review_notices"] = review_notices_sweep(now=now, stale_after=stale_after, lease=lease)
     return counts
 
 

@@ -27,6 +27,7 @@ class SwitchEvent(models.Model):
         MAILDROP_OVERLAP = "maildrop_overlap", "Maildrop choice changed"
         UNKNOWN_RECIPIENTS = "unknown_recipients", "Recipients not in Greenhouse: choice changed"
         WAITING_DAYS = "waiting_days", "Waiting window changed"
+        REVIEW_RULES = "review_rules", "Review of sensitive mail changed"
 
         TONES = enum.nonmember(
             {
@@ -38,6 +39,7 @@ class SwitchEvent(models.Model):
                 "maildrop_overlap": "info",
                 "unknown_recipients": "info",
                 "waiting_days": "info",
+                "review_rules": "info",
             }
         )
 

@@ -43,6 +43,14 @@ def bot_notice_send_task(thread_id: int) -> str:
 
 
 @shared_task(acks_late=True)
+def review_notice_send_task(review_id: int) -> str:
+    """The bot email saying a sensitive message waits for the recruiter's review."""
+    from .bot_notice import review_notice_send
+
+    return review_notice_send(review_id=review_id)
+
+
+@shared_task(acks_late=True)
 def greenhouse_connections_recheck_task() -> int:
     from .sweeper import greenhouse_connections_recheck
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import backfill, candidate, exclusions, pause, review, team, thread
+from .views import backfill, candidate, exclusions, pause, review, sensitive, team, thread
 
 app_name = "greenhouse"
 urlpatterns = [
@@ -41,6 +41,12 @@ urlpatterns = [
     path("greenhouse/review/<int:pk>/unignore/", review.review_unignore, name="review-unignore"),
     # The thread's owner or a team admin: one thread's own visibility for its later notes.
     path("conversations/<int:pk>/visibility/", thread.thread_visibility, name="thread-visibility"),
+    # Sensitive mail waiting for its recruiter (issue 16); the rules are the team admin's.
+    path("reviews/", sensitive.reviews, name="sensitive-reviews"),
+    path("reviews/<int:pk>/", sensitive.review_detail, name="sensitive-review"),
+    path("reviews/<int:pk>/approve/", sensitive.review_approve, name="sensitive-review-approve"),
+    path("reviews/<int:pk>/drop/", sensitive.review_drop, name="sensitive-review-drop"),
+    path("team/greenhouse/sync/review/", sensitive.review_rules, name="sensitive-review-rules"),
     # In the bot email; no login needed (the signed token is the authorization to pause).
     # Links already sent point here: never move it.
     path("greenhouse/pause/<str:token>/", pause.pause_link, name="pause-link"),

@@ -41,6 +41,7 @@ from .models import (
     NoteVisibility,
     ProspectSyncIgnore,
     ProspectSyncPause,
+    SensitiveReview,
     SyncAttempt,
     SyncRecord,
 )
@@ -66,7 +67,7 @@ from .outcomes import (
     _retry_later,
     _settle,
 )
-from .policy import CandidateMatch, Decision, Reason, Verdict, decide
+from .policy import CandidateMatch, Decision, Reason, Review, Verdict, decide
 from .selectors import greenhouse_user_id_for
 from .visibility import VisibilityChanged, thread_note_visibility
 
@@ -236,7 +237,11 @@ def _write(claim: Claim) -> str:
     author = _author(record)
     user_id = greenhouse_user_id_for(integration=integration, user=author) if author else None
     # Not mapped: Greenhouse names the acting user as author, so the body names the recruiter.
-    content = _note_content(record, unmapped_author=author if user_id is None else None)
+    content = _note_content(
+        record,
+        unmapped_author=author if user_id is None else None,
+        edited_text=_edited_text(record.pk) if facts.review == Review.APPROVED else "",
+    )
     claim.posted_before = record.post_started_at is not None
 
     def post(candidate_id: int) -> dict:
@@ -366,7 +371,21 @@ def _author(record: SyncRecord):
     return record.message.sender if record.message.sender_id else record.thread.owner
 
 
-def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
+def _edited_text(record_id: int) -> str:
+    """The note text the recruiter wrote when approving a sensitive message (review.py)."""
+    return (
+        SensitiveReview.objects.filter(record_id=record_id, state=Review.APPROVED)
+        .values_list("edited_text", flat=True)
+        .first()
+        or ""
+    )
+
+
+def _note_content(
+    record: SyncRecord, *, unmapped_author=None, edited_text: str = ""
+) -> NoteContent:
+    """`edited_text`: the reviewer's text for the note, in place of the message's (the header
+    lines, the sender line and the reference line stay)."""
     message = record.message
     sender = ""
     if unmapped_author is not None:
@@ -384,7 +403,7 @@ def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
             from_number=message.from_address,
             to_number=(message.to_addresses or [""])[0],
             direction=message.direction,
-            text=message.body_text,
+            text=edited_text or message.body_text,
             reference=record.note_ref,
             sender=sender,
             dated=dated,
@@ -401,8 +420,8 @@ def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
         from_address=message.from_address,
         to=[visible(a) for a in message.to_addresses],
         cc=[visible(a) for a in message.cc_addresses],
-        body_text=message.body_text,
-        body_html=message.body_html,
+        body_text=edited_text or message.body_text,
+        body_html="" if edited_text else message.body_html,
         reference=record.note_ref,
         sender=sender,
         dated=dated,

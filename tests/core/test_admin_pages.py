@@ -11,6 +11,8 @@ from apps.greenhouse.exclusions import ExclusionRules
 from apps.greenhouse.models import CandidateCreation, PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
 from apps.greenhouse.review import prospect_sync_ignore
+from apps.greenhouse.sensitive import DEFAULT_TERMS_TEXT
+from apps.greenhouse.sensitive_review import RulesChange, team_review_rules_set
 from apps.greenhouse.switches import team_note_visibility_set
 from apps.greenhouse.visibility import thread_visibility_set
 from apps.messaging.models import Channel
@@ -22,6 +24,7 @@ from tests.greenhouse.factories import (
     GreenhouseIntegrationFactory,
     GreenhouseUserMappingFactory,
     ProspectLookupFactory,
+    SensitiveReviewFactory,
     SyncAttemptFactory,
     SyncRecordFactory,
 )
@@ -83,6 +86,13 @@ def world(db):
     team_exclusions_save(
         team=team, rules=ExclusionRules(listed=("agency.example",)), by=membership.user
     )
+    # The review of sensitive mail: the team's rules and one message waiting.
+    team_review_rules_set(
+        integration=integration,
+        change=RulesChange(True, DEFAULT_TERMS_TEXT, 72, "skip"),
+        by=membership.user,
+    )
+    SensitiveReviewFactory(record__message=MessageFactory(thread=thread))
 
 
 @pytest.fixture

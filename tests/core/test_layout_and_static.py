@@ -24,13 +24,20 @@ def test_the_nav_shows_what_each_role_may_open(client, settings):
     settings.DEV_TOOLS = False
     rob = recruiter()
     client.force_login(rob)
-    assert nav_labels(client) == ["Sequences", "Prospects", "Conversations", "Review queue"]
+    assert nav_labels(client) == [
+        "Sequences",
+        "Prospects",
+        "Conversations",
+        "Review queue",
+        "Sensitive mail",
+    ]
     client.force_login(team_admin(rob.membership.team))
     assert nav_labels(client) == [
         "Sequences",
         "Prospects",
         "Conversations",
         "Review queue",
+        "Sensitive mail",
         "Team settings",
     ]
     settings.DEV_TOOLS = True

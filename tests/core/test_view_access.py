@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from tests.greenhouse.factories import BackfillFactory, SyncRecordFactory
+from tests.greenhouse.factories import BackfillFactory, SensitiveReviewFactory, SyncRecordFactory
 from tests.messaging.factories import MessageFactory, ThreadFactory
 from tests.sequences.factories import EnrollmentFactory, ProspectFactory, SequenceFactory
 from tests.teams.factories import TeamFactory, recruiter, team_admin
@@ -79,6 +79,11 @@ ACCESS = {
     "greenhouse:review-ignore": Access("member", "POST", "prospect"),
     "greenhouse:review-unignore": Access("member", "POST", "prospect"),
     "greenhouse:thread-visibility": Access("member", "POST", "thread"),
+    "greenhouse:sensitive-reviews": Access("member", "GET"),
+    "greenhouse:sensitive-review": Access("member", "GET", "review"),
+    "greenhouse:sensitive-review-approve": Access("member", "POST", "review"),
+    "greenhouse:sensitive-review-drop": Access("member", "POST", "review"),
+    "greenhouse:sensitive-review-rules": Access("admin", "POST"),
 }
 
 # Deliberately not covered here: each has its own authorization, tested where it lives.
@@ -127,7 +132,7 @@ def test_every_url_pattern_is_classified():
     assert set(ACCESS) - names == set(), "ACCESS lists views that no longer exist"
     assert set(EXCLUDED) - names == set(), "EXCLUDED lists views that no longer exist"
     assert not set(ACCESS) & set(EXCLUDED)
-    assert len(ACCESS) == 44
+    assert len(ACCESS) == 49
 
 
 @pytest.fixture
@@ -152,6 +157,7 @@ def teams(db, settings):
         "member": world["recruiter"].pk,
         "sync_record": SyncRecordFactory(message=MessageFactory(thread=thread)).pk,
         "backfill": BackfillFactory(team=ours).pk,
+        "review": SensitiveReviewFactory(record__message=MessageFactory(thread=thread)).pk,
     }
     return world
 

@@ -10,6 +10,7 @@ from apps.greenhouse.models import (
     GreenhouseIntegration,
     GreenhouseUserMapping,
     ProspectLookup,
+    SensitiveReview,
     SyncAttempt,
     SyncRecord,
 )
@@ -129,3 +130,18 @@ class ProspectLookupFactory(factory.django.DjangoModelFactory):
     team = factory.SelfAttribute("prospect.team")
     waiting_since = factory.LazyFunction(timezone.now)
     next_attempt_at = factory.LazyFunction(lambda: timezone.now() + timedelta(minutes=2))
+
+
+class SensitiveReviewFactory(factory.django.DjangoModelFactory):
+    """A review waiting for its recruiter, of a record held for it (review.py)."""
+
+    class Meta:
+        model = SensitiveReview
+
+    record = factory.SubFactory(
+        SyncRecordFactory, status="held", reason=Reason.AWAITING_REVIEW.value
+    )
+    team_id = factory.SelfAttribute("record.team_id")
+    prospect_id = factory.SelfAttribute("record.prospect_id")
+    matched = factory.LazyFunction(lambda: ["salary"])
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=3))

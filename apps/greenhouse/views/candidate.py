@@ -10,9 +10,17 @@ from apps.teams.access import get_for_team_or_404, team_member_required
 
 from .. import review_selectors, selectors
 from ..backfill_progress import backfill_offered_for_prospect
-from ..models import CandidateLink, NoteVisibility, PauseVia, ProspectSyncPause, SyncRecord
+from ..models import (
+    CandidateLink,
+    NoteVisibility,
+    PauseVia,
+    ProspectSyncPause,
+    SensitiveReview,
+    SyncRecord,
+)
 from ..not_in_greenhouse import prospect_not_in_greenhouse_yet, review_queue_url
 from ..pausing import prospect_sync_pause, prospect_sync_resume
+from ..policy import Reason, Review
 from ..visibility import note_visibility_for, thread_overrides
 from . import request_client
 
@@ -74,7 +82,22 @@ def prospect_sync(request, pk):
             "ignored": ignore is not None and ignore.ignored,
             "review_actions": review_selectors.review_actions_for_prospect(prospect=prospect)[:50],
             "may_review": request.membership.is_admin or prospect.owner_id == request.user.pk,
+            "waiting_reviews": _waiting_reviews(prospect, records.values()),
         },
+    )
+
+
+def _waiting_reviews(prospect, records) -> list[SensitiveReview]:
+    """The prospect's messages waiting for review (review.py). Looked up only when a record shown
+    is held for review, so the page costs no query more otherwise."""
+    if not any(r.reason == Reason.AWAITING_REVIEW for r in records):
+        return []
+    return list(
+        SensitiveReview.objects.filter(
+            prospect=prospect,
+            state=Review.PENDING,
+            record__status__in=(SyncRecord.Status.PENDING, SyncRecord.Status.HELD),
+        ).select_related("record__message")
     )
 
 

@@ -49,6 +49,7 @@ from ..switches import (
     team_sync_turn_on,
     team_unknown_recipients_set,
 )
+from .sensitive import review_rules_form
 
 
 def _integration(request) -> GreenhouseIntegration | None:
@@ -284,6 +285,7 @@ def _settings_page(request, integration, form, *, status=200, preview=(), confir
             "backfill_offered": backfill_offered_for_team(integration=integration),
             "backfills": backfills_for_team(team_id=request.team.pk, limit=3),
             "unknown_recipients_help": unknown_recipients_help(),
+            "review_form": review_rules_form(integration),
         },
         status=status,
     )
