@@ -330,12 +330,32 @@ def run_drill(config: DrillConfig, hooks: Hooks) -> DrillResult:
     next_burst = 0.0
     next_sweep = config.sweep_every
     broker_done = config.broker_restart_at is None or hooks.restart_broker is None
+    # A restart runs beside the chaos (a RabbitMQ node takes seconds to stop and start): the
+    # kills, bursts and the outage go on meanwhile, on time.
+    restarts: list[threading.Thread] = []
+    restart_errors: list[BaseException] = []
+
+    def restart(what: str, action: Callable[[], None]) -> None:
+        def run():
+            try:
+                action()
+                hooks.log(f"drill {elapsed():5.1f} s: {what} restarted")
+            except BaseException as exc:
+                restart_errors.append(exc)
+
+        thread = threading.Thread(target=run, name=f"drill-restart-{what}", daemon=True)
+        thread.start()
+        restarts.append(thread)
+        hooks.log(f"drill {elapsed():5.1f} s: restarting {what}")
+
     redis_done = config.redis_restart_at is None or hooks.restart_redis is None
     down_state = "before"
 
     try:
         # The chaos: faults are injected while the messages flow.
-        while elapsed() < config.chaos or producer.is_alive():
+        while (
+            elapsed() < config.chaos or producer.is_alive() or any(t.is_alive() for t in restarts)
+        ):
             t = elapsed()
             if t >= next_kill:
                 next_kill += config.kill_every
@@ -350,14 +370,12 @@ def run_drill(config: DrillConfig, hooks: Hooks) -> DrillResult:
                 sandbox.exhaust_window()
             if not broker_done and t >= config.broker_restart_at:
                 broker_done = True
-                hooks.restart_broker()
+                restart(f"the broker ({hooks.broker})", hooks.restart_broker)
                 result.broker_restarts += 1
-                hooks.log(f"drill {elapsed():5.1f} s: broker ({hooks.broker}) restarted")
             if not redis_done and t >= config.redis_restart_at:
                 redis_done = True
-                hooks.restart_redis()
+                restart("Redis (cache, rate budget)", hooks.restart_redis)
                 result.redis_restarts += 1
-                hooks.log(f"drill {elapsed():5.1f} s: Redis (cache, rate budget) restarted")
             if down_state == "before" and t >= config.down_at:
                 sandbox.set_faults(down=True)
                 down_state = "down"
@@ -373,6 +391,8 @@ def run_drill(config: DrillConfig, hooks: Hooks) -> DrillResult:
         producer.join()
         if producer_errors:
             raise producer_errors[0]
+        if restart_errors:
+            raise restart_errors[0]
         sandbox.clear_faults()
         hooks.log(f"drill {elapsed():5.1f} s: faults cleared, settling")
 
