@@ -1,10 +1,18 @@
 """Item 7, the fault drill: messages flow (email sequence threads, SMS both ways, replies) while
-worker processes are SIGKILLed at random and restarted, Redis is restarted once, and the sandbox
-answers 5xx, saves writes then answers 500, sends bursts of 429 and is down for a while. Then,
-once everything is quiet, every eligible message is compared with the sandbox's notes.
+worker processes are SIGKILLed at random and restarted, the broker is restarted once, and the
+sandbox answers 5xx, saves writes then answers 500, sends bursts of 429 and is down for a while.
+Then, once everything is quiet, every eligible message is compared with the sandbox's notes.
 
     .venv/bin/python -m bench.drill                      # ~2,000 messages, down for 30 s
     .venv/bin/python -m bench.drill --prospects 30 --down 5 --chaos 20   # CI-sized
+    .venv/bin/python -m bench.drill --broker rabbitmq --no-redis-restart # on RabbitMQ
+
+On Redis (the default) the broker is the Redis server at 127.0.0.1:6379, restarted once (every
+key lost: queued tasks, lane tokens, the rate budget). With `--broker rabbitmq` the broker is a
+RabbitMQ node of the drill's own (bench/rabbitmq.py: drill@localhost on 5673, started empty,
+restarted once mid-chaos, stopped at the end; never the system node), while the cache and the
+rate budget stay on Redis (`--redis-db`); that Redis server is restarted too unless
+`--no-redis-restart` (on a shared machine it must not be).
 
 Prints "lost: 0, duplicated: 0" with the totals and exits non-zero otherwise. The CI-sized run is
 tests/drill/test_fault_drill.py: the same `run_drill` with pytest's workers, broker and sandbox.
@@ -48,7 +56,10 @@ class DrillConfig:
     concurrency: int = 1
     chaos: float = 20.0  # seconds of faults, from the first message on
     kill_every: float = 6.0  # a random worker is SIGKILLed (and another started) this often
-    redis_restart_at: float | None = 8.0  # seconds into the chaos; None: no restart
+    broker_restart_at: float | None = 8.0  # seconds into the chaos; None: no restart
+    # A restart of the Redis of the cache and rate budget when that is not the broker (a broker
+    # on RabbitMQ); None: none.
+    redis_restart_at: float | None = None
     down_at: float = 11.0
     down_for: float = 5.0
     burst_every: float = 4.0  # the window is used up by "another app": a burst of 429s
@@ -79,6 +90,8 @@ class DrillResult:
     stray_notes: int = 0
     unsent: int = 0
     kills: int = 0
+    broker: str = "?"
+    broker_restarts: int = 0
     redis_restarts: int = 0
     read_backs: int = 0
     read_backs_found: int = 0
@@ -103,7 +116,8 @@ class DrillResult:
             f"lost: {self.lost}, duplicated: {self.duplicated} "
             f"(eligible messages: {self.eligible}, notes: {self.notes}, records written: "
             f"{self.written}/{self.records}, stray notes: {self.stray_notes}, unsent: "
-            f"{self.unsent}; {self.kills} workers killed, {self.redis_restarts} Redis restart, "
+            f"{self.unsent}; {self.kills} workers killed, {self.broker_restarts} broker "
+            f"({self.broker}) restart, {self.redis_restarts} other Redis restart, "
             f"{self.rejected_429} answers 429, {self.read_backs} read-backs "
             f"({self.read_backs_found} found the note), {self.attempts} attempts, "
             f"{self.elapsed_s:.0f} s)"
@@ -117,6 +131,10 @@ class Hooks:
     sandbox: object  # SandboxControl
     # start_worker(wait) -> a started worker (ready when `wait`); `.kill()` SIGKILLs it
     start_worker: Callable[[bool], object]
+    # The broker's restart (Redis's, or the drill's own RabbitMQ node's); None: not restarted.
+    restart_broker: Callable[[], None] | None = None
+    broker: str = "Redis"
+    # The restart of the cache's and rate budget's Redis when it is not the broker.
     restart_redis: Callable[[], None] | None = None
     log: Callable[[str], None] = print
 
@@ -268,7 +286,7 @@ def run_drill(config: DrillConfig, hooks: Hooks) -> DrillResult:
 
     rng = random.Random(config.seed)
     sandbox = hooks.sandbox
-    result = DrillResult()
+    result = DrillResult(broker=hooks.broker)
     sandbox.configure(rate_limit=config.rate_limit, rate_window=config.rate_window)
     world = build_world(sandbox, prospects=config.prospects)
     workers = [hooks.start_worker(True) for _ in range(config.workers)]
@@ -311,12 +329,33 @@ def run_drill(config: DrillConfig, hooks: Hooks) -> DrillResult:
     next_kill = config.kill_every
     next_burst = 0.0
     next_sweep = config.sweep_every
+    broker_done = config.broker_restart_at is None or hooks.restart_broker is None
+    # A restart runs beside the chaos (a RabbitMQ node takes seconds to stop and start): the
+    # kills, bursts and the outage go on meanwhile, on time.
+    restarts: list[threading.Thread] = []
+    restart_errors: list[BaseException] = []
+
+    def restart(what: str, action: Callable[[], None]) -> None:
+        def run():
+            try:
+                action()
+                hooks.log(f"drill {elapsed():5.1f} s: {what} restarted")
+            except BaseException as exc:
+                restart_errors.append(exc)
+
+        thread = threading.Thread(target=run, name=f"drill-restart-{what}", daemon=True)
+        thread.start()
+        restarts.append(thread)
+        hooks.log(f"drill {elapsed():5.1f} s: restarting {what}")
+
     redis_done = config.redis_restart_at is None or hooks.restart_redis is None
     down_state = "before"
 
     try:
         # The chaos: faults are injected while the messages flow.
-        while elapsed() < config.chaos or producer.is_alive():
+        while (
+            elapsed() < config.chaos or producer.is_alive() or any(t.is_alive() for t in restarts)
+        ):
             t = elapsed()
             if t >= next_kill:
                 next_kill += config.kill_every
@@ -329,11 +368,14 @@ def run_drill(config: DrillConfig, hooks: Hooks) -> DrillResult:
             if t >= next_burst:
                 next_burst += config.burst_every
                 sandbox.exhaust_window()
+            if not broker_done and t >= config.broker_restart_at:
+                broker_done = True
+                restart(f"the broker ({hooks.broker})", hooks.restart_broker)
+                result.broker_restarts += 1
             if not redis_done and t >= config.redis_restart_at:
                 redis_done = True
-                hooks.restart_redis()
+                restart("Redis (cache, rate budget)", hooks.restart_redis)
                 result.redis_restarts += 1
-                hooks.log(f"drill {elapsed():5.1f} s: Redis restarted")
             if down_state == "before" and t >= config.down_at:
                 sandbox.set_faults(down=True)
                 down_state = "down"
@@ -349,6 +391,8 @@ def run_drill(config: DrillConfig, hooks: Hooks) -> DrillResult:
         producer.join()
         if producer_errors:
             raise producer_errors[0]
+        if restart_errors:
+            raise restart_errors[0]
         sandbox.clear_faults()
         hooks.log(f"drill {elapsed():5.1f} s: faults cleared, settling")
 
@@ -414,7 +458,7 @@ def run_drill(config: DrillConfig, hooks: Hooks) -> DrillResult:
     return result
 
 
-# --- Standalone: PostgreSQL + Redis, worker and sandbox subprocesses ---------------------------
+# --- Standalone: PostgreSQL + Redis or RabbitMQ, worker and sandbox subprocesses ---------------
 
 
 def main():
@@ -424,7 +468,33 @@ def main():
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--chaos", type=float, default=150.0, help="seconds of faults")
     parser.add_argument("--kill-every", type=float, default=12.0)
-    parser.add_argument("--redis-restart-at", type=float, default=30.0)
+    parser.add_argument(
+        "--broker",
+        choices=("redis", "rabbitmq"),
+        default="redis",
+        help="rabbitmq: a node of the drill's own (bench/rabbitmq.py), started and restarted here",
+    )
+    parser.add_argument(
+        "--broker-restart-at",
+        "--redis-restart-at",
+        type=float,
+        default=30.0,
+        help="seconds into the chaos the broker is restarted (negative: never)",
+    )
+    parser.add_argument(
+        "--other-redis-restart-at",
+        type=float,
+        default=45.0,
+        help="with --broker rabbitmq: when the Redis of the cache and budget is restarted",
+    )
+    parser.add_argument(
+        "--no-redis-restart",
+        action="store_true",
+        help="with --broker rabbitmq: never restart the Redis server (it is shared)",
+    )
+    parser.add_argument(
+        "--redis-db", type=int, default=None, help="Redis DB of the cache and budget (default 8)"
+    )
     parser.add_argument("--down-at", type=float, default=60.0)
     parser.add_argument("--down", type=float, default=30.0, help="seconds the sandbox is down")
     parser.add_argument("--rate-limit", type=int, default=150)
@@ -437,19 +507,33 @@ def main():
     args = parser.parse_args()
 
     from bench import common
+    from bench.rabbitmq import RabbitNode
 
-    common.setup("drill", **WORKER_ENV)
+    overrides = dict(WORKER_ENV)
+    node = None
+    if args.broker == "rabbitmq":
+        node = RabbitNode.from_env()
+        node.start(fresh=True)  # no queue or message of an earlier run
+        overrides["CELERY_BROKER_URL"] = node.url
+    common.setup("drill", redis_db_number=args.redis_db, **overrides)
     common.flush_db()
     logs = common.logs_dir()
     sandbox = common.Sandbox(logs=logs)
     pool = common.Workers(logs=logs)
+    redis_url = f"{common.REDIS_BASE}/{common.redis_db}"
+    if node is None:
+        broker, restart_broker, restart_redis = "Redis", common.redis_restart, None
+    else:
+        broker, restart_broker = "RabbitMQ", node.restart
+        restart_redis = None if args.no_redis_restart else (lambda: common.redis_restart(redis_url))
     config = DrillConfig(
         prospects=args.prospects,
         workers=args.workers,
         concurrency=args.concurrency,
         chaos=args.chaos,
         kill_every=args.kill_every,
-        redis_restart_at=args.redis_restart_at,
+        broker_restart_at=args.broker_restart_at if args.broker_restart_at >= 0 else None,
+        redis_restart_at=args.other_redis_restart_at if restart_redis else None,
         down_at=args.down_at,
         down_for=args.down,
         burst_every=5.0,
@@ -465,14 +549,18 @@ def main():
     hooks = Hooks(
         sandbox=sandbox.control,
         start_worker=lambda wait: pool.start(1, concurrency=args.concurrency, wait=wait)[0],
-        restart_redis=common.redis_restart,
+        restart_broker=restart_broker,
+        broker=broker,
+        restart_redis=restart_redis,
     )
-    with common.stopping(sandbox, pool):
+    things = (node, sandbox, pool) if node else (sandbox, pool)
+    with common.stopping(*things):
         result = run_drill(config, hooks)
     print(result.summary())
     for problem in result.problems:
         print(f"problem: {problem}")
-    common.record("drill", {"config": vars(args), "ok": result.ok, **vars(result)})
+    name = "drill" if node is None else "drill-rabbitmq"
+    common.record(name, {"config": vars(args), "ok": result.ok, **vars(result)})
     sys.exit(0 if result.ok else 1)
 
 

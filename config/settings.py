@@ -515,8 +515,9 @@ else:
     # QUEUE_LEASE). It must exceed the longest a live worker holds a message unacknowledged:
     # a lane's countdown wake-up is held until it is due (at most GREENHOUSE_SYNC_LANE_HORIZON),
     # may wait behind one running task (prefetch 1), then runs, each at most the hard time
-    # limit; else Redis hands a held task to a second worker. RabbitMQ has no timeout (it gives
-    # a message back when its consumer's connection closes) and ignores the option.
+    # limit; else Redis hands a held task to a second worker. RabbitMQ has no visibility
+    # timeout (it gives a message back as soon as its consumer's channel closes: a dead worker,
+    # a lost connection) and ignores the option.
     _longest_held = GREENHOUSE_SYNC_LANE_HORIZON + CELERY_TASK_TIME_LIMIT * (
         1 + CELERY_WORKER_PREFETCH_MULTIPLIER
     )
@@ -526,6 +527,28 @@ else:
             "visibility timeout follows it, and a live worker can hold a message that long."
         )
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": QUEUE_LEASE}
+    if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+        # RabbitMQ's `consumer_timeout` (rabbitmq.conf; 30 minutes by default) closes the
+        # channel of a consumer that holds a delivery unacknowledged longer, and every message
+        # of that channel goes back to the queue: a hold that long would be redelivered, and
+        # close the channel again, forever. Set this to the broker's value if it was changed.
+        RABBITMQ_CONSUMER_TIMEOUT = env.float("RABBITMQ_CONSUMER_TIMEOUT", default=1800.0)
+        if _longest_held >= RABBITMQ_CONSUMER_TIMEOUT:
+            raise ImproperlyConfigured(
+                f"RabbitMQ's consumer_timeout ({RABBITMQ_CONSUMER_TIMEOUT:g} s) must exceed "
+                f"{_longest_held:g} s: a live worker can hold a message unacknowledged that long."
+            )
+        # Publisher confirms: a publish returns once RabbitMQ has the message (persisted, on
+        # durable queues), and raises if it does not; then the outbox gives its lease back and
+        # the next sweep queues the row again at once (apps/core/outbox.py), as on Redis, whose
+        # every LPUSH is answered. Without them a message sent to a node that is going down is
+        # lost silently and its row waits out QUEUE_LEASE.
+        CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+# A lost broker connection leaves the tasks running (the default, said explicitly: Celery 6 is
+# to cancel them). RabbitMQ gives their messages to another worker at once; every task is
+# idempotent (the rows' claims and the lanes' tokens), so the copy finds the work taken and
+# returns, where a cancelled task would leave a claimed row for the sweep's rescue.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # One queue per kind of work, `<prefix>-send` and `<prefix>-sync` (apps/core/routing.py), routed
 # by task module (config/celery.py route_task). A worker without -Q takes every kind.
 CELERY_QUEUE_PREFIX = env("CELERY_QUEUE", default="outreach")

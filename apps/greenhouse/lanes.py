@@ -18,7 +18,9 @@ outbox lease (apps/core/outbox.py's semantics, on the team instead of the record
   (`sync_lane_next`): a record that arrived while it ran either saw the lane taken and is found by
   this look, or came after the release and queued a task itself; only one of the two queues.
 - Records due later (the budget's next slot, a short retry) get a wake-up with that countdown, up
-  to GREENHOUSE_SYNC_LANE_HORIZON away: a 30 s rate window cannot wait for the 20 s sweep. It is
+  to GREENHOUSE_SYNC_LANE_HORIZON away (never further, also for a budget a 429 closed for
+  minutes: the broker's timeouts assume no longer hold): a 30 s rate window cannot wait for the
+  20 s sweep. It is
   still only a wake-up: the rows are the truth, and the sweep (`sync_lanes_sweep`) queues the lane
   of any team with due records whose lease is free or ran out (a lost message, a dead worker).
 """
@@ -60,6 +62,14 @@ def sync_lane_wake(
     at = max(at or now, now)
     lane = SyncLane.objects.filter(team_id=team_id).values("queued_at", "due_at", "budget_until")
     current = lane.first()
+    if current is not None and current["budget_until"] is not None:
+        at = max(at, current["budget_until"])
+    if at - now > timedelta(seconds=settings.GREENHOUSE_SYNC_LANE_HORIZON):
+        # A worker holds a countdown task unacknowledged until it is due, and the broker's
+        # timeouts (Redis's visibility timeout = QUEUE_LEASE, RabbitMQ's consumer_timeout) are
+        # set for holds up to the horizon (config/settings.py). Further off (a 429's
+        # Retry-After): no task, no lease taken; the sweep queues it once it is within reach.
+        return False
     if current is None:
         try:
             with transaction.atomic():
@@ -67,8 +77,6 @@ def sync_lane_wake(
         except IntegrityError:
             return False  # created at the same moment by a caller who queued the task
     else:
-        if current["budget_until"] is not None:
-            at = max(at, current["budget_until"])
         queued_at = current["queued_at"]
         on_its_way = queued_at is not None and queued_at >= now - lease
         if on_its_way and (current["due_at"] is None or current["due_at"] <= at):

@@ -35,6 +35,7 @@ OURS = (
     "GREENHOUSE_DEFAULT_HOST",
     "GREENHOUSE_SANDBOX_URL",
     "QUEUE_LEASE",
+    "RABBITMQ_CONSUMER_TIMEOUT",
     "CELERY_QUEUE",
     "PORT",
     "SANDBOX_PORT",
@@ -221,6 +222,10 @@ print(json.dumps({
     + s.CELERY_TASK_TIME_LIMIT * (1 + s.CELERY_WORKER_PREFETCH_MULTIPLIER),
     "queues": [q.name for q in s.CELERY_TASK_QUEUES],
     "default_queue": s.CELERY_TASK_DEFAULT_QUEUE,
+    "acks_late": s.CELERY_TASK_ACKS_LATE,
+    "reject_on_worker_lost": s.CELERY_TASK_REJECT_ON_WORKER_LOST,
+    "prefetch": s.CELERY_WORKER_PREFETCH_MULTIPLIER,
+    "cancel_on_connection_loss": s.CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS,
 }))
 """
 
@@ -246,6 +251,38 @@ def test_a_queue_lease_shorter_than_a_worker_may_hold_a_message_stops_the_start(
     result = run_django(["manage.py", "check"], {**PRODUCTION, "QUEUE_LEASE": "120"}, tmp_path)
     assert result.returncode != 0
     assert "QUEUE_LEASE (120 s) must be at least 600 s" in result.stderr
+
+
+RABBITMQ = {**PRODUCTION, "CELERY_BROKER_URL": "amqp://app:pw@mq.internal:5672/outreach"}
+
+
+def test_rabbitmq_confirms_every_publish_and_gives_messages_back_only_when_a_consumer_goes(
+    tmp_path,
+):
+    result = run_django(QUEUES_PROBE, RABBITMQ, tmp_path)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    # No visibility timeout on RabbitMQ; a publish it did not take raises, so the outbox gives
+    # the lease back (a message to a node going down is not lost silently).
+    assert found["transport"] == {"confirm_publish": True}
+    # Acknowledged after the task; a dead child's message goes back; one message per process.
+    assert found["acks_late"] and found["reject_on_worker_lost"] and found["prefetch"] == 1
+    # A lost connection leaves running tasks alone (their copies find the work claimed).
+    assert found["cancel_on_connection_loss"] is False
+
+
+def test_a_rabbitmq_consumer_timeout_shorter_than_a_worker_may_hold_a_message_stops_the_start(
+    tmp_path,
+):
+    ok = run_django(
+        ["manage.py", "check"], {**RABBITMQ, "RABBITMQ_CONSUMER_TIMEOUT": "900"}, tmp_path
+    )
+    assert ok.returncode == 0, ok.stderr
+    result = run_django(
+        ["manage.py", "check"], {**RABBITMQ, "RABBITMQ_CONSUMER_TIMEOUT": "300"}, tmp_path
+    )
+    assert result.returncode != 0
+    assert "consumer_timeout (300 s) must exceed 600 s" in result.stderr
 
 
 def test_queue_names_derive_from_one_prefix(tmp_path):

@@ -190,3 +190,27 @@ def test_a_batch_the_budget_stops_defers_its_records_to_the_slot_with_no_attempt
     assert len(published) == 2 and published[-1][2] > 0  # a countdown to the slot
     assert len(our_notes(harvest_sandbox, GRACE)) == written
     assert sum(w["rejected"] for w in harvest_sandbox.windows(harvest_sandbox.client_id)) == 0
+
+
+def test_no_wake_up_is_queued_further_off_than_the_horizon_the_sweep_queues_it_in_time(
+    synced, harvest_sandbox, published, settings
+):
+    """A worker holds a countdown task unacknowledged until it is due: on Redis past QUEUE_LEASE
+    a second worker gets it too (the visibility timeout), on RabbitMQ past consumer_timeout the
+    channel is closed. The settings bound the hold by GREENHOUSE_SYNC_LANE_HORIZON, so no
+    wake-up may be further off, also when a 429's Retry-After (up to 300 s) closed the budget."""
+    team = synced.team.pk
+    horizon = timedelta(seconds=settings.GREENHOUSE_SYNC_LANE_HORIZON)
+    sync_lane_wake(team_id=team)
+    token = lane(synced.team).queued_at
+    records_for(synced, synced.grace)  # due now, but the budget is closed for 5 minutes
+    slot = timezone.now() + horizon + timedelta(seconds=240)
+    sync_lane_release(team_id=team, token=token, progressed=False, budget_until=slot)
+    assert sync_lane_wake(team_id=team) is False
+    assert [countdown for _, _, countdown in published] == [0]  # only the first wake-up
+    assert lane(synced.team).queued_at is None  # no lease taken: the sweep may queue it
+
+    # The sweep queues it once the slot is within the horizon, with a countdown to the slot.
+    assert sync_lanes_sweep(now=slot - horizon - timedelta(seconds=20)) == 0
+    assert sync_lanes_sweep(now=slot - horizon + timedelta(seconds=1)) == 1
+    assert 0 < published[-1][2] <= horizon.total_seconds()
