@@ -76,6 +76,21 @@ class SandboxControl:
             json={"duplicate_candidate_id": duplicate_id, "primary_candidate_id": into_id},
         )
 
+    def edit_candidate(
+        self, candidate_id: int, *, add_emails=(), remove_emails=(), **names
+    ) -> dict:
+        """Edit a candidate as a recruiter would (its `updated_at` moves to now); returns it."""
+        return self._call(
+            "POST",
+            "candidates/edit",
+            json={
+                "candidate_id": candidate_id,
+                "add_emails": list(add_emails),
+                "remove_emails": list(remove_emails),
+                **names,
+            },
+        )
+
     def delete_candidate(self, candidate_id: int) -> None:
         self._call("POST", "candidates/delete", json={"candidate_id": candidate_id})
 

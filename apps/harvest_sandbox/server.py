@@ -13,6 +13,7 @@ Routes
       POST tokens/expire | ratelimit/exhaust | maildrop (message/rfc822)
       POST candidates ({emails, phones}, or a POST /v3/candidates body)
       POST candidates/merge {duplicate_candidate_id, primary_candidate_id} | candidates/delete
+      POST candidates/edit {candidate_id, add_emails, remove_emails, first_name, last_name}
 """
 
 import base64
@@ -279,6 +280,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
                         primary_id=data["primary_candidate_id"],
                     )
                     return self._send(200, primary.as_json())
+                if path == "/_sandbox/candidates/edit":
+                    candidate = state.edit_candidate(
+                        candidate_id=data["candidate_id"],
+                        add_emails=data.get("add_emails", []),
+                        remove_emails=data.get("remove_emails", []),
+                        first_name=data.get("first_name"),
+                        last_name=data.get("last_name"),
+                    )
+                    return self._send(200, candidate.as_json())
                 if path == "/_sandbox/candidates/delete":
                     state.delete_candidate(candidate_id=data["candidate_id"])
                     return self._send(200, {"deleted": data["candidate_id"]})
