@@ -1,7 +1,8 @@
 """The sync's beat sweeper: what a lost broker message, a dead worker or a connection that came
 back left waiting is found here and queued again (the shared outbox's rescue, apps/core/outbox.py,
 then the lanes of teams with due records, lanes.py), records the signal missed are created, and
-unhealthy connections are tested again. Everything is idempotent, so any number of beats may
+unhealthy connections are tested again, and candidate directories' passes a crash left are
+queued again (directory.py). Everything is idempotent, so any number of beats may
 run it.
 """
 
@@ -15,6 +16,7 @@ from django.utils import timezone
 from apps.messaging.models import Message
 
 from .connection import greenhouse_integration_test_connection
+from .directory import directories_sweep
 from .lanes import sync_lanes_sweep
 from .models import GreenhouseIntegration, SyncRecord
 from .sync import HELD_FOR_CONNECTION, Status, sync_record_create
@@ -70,6 +72,8 @@ def sync_records_sweep(
     counts.update(gave_up=result.gave_up, rescued=result.rescued)
     counts["queued"] = sync_lanes_sweep(now=now, lease=lease)  # teams whose lane was queued
     counts["bot_notices"] = bot_notices_sweep(now=now, stale_after=stale_after, lease=lease)
+    # Candidate directories (directory.py): a pass a crash left, a crawl due again.
+    counts["directories"] = directories_sweep(now=now)
     return counts
 
 

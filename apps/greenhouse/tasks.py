@@ -45,3 +45,12 @@ def greenhouse_user_mappings_refresh_task() -> int:
     from .connection import greenhouse_user_mappings_refresh_due
 
     return greenhouse_user_mappings_refresh_due()
+
+
+@shared_task(acks_late=True)
+def candidate_directory_pass_task(team_id: int) -> str:
+    """A crawl or refresh of the team's candidate directory (directory.py), for a while; it
+    queues itself again while it has pages to go. One at a time per team (a lease)."""
+    from .directory import directory_pass_run
+
+    return directory_pass_run(team_id=team_id)
