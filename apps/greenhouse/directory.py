@@ -450,7 +450,7 @@ def directory_candidates(
         if _waits(directory, now):
             raise DirectoryNotReady(
                 "Waiting for the team's candidate directory (its first crawl is running).",
-                retry_after=2.0,
+                retry_after=BUSY_RETRY,
             )
         return None
     if not _fresh(directory, now):
