@@ -66,6 +66,8 @@ QUEUED_LEASE = timedelta(seconds=300)
 INLINE_PAGES = 3
 # One run of the pass task takes no new page after this (then queues itself again).
 TASK_SECONDS = 60.0
+# The request log of a team's passes is kept this long (a refresh a minute is 1,440 rows a day).
+FETCH_LOG_KEPT = timedelta(days=7)
 # How long a record waits for a pass another worker is running before it looks again.
 BUSY_RETRY = 1.0
 Pass = CandidateDirectory.Pass
@@ -332,6 +334,9 @@ def _step(directory: CandidateDirectory, client: HarvestClient) -> tuple[bool, b
                 last_error="", retry_at=None,
             )  # fmt: skip
             CandidateDirectory.objects.filter(pk=directory.pk).update(**values)
+            DirectoryFetch.objects.filter(
+                team_id=directory.pk, started_at__lt=timezone.now() - FETCH_LOG_KEPT
+            ).delete()
     else:
         CandidateDirectory.objects.filter(pk=directory.pk).update(**values)
     return done, changed

@@ -332,3 +332,34 @@ def test_an_inline_refresh_never_starts_a_crawl(synced, harvest_sandbox, on):
     )
     assert result is None
     assert listings(harvest_sandbox) == []
+
+
+def test_several_candidates_are_checked_before_the_answer_is_given(synced, harvest_sandbox, on):
+    kept = harvest_sandbox.add_candidate(first_name="Twin", emails=["twin@x.example"])
+    deleted = harvest_sandbox.add_candidate(first_name="Twin", emails=["twin@x.example"])
+    crawl(synced)
+    assert ids_for(synced, "twin@x.example") == {kept["id"], deleted["id"]}
+    harvest_sandbox.delete_candidate(deleted["id"])  # no listing shows a deletion
+
+    prospect = add_prospect(
+        synced, first="Twin", last="Two", email="twin@x.example", phone="+14155550198"
+    )
+    sms_to(synced, prospect, "Hello")
+    assert write_all() == ["written"]
+    link = CandidateLink.objects.get(prospect=prospect)
+    assert (link.match, link.candidate_id) == (CandidateMatch.ONE, kept["id"])
+    asked = [q for q in listings(harvest_sandbox) if "ids" in q]
+    assert len(asked) == 1 and searches(harvest_sandbox) == []
+    assert ids_for(synced, "twin@x.example") == {kept["id"]}
+    assert [a.kind for a in SyncAttempt.objects.filter(record__prospect=prospect)] == [
+        SyncAttempt.Kind.LOOKUP,
+        SyncAttempt.Kind.POST,
+    ]
+
+
+def test_the_request_log_keeps_a_week(synced, harvest_sandbox, on):
+    crawl(synced)
+    DirectoryFetch.objects.update(started_at=timezone.now() - timedelta(days=8))
+    make_stale(synced)
+    directory_refresh_if_stale(team_id=synced.team.pk)
+    assert list(DirectoryFetch.objects.values_list("kind", flat=True)) == ["refresh"]
