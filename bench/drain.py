@@ -193,6 +193,7 @@ def run_lookups(
         client_id = world.integration.client_id
         windows = sandbox.control.windows(client_id)
         log = [r for r in sandbox.control.requests() if r.get("client_id") == client_id]
+        in_greenhouse = len(sandbox.control.candidates())
     notes = sum(1 for r in log if r["method"] == "POST" and r["path"] == "/v3/notes")
     lookups = sum(1 for r in log if r["path"] == "/v3/candidates" and "email=" in r["query"])
     listings = [r for r in log if r["path"] == "/v3/candidates" and "email=" not in r["query"]]
@@ -202,6 +203,7 @@ def run_lookups(
         "directory": directory,
         "cache_seconds": cache_seconds,
         "other_candidates": other_candidates,
+        "candidates_in_greenhouse": in_greenhouse,
         "directory_requests": len(listings),
         "directory_crawl_requests": sum(
             1 for r in listings if "updated_at" not in r["query"] and "ids=" not in r["query"]
