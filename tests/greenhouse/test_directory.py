@@ -363,3 +363,18 @@ def test_the_request_log_keeps_a_week(synced, harvest_sandbox, on):
     make_stale(synced)
     directory_refresh_if_stale(team_id=synced.team.pk)
     assert list(DirectoryFetch.objects.values_list("kind", flat=True)) == ["refresh"]
+
+
+def test_support_reads_the_directory_and_its_log_in_the_admin(
+    synced, harvest_sandbox, on, staff_client
+):
+    crawl(synced)
+    for page in ("candidatedirectory", "directoryfetch"):
+        response = staff_client.get(f"/admin/greenhouse/{page}/")
+        assert response.status_code == 200
+        assert b"hopper" not in response.content.lower()
+    directory_page = staff_client.get(
+        f"/admin/greenhouse/candidatedirectory/{synced.team.pk}/change/"
+    )
+    assert directory_page.status_code == 200
+    assert b"lease_token" not in directory_page.content

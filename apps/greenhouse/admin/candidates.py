@@ -1,12 +1,15 @@
 """Support staff's pages about candidates: bot emails, candidate links (settling an ambiguous
-match) and the candidates' sync pauses with their events."""
+match), the candidates' sync pauses with their events, and each team's candidate directory
+with its request log (read only; its entries are hashes, so they have no page)."""
 
 from django import forms
 from django.contrib import admin
 
 from ..models import (
     BotNotice,
+    CandidateDirectory,
     CandidateLink,
+    DirectoryFetch,
     ProspectSyncPause,
     SyncPauseEvent,
 )
@@ -87,4 +90,26 @@ class SyncPauseEventAdmin(ReadOnlyAdmin):
     list_filter = ("action", "via")
     list_select_related = ("prospect", "team", "by", "link_recipient")
     search_fields = ("prospect__emails__email", "prospect__last_name")
+    show_full_result_count = False
+
+
+@admin.register(CandidateDirectory)
+class CandidateDirectoryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "team", "complete", "refreshed_at", "crawled_at", "pass_kind", "pages", "failures",
+        "retry_at",
+    )  # fmt: skip
+    list_filter = ("complete", "pass_kind")
+    list_select_related = ("team",)
+    exclude = ("key_id", "lease_token")
+
+
+@admin.register(DirectoryFetch)
+class DirectoryFetchAdmin(ReadOnlyAdmin):
+    list_display = (
+        "team", "kind", "page", "outcome", "candidates", "http_status", "started_at",
+        "finished_at",
+    )  # fmt: skip
+    list_filter = ("kind", "outcome")
+    list_select_related = ("team",)
     show_full_result_count = False
