@@ -162,6 +162,7 @@ def run_lookups(
                 first_name="Other",
                 last_name=str(n),
                 emails=[f"o{n}-{uuid.uuid4().hex[:6]}@x.example"],
+                age_seconds=86400.0,  # an account's candidates from before (not refreshed)
             )
         # A slug of its own: the sandbox may keep candidates of an earlier run (its state file),
         # and the same addresses again would make every prospect "several".

@@ -412,7 +412,7 @@ GREENHOUSE_DIRECTORY_ENABLED = env.bool("GREENHOUSE_DIRECTORY_ENABLED", default=
 GREENHOUSE_DIRECTORY_FRESH_SECONDS = env.float("GREENHOUSE_DIRECTORY_FRESH_SECONDS", default=60.0)
 # Subtracted from the last refresh's start in the next `updated_at[gte]` (clock skew between us
 # and Greenhouse, and edits committed while the last refresh ran).
-GREENHOUSE_DIRECTORY_SAFETY_MARGIN = env.float("GREENHOUSE_DIRECTORY_SAFETY_MARGIN", default=120.0)
+GREENHOUSE_DIRECTORY_SAFETY_MARGIN = env.float("GREENHOUSE_DIRECTORY_SAFETY_MARGIN", default=60.0)
 # A full crawl again after this long (it drops deleted candidates a refresh cannot see).
 GREENHOUSE_DIRECTORY_RECRAWL_SECONDS = env.float(
     "GREENHOUSE_DIRECTORY_RECRAWL_SECONDS", default=86400.0

@@ -176,18 +176,22 @@ def directory_pass_queue(*, team_id: int, countdown: float = 0.0) -> bool:
 # --- A pass, page by page ----------------------------------------------------------------------
 
 
-def _pass_begin(directory: CandidateDirectory, now: datetime, *, allow_crawl: bool) -> bool:
-    """Start a pass if none is running: a crawl when the directory is not complete (or is due
-    for one and `allow_crawl`), else a refresh. False: a crawl is due and not allowed here."""
+def _pass_begin(directory: CandidateDirectory, now: datetime, *, inline: bool) -> bool:
+    """Go on with the running pass, or begin one. The task (`inline` False) crawls when the
+    directory is not complete or a crawl is due again, and never starts a refresh (refreshes
+    are asked for: a record that finds the directory stale, `directory_refresh_if_stale`);
+    inline, only a refresh of a complete directory. False: nothing for this caller to run."""
     if directory.pass_kind != Pass.IDLE:
-        return allow_crawl or directory.pass_kind != Pass.CRAWL  # a crawl is the task's
+        return not inline or directory.pass_kind != Pass.CRAWL  # a crawl is the task's
     recrawl = timedelta(seconds=settings.GREENHOUSE_DIRECTORY_RECRAWL_SECONDS)
-    crawl = not directory.complete or (
+    crawl_due = not directory.complete or (
         directory.crawled_at is not None and now - directory.crawled_at >= recrawl
     )
-    if crawl and not allow_crawl and not directory.complete:
+    if inline and not directory.complete:
         return False
-    crawl = crawl and allow_crawl
+    if not inline and not crawl_due:
+        return False
+    crawl = not inline
     margin = timedelta(seconds=settings.GREENHOUSE_DIRECTORY_SAFETY_MARGIN)
     directory.pass_kind = Pass.CRAWL if crawl else Pass.REFRESH
     directory.pass_started_at = now
@@ -348,11 +352,12 @@ def directory_advance(
     client: HarvestClient,
     max_pages: int,
     seconds: float = TASK_SECONDS,
-    allow_crawl: bool = True,
+    inline: bool = False,
     before_request: Callable[[], None] | None = None,
 ) -> PassResult | None:
-    """Run the team's pass (beginning one if none runs) for up to `max_pages` pages or
-    `seconds`. None: another worker holds the pass, or a crawl is due and not `allow_crawl`.
+    """Run the team's pass (beginning one if none runs, see `_pass_begin`) for up to
+    `max_pages` pages or `seconds`. `inline`: a refresh for a caller waiting on it, never a
+    crawl. None: another worker holds the pass, or there is nothing for this caller to run.
     Raises HarvestRateLimited (no status: no slot; the pass goes on at the slot, with no
     failure counted) and HarvestError (a failure counted; after MAX_FAILURES the pass gives up
     and starts again later). `before_request`: called once, before the first request."""
@@ -365,7 +370,7 @@ def directory_advance(
     started = timezone.now()
     try:
         directory.refresh_from_db()
-        if not _pass_begin(directory, now, allow_crawl=allow_crawl):
+        if not _pass_begin(directory, now, inline=inline):
             return None
         if before_request is not None:
             before_request()
@@ -462,7 +467,7 @@ def directory_candidates(
         if _given_up(directory, now):
             return None
         result = directory_advance(
-            integration=integration, client=client, max_pages=INLINE_PAGES, allow_crawl=False,
+            integration=integration, client=client, max_pages=INLINE_PAGES, inline=True,
             before_request=before_request,
         )  # fmt: skip
         if result is not None and not result.done:
@@ -524,7 +529,7 @@ def directory_refresh_if_stale(*, team_id: int) -> bool:
         return False
     client = harvest_client_build(integration=integration, max_rate_wait=0)
     result = directory_advance(
-        integration=integration, client=client, max_pages=INLINE_PAGES, allow_crawl=False
+        integration=integration, client=client, max_pages=INLINE_PAGES, inline=True
     )
     if result is None:
         return False
@@ -558,7 +563,7 @@ def directory_pass_run(*, team_id: int) -> str:
         logger.exception("Candidate directory pass of team %s failed", team_id)
         raise
     if result is None:
-        return "busy"
+        return "nothing to do"  # another worker holds the pass, or none is needed
     if not result.done:
         directory_pass_queue(team_id=team_id)
         return "continues"

@@ -49,7 +49,10 @@ class SandboxControl:
 
     # --- Data ---
 
-    def add_candidate(self, *, first_name="Test", last_name="Candidate", emails=(), phones=()):
+    def add_candidate(
+        self, *, first_name="Test", last_name="Candidate", emails=(), phones=(), age_seconds=0.0
+    ):
+        """`age_seconds`: created (and last updated) that long ago."""
         return self._call(
             "POST",
             "candidates",
@@ -58,6 +61,7 @@ class SandboxControl:
                 "last_name": last_name,
                 "emails": list(emails),
                 "phones": list(phones),
+                "age_seconds": age_seconds,
             },
         )
 

@@ -251,7 +251,7 @@ def test_a_crash_mid_crawl_goes_on_from_the_saved_cursor(
     assert "cursor=" in saved_cursor
 
     # While the dead worker's lease runs, nobody else takes the pass.
-    assert directory_pass_run(team_id=synced.team.pk) == "busy"
+    assert directory_pass_run(team_id=synced.team.pk) == "nothing to do"
     assert directories_sweep() == 0
     CandidateDirectory.objects.filter(pk=synced.team.pk).update(
         lease_until=timezone.now() - timedelta(seconds=1), queued_at=None
@@ -328,7 +328,7 @@ def test_an_inline_refresh_never_starts_a_crawl(synced, harvest_sandbox, on):
         integration=synced.integration,
         client=None,  # never used: nothing to send
         max_pages=1,
-        allow_crawl=False,
+        inline=True,
     )
     assert result is None
     assert listings(harvest_sandbox) == []
@@ -378,3 +378,21 @@ def test_support_reads_the_directory_and_its_log_in_the_admin(
     )
     assert directory_page.status_code == 200
     assert b"lease_token" not in directory_page.content
+
+
+def test_a_pass_task_after_the_crawl_sends_nothing(synced, harvest_sandbox, on):
+    """Records queue the pass task while the first crawl runs; the tasks that come after it
+    find nothing to do (a refresh is only ever asked for), even once it is stale."""
+    crawl(synced)
+    sent = len(harvest_sandbox.requests(path="/v3/candidates"))
+    assert directory_pass_run(team_id=synced.team.pk) == "nothing to do"
+    make_stale(synced)
+    assert directory_pass_run(team_id=synced.team.pk) == "nothing to do"
+    assert len(harvest_sandbox.requests(path="/v3/candidates")) == sent
+    # A crawl due again (GREENHOUSE_DIRECTORY_RECRAWL_SECONDS) is the task's.
+    CandidateDirectory.objects.filter(pk=synced.team.pk).update(
+        crawled_at=timezone.now() - timedelta(days=2)
+    )
+    assert directories_sweep() == 1
+    assert directory_pass_run(team_id=synced.team.pk) == "done"
+    assert len(harvest_sandbox.requests(path="/v3/candidates")) == sent + 1

@@ -98,3 +98,12 @@ def test_updated_at_moves_on_edit_and_merge_not_on_a_note(harvest_sandbox, api):
     listed = api("GET", "/v3/candidates", params=later).json()
     assert [c["id"] for c in listed] == [katherine]  # the merged-away one is simply absent
     assert "alan.turing@example.com" in {a["value"] for a in listed[0]["email_addresses"]}
+
+
+def test_a_candidate_added_with_an_age_is_that_old(harvest_sandbox, api):
+    old = harvest_sandbox.add_candidate(
+        first_name="Old", emails=["old@x.example"], age_seconds=86400
+    )
+    assert old["updated_at"] == old["created_at"] < iso(time.time() - 86000)
+    recent = {"updated_at[gte]": iso(time.time() - 3600)}
+    assert old["id"] not in ids(api("GET", "/v3/candidates", params=recent))
