@@ -23,6 +23,7 @@ as before, and the directory forgets that candidate.
 """
 
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -86,7 +87,7 @@ def candidate_resolve(
                 integration=integration,
                 client=client,
                 emails=emails,
-                before_request=lambda: _attempt_start(claim, SyncAttempt.Kind.LOOKUP),
+                before_request=partial(_lookup_logged, claim),
             )
         if found is not None:
             _attempt_finish(claim, SyncAttempt.Outcome.OK, http_status=200)
@@ -134,6 +135,14 @@ def candidate_resolve(
         },
     )
     return match, candidate_id
+
+
+def _lookup_logged(claim: "Claim") -> None:
+    """The record's lookup log row, once, before the directory's first request."""
+    from .outcomes import _attempt_start
+
+    if claim.attempt is None:
+        _attempt_start(claim, SyncAttempt.Kind.LOOKUP)
 
 
 def _link_save(

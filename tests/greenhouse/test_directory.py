@@ -340,6 +340,7 @@ def test_several_candidates_are_checked_before_the_answer_is_given(synced, harve
     crawl(synced)
     assert ids_for(synced, "twin@x.example") == {kept["id"], deleted["id"]}
     harvest_sandbox.delete_candidate(deleted["id"])  # no listing shows a deletion
+    make_stale(synced)  # a refresh and the check in one lookup: one log row for both
 
     prospect = add_prospect(
         synced, first="Twin", last="Two", email="twin@x.example", phone="+14155550198"
@@ -350,6 +351,7 @@ def test_several_candidates_are_checked_before_the_answer_is_given(synced, harve
     assert (link.match, link.candidate_id) == (CandidateMatch.ONE, kept["id"])
     asked = [q for q in listings(harvest_sandbox) if "ids" in q]
     assert len(asked) == 1 and searches(harvest_sandbox) == []
+    assert len([q for q in listings(harvest_sandbox) if "updated_at[gte]" in q]) == 1
     assert ids_for(synced, "twin@x.example") == {kept["id"]}
     assert [a.kind for a in SyncAttempt.objects.filter(record__prospect=prospect)] == [
         SyncAttempt.Kind.LOOKUP,
