@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from apps.core.services import worker_ping_request
-from apps.greenhouse.models import PauseVia
+from apps.greenhouse.models import CandidateDirectory, DirectoryFetch, PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
 from apps.greenhouse.switches import team_note_visibility_set
 from apps.messaging.models import Channel
@@ -63,6 +63,9 @@ def world(db):
     SyncAttemptFactory(record=record)
     BotNoticeFactory(thread=thread)
     CandidateLinkFactory(prospect=enrollment.prospect)
+    # The candidate directory's state and one request of its log.
+    CandidateDirectory.objects.create(team=team, complete=True)
+    DirectoryFetch.objects.create(team=team, kind="crawl", page=1, outcome="ok", candidates=3)
     prospect_sync_pause(prospect=enrollment.prospect, via=PauseVia.APP, by=membership.user)
     worker_ping_request(requested_by="test")
     team_note_visibility_set(team=team, visibility="private", by=membership.user)  # history
