@@ -16,8 +16,9 @@ again for every message of the same prospect. So a link is reused, not searched 
 Even so each new prospect cost one search (Harvest v3 searches one address per request). With
 the team's candidate directory (directory.py, GREENHOUSE_DIRECTORY_ENABLED) complete, a
 prospect is resolved from it instead: fresh, with no request; stale, after one incremental
-refresh that answers for every prospect of the team at once. While its first crawl runs the
-record waits for it (deferred, a while); a directory that is off, not crawled or given up
+refresh that answers for every prospect of the team at once. The first record crawls a small
+account itself; while a longer first crawl runs the record waits for it (deferred, a while); a
+directory that is off, not crawled or given up
 leaves the per-address search above. A 404 on the POST (`gone`) always searches by address,
 as before, and the directory forgets that candidate.
 """

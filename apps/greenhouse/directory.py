@@ -176,22 +176,24 @@ def directory_pass_queue(*, team_id: int, countdown: float = 0.0) -> bool:
 # --- A pass, page by page ----------------------------------------------------------------------
 
 
-def _pass_begin(directory: CandidateDirectory, now: datetime, *, inline: bool) -> bool:
-    """Go on with the running pass, or begin one. The task (`inline` False) crawls when the
-    directory is not complete or a crawl is due again, and never starts a refresh (refreshes
-    are asked for: a record that finds the directory stale, `directory_refresh_if_stale`);
-    inline, only a refresh of a complete directory. False: nothing for this caller to run."""
+def _pass_begin(directory: CandidateDirectory, now: datetime, *, begin: str) -> bool:
+    """Go on with the running pass, or begin one of kind `begin`. A crawl (the task's, or a
+    record's first pages while the directory is not complete) begins only when one is due
+    (not complete, or GREENHOUSE_DIRECTORY_RECRAWL_SECONDS since the last) and goes on with any
+    pass; a refresh (a record that finds the directory stale, `directory_refresh_if_stale`)
+    begins only on a complete directory and never goes on with a crawl. False: nothing for
+    this caller to run."""
     if directory.pass_kind != Pass.IDLE:
-        return not inline or directory.pass_kind != Pass.CRAWL  # a crawl is the task's
+        return begin == Pass.CRAWL or directory.pass_kind == Pass.REFRESH
     recrawl = timedelta(seconds=settings.GREENHOUSE_DIRECTORY_RECRAWL_SECONDS)
     crawl_due = not directory.complete or (
         directory.crawled_at is not None and now - directory.crawled_at >= recrawl
     )
-    if inline and not directory.complete:
+    if begin == Pass.REFRESH and not directory.complete:
         return False
-    if not inline and not crawl_due:
+    if begin == Pass.CRAWL and not crawl_due:
         return False
-    crawl = not inline
+    crawl = begin == Pass.CRAWL
     margin = timedelta(seconds=settings.GREENHOUSE_DIRECTORY_SAFETY_MARGIN)
     directory.pass_kind = Pass.CRAWL if crawl else Pass.REFRESH
     directory.pass_started_at = now
@@ -352,12 +354,12 @@ def directory_advance(
     client: HarvestClient,
     max_pages: int,
     seconds: float = TASK_SECONDS,
-    inline: bool = False,
+    begin: str = Pass.CRAWL,
     before_request: Callable[[], None] | None = None,
 ) -> PassResult | None:
-    """Run the team's pass (beginning one if none runs, see `_pass_begin`) for up to
-    `max_pages` pages or `seconds`. `inline`: a refresh for a caller waiting on it, never a
-    crawl. None: another worker holds the pass, or there is nothing for this caller to run.
+    """Run the team's pass (beginning one of kind `begin` if none runs, see `_pass_begin`) for
+    up to `max_pages` pages or `seconds`. None: another worker holds the pass, or there is
+    nothing for this caller to run.
     Raises HarvestRateLimited (no status: no slot; the pass goes on at the slot, with no
     failure counted) and HarvestError (a failure counted; after MAX_FAILURES the pass gives up
     and starts again later). `before_request`: called once, before the first request."""
@@ -370,7 +372,7 @@ def directory_advance(
     started = timezone.now()
     try:
         directory.refresh_from_db()
-        if not _pass_begin(directory, now, inline=inline):
+        if not _pass_begin(directory, now, begin=begin):
             return None
         if before_request is not None:
             before_request()
@@ -451,6 +453,15 @@ def directory_candidates(
     if not directory.complete:
         if _given_up(directory, now):
             return None
+        # The crawl's first pages here (an account of up to 1,500 candidates is crawled at
+        # once, with no wait behind the queue); the rest is the task's.
+        directory_advance(
+            integration=integration, client=client, max_pages=INLINE_PAGES, begin=Pass.CRAWL,
+            before_request=before_request,
+        )  # fmt: skip
+        directory.refresh_from_db()
+        if directory.complete:
+            return _ids(directory, client, emails, before_request)
         directory_pass_queue(team_id=directory.pk)
         if directory.pass_started_at is None:
             directory.pass_started_at = now  # queued just now: wait for it from now
@@ -467,7 +478,7 @@ def directory_candidates(
         if _given_up(directory, now):
             return None
         result = directory_advance(
-            integration=integration, client=client, max_pages=INLINE_PAGES, inline=True,
+            integration=integration, client=client, max_pages=INLINE_PAGES, begin=Pass.REFRESH,
             before_request=before_request,
         )  # fmt: skip
         if result is not None and not result.done:
@@ -485,6 +496,15 @@ def directory_candidates(
                     "Waiting for the team's candidate directory (being refreshed).",
                     retry_after=BUSY_RETRY,
                 )
+    return _ids(directory, client, emails, before_request)
+
+
+def _ids(
+    directory: CandidateDirectory,
+    client: HarvestClient,
+    emails: list[str],
+    before_request: Callable[[], None],
+) -> list[int]:
     digests = [address_digest(e) for e in emails if e.strip()]
     ids = sorted(
         set(
@@ -529,7 +549,7 @@ def directory_refresh_if_stale(*, team_id: int) -> bool:
         return False
     client = harvest_client_build(integration=integration, max_rate_wait=0)
     result = directory_advance(
-        integration=integration, client=client, max_pages=INLINE_PAGES, inline=True
+        integration=integration, client=client, max_pages=INLINE_PAGES, begin=Pass.REFRESH
     )
     if result is None:
         return False

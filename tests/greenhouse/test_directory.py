@@ -290,19 +290,41 @@ def test_the_rate_budget_is_kept_and_no_request_is_refused(
     assert DirectoryFetch.objects.filter(team=synced.team, outcome="no_slot").exists()
 
 
-def test_records_wait_for_the_first_crawl_then_answer_from_it(synced, harvest_sandbox, on):
+def test_the_first_record_crawls_a_small_account_itself(synced, harvest_sandbox, on):
+    """No wait behind the queue for an account of up to INLINE_PAGES pages: the record that
+    finds no directory crawls it, and answers from it."""
+    sms_to(synced, synced.grace, "Hello")
+    sms_to(synced, synced.linus, "Hello")
+    assert write_all() == ["written", "skipped"]
+    assert listings(harvest_sandbox) == [{"per_page": ["500"]}] and searches(harvest_sandbox) == []
+    assert CandidateDirectory.objects.get(pk=synced.team.pk).complete
+    lookups = SyncAttempt.objects.filter(kind=SyncAttempt.Kind.LOOKUP)
+    assert [a.outcome for a in lookups] == [SyncAttempt.Outcome.OK]  # the crawling record's
+
+
+def test_records_wait_for_a_long_first_crawl_then_answer_from_it(
+    synced, harvest_sandbox, on, small_pages
+):
+    for n in range(12):  # more than the INLINE_PAGES pages of 3 a record takes
+        harvest_sandbox.add_candidate(first_name="C", last_name=str(n), emails=[f"c{n}@x.example"])
     sms_to(synced, synced.grace, "Hello")
     assert write_all(max_rounds=1) == ["deferred"]
     record = SyncRecord.objects.get()
     assert record.status == Status.PENDING and record.attempts == 0
-    assert searches(harvest_sandbox) == []
-    crawl(synced)  # the task the record queued
+    assert len(listings(harvest_sandbox)) == directory.INLINE_PAGES and not searches(
+        harvest_sandbox
+    )
+    assert directory_pass_run(team_id=synced.team.pk) == "done"  # the task queued for the rest
     SyncRecord.objects.update(next_attempt_at=None)
     assert write_all() == ["written"]
-    assert searches(harvest_sandbox) == []
+    assert len(listings(harvest_sandbox)) == 5 and searches(harvest_sandbox) == []
 
 
-def test_off_or_past_the_wait_the_per_address_search_is_used(synced, harvest_sandbox, on):
+def test_off_or_past_the_wait_the_per_address_search_is_used(
+    synced, harvest_sandbox, on, small_pages
+):
+    for n in range(12):  # a crawl longer than a record takes on
+        harvest_sandbox.add_candidate(first_name="C", last_name=str(n), emails=[f"c{n}@x.example"])
     on.GREENHOUSE_DIRECTORY_CRAWL_WAIT = 0.0  # never wait for the crawl
     sms_to(synced, synced.grace, "Hello")
     assert write_all() == ["written"]
@@ -328,7 +350,7 @@ def test_an_inline_refresh_never_starts_a_crawl(synced, harvest_sandbox, on):
         integration=synced.integration,
         client=None,  # never used: nothing to send
         max_pages=1,
-        inline=True,
+        begin=CandidateDirectory.Pass.REFRESH,
     )
     assert result is None
     assert listings(harvest_sandbox) == []
