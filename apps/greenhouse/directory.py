@@ -4,7 +4,7 @@ Why: Harvest v3 searches candidates by one address per request (`GET /v3/candida
 so every new prospect cost a request of the rate budget the notes need (120 lookups for 450
 notes in docs/benchmarks.md section 1c, which held notes per allowed request at 0.83). Harvest's
 listing gives 500 candidates a request: one crawl of the account's candidates, then a refresh
-of what changed since (`updated_at[gte]`, usually one request) answers for every prospect of
+of what changed since (`updated_at=gte|…`, usually one request) answers for every prospect of
 the team at once, and between refreshes (GREENHOUSE_DIRECTORY_FRESH_SECONDS) with no request.
 
 Data minimisation: the listing shows us other people's addresses, which we have no business
@@ -15,7 +15,7 @@ address. `key_id` names the key and the Greenhouse account (host, client id) the
 for; another one (a new SECRET_KEY, another account) drops them and crawls again.
 
 Passes: a crawl (`GET /v3/candidates?per_page=500`, then only the `Link` cursor, which must be
-the only query parameter) or a refresh (the same with `updated_at[gte]` = the last pass's start
+the only query parameter) or a refresh (the same with `updated_at=gte|…` = the last pass's start
 less GREENHOUSE_DIRECTORY_SAFETY_MARGIN). One pass at a time per team (a lease on the row),
 page by page; the cursor link of the next page is saved after each, so a crashed pass goes on
 where it stopped. Every request takes a slot of the credential's rate budget without waiting
@@ -306,7 +306,8 @@ def _step(directory: CandidateDirectory, client: HarvestClient) -> tuple[bool, b
     refresh = directory.pass_kind == Pass.REFRESH
     params: dict[str, object] = {"per_page": MAX_PER_PAGE}
     if refresh and directory.pass_since is not None:
-        params["updated_at[gte]"] = _iso(directory.pass_since)
+        # Harvest v3's documented date filter spelling (reference §4.2): `updated_at=gte|<ISO>`.
+        params["updated_at"] = f"gte|{_iso(directory.pass_since)}"
     next_url = directory.next_url or None
     fetch = _fetch_start(directory, directory.pass_kind)
     candidates, following = _fetched(

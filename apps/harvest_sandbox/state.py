@@ -73,8 +73,10 @@ PHONE_TYPES = ("home", "work", "mobile", "skype", "other")  # reference §3.8
 EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME_FIELDS = ("first_name", "last_name", "preferred_name", "company", "title")
 OTHER_ADDRESSES = ("addresses", "website_addresses", "social_media_addresses")
-# v3 date filters (reference §4.2): `updated_at[gte]=<ISO-8601>` as connectors send them, and
-# the docs' pipe spelling `updated_at=gte|<ISO-8601>`; both are honoured, a malformed one is a 422.
+# v3 date filters (reference §4.2, from Greenhouse's docs): the pipe spelling
+# `updated_at=gte|<ISO-8601>`. A bracket spelling (`updated_at[gte]=`, seen in one connector but
+# not in Greenhouse's docs) is refused with a 422, as is a malformed value: a client that relies on
+# an undocumented spelling fails here, not silently against the real API.
 DATE_FILTER = re.compile(r"^(created_at|updated_at)(?:\[([^\]]*)\])?$")
 DATE_OPERATORS = ("gte", "lte")
 MAILDROP_ADDRESS = re.compile(r"^maildrop@([a-z0-9-]+\.)*greenhouse\.io$", re.IGNORECASE)
@@ -862,9 +864,12 @@ class SandboxState:
             if match is None:
                 continue
             field_name, operator = match.groups()
-            text = value
-            if operator is None:  # the pipe spelling: updated_at=gte|2024-01-01T00:00:00Z
-                operator, _, text = value.partition("|")
+            if operator is not None:
+                return None, _fail(
+                    422, UNPROCESSABLE,
+                    [{name: f"not a filter: date filters are {field_name}=gte|<ISO-8601>"}],
+                )  # fmt: skip
+            operator, _, text = value.partition("|")  # updated_at=gte|2024-01-01T00:00:00Z
             if operator not in DATE_OPERATORS:
                 return None, _fail(
                     422, UNPROCESSABLE,
