@@ -3,12 +3,17 @@ rate limit, then several teams at once, each with its own credential.
 
     .venv/bin/python -m bench.drain                     # 5,000 messages, 75 per 5 s, 8 workers
     .venv/bin/python -m bench.drain --runs 1 --messages 1000 --teams-messages 200   # quicker
-    .venv/bin/python -m bench.drain --lookups --runs 1 --messages 200 --limit 75 --window 10 \
-        --workers 4      # benchmark 4: lookups counted, the link cache on vs off
+    .venv/bin/python -m bench.drain --lookups --runs 1 --messages 600 --limit 75 --window 10 \
+        --workers 4      # benchmark 4: lookups counted, the candidate directory on vs off
 
 With --lookups, also requests and notes per allowed request over the run's steady span (gaps
 between windows included: a window opens at its first request, so the allowance is `limit`
-per `window` seconds back to back), and lookups and read-backs per note.
+per `window` seconds back to back), lookups and read-backs per note, and over the whole run
+(the directory's crawl included, which falls in the first window): notes per request sent and
+notes per allowed request of every window with traffic. The directory (GREENHOUSE_DIRECTORY_
+ENABLED) on and off run side by side, both with the link cache (--cache-seconds); with
+--other-candidates, Greenhouse also holds that many candidates who are no prospect of the team
+(the crawl lists them too).
 
 The rates come from the sandbox's own per-window request log (GET /_sandbox/windows.json), per
 credential: achieved = mean requests served per full window (the first and the last window, which
@@ -130,11 +135,12 @@ def _span_stats(windows: list[dict], requests: list[dict], limit: int, window: i
 
 def run_lookups(
     *, messages: int, per_thread: int, absent_every: int, limit: int, window: int, workers: int,
-    cache_seconds: float,
+    cache_seconds: float, directory: bool = False, other_candidates: int = 0,
 ) -> dict:  # fmt: skip
-    """Benchmark 4: one team, links not resolved yet (each prospect is looked up by email, every
+    """Benchmark 4: one team, links not resolved yet (each prospect is looked up, every
     `absent_every`-th is not in Greenhouse), workers with GREENHOUSE_LOOKUP_CACHE_SECONDS =
-    `cache_seconds`. Counts the requests by kind from the sandbox's log."""
+    `cache_seconds` and the candidate directory on or off. Counts the requests by kind from
+    the sandbox's log."""
     from django.db.models import Count
 
     from apps.greenhouse.models import SyncRecord
@@ -144,9 +150,20 @@ def run_lookups(
     logs = common.logs_dir()
     sandbox = common.Sandbox(rate_limit=limit, rate_window=window, logs=logs)
     pool = common.Workers(
-        logs=logs, extra_env={"GREENHOUSE_LOOKUP_CACHE_SECONDS": str(cache_seconds)}
+        logs=logs,
+        extra_env={
+            "GREENHOUSE_LOOKUP_CACHE_SECONDS": str(cache_seconds),
+            "GREENHOUSE_DIRECTORY_ENABLED": "true" if directory else "false",
+        },
     )
     with common.stopping(sandbox, pool):
+        for n in range(other_candidates):
+            sandbox.control.add_candidate(
+                first_name="Other",
+                last_name=str(n),
+                emails=[f"o{n}-{uuid.uuid4().hex[:6]}@x.example"],
+                age_seconds=86400.0,  # an account's candidates from before (not refreshed)
+            )
         # A slug of its own: the sandbox may keep candidates of an earlier run (its state file),
         # and the same addresses again would make every prospect "several".
         world = common.seed_team(slug=f"lookups-{uuid.uuid4().hex[:6]}", sandbox=sandbox)
@@ -177,11 +194,24 @@ def run_lookups(
         client_id = world.integration.client_id
         windows = sandbox.control.windows(client_id)
         log = [r for r in sandbox.control.requests() if r.get("client_id") == client_id]
+        in_greenhouse = len(sandbox.control.candidates())
     notes = sum(1 for r in log if r["method"] == "POST" and r["path"] == "/v3/notes")
     lookups = sum(1 for r in log if r["path"] == "/v3/candidates" and "email=" in r["query"])
+    listings = [r for r in log if r["path"] == "/v3/candidates" and "email=" not in r["query"]]
     read_backs = sum(1 for r in log if r["method"] == "GET" and r["path"] == "/v3/notes")
+    active = [w for w in windows if w["received"] > 0]
     return {
+        "directory": directory,
         "cache_seconds": cache_seconds,
+        "other_candidates": other_candidates,
+        "candidates_in_greenhouse": in_greenhouse,
+        "directory_requests": len(listings),
+        "directory_crawl_requests": sum(
+            1 for r in listings if "updated_at" not in r["query"] and "ids=" not in r["query"]
+        ),
+        "directory_refresh_requests": sum(1 for r in listings if "updated_at" in r["query"]),
+        "notes_per_request_whole_run": notes / len(log) if log else None,
+        "notes_per_allowed_whole_run": notes / (limit * len(active)) if active else None,
         "elapsed_s": round(elapsed, 1),
         "records": statuses,
         "requests": len(log),
@@ -197,8 +227,8 @@ def run_lookups(
 
 def lookups_main(args) -> None:
     runs = []
-    for _ in range(args.runs):  # cache on and off side by side, alternating
-        for cache in (args.cache_seconds, 0.0):
+    for _ in range(args.runs):  # the directory on and off side by side, alternating
+        for directory in (True, False):
             runs.append(
                 run_lookups(
                     messages=args.messages,
@@ -207,21 +237,26 @@ def lookups_main(args) -> None:
                     limit=args.limit,
                     window=args.window,
                     workers=args.workers,
-                    cache_seconds=cache,
+                    cache_seconds=args.cache_seconds,
+                    directory=directory,
+                    other_candidates=args.other_candidates,
                 )
             )
 
-    def medians(cache):
-        mine = [r for r in runs if r["cache_seconds"] == cache]
-        keys = ("requests_ratio", "notes_ratio", "achieved_ratio", "lookups_per_note")
+    def medians(directory):
+        mine = [r for r in runs if r["directory"] == directory]
+        keys = (
+            "requests_ratio", "notes_ratio", "achieved_ratio", "lookups_per_note",
+            "directory_requests", "notes_per_request_whole_run", "notes_per_allowed_whole_run",
+        )  # fmt: skip
         return {k: common.median([r[k] for r in mine if r[k] is not None]) for k in keys}
 
     common.record(
         "drain_lookups",
         {
             "config": vars(args),
-            "with_cache": medians(args.cache_seconds),
-            "without_cache": medians(0.0),
+            "with_directory": medians(True),
+            "without_directory": medians(False),
             "rejected_429": sum(r["rejected_429"] for r in runs),
             "runs": runs,
         },
@@ -233,13 +268,19 @@ def main():
     parser.add_argument(
         "--lookups",
         action="store_true",
-        help="benchmark 4 instead: links not resolved, link cache on vs off (one team)",
+        help="benchmark 4 instead: links not resolved, the directory on vs off (one team)",
     )
     parser.add_argument("--per-thread", type=int, default=5, help="--lookups: notes per prospect")
     parser.add_argument(
         "--absent-every", type=int, default=4, help="--lookups: every n-th not in Greenhouse"
     )
     parser.add_argument("--cache-seconds", type=float, default=300.0, help="--lookups")
+    parser.add_argument(
+        "--other-candidates",
+        type=int,
+        default=0,
+        help="--lookups: candidates in Greenhouse who are no prospect of the team",
+    )
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--limit", type=int, default=75, help="sandbox requests per window")
     parser.add_argument("--window", type=int, default=5, help="sandbox window, seconds")

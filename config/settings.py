@@ -418,6 +418,25 @@ GREENHOUSE_WAITING_LOOKUP_MAX_ATTEMPTS = env.int(
 # A note written this many seconds or more after its message says when the message was sent or
 # received (Greenhouse dates a note by its writing).
 GREENHOUSE_NOTE_DATED_AFTER = env.float("GREENHOUSE_NOTE_DATED_AFTER", default=600.0)
+# The candidate directory (apps/greenhouse/directory.py): a per-team index of keyed hashes of
+# the team's Greenhouse candidates' addresses, kept from Harvest's listing, so a team's prospects
+# are resolved together instead of one search per address. Off: the per-address search only.
+GREENHOUSE_DIRECTORY_ENABLED = env.bool("GREENHOUSE_DIRECTORY_ENABLED", default=True)
+# A directory refreshed this recently answers without a request; older, one incremental refresh
+# (`updated_at=gte|…`) answers for every prospect of the team.
+GREENHOUSE_DIRECTORY_FRESH_SECONDS = env.float("GREENHOUSE_DIRECTORY_FRESH_SECONDS", default=60.0)
+# Subtracted from the last refresh's start in the next `updated_at=gte|…` (clock skew between us
+# and Greenhouse, and edits committed while the last refresh ran).
+GREENHOUSE_DIRECTORY_SAFETY_MARGIN = env.float("GREENHOUSE_DIRECTORY_SAFETY_MARGIN", default=60.0)
+# A full crawl again after this long (it drops deleted candidates a refresh cannot see).
+GREENHOUSE_DIRECTORY_RECRAWL_SECONDS = env.float(
+    "GREENHOUSE_DIRECTORY_RECRAWL_SECONDS", default=86400.0
+)
+# While a team's first crawl runs, its unresolved records wait for it this long at most (then
+# they are searched by address as without a directory). 0: never wait.
+GREENHOUSE_DIRECTORY_CRAWL_WAIT = env.float("GREENHOUSE_DIRECTORY_CRAWL_WAIT", default=120.0)
+# Failed pages of one crawl or refresh (errors, not the rate budget) before it gives up.
+GREENHOUSE_DIRECTORY_MAX_FAILURES = env.int("GREENHOUSE_DIRECTORY_MAX_FAILURES", default=5)
 # The rate budget of each credential is shared by every worker process and machine: in Redis when
 # the cache is Redis, else in lock-protected files in VAR_DIR (one machine).
 _cache = CACHES["default"]

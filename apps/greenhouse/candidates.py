@@ -12,9 +12,19 @@ again for every message of the same prospect. So a link is reused, not searched 
 - what a link already knows is not looked up: while its answer is fresh, a prospect who gained
   an address is searched by that address only, and the answer combined with the ids already
   seen. Every address is searched once (it takes all of them to tell "several").
+
+Even so each new prospect cost one search (Harvest v3 searches one address per request). With
+the team's candidate directory (directory.py, GREENHOUSE_DIRECTORY_ENABLED) complete, a
+prospect is resolved from it instead: fresh, with no request; stale, after one incremental
+refresh that answers for every prospect of the team at once. The first record crawls a small
+account itself; while a longer first crawl runs the record waits for it (deferred, a while); a
+directory that is off, not crawled or given up
+leaves the per-address search above. A 404 on the POST (`gone`) always searches by address,
+as before, and the directory forgets that candidate.
 """
 
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -22,8 +32,9 @@ from django.utils import timezone
 
 from apps.sequences.models import ProspectEmail
 
+from .directory import directory_candidate_forget, directory_candidates
 from .harvest.client import HarvestClient
-from .models import CandidateLink, SyncAttempt
+from .models import CandidateLink, GreenhouseIntegration, SyncAttempt
 from .policy import CandidateMatch
 
 if TYPE_CHECKING:
@@ -65,6 +76,23 @@ def candidate_resolve(
     emails = list(
         ProspectEmail.objects.filter(prospect_id=record.prospect_id).values_list("email", flat=True)
     )
+    if gone is not None:
+        directory_candidate_forget(team_id=record.team_id, candidate_id=gone)
+    elif link is None or link.source != CandidateLink.Source.SUPPORT:
+        integration = claim.integration or (
+            GreenhouseIntegration.objects.filter(team_id=record.team_id).first()
+        )
+        found = None
+        if integration is not None:
+            found = directory_candidates(
+                integration=integration,
+                client=client,
+                emails=emails,
+                before_request=partial(_lookup_logged, claim),
+            )
+        if found is not None:
+            _attempt_finish(claim, SyncAttempt.Outcome.OK, http_status=200)
+            return _link_save(record, found, emails, source=CandidateLink.Source.DIRECTORY)
     known = _known(link, emails) if gone is None else None
     seen: list[int] = []
     if known is not None:
@@ -105,6 +133,35 @@ def candidate_resolve(
             "emails_searched": emails,
             "source": CandidateLink.Source.EMAIL,
             "resolved_at": resolved_at if match != CandidateMatch.ONE else timezone.now(),
+        },
+    )
+    return match, candidate_id
+
+
+def _lookup_logged(claim: "Claim") -> None:
+    """The record's lookup log row, once, before the directory's first request."""
+    from .outcomes import _attempt_start
+
+    if claim.attempt is None:
+        _attempt_start(claim, SyncAttempt.Kind.LOOKUP)
+
+
+def _link_save(
+    record, ids: list[int], emails: list[str], *, source: str
+) -> tuple[CandidateMatch, int | None]:
+    """The directory's answer, kept as the prospect's link like a search's."""
+    match = {0: CandidateMatch.NONE, 1: CandidateMatch.ONE}.get(len(ids), CandidateMatch.SEVERAL)
+    candidate_id = ids[0] if match == CandidateMatch.ONE else None
+    CandidateLink.objects.update_or_create(
+        prospect_id=record.prospect_id,
+        defaults={
+            "team_id": record.team_id,
+            "candidate_id": candidate_id,
+            "match": match,
+            "candidate_ids_seen": ids,
+            "emails_searched": emails,
+            "source": source,
+            "resolved_at": timezone.now(),
         },
     )
     return match, candidate_id

@@ -272,6 +272,7 @@ class CandidateLink(models.Model):
 
     class Source(models.TextChoices):
         EMAIL = "email", "Found by email"
+        DIRECTORY = "directory", "Found in the candidate directory"
         SUPPORT = "support", "Chosen by support"
         MANUAL = "manual", "Chosen in the review queue"
         CREATED = "created", "Created in Greenhouse by this app"
@@ -835,6 +836,101 @@ class ReviewNotice(OutboxBase):
     @classmethod
     def outbox_retry_policy(cls) -> RetryPolicy:
         return BotNotice.outbox_retry_policy()
+
+
+class CandidateDirectory(models.Model):
+    """A team's index of its Greenhouse candidates' email addresses (apps/greenhouse/directory.py
+    says why and how): the state of its crawls and refreshes, one row per team.
+
+    A pass (a full crawl, or a refresh of what changed since the last one) goes page by page;
+    `next_url` is the saved cursor link of its next page, so a crashed pass goes on where it
+    stopped. `lease_until` makes one pass at a time per team. `refreshed_at`: when the last
+    finished pass started (the index holds every candidate updated before it). `key_id`: which
+    hash key and which Greenhouse account the entries are for (another one: they are dropped).
+    """
+
+    class Pass(models.TextChoices):
+        IDLE = "", "None running"
+        CRAWL = "crawl", "Full crawl"
+        REFRESH = "refresh", "Refresh"
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    key_id = models.CharField(max_length=64, blank=True)
+    complete = models.BooleanField(default=False)
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    crawled_at = models.DateTimeField(null=True, blank=True)
+    # The full crawls so far; a crawl's entries carry its number, and the older ones go at its end.
+    generation = models.PositiveIntegerField(default=0)
+    pass_kind = models.CharField(max_length=10, choices=Pass.choices, default=Pass.IDLE, blank=True)
+    pass_started_at = models.DateTimeField(null=True, blank=True)
+    pass_since = models.DateTimeField(null=True, blank=True)
+    next_url = models.TextField(blank=True)
+    pages = models.PositiveIntegerField(default=0)
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # A pass task on its way (so records queue one, not one each), like SyncLane.queued_at.
+    queued_at = models.DateTimeField(null=True, blank=True)
+    failures = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    retry_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "candidate directory"
+        verbose_name_plural = "candidate directories"
+
+    def __str__(self):
+        state = "complete" if self.complete else "not complete"
+        return f"Candidate directory of team {self.team_id} ({state})"
+
+
+class DirectoryEntry(models.Model):
+    """One address of one Greenhouse candidate of the team, as a keyed hash only (HMAC-SHA256 of
+    the normalised address with a server key): the table never holds an address, and an id is
+    learned only for an address we already hold."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    digest = models.CharField(max_length=64)
+    candidate_id = models.PositiveBigIntegerField()
+    generation = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "digest", "candidate_id"], name="directoryentry_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["team", "candidate_id"], name="directoryentry_candidate")]
+
+    def __str__(self):
+        return f"Candidate {self.candidate_id} of team {self.team_id}"
+
+
+class DirectoryFetch(models.Model):
+    """One request of a directory pass, logged before it is sent and completed after it (as
+    SyncAttempt is for a record's): a crash leaves a row that says where the pass stopped."""
+
+    class Outcome(models.TextChoices):
+        STARTED = "started", "Started (no answer recorded)"
+        OK = "ok", "OK"
+        NO_SLOT = "no_slot", "Not sent: no rate slot"
+        ERROR = "error", "Error"
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=10)  # crawl, refresh or verify
+    page = models.PositiveIntegerField(default=0)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.STARTED)
+    candidates = models.PositiveIntegerField(null=True, blank=True)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [models.Index(fields=["team", "started_at"], name="directoryfetch_team")]
+
+    def __str__(self):
+        return f"Directory {self.kind} page {self.page}: {self.get_outcome_display()}"
 
 
 # The switch history is a model of its own module (switch_history.py says why); imported here so

@@ -118,7 +118,8 @@ def _harvest_failure(claim: Claim, exc: HarvestError | crypto.SecretDecryptionEr
     scope = scope_of(exc)
     status = getattr(exc, "status", None)
     if isinstance(exc, HarvestRateLimited) and exc.status is None:
-        return _defer(claim, exc.retry_after)  # the budget had no slot: nothing was sent
+        # The budget had no slot, or the candidate directory is not ready: nothing was sent.
+        return _defer(claim, exc.retry_after, why=getattr(exc, "waiting_for", ""))
     if isinstance(exc, HarvestRateLimited):
         return _retry_later(claim, exc.message, at_least=exc.retry_after, http_status=status)
     if scope in (Scope.UNREACHABLE, Scope.AMBIGUOUS, Scope.RATE_LIMITED):
@@ -228,14 +229,14 @@ def _hold_for_outage(claim: Claim, reason: str) -> str:
     return _settle(claim, Verdict(Decision.HOLD, Reason.GREENHOUSE_UNREACHABLE), error=error)
 
 
-def _defer(claim: Claim, seconds: float) -> str:
+def _defer(claim: Claim, seconds: float, *, why: str = "") -> str:
     """The credential's rate budget has no slot for this record now (harvest/ratelimit.py
-    `try_acquire`): nothing was sent by this attempt, so it goes back to pending, due at the
-    slot, with no attempt counted and no backoff, and the worker takes other work. The
-    `post_started_at` of an earlier attempt is kept (the read-back still comes first)."""
-    _attempt_finish(
-        claim, SyncAttempt.Outcome.RETRY, error="Not sent: waiting for Greenhouse's rate allowance."
-    )
+    `try_acquire`), or the team's candidate directory is not ready (`why` says so): nothing
+    was sent by this attempt, so it goes back to pending, due at the slot, with no attempt
+    counted and no backoff, and the worker takes other work. The `post_started_at` of an
+    earlier attempt is kept (the read-back still comes first)."""
+    why = why or "waiting for Greenhouse's rate allowance."
+    _attempt_finish(claim, SyncAttempt.Outcome.RETRY, error=f"Not sent: {why}")
     next_at = timezone.now() + timedelta(seconds=max(0.0, seconds))
     values: dict = {
         "status": Status.PENDING,

@@ -1,8 +1,9 @@
 """The sync's beat sweeper: what a lost broker message, a dead worker or a connection that came
 back left waiting is found here and queued again (the shared outbox's rescue, apps/core/outbox.py,
 then the lanes of teams with due records, lanes.py), records the signal missed are created,
-prospects not in Greenhouse yet are looked up again when due (waiting.py), and unhealthy
-connections are tested again. Everything is idempotent, so any number of beats may
+prospects not in Greenhouse yet are looked up again when due (waiting.py), unhealthy
+connections are tested again, and candidate directories' passes a crash left are queued again
+(directory.py). Everything is idempotent, so any number of beats may
 run it.
 """
 
@@ -16,6 +17,7 @@ from django.utils import timezone
 from apps.messaging.models import Message
 
 from .connection import greenhouse_integration_test_connection
+from .directory import directories_sweep
 from .lanes import sync_lanes_sweep
 from .models import GreenhouseIntegration, SyncRecord
 from .sync import HELD_FOR_CONNECTION, Status, sync_record_create
@@ -91,6 +93,9 @@ def sync_records_sweep(
     counts["creations"] = candidate_creations_sweep(now=now)
 
     counts["review_notices"] = review_notices_sweep(now=now, stale_after=stale_after, lease=lease)
+
+    # Candidate directories (directory.py): a pass a crash left, a crawl due again.
+    counts["directories"] = directories_sweep(now=now)
     return counts
 
 

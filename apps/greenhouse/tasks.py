@@ -76,3 +76,12 @@ def candidate_create_task(prospect_id: int) -> str:
     if result.outcome == "deferred" and result.retry_after is not None:
         candidate_create_queue_on_commit(prospect_id=prospect_id, countdown=result.retry_after)
     return result.outcome
+
+
+@shared_task(acks_late=True)
+def candidate_directory_pass_task(team_id: int) -> str:
+    """A crawl or refresh of the team's candidate directory (directory.py), for a while; it
+    queues itself again while it has pages to go. One at a time per team (a lease)."""
+    from .directory import directory_pass_run
+
+    return directory_pass_run(team_id=team_id)

@@ -49,7 +49,10 @@ class SandboxControl:
 
     # --- Data ---
 
-    def add_candidate(self, *, first_name="Test", last_name="Candidate", emails=(), phones=()):
+    def add_candidate(
+        self, *, first_name="Test", last_name="Candidate", emails=(), phones=(), age_seconds=0.0
+    ):
+        """`age_seconds`: created (and last updated) that long ago."""
         return self._call(
             "POST",
             "candidates",
@@ -58,6 +61,7 @@ class SandboxControl:
                 "last_name": last_name,
                 "emails": list(emails),
                 "phones": list(phones),
+                "age_seconds": age_seconds,
             },
         )
 
@@ -74,6 +78,21 @@ class SandboxControl:
             "POST",
             "candidates/merge",
             json={"duplicate_candidate_id": duplicate_id, "primary_candidate_id": into_id},
+        )
+
+    def edit_candidate(
+        self, candidate_id: int, *, add_emails=(), remove_emails=(), **names
+    ) -> dict:
+        """Edit a candidate as a recruiter would (its `updated_at` moves to now); returns it."""
+        return self._call(
+            "POST",
+            "candidates/edit",
+            json={
+                "candidate_id": candidate_id,
+                "add_emails": list(add_emails),
+                "remove_emails": list(remove_emails),
+                **names,
+            },
         )
 
     def delete_candidate(self, candidate_id: int) -> None:

@@ -11,8 +11,9 @@ Routes
       POST config | faults (DELETE clears) | reset (JSON, or the page's form) | candidates
       POST users | credentials | credentials/revoke
       POST tokens/expire | ratelimit/exhaust | maildrop (message/rfc822)
-      POST candidates ({emails, phones}, or a POST /v3/candidates body)
+      POST candidates ({emails, phones, age_seconds}, or a POST /v3/candidates body)
       POST candidates/merge {duplicate_candidate_id, primary_candidate_id} | candidates/delete
+      POST candidates/edit {candidate_id, add_emails, remove_emails, first_name, last_name}
 """
 
 import base64
@@ -268,11 +269,17 @@ class SandboxHandler(BaseHTTPRequestHandler):
                     # A Harvest v3 body: validated as POST /v3/candidates, with no token.
                     return self._send(*state.create_candidate(data))
                 if path == "/_sandbox/candidates":
+                    # `age_seconds`: a candidate the account has had that long (created and
+                    # last updated then), as most of a real account's are.
+                    at = time.time() - float(data.get("age_seconds", 0))
                     candidate = state.add_candidate(
                         first_name=data.get("first_name"),
                         last_name=data.get("last_name"),
                         emails=data.get("emails", []),
                         phones=data.get("phones", []),
+                        created_at=at,
+                        updated_at=at,
+                        last_activity_at=at,
                     )
                     return self._send(201, candidate.as_json())
                 if path == "/_sandbox/candidates/merge":
@@ -281,6 +288,15 @@ class SandboxHandler(BaseHTTPRequestHandler):
                         primary_id=data["primary_candidate_id"],
                     )
                     return self._send(200, primary.as_json())
+                if path == "/_sandbox/candidates/edit":
+                    candidate = state.edit_candidate(
+                        candidate_id=data["candidate_id"],
+                        add_emails=data.get("add_emails", []),
+                        remove_emails=data.get("remove_emails", []),
+                        first_name=data.get("first_name"),
+                        last_name=data.get("last_name"),
+                    )
+                    return self._send(200, candidate.as_json())
                 if path == "/_sandbox/candidates/delete":
                     state.delete_candidate(candidate_id=data["candidate_id"])
                     return self._send(200, {"deleted": data["candidate_id"]})

@@ -73,6 +73,12 @@ PHONE_TYPES = ("home", "work", "mobile", "skype", "other")  # reference §3.8
 EMAIL_SHAPE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 NAME_FIELDS = ("first_name", "last_name", "preferred_name", "company", "title")
 OTHER_ADDRESSES = ("addresses", "website_addresses", "social_media_addresses")
+# v3 date filters (reference §4.2, from Greenhouse's docs): the pipe spelling
+# `updated_at=gte|<ISO-8601>`. A bracket spelling (`updated_at[gte]=`, seen in one connector but
+# not in Greenhouse's docs) is refused with a 422, as is a malformed value: a client that relies on
+# an undocumented spelling fails here, not silently against the real API.
+DATE_FILTER = re.compile(r"^(created_at|updated_at)(?:\[([^\]]*)\])?$")
+DATE_OPERATORS = ("gte", "lte")
 MAILDROP_ADDRESS = re.compile(r"^maildrop@([a-z0-9-]+\.)*greenhouse\.io$", re.IGNORECASE)
 
 DEMO_SERVICE_USER_ID = 9000
@@ -206,6 +212,13 @@ class Candidate:
     email_types: dict = field(default_factory=dict)  # address (lower case): type
     phone_types: dict = field(default_factory=dict)  # number: type
     other_addresses: dict = field(default_factory=dict)  # addresses, website_, social_media_
+    # Bumped when the candidate is created, edited or takes a merged duplicate (not by a note:
+    # that is last_activity_at). None (a state file from before): its creation time.
+    updated_at: float | None = None
+
+    def __post_init__(self):
+        if self.updated_at is None:
+            self.updated_at = self.created_at
 
     def has_email(self, address: str) -> bool:
         address = address.strip().lower()
@@ -220,7 +233,7 @@ class Candidate:
             "company": self.company,
             "title": self.title,
             "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.last_activity_at),
+            "updated_at": _iso(self.updated_at or self.created_at),
             "last_activity_at": _iso(self.last_activity_at),
             "private": False,
             "can_email": True,
@@ -427,6 +440,7 @@ class SandboxState:
                 if moved.candidate_id == duplicate_id:
                     moved.candidate_id = primary_id
             primary.last_activity_at = max(primary.last_activity_at, duplicate.last_activity_at)
+            primary.updated_at = time.time()
             del self.candidates[duplicate_id]
             self.gone[duplicate_id] = {"id": duplicate_id, "merged_into": primary_id}
             self._changed()
@@ -434,6 +448,25 @@ class SandboxState:
                 if other.get("merged_into") == duplicate_id:
                     other["merged_into"] = primary_id
             return primary
+
+    def edit_candidate(self, *, candidate_id: int, add_emails=(), remove_emails=(),
+                       first_name=None, last_name=None) -> Candidate:  # fmt: skip
+        """Edit a candidate as a recruiter does in Greenhouse (an address added or removed, a
+        name changed): its `updated_at` moves to now, so a listing filtered on it finds it."""
+        with self.lock:
+            candidate = self._candidate(candidate_id)
+            for address in add_emails:
+                if not candidate.has_email(address):
+                    candidate.emails.append(address.strip())
+            removed = {a.strip().lower() for a in remove_emails}
+            candidate.emails = [e for e in candidate.emails if e.lower() not in removed]
+            if first_name is not None:
+                candidate.first_name = first_name
+            if last_name is not None:
+                candidate.last_name = last_name
+            candidate.updated_at = time.time()
+            self._changed()
+            return candidate
 
     def delete_candidate(self, *, candidate_id: int) -> None:
         """Delete a candidate and their activity feed: 404 everywhere, found by no lookup."""
@@ -828,7 +861,49 @@ class SandboxState:
                 headers["Link"] = f'<{base_url}/v3/{resource}?cursor={token}>; rel="next"'
             return 200, [item.as_json() for item in page], headers
 
+    @staticmethod
+    def _date_filters(filters: dict):
+        """([(field, operator, epoch seconds)], None) or (None, a 422) from the date filters."""
+        found = []
+        for name, value in filters.items():
+            match = DATE_FILTER.match(name)
+            if match is None:
+                continue
+            field_name, operator = match.groups()
+            if operator is not None:
+                return None, _fail(
+                    422, UNPROCESSABLE,
+                    [{name: f"not a filter: date filters are {field_name}=gte|<ISO-8601>"}],
+                )  # fmt: skip
+            operator, _, text = value.partition("|")  # updated_at=gte|2024-01-01T00:00:00Z
+            if operator not in DATE_OPERATORS:
+                return None, _fail(
+                    422, UNPROCESSABLE,
+                    [{name: f"`{operator}` is not one of: {', '.join(DATE_OPERATORS)}"}],
+                )  # fmt: skip
+            try:
+                when = datetime.fromisoformat(text.strip())
+            except ValueError:
+                when = None
+            if when is None or not text.strip():
+                return None, _fail(
+                    422, UNPROCESSABLE, [{name: f"`{text}` is not a valid ISO-8601 date-time"}]
+                )
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            found.append((field_name, operator, when.timestamp()))
+        return found, None
+
+    @staticmethod
+    def _stamp(item, field_name: str) -> float:
+        if field_name == "updated_at" and isinstance(item, Candidate):
+            return item.updated_at or item.created_at
+        return item.created_at  # users and notes are never edited here
+
     def _filtered(self, resource: str, filters: dict):
+        dates, error = self._date_filters(filters)
+        if error:
+            return None, error
         ids = None
         if "ids" in filters:
             try:
@@ -866,6 +941,11 @@ class SandboxState:
             return None, _fail(404, NOT_FOUND)
         if ids is not None:
             items = [item for item in items if item.id in ids]
+        for field_name, operator, bound in dates or []:
+            if operator == "gte":
+                items = [item for item in items if self._stamp(item, field_name) >= bound]
+            else:
+                items = [item for item in items if self._stamp(item, field_name) <= bound]
         return items, None
 
     # --- Candidates ---

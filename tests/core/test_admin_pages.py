@@ -8,7 +8,7 @@ from django.urls import reverse
 from apps.core.services import worker_ping_request
 from apps.greenhouse.exclusion_services import team_exclusions_save
 from apps.greenhouse.exclusions import ExclusionRules
-from apps.greenhouse.models import CandidateCreation, PauseVia
+from apps.greenhouse.models import CandidateCreation, CandidateDirectory, DirectoryFetch, PauseVia
 from apps.greenhouse.pausing import prospect_sync_pause
 from apps.greenhouse.review import prospect_sync_ignore
 from apps.greenhouse.sensitive import DEFAULT_TERMS_TEXT
@@ -74,6 +74,9 @@ def world(db):
     BotNoticeFactory(thread=thread)
     CandidateLinkFactory(prospect=enrollment.prospect)
     ProspectLookupFactory(prospect=enrollment.prospect)
+    # The candidate directory's state and one request of its log.
+    CandidateDirectory.objects.create(team=team, complete=True)
+    DirectoryFetch.objects.create(team=team, kind="crawl", page=1, outcome="ok", candidates=3)
     prospect_sync_pause(prospect=enrollment.prospect, via=PauseVia.APP, by=membership.user)
     worker_ping_request(requested_by="test")
     # A thread's own visibility and its history (before the team's default becomes private).

@@ -1,13 +1,16 @@
 """Support staff's pages about candidates: bot emails, candidate links (settling an ambiguous
 match), the re-lookups of prospects not in Greenhouse yet, the candidates' sync pauses with
-their events, and threads' own note visibility with its history."""
+their events, threads' own note visibility with its history, and each team's candidate directory
+with its request log (read only; its entries are hashes, so they have no page)."""
 
 from django import forms
 from django.contrib import admin
 
 from ..models import (
     BotNotice,
+    CandidateDirectory,
     CandidateLink,
+    DirectoryFetch,
     ProspectLookup,
     ProspectSyncPause,
     SyncPauseEvent,
@@ -128,4 +131,25 @@ class ThreadVisibilityEventAdmin(ReadOnlyAdmin):
     list_display = ("at", "thread", "team", "previous", "visibility", "by_name")
     list_filter = ("visibility",)
     list_select_related = ("thread", "team")
+
+
+@admin.register(CandidateDirectory)
+class CandidateDirectoryAdmin(ReadOnlyAdmin):
+    list_display = (
+        "team", "complete", "refreshed_at", "crawled_at", "pass_kind", "pages", "failures",
+        "retry_at",
+    )  # fmt: skip
+    list_filter = ("complete", "pass_kind")
+    list_select_related = ("team",)
+    exclude = ("key_id", "lease_token")
+
+
+@admin.register(DirectoryFetch)
+class DirectoryFetchAdmin(ReadOnlyAdmin):
+    list_display = (
+        "team", "kind", "page", "outcome", "candidates", "http_status", "started_at",
+        "finished_at",
+    )  # fmt: skip
+    list_filter = ("kind", "outcome")
+    list_select_related = ("team",)
     show_full_result_count = False

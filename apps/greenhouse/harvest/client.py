@@ -681,6 +681,29 @@ class HarvestClient:
                 raise HarvestError("Greenhouse sent a pagination link to another host.")
         return results
 
+    def list_page(
+        self, path: str, *, params: dict[str, Any] | None = None, next_url: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        """One page of a list endpoint and the URL of the next (None: the last page). The first
+        page takes `params`; a later one only `next_url`, the cursor link as Harvest sent it
+        (a cursor must be the only query parameter). One request of the rate budget; a caller
+        that saves `next_url` can go on after a crash."""
+        base = urlsplit(self.credentials.api_base_url)
+        if next_url is not None:
+            if urlsplit(next_url)[:2] != base[:2] or urlsplit(next_url).path != path:
+                raise HarvestError("A saved pagination link points elsewhere.")
+            response = self._request("GET", next_url)
+        else:
+            response = self._request("GET", self._url(path), params=params)
+        page = json_or_none(response)
+        if not isinstance(page, list):
+            raise HarvestError(f"Greenhouse sent an unexpected answer for {path}.")
+        following = response.links.get("next", {}).get("url")
+        if following and urlsplit(following)[:2] != base[:2]:
+            # The bearer token only ever goes to the configured host.
+            raise HarvestError("Greenhouse sent a pagination link to another host.")
+        return [item for item in page if isinstance(item, dict)], following or None
+
     # --- Candidates and users ---
 
     def candidates_by_email(self, email: str) -> list[dict[str, Any]]:
