@@ -3,11 +3,14 @@ on PostgreSQL against a trivial Django view served by the same gunicorn in the s
 alternate); then, with a real worker, the time from the stored event to its sync record.
 
     apt-get install wrk                                  # the load generator (Debian package)
-    .venv/bin/python -m bench.webhook                    # 3 rounds x 2 endpoints x 10 s, 100 SMS
+    .venv/bin/python -m bench.webhook        # 3 rounds x 2 gunicorns x 3 endpoints x 10 s, 100 SMS
     .venv/bin/python -m bench.webhook --rounds 1 --seconds 5 --latency-messages 40
 
 gunicorn runs `config.wsgi` with DJANGO_SETTINGS_MODULE=bench.settings (the project's settings
-plus `/_bench/trivial/`, bench/urls.py; production never loads them), 2 sync workers.
+plus `/_bench/trivial/` and `/_bench/commit/`, bench/urls.py; production never loads them), with
+one gunicorn per worker model (`--worker-classes`, by default the Procfile's gthread and the sync
+workers, `--gunicorn-workers` each, `--gunicorn-threads` per gthread worker), side by side in
+every round; each ratio compares endpoints served by the same gunicorn.
 
 1. Acknowledgement, no worker running: every webhook request is a distinct inbound SMS (its own
    MessageSid) from a known prospect to the team's virtual number, signed with twilio's
@@ -15,7 +18,11 @@ plus `/_bench/trivial/`, bench/urls.py; production never loads them), 2 sync wor
    InboundEvent and answers (apps/messaging/inbox.py); the processor task is published only when
    no other is on its way (counted in the broker: a few per round, not one per request). The
    trivial view gets the same POST bodies. Cost ratio = trivial req/s / webhook req/s (goal <= 3),
-   and p50 latency ratio.
+   and p50 latency ratio. The floor: `/_bench/commit/` does the webhook's INSERT alone (one
+   durable commit, the same bodies, no parsing, no signature, no wake-up); trivial / commit is
+   what no webhook that commits its request before answering can beat. Each endpoint's CPU per
+   request (gunicorn's processes and the PostgreSQL backends of the bench database, from /proc)
+   tells CPU from waiting (the WAL flush of each commit).
 2. Inbox -> sync record, with one real worker (concurrency 2) and the Harvest sandbox: the events
    of step 1 are deleted, then `--latency-messages` signed SMS are POSTed to the same gunicorn at
    `--latency-rate` per second; latency = SyncRecord.created_at - InboundEvent.received_at (goal
@@ -167,13 +174,69 @@ def wrk(
     }
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(server_pid: int) -> dict[str, dict[int, float]]:
+    """CPU so far of gunicorn (master and workers) and of the bench database's PostgreSQL
+    backends (gunicorn's connections; this process's own is left out)."""
+    from django.db import connection
+
+    workers = [server_pid]
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children")
+    if children.exists():
+        workers += [int(pid) for pid in children.read_text().split()]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        backends = [row[0] for row in cursor.fetchall()]
+    return {
+        "gunicorn": {pid: _cpu_seconds(pid) for pid in workers},
+        "postgres": {pid: _cpu_seconds(pid) for pid in backends},
+    }
+
+
+def cpu_per_request(before: dict, after: dict, requests: int) -> dict:
+    """Milliseconds of CPU per request, by side, between two snapshots."""
+    out = {}
+    for side in ("gunicorn", "postgres"):
+        used = sum(cpu - before[side].get(pid, 0.0) for pid, cpu in after[side].items())
+        out[f"{side}_ms"] = round(1000 * used / max(requests, 1), 3)
+    out["total_ms"] = round(out["gunicorn_ms"] + out["postgres_ms"], 3)
+    return out
+
+
+def measure(server_pid: int, port: int, path: str, **run) -> dict:
+    """One wrk run against `path`, with the CPU it cost per request."""
+    before = cpu_snapshot(server_pid)
+    result = wrk(port, path, **run)
+    result["cpu_per_request"] = cpu_per_request(
+        before, cpu_snapshot(server_pid), result["requests"]
+    )
+    return result
+
+
 def broker_queue_length() -> int:
-    """Tasks waiting in the bench queue (Redis lists of the queue and its priority steps)."""
+    """Tasks waiting in the bench's queues (the Redis lists of each queue by kind and its
+    priority steps)."""
     import redis
 
+    from apps.core.routing import queue_names
+
     client = redis.Redis.from_url(os.environ["CELERY_BROKER_URL"])
-    queue = os.environ["CELERY_QUEUE"]
-    return sum(client.llen(n) for n in [queue, *(f"{queue}\x06\x16{s}" for s in (3, 6, 9))])
+    return sum(
+        client.llen(n)
+        for queue in queue_names(os.environ["CELERY_QUEUE"])
+        for n in [queue, *(f"{queue}\x06\x16{s}" for s in (3, 6, 9))]
+    )
 
 
 def signed_sms(number: str, phone: str, index: int) -> tuple[str, str]:
@@ -204,9 +267,17 @@ def inbox_to_sync_record(port: int, *, messages: int, rate: float, logs: Path) -
     from config.celery import app
 
     time.sleep(2)  # requests wrk left in flight are answered
+    from apps.core.routing import queue_names
+
     with app.connection_for_write() as conn:
-        conn.default_channel.queue_purge(os.environ["CELERY_QUEUE"])
+        for queue in queue_names(os.environ["CELERY_QUEUE"]):
+            conn.default_channel.queue_purge(queue)
     InboundEvent.objects.all().delete()  # step 1's events: not this step's backlog
+    from apps.messaging.wake import wake_lease
+
+    lease = wake_lease()
+    if lease is not None:  # its task was purged with step 1's queue
+        lease.release()
     sandbox = common.Sandbox(rate_limit=10_000_000, rate_window=30, logs=logs)
     pool = common.Workers(logs=logs)
     with common.stopping(sandbox, pool):
@@ -276,49 +347,138 @@ def inbox_to_sync_record(port: int, *, messages: int, rate: float, logs: Path) -
     }
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=int, default=10)
-    parser.add_argument("--connections", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--gunicorn-workers", type=int, default=2)
-    parser.add_argument("--latency-messages", type=int, default=100)
-    parser.add_argument("--latency-rate", type=float, default=5.0, help="SMS per second")
-    args = parser.parse_args()
-    common.setup("webhook", ALLOWED_HOSTS="127.0.0.1,localhost,testserver")
-    common.flush_db()
-    from apps.messaging.models import InboundEvent, Message
-
-    number, phones = seed(prospects=200)
-    logs = common.logs_dir()
-    requests_file = logs / "twilio-requests.txt"
-    write_requests(requests_file, count=60_000, number=number, phones=phones)
-    script = logs / "twilio.lua"
-    script.write_text(LUA)
+def gunicorn(worker_class: str, *, workers: int, threads: int, logs: Path):
+    """gunicorn serving bench.settings on a port of its own, with the given worker model."""
     port = free_port()
     server = common.Proc(
         [
             str(Path(sys.executable).parent / "gunicorn"),
             "config.wsgi",
             "--workers",
-            str(args.gunicorn_workers),
+            str(workers),
+            "--worker-class",
+            worker_class,
+            "--threads",
+            str(threads if worker_class == "gthread" else 1),
             "--bind",
             f"127.0.0.1:{port}",
             "--log-level",
             "warning",
         ],
         env={**os.environ, "DJANGO_SETTINGS_MODULE": "bench.settings"},
-        log_path=logs / "gunicorn.log",
-        name="gunicorn",
+        log_path=logs / f"gunicorn-{worker_class}.log",
+        name=f"gunicorn-{worker_class}",
     )
-    with common.stopping(server):
+    return server, port
+
+
+def one_round(server, port: int, *, offset: int, run: dict) -> dict:
+    """The three endpoints, one after the other, on one gunicorn."""
+    from apps.messaging.models import InboundEvent
+
+    stored = InboundEvent.objects.exclude(provider="bench-floor")
+    before = stored.count()
+    tasks_before = broker_queue_length()
+    pid = server.proc.pid
+    trivial = measure(pid, port, "/_bench/trivial/", **run)
+    floor = measure(pid, port, "/_bench/commit/", **run)
+    hook = measure(pid, port, "/webhooks/twilio/sms/", offset=offset, **run)
+    return {
+        "trivial": trivial,
+        "commit": floor,
+        "webhook": hook,
+        "events_stored": stored.count() - before,
+        "processor_tasks_published": broker_queue_length() - tasks_before,
+        "cost_ratio": round(trivial["req_per_s"] / hook["req_per_s"], 3),
+        "p50_ratio": round(hook["p50_ms"] / trivial["p50_ms"], 3),
+        "floor_ratio": round(trivial["req_per_s"] / floor["req_per_s"], 3),
+        "webhook_over_floor": round(floor["req_per_s"] / hook["req_per_s"], 3),
+        "cpu_ratio": round(
+            hook["cpu_per_request"]["total_ms"]
+            / max(trivial["cpu_per_request"]["total_ms"], 0.001),
+            3,
+        ),
+        "floor_cpu_ratio": round(
+            floor["cpu_per_request"]["total_ms"]
+            / max(trivial["cpu_per_request"]["total_ms"], 0.001),
+            3,
+        ),
+    }
+
+
+def summary(rounds: list[dict]) -> dict:
+    def med(key, side=None, field=None):
+        return common.median([(r[side][field] if side else r[key]) for r in rounds])
+
+    return {
+        "median_cost_ratio": med("cost_ratio"),
+        "median_floor_ratio": med("floor_ratio"),
+        "median_webhook_over_floor": med("webhook_over_floor"),
+        "median_cpu_ratio": med("cpu_ratio"),
+        "median_floor_cpu_ratio": med("floor_cpu_ratio"),
+        "median_p50_ratio": med("p50_ratio"),
+        "median_webhook_req_per_s": med(None, "webhook", "req_per_s"),
+        "median_webhook_p99_ms": med(None, "webhook", "p99_ms"),
+        "median_commit_req_per_s": med(None, "commit", "req_per_s"),
+        "median_trivial_req_per_s": med(None, "trivial", "req_per_s"),
+        "median_trivial_p99_ms": med(None, "trivial", "p99_ms"),
+        "cost_ratio_by_round": [r["cost_ratio"] for r in rounds],
+        "cpu_ratio_by_round": [r["cpu_ratio"] for r in rounds],
+        "floor_ratio_by_round": [r["floor_ratio"] for r in rounds],
+    }
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument(
+        "--worker-classes",
+        default="gthread,sync",
+        help="gunicorn worker models, one gunicorn each, side by side in every round (the"
+        " first one is the Procfile's and serves step 2)",
+    )
+    parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--gunicorn-threads", type=int, default=4, help="per worker (gthread only)")
+    parser.add_argument("--latency-messages", type=int, default=100, help="0: no step 2")
+    parser.add_argument(
+        "--wake",
+        choices=["redis", "column"],
+        default="redis",
+        help="the inbox wake-up lease: in Redis (INBOX_WAKE_URL, the default with a Redis cache)"
+        " or the events' column (one UPDATE per request, as without Redis)",
+    )
+    parser.add_argument("--latency-rate", type=float, default=5.0, help="SMS per second")
+    args = parser.parse_args()
+    classes = [c.strip() for c in args.worker_classes.split(",") if c.strip()]
+    wake = {} if args.wake == "redis" else {"INBOX_WAKE_URL": ""}
+    common.setup("webhook", ALLOWED_HOSTS="127.0.0.1,localhost,testserver", **wake)
+    common.flush_db()
+    from apps.messaging.models import Message
+
+    number, phones = seed(prospects=200)
+    logs = common.logs_dir()
+    requests_file = logs / "twilio-requests.txt"
+    write_requests(requests_file, count=120_000, number=number, phones=phones)
+    script = logs / "twilio.lua"
+    script.write_text(LUA)
+    servers = {
+        c: gunicorn(c, workers=args.gunicorn_workers, threads=args.gunicorn_threads, logs=logs)
+        for c in classes
+    }
+    with common.stopping(*(server for server, _ in servers.values())):
         import requests
 
-        common.wait_until(
-            lambda: _answers(requests, port), timeout=60, interval=0.3, what="gunicorn up"
-        )
-        rounds = []
+        for _, port in servers.values():
+            common.wait_until(
+                lambda port=port: _answers(requests, port),
+                timeout=60,
+                interval=0.3,
+                what="gunicorn up",
+            )
+        rounds: dict[str, list] = {c: [] for c in classes}
         run = {
             "seconds": args.seconds,
             "connections": args.connections,
@@ -328,48 +488,36 @@ def main():
         }
         offset = 0  # every webhook request of the run is a new MessageSid
         for _ in range(args.rounds):
-            before = InboundEvent.objects.count()
-            tasks_before = broker_queue_length()
-            trivial = wrk(port, "/_bench/trivial/", **run)
-            hook = wrk(port, "/webhooks/twilio/sms/", offset=offset, **run)
-            # Each wrk thread steps by `threads` from its own start: one thread that did more
-            # requests than another reaches past offset + requests, so leave room for it.
-            offset += args.threads * hook["requests"] + args.connections
-            rounds.append(
-                {
-                    "trivial": trivial,
-                    "webhook": hook,
-                    "events_stored": InboundEvent.objects.count() - before,
-                    "processor_tasks_published": broker_queue_length() - tasks_before,
-                    "cost_ratio": round(trivial["req_per_s"] / hook["req_per_s"], 3),
-                    "p50_ratio": round(hook["p50_ms"] / trivial["p50_ms"], 3),
-                }
-            )
-            print(rounds[-1], flush=True)
+            for worker_class, (server, port) in servers.items():
+                result = one_round(server, port, offset=offset, run=run)
+                # Each wrk thread steps by `threads` from its own start: one thread that did
+                # more requests than another reaches past offset + requests, so leave room.
+                offset += args.threads * result["webhook"]["requests"] + args.connections
+                rounds[worker_class].append(result)
+                print(worker_class, result, flush=True)
         assert not Message.objects.exists()  # no worker: the requests made no message
-        latency = inbox_to_sync_record(
-            port, messages=args.latency_messages, rate=args.latency_rate, logs=logs
-        )
-        print(latency, flush=True)
-        server.stop()
+        first_server, first_port = servers[classes[0]]
+        for worker_class, (server, _) in servers.items():
+            if worker_class != classes[0]:
+                server.stop()
+        latency = None
+        if args.latency_messages:
+            latency = inbox_to_sync_record(
+                first_port, messages=args.latency_messages, rate=args.latency_rate, logs=logs
+            )
+            print(latency, flush=True)
+        first_server.stop()
         profiled = profile(number, phones)
         common.record(
             "webhook",
             {
                 "config": vars(args),
                 "in_process": profiled,
-                "median_cost_ratio": common.median([r["cost_ratio"] for r in rounds]),
-                "median_p50_ratio": common.median([r["p50_ratio"] for r in rounds]),
-                "median_webhook_req_per_s": common.median(
-                    [r["webhook"]["req_per_s"] for r in rounds]
-                ),
-                "median_webhook_p99_ms": common.median([r["webhook"]["p99_ms"] for r in rounds]),
-                "median_trivial_req_per_s": common.median(
-                    [r["trivial"]["req_per_s"] for r in rounds]
-                ),
-                "median_trivial_p99_ms": common.median([r["trivial"]["p99_ms"] for r in rounds]),
-                "rounds": rounds,
+                "by_worker_class": {
+                    c: {**summary(rounds[c]), "rounds": rounds[c]} for c in classes
+                },
                 "inbox_latency": latency,
+                "inbox_latency_worker_class": classes[0],
             },
         )
 

@@ -449,6 +449,17 @@ GREENHOUSE_RATE_BUDGET_URL = env(
         else f"file://{VAR_DIR / 'greenhouse-ratelimit'}"
     ),
 )
+# The inbox processor's wake-up lease (apps/messaging/wake.py): in Redis when the cache is Redis
+# (one round trip instead of a second SQL statement in every inbound webhook request), else ""
+# (a column of the stored events, one UPDATE).
+INBOX_WAKE_URL = env(
+    "INBOX_WAKE_URL",
+    default=(
+        (_cache_location[0] if isinstance(_cache_location, list) else _cache_location)
+        if _cache["BACKEND"].endswith("RedisCache")
+        else ""
+    ),
+)
 # Seconds kept free at each rate window's edge (at least one-way latency plus clock skew): no
 # request is sent this close to the window's end, and the next window is not tried this soon.
 GREENHOUSE_RATE_EDGE_RESERVE = env.float("GREENHOUSE_RATE_EDGE_RESERVE", default=0.25)

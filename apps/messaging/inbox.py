@@ -7,13 +7,16 @@ a Celery publish), although Twilio's answer (empty TwiML) never depended on any 
 
 - **Accept** (`inbound_sms_accept`, `inbound_email_accept`), in the request, after the signature
   check: one INSERT ... ON CONFLICT DO NOTHING of an `InboundEvent` (unique per provider id, so a
-  redelivery stores nothing new), then one UPDATE that takes the wake-up lease only when no other
-  pending event holds one, and a publish of the processor task when it did. The UPDATE runs
-  after the INSERT committed (the webhooks run in autocommit): a processor that has not claimed
-  the leased event yet will claim again after it and so see the new one; no event waits for a
-  sweep because its wake-up was coalesced away. The broker being down costs the request nothing
-  (queue.py logs it and the lease is dropped at once); a task the broker lost holds the inbox
-  back for `InboundEvent.WAKE_LEASE` (30 s) at most, then the next request or sweep queues one.
+  redelivery stores nothing new; `InboundEvent.insert_ignoring_duplicate`, one statement that
+  commits by itself), then the wake-up lease, and a publish of the processor task only when
+  the request took it. The lease is a Redis key when there is Redis (wake.py: one round trip,
+  no second SQL statement), else a column of the events (one UPDATE that takes it only when no
+  other pending event holds one). Either way it is taken after the INSERT committed (the
+  webhooks run in autocommit) and given back by the processor before it claims, so no event
+  waits for a sweep because its wake-up was coalesced away. The broker being down costs the
+  request nothing (queue.py logs it and the lease is dropped at once); a task the broker lost
+  holds the inbox back for `InboundEvent.WAKE_LEASE` (30 s) at most, then the next request or
+  sweep queues one.
 - **Process** (`inbound_events_process`): claim pending events in received order, a batch at a
   time (FOR UPDATE SKIP LOCKED on PostgreSQL, and a conditional UPDATE everywhere, so two
   processors never take the same event), run the inbound logic of inbound.py / sms/twilio.py
@@ -80,19 +83,15 @@ def _accept(*, provider: str, channel: str, event_id: str, payload: dict, raw: b
     """Store the event (nothing when it is a redelivery) and wake the processor, coalesced.
     Returns whether a processor task was queued."""
     event_id = _without_nul(event_id) or ""
-    InboundEvent.objects.bulk_create(
-        [
-            InboundEvent(
-                provider=provider,
-                channel=channel,
-                provider_event_id=event_id,
-                payload={_without_nul(k): _without_nul(v) for k, v in payload.items()},
-                raw=raw,
-            )
-        ],
-        ignore_conflicts=True,
+    InboundEvent.insert_ignoring_duplicate(
+        provider=provider,
+        channel=channel,
+        provider_event_id=event_id,
+        payload={_without_nul(k): _without_nul(v) for k, v in payload.items()},
+        raw=raw,
     )
-    # After the INSERT committed (autocommit): see InboundEvent.wake_coalesced.
+    # After the INSERT committed (autocommit): see InboundEvent.wake_coalesced and wake.py. A
+    # redelivery wakes too: its first request may have stopped between its INSERT and this.
     return InboundEvent.wake_after_insert(provider=provider, provider_event_id=event_id)
 
 
@@ -248,6 +247,9 @@ def inbound_events_process(*, batch: int = BATCH, max_batches: int = MAX_BATCHES
     """Process pending events in received order until none is due. Returns how many were
     processed (not counting failed or retried ones). Safe with any number running at once."""
     processed = 0
+    # Given back before the first claim, never after the last one (wake.py): a request that
+    # finds the lease held can rely on the claims that follow.
+    InboundEvent.wake_lease_release()
     for _ in range(max_batches):
         events = InboundEvent.claim_batch(size=batch)
         if not events:

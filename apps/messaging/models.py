@@ -1,5 +1,7 @@
 import enum
+import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import connections, models, router, transaction
@@ -14,6 +16,11 @@ from apps.core.text import validate_no_control_characters
 from apps.core.tones import TonedChoices
 from apps.sequences.models import Enrollment, Prospect, SequenceStep
 from apps.teams.models import Team
+
+logger = logging.getLogger(__name__)
+
+# InboundEvent's INSERT per database alias (InboundEvent._insert_statement).
+_INSERT_STATEMENTS: dict[str, tuple[str, list[tuple[str | None, Any]]]] = {}
 
 
 class Channel(models.TextChoices):
@@ -322,6 +329,79 @@ class InboundEvent(OutboxBase):
     def outbox_retry_policy(cls) -> RetryPolicy:
         return cls.RETRY_POLICY
 
+    # --- The webhook's INSERT ---------------------------------------------------------------------
+
+    # Given by the caller; every other column gets its field's constant default.
+    _INSERT_GIVEN = frozenset(
+        {"provider", "channel", "provider_event_id", "payload", "raw", "received_at"}
+    )
+
+    @classmethod
+    def _insert_statement(cls, connection) -> tuple[str, list[tuple[str | None, Any]]]:
+        """INSERT ... ON CONFLICT DO NOTHING of every concrete column but the primary key and
+        the nullable ones whose default is NULL (left out, they are NULL), built once per
+        database: the SQL, and per column (given field name, None) or (None, the field's
+        default prepared for the database)."""
+        if connection.alias in _INSERT_STATEMENTS:
+            return _INSERT_STATEMENTS[connection.alias]
+        qn = connection.ops.quote_name
+        columns: list[str] = []
+        slots: list[tuple[str | None, Any]] = []
+        for field in cls._meta.concrete_fields:
+            if field.primary_key:
+                continue
+            if field.name in cls._INSERT_GIVEN:
+                columns.append(qn(field.column))
+                slots.append((field.name, None))
+                continue
+            if field.has_default() and callable(field.default):
+                raise TypeError(
+                    f"{cls.__name__}.{field.name} has a callable default: give it in "
+                    "insert_ignoring_duplicate (_INSERT_GIVEN)."
+                )
+            default = field.get_db_prep_save(field.get_default(), connection)
+            if default is None and field.null:
+                continue
+            columns.append(qn(field.column))
+            slots.append((None, default))
+        sql = (
+            f"INSERT INTO {qn(cls._meta.db_table)} ({', '.join(columns)})"  # noqa: S608
+            f" VALUES ({', '.join(['%s'] * len(columns))}) ON CONFLICT DO NOTHING"
+        )
+        _INSERT_STATEMENTS[connection.alias] = (sql, slots)
+        return sql, slots
+
+    @classmethod
+    def insert_ignoring_duplicate(
+        cls,
+        *,
+        provider: str,
+        channel: str,
+        provider_event_id: str,
+        payload: dict,
+        raw: bytes = b"",
+    ) -> bool:
+        """Store one event as ONE statement, committed by itself (the webhooks run in
+        autocommit): True when stored, False when the provider id was already there (a
+        redelivery stores nothing). What `bulk_create(ignore_conflicts=True)` did, without its
+        BEGIN and COMMIT round trips and the building and compiling of the statement, which
+        were most of a webhook request's CPU (docs/benchmarks.md, section 4)."""
+        connection = connections[router.db_for_write(cls)]
+        sql, slots = cls._insert_statement(connection)
+        ops = connection.ops
+        given = {
+            "provider": provider,
+            "channel": channel,
+            "provider_event_id": provider_event_id,
+            "payload": ops.adapt_json_value(payload, None),
+            "raw": bytes(raw),
+            "received_at": ops.adapt_datetimefield_value(timezone.now()),
+        }
+        params = [given[name] if name else default for name, default in slots]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.rowcount == 1
+
     # --- One processor for every row: wake-ups and sweeps are coalesced ------------------------
 
     @classmethod
@@ -353,9 +433,15 @@ class InboundEvent(OutboxBase):
 
     @classmethod
     def wake_after_insert(cls, *, provider: str, provider_event_id: str) -> bool:
-        """`wake_coalesced` for the event a webhook request just stored, as one hand-written
-        statement: the request path's only statement besides the INSERT, so Django does not
-        build and compile it for every request (about a fifth of a request's time)."""
+        """The wake-up of the event a webhook request just stored (its INSERT committed): the
+        Redis lease when there is one (wake.py: no SQL), else `wake_coalesced` as one
+        hand-written statement, so Django does not build and compile it for every request
+        (about a fifth of a request's time)."""
+        lease = cls._redis_lease()
+        if lease is not None:
+            woken = cls._wake_redis(lease)
+            if woken is not None:
+                return woken
         now = timezone.now()
         connection = connections[router.db_for_write(cls)]
         qn = connection.ops.quote_name
@@ -389,7 +475,60 @@ class InboundEvent(OutboxBase):
             .values_list("pk", flat=True)
             .first()
         )
-        return oldest is not None and cls.wake_coalesced(pk=oldest, now=now)
+        if oldest is None:
+            return False
+        lease = cls._redis_lease()
+        if lease is not None:
+            woken = cls._wake_redis(lease, now=now)
+            if woken is not None:
+                return woken
+        return cls.wake_coalesced(pk=oldest, now=now)
+
+    # --- The lease in Redis (wake.py), when there is one ----------------------------------------
+
+    @staticmethod
+    def _redis_lease():
+        from .wake import wake_lease
+
+        return wake_lease()
+
+    @classmethod
+    def _wake_redis(cls, lease, *, now: datetime | None = None) -> bool | None:
+        """Take the Redis lease and queue the processor task if taken (given back at once when
+        the broker refuses it, so that the next request or sweep queues it). None when Redis
+        cannot be reached: the caller uses the column lease instead."""
+        import redis
+
+        try:
+            if not lease.take(now):
+                return False
+        except redis.RedisError as exc:
+            logger.warning("Inbox wake-up lease in Redis unavailable (%r); using the column", exc)
+            return None
+
+        def unsent(_arg_lists):
+            try:
+                lease.release()
+            except redis.RedisError:
+                logger.warning("Could not give back the inbox wake-up lease; it runs out")
+
+        queue_tasks_on_commit(import_string(cls.OUTBOX_TASK), [[]], on_failure=unsent)
+        return True
+
+    @classmethod
+    def wake_lease_release(cls) -> None:
+        """A processor starts (before its first claim): the next stored event wakes another
+        (wake.py says why here and not at the end). The column lease needs nothing: a claim
+        clears it on the rows it takes."""
+        import redis
+
+        lease = cls._redis_lease()
+        if lease is None:
+            return
+        try:
+            lease.release()
+        except redis.RedisError as exc:
+            logger.warning("Could not give back the inbox wake-up lease (%r); it runs out", exc)
 
     @classmethod
     def sweep_coalesced(

@@ -38,7 +38,9 @@ NOT_RUN_HERE = {
     "export CACHE_URL=redis://redis:6379/1": "a deployment's hosts (see above)",
     ".venv/bin/python manage.py migrate": "run here on the embedded default, before the checks",
     ".venv/bin/python manage.py collectstatic --noinput": "tests/core/test_layout_and_static.py",
-    ".venv/bin/gunicorn config.wsgi": "serves until stopped",
+    ".venv/bin/gunicorn config.wsgi --workers 2 --worker-class gthread --threads 4": (
+        "serves until stopped"
+    ),
     ".venv/bin/celery -A config worker -Q outreach-send --loglevel=INFO": "serves until stopped: "
     "tests/fixtures/worker.py runs real workers, by kind (tests/core/test_queues.py)",
     (

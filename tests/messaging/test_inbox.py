@@ -97,6 +97,26 @@ def test_a_signed_sms_is_stored_and_answered_and_the_message_is_made_by_the_proc
     assert message.provider_message_id == event.provider_event_id
 
 
+def test_the_webhooks_one_statement_insert_stores_what_the_orm_would_and_a_duplicate_nothing():
+    fields = {"provider": "twilio", "channel": "sms", "provider_event_id": "SM" + "7" * 32}
+    payload = {"Body": "Très bien ☃", "From": "+14155550101"}
+    before = timezone.now()
+    assert InboundEvent.insert_ignoring_duplicate(**fields, payload=payload, raw=b"\x00mime")
+    assert not InboundEvent.insert_ignoring_duplicate(**fields, payload={"Body": "other"})
+    stored = InboundEvent.objects.get()
+    assert (stored.payload, bytes(stored.raw)) == (payload, b"\x00mime")
+    assert before <= stored.received_at <= timezone.now()
+    # Every other column as the ORM would have written it (the fields' defaults).
+    expected = InboundEvent(**fields, payload=payload, raw=b"\x00mime")
+    others = [
+        f.attname
+        for f in InboundEvent._meta.concrete_fields
+        if not f.primary_key and f.name not in InboundEvent._INSERT_GIVEN
+    ]
+    assert others  # status, attempts, the outbox's columns...
+    assert {n: getattr(stored, n) for n in others} == {n: getattr(expected, n) for n in others}
+
+
 def test_a_redelivered_sms_answers_200_and_stores_nothing_new(client, world):
     assert post_sms(client).status_code == 200
     assert post_sms(client).status_code == 200
