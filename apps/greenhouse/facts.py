@@ -79,6 +79,7 @@ def _facts(
             integration and integration.maildrop_overlap == MaildropOverlap.SKIP_SYNC_NOTE
         ),
         greenhouse_unreachable=bool(integration and integration.unreachable_since),
+        sms_transcript=bool(integration and integration.sms_transcript_quiet_seconds),
     )
 
 

@@ -8,6 +8,7 @@ receiving: a failure is logged and the sweeper creates the records that are miss
 import logging
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.messaging.models import Message
 
@@ -20,7 +21,8 @@ from .models import (
 from .notes import (
     note_reference,
 )
-from .policy import decide
+from .policy import Reason, decide
+from .transcripts import transcript_quiet, transcript_record_joined
 
 # One logger for the whole sync, as before it was split into modules.
 logger = logging.getLogger("apps.greenhouse.sync")
@@ -78,6 +80,11 @@ def _record_create(message: Message) -> SyncRecord:
         return SyncRecord.objects.get(message_id=message.pk)  # created at the same moment
     record.note_ref = note_reference(record.pk)
     SyncRecord.objects.filter(pk=record.pk).update(note_ref=record.note_ref)
-    if pending:
+    quiet = transcript_quiet(integration)
+    if pending and quiet and verdict.reason == Reason.SMS_TRANSCRIPT:
+        # The conversation's SMS wait for it to be quiet, then make one note (transcripts.py).
+        due = transcript_record_joined(record=record, quiet=quiet, now=timezone.now())
+        sync_lane_wake_on_commit(team_id=record.team_id, at=due)
+    elif pending:
         sync_lane_wake_on_commit(team_id=record.team_id)  # the team's one wake-up (lanes.py)
     return record

@@ -62,6 +62,7 @@ from .outcomes import (
 )
 from .policy import Decision, Reason, Verdict, decide
 from .selectors import greenhouse_user_id_for
+from .transcripts import transcript_collect, transcript_content, transcript_quiet, transcript_wait
 
 # One logger for the whole sync, as before it was split into modules.
 logger = logging.getLogger("apps.greenhouse.sync")
@@ -176,6 +177,9 @@ def _stopped(claim: Claim, exc: SyncStopped) -> str:
 
 def _write(claim: Claim) -> str:
     record = claim.record
+    if record.in_transcript and not claim.mine().exists():
+        # A batch's copy of a record its transcript's lead has taken meanwhile (transcripts.py).
+        return "in a transcript"
     message = record.message
     message.thread = record.thread
     integration = GreenhouseIntegration.objects.filter(team_id=record.team_id).first()
@@ -187,6 +191,14 @@ def _write(claim: Claim) -> str:
     if verdict.decision != Decision.SYNC:
         return _settle(claim, verdict)
     assert integration is not None  # decide() syncs only over a connection
+    members: list[SyncRecord] | None = None
+    quiet = transcript_quiet(integration)
+    if record.in_transcript and (quiet or record.transcript_lead_id == record.pk):
+        # One note for the conversation's burst, once it has been quiet (transcripts.py).
+        collected = transcript_collect(claim, quiet, timezone.now())
+        if not isinstance(collected, list):
+            return transcript_wait(claim, collected)
+        members = collected
 
     # Between the heartbeat below and the end of the POST a worker spends at most both
     # timeouts (it never waits for the rate budget: `_defer`), well under STALE_AFTER.
@@ -206,7 +218,9 @@ def _write(claim: Claim) -> str:
     author = _author(record)
     user_id = greenhouse_user_id_for(integration=integration, user=author) if author else None
     # Not mapped: Greenhouse names the acting user as author, so the body names the recruiter.
-    content = _note_content(record, unmapped_author=author if user_id is None else None)
+    content = _note_content(
+        record, unmapped_author=author if user_id is None else None, members=members
+    )
     claim.posted_before = record.post_started_at is not None
 
     def post(candidate_id: int) -> dict:
@@ -297,12 +311,17 @@ def _author(record: SyncRecord):
     return record.message.sender if record.message.sender_id else record.thread.owner
 
 
-def _note_content(record: SyncRecord, *, unmapped_author=None) -> NoteContent:
+def _note_content(
+    record: SyncRecord, *, unmapped_author=None, members: list[SyncRecord] | None = None
+) -> NoteContent:
+    """`members`: the records of an SMS transcript the record leads (transcripts.py)."""
     message = record.message
     sender = ""
     if unmapped_author is not None:
         name = unmapped_author.get_full_name() or unmapped_author.get_username()
         sender = sender_line(name=name, email=unmapped_author.email, direction=message.direction)
+    if members is not None:
+        return transcript_content(members, reference=record.note_ref, sender=sender)
     if message.channel == Channel.SMS:
         return sms_note(
             from_number=message.from_address,
