@@ -25,6 +25,7 @@ class SwitchEvent(models.Model):
         SYNC_OFF = "sync_off", "Sync turned off"
         VISIBILITY = "visibility", "Note visibility changed"
         MAILDROP_OVERLAP = "maildrop_overlap", "Maildrop choice changed"
+        SMS_TRANSCRIPT = "sms_transcript", "SMS notes changed"
 
         TONES = enum.nonmember(
             {
@@ -34,6 +35,7 @@ class SwitchEvent(models.Model):
                 "sync_off": "bad",
                 "visibility": "info",
                 "maildrop_overlap": "info",
+                "sms_transcript": "info",
             }
         )
 

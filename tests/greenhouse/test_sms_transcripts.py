@@ -6,12 +6,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from apps.greenhouse.models import GreenhouseIntegration, SyncAttempt, SyncRecord
 from apps.greenhouse.notes import TranscriptLine, reference_line, sms_transcript_note
 from apps.greenhouse.policy import Reason
-from apps.greenhouse.switches import team_sync_turn_off
+from apps.greenhouse.switch_history import SwitchEvent
+from apps.greenhouse.switches import team_sms_transcript_set, team_sync_turn_off
 from apps.greenhouse.sync import sync_record_write
 from apps.greenhouse.transcripts import transcripts_option_off
 from apps.messaging.models import Message
@@ -174,3 +176,55 @@ def test_turning_sync_off_mid_burst_skips_the_burst(transcripts, harvest_sandbox
     assert set(SyncRecord.objects.values_list("status", "reason")) == {
         (Status.SKIPPED, Reason.SYNC_TURNED_OFF)
     }
+
+
+SETTINGS = {"sync_on": "on", "note_visibility": "public"}
+
+
+def test_a_team_admin_chooses_transcripts_on_the_sync_settings_with_a_history_row(
+    client, transcripts
+):
+    GreenhouseIntegration.objects.update(sms_transcript_quiet_seconds=None)
+    client.force_login(transcripts.ada)
+    url = reverse("greenhouse:settings")
+    page = client.get(url).content.decode()
+    assert "One transcript note per conversation" in page and 'name="sms_quiet_minutes"' in page
+
+    data = {**SETTINGS, "sms_notes": "transcript", "sms_quiet_minutes": "30"}
+    assert client.post(url, data).status_code == 302
+    integration = GreenhouseIntegration.objects.get()
+    assert integration.sms_transcript_quiet_seconds == 30 * 60
+    event = SwitchEvent.objects.get(change=SwitchEvent.Change.SMS_TRANSCRIPT)
+    assert event.value == "One transcript note per conversation, after 30 minutes without a new SMS"
+    assert event.by == transcripts.ada
+
+    for bad in (
+        {"sms_quiet_minutes": "0"},
+        {"sms_quiet_minutes": "5000"},
+        {"sms_quiet_minutes": ""},
+    ):
+        response = client.post(url, {**data, **bad})
+        assert response.status_code == 400
+    integration.refresh_from_db()
+    assert integration.sms_transcript_quiet_seconds == 30 * 60
+
+    assert client.post(url, {**SETTINGS, "sms_notes": "message"}).status_code == 302
+    integration.refresh_from_db()
+    assert integration.sms_transcript_quiet_seconds is None
+    assert SwitchEvent.objects.filter(change=SwitchEvent.Change.SMS_TRANSCRIPT).count() == 2
+    assert client.post(url, SETTINGS).status_code == 302  # not sent: the choice stays
+    assert SwitchEvent.objects.filter(change=SwitchEvent.Change.SMS_TRANSCRIPT).count() == 2
+
+
+def test_a_recruiter_cannot_change_the_sms_notes(client, transcripts):
+    client.force_login(transcripts.rob)
+    data = {**SETTINGS, "sms_notes": "message"}
+    assert client.post(reverse("greenhouse:settings"), data).status_code == 403
+    assert GreenhouseIntegration.objects.get().sms_transcript_quiet_seconds == QUIET
+
+
+def test_going_back_to_a_note_per_sms_writes_the_waiting_burst_now(transcripts, harvest_sandbox):
+    burst(transcripts, "Hello", "Hi!")
+    team_sms_transcript_set(team=transcripts.team, quiet_minutes=None, by=transcripts.ada)
+    assert write_all().count("written") == 2
+    assert len(our_notes(harvest_sandbox, GRACE)) == 2

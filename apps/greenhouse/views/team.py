@@ -43,6 +43,7 @@ from ..switches import (
     sync_records_retry,
     team_maildrop_overlap_set,
     team_note_visibility_set,
+    team_sms_transcript_set,
     team_sync_turn_off,
     team_sync_turn_on,
 )
@@ -181,6 +182,8 @@ def sync_settings(request):
             "sync_on": integration.sync_on,
             "note_visibility": integration.note_visibility,
             "maildrop_overlap": integration.maildrop_overlap,
+            "sms_notes": "transcript" if integration.sms_transcript_quiet_seconds else "message",
+            "sms_quiet_minutes": (integration.sms_transcript_quiet_seconds or 1800) // 60 or 1,
         }
         form = SyncSettingsForm(request.POST or None, initial=initial)
         if request.method == "POST":
@@ -196,6 +199,15 @@ def sync_settings(request):
                         team_maildrop_overlap_set(
                             team=request.team, choice=overlap, by=request.user
                         )
+                    if data["sms_notes"]:
+                        minutes = (
+                            data["sms_quiet_minutes"] if data["sms_notes"] == "transcript" else None
+                        )
+                        seconds = minutes * 60 if minutes else None
+                        if seconds != integration.sms_transcript_quiet_seconds:
+                            team_sms_transcript_set(
+                                team=request.team, quiet_minutes=minutes, by=request.user
+                            )
                     if data["sync_on"] and not integration.sync_on:
                         team_sync_turn_on(team=request.team, by=request.user)
                     elif not data["sync_on"] and integration.sync_on:
