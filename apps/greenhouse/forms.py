@@ -44,7 +44,7 @@ class SyncSettingsForm(forms.Form):
     )
 
     def clean(self):
-        data = super().clean()
+        data = super().clean() or {}
         if data.get("sms_notes") == "transcript" and not data.get("sms_quiet_minutes"):
             self.add_error(
                 "sms_quiet_minutes", "Enter how many minutes of quiet end a conversation."
