@@ -101,6 +101,30 @@ def transcript_collect(claim: Claim, quiet: timedelta | None, now: datetime):
     )
 
 
+def transcript_member_claimed(claim: Claim) -> str | None:
+    """A member of another record's transcript was claimed (a person retried it, say). Returns
+    its outcome, or None when its lead gave it up and it is to be written as any record."""
+    record = claim.record
+    lead = SyncRecord.objects.filter(pk=record.transcript_lead_id).first()
+    if lead is not None and lead.status == Status.WRITTEN:
+        claim.mine().update(
+            status=Status.WRITTEN,
+            reason=Reason.SMS_TRANSCRIPT,
+            note_id=lead.note_id,
+            candidate_id=lead.candidate_id,
+            written_at=timezone.now(),
+            next_attempt_at=None,
+            last_error="",
+        )
+        return "written"
+    if lead is not None and lead.status in (Status.PENDING, Status.IN_PROGRESS):
+        claim.mine().update(status=Status.HELD, reason=Reason.SMS_TRANSCRIPT, claimed_at=None)
+        return Status.HELD  # the lead's outcome settles it
+    claim.mine().update(transcript_lead=None)
+    record.transcript_lead_id = None
+    return None
+
+
 def transcript_wait(claim: Claim, until: datetime) -> str:
     """Not quiet yet: the lead goes back to pending, due when it will be (no attempt counted)."""
     from .lanes import sync_lane_wake_on_commit
@@ -138,8 +162,14 @@ def transcript_members_written(
     *, lead: SyncRecord, note_id: int, candidate_id: int, at: datetime
 ) -> int:
     """The lead's note is written: so are its members (in the lead's transaction)."""
+    # Skipped too: a switch-off or a pause skips what waits, but not a lead whose note may exist
+    # (switches.py, pausing.py); when the read-back finds it, its members are in it. Pending: a
+    # member a person retried meanwhile.
     return (
-        SyncRecord.objects.filter(transcript_lead_id=lead.pk, status=Status.HELD)
+        SyncRecord.objects.filter(
+            transcript_lead_id=lead.pk,
+            status__in=(Status.HELD, Status.SKIPPED, Status.PENDING),  # pending: retried
+        )
         .exclude(pk=lead.pk)
         .update(
             status=Status.WRITTEN,

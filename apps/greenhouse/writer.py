@@ -62,7 +62,13 @@ from .outcomes import (
 )
 from .policy import Decision, Reason, Verdict, decide
 from .selectors import greenhouse_user_id_for
-from .transcripts import transcript_collect, transcript_content, transcript_quiet, transcript_wait
+from .transcripts import (
+    transcript_collect,
+    transcript_content,
+    transcript_member_claimed,
+    transcript_quiet,
+    transcript_wait,
+)
 
 # One logger for the whole sync, as before it was split into modules.
 logger = logging.getLogger("apps.greenhouse.sync")
@@ -193,6 +199,10 @@ def _write(claim: Claim) -> str:
     assert integration is not None  # decide() syncs only over a connection
     members: list[SyncRecord] | None = None
     quiet = transcript_quiet(integration)
+    if record.in_transcript and record.transcript_lead_id not in (None, record.pk):
+        outcome = transcript_member_claimed(claim)  # in another record's transcript
+        if outcome is not None:
+            return outcome
     if record.in_transcript and (quiet or record.transcript_lead_id == record.pk):
         # One note for the conversation's burst, once it has been quiet (transcripts.py).
         collected = transcript_collect(claim, quiet, timezone.now())

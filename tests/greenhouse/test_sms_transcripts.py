@@ -13,7 +13,11 @@ from apps.greenhouse.models import GreenhouseIntegration, SyncAttempt, SyncRecor
 from apps.greenhouse.notes import TranscriptLine, reference_line, sms_transcript_note
 from apps.greenhouse.policy import Reason
 from apps.greenhouse.switch_history import SwitchEvent
-from apps.greenhouse.switches import team_sms_transcript_set, team_sync_turn_off
+from apps.greenhouse.switches import (
+    sync_records_retry,
+    team_sms_transcript_set,
+    team_sync_turn_off,
+)
 from apps.greenhouse.sync import sync_record_write
 from apps.greenhouse.transcripts import transcripts_option_off
 from apps.messaging.models import Message
@@ -228,3 +232,44 @@ def test_going_back_to_a_note_per_sms_writes_the_waiting_burst_now(transcripts, 
     team_sms_transcript_set(team=transcripts.team, quiet_minutes=None, by=transcripts.ada)
     assert write_all().count("written") == 2
     assert len(our_notes(harvest_sandbox, GRACE)) == 2
+
+
+def test_a_member_retried_while_its_transcript_is_on_its_way_waits_for_it(
+    transcripts, harvest_sandbox
+):
+    burst(transcripts, "Hello", "Hi!")
+    go_quiet()
+    lead, member = SyncRecord.objects.order_by("message__created_at")
+    harvest_sandbox.set_faults(write_then_500=1)
+    assert sync_record_write(record_id=lead.pk) == "retry"
+
+    assert sync_records_retry(records=SyncRecord.objects.filter(pk=member.pk)) == 1
+    assert sync_record_write(record_id=member.pk) == "waiting"  # behind the older lead
+    SyncRecord.objects.filter(pk=member.pk).update(
+        created_at=F("created_at") - timedelta(minutes=11)  # no longer waits behind it
+    )
+    assert sync_record_write(record_id=member.pk) == Status.HELD  # not a note of its own
+    SyncRecord.objects.filter(pk=lead.pk).update(next_attempt_at=timezone.now())
+    assert sync_record_write(record_id=lead.pk) == "written"
+    member.refresh_from_db()
+    assert member.status == Status.WRITTEN
+    assert len(our_notes(harvest_sandbox, GRACE)) == 1
+
+
+def test_sync_turned_off_while_a_transcript_may_exist_keeps_its_members_with_it(
+    transcripts, harvest_sandbox
+):
+    burst(transcripts, "Hello", "Hi!")
+    go_quiet()
+    lead, member = SyncRecord.objects.order_by("message__created_at")
+    harvest_sandbox.set_faults(write_then_500=1)
+    assert sync_record_write(record_id=lead.pk) == "retry"
+    team_sync_turn_off(team=transcripts.team, by=transcripts.ada)
+    member.refresh_from_db()
+    assert member.status == Status.SKIPPED  # what waits is skipped; the lead is read back
+
+    SyncRecord.objects.filter(pk=lead.pk).update(next_attempt_at=timezone.now())
+    assert sync_record_write(record_id=lead.pk) == "written"  # the read-back found the note
+    member.refresh_from_db()
+    note = our_notes(harvest_sandbox, GRACE)[0]
+    assert member.status == Status.WRITTEN and member.note_id == note["id"]
