@@ -104,6 +104,7 @@ def _facts(
         prospect_ignored=_is_ignored(thread.prospect_id) if ignored is None else ignored,
         exclusion=message_exclusion(message, exclusion_rules).kind,
         review=review,
+        sms_transcript=bool(integration and integration.sms_transcript_quiet_seconds),
     )
 
 

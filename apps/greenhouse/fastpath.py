@@ -137,7 +137,8 @@ def _common_head(
     """The longest head of `records` that is the common case."""
     head = list(records)
     for index, record in enumerate(records):
-        if record.post_started_at is not None or record.note_id is not None:
+        # SMS transcripts (transcripts.py) are the careful path's: one note for many records.
+        if record.post_started_at is not None or record.note_id is not None or record.in_transcript:
             head = records[:index]
             break
     if not head:

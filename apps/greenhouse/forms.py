@@ -79,6 +79,31 @@ class SyncSettingsForm(forms.Form):
         required=False,
         help_text=f"From {WAITING_DAYS_MIN} to {WAITING_DAYS_MAX} days, counted from each message.",
     )
+    # Issue 16: SMS as a note each, or one transcript note per conversation once quiet.
+    sms_notes = forms.ChoiceField(
+        label="SMS notes",
+        choices=[
+            ("message", "One note per SMS"),
+            ("transcript", "One transcript note per conversation, once it has been quiet"),
+        ],
+        widget=forms.RadioSelect,
+        required=False,  # not sent: the team's choice stays as it is
+    )
+    sms_quiet_minutes = forms.IntegerField(
+        label="Quiet time (minutes)",
+        required=False,
+        min_value=1,
+        max_value=24 * 60,
+        help_text="How long a conversation goes without a new SMS before its transcript is made.",
+    )
+
+    def clean(self):
+        data = super().clean() or {}
+        if data.get("sms_notes") == "transcript" and not data.get("sms_quiet_minutes"):
+            self.add_error(
+                "sms_quiet_minutes", "Enter how many minutes of quiet end a conversation."
+            )
+        return data
 
 
 class ConnectionForm(forms.Form):

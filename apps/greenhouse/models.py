@@ -144,6 +144,11 @@ class GreenhouseIntegration(models.Model):
         default=MaildropOverlap.SKIP_SYNC_NOTE,
         editable=False,
     )
+    # Issue 16: SMS as one transcript note per conversation once it has been quiet this long
+    # (transcripts.py); empty: one note per message.
+    sms_transcript_quiet_seconds = models.PositiveIntegerField(
+        "SMS transcript quiet time (seconds)", null=True, blank=True, editable=False
+    )
     # Issue 15: prospects no Greenhouse candidate matches.
     unknown_recipients = models.CharField(
         "recipients not in Greenhouse",
@@ -476,6 +481,14 @@ class SyncRecord(OutboxBase):
     )
     # The visibility the note was written with (visibility.py); empty until written.
     visibility = models.CharField(max_length=20, choices=NoteVisibility.choices, blank=True)
+    # Issue 16, SMS transcripts (transcripts.py): the record was made while the team wrote SMS
+    # as transcripts, and the lead record of the transcript it belongs to (the lead owns the
+    # note: its note_ref is the transcript's one reference, its post_started_at the read-back's
+    # cue; the other members wait HELD until the lead's outcome settles them).
+    in_transcript = models.BooleanField(default=False)
+    transcript_lead = models.ForeignKey(
+        "self", on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -178,3 +178,29 @@ def sms_note(
     header = f"SMS from {from_number} to {to_number} ({direction})"
     body = _with_dated(_with_sender(f"{header}\n\n{text}", sender), dated)
     return NoteContent(note_type="NOTE", body=_with_reference(body, reference))
+
+
+@dataclass(frozen=True)
+class TranscriptLine:
+    """One SMS of a transcript note: when, which way, who, what."""
+
+    at: datetime
+    direction: str  # "outbound" or "inbound"
+    who: str
+    text: str
+
+
+def sms_transcript_note(
+    *, lines: list[TranscriptLine], reference: str, sender: str = ""
+) -> NoteContent:
+    """One note for a burst of SMS (transcripts.py): every message in order, the reference once.
+    `lines` must be in message order; times are shown in the server's time zone."""
+    rows = []
+    for line in lines:
+        arrow = "→" if line.direction == "outbound" else "←"
+        text = line.text.strip() or "(no text)"
+        rows.append(f"{line.at:%Y-%m-%d %H:%M} {arrow} {line.who} ({line.direction}): {text}")
+    count = len(lines)
+    header = f"SMS conversation, {count} message{'s' if count != 1 else ''}"
+    body = _with_sender(header + "\n\n" + "\n".join(rows), sender)
+    return NoteContent(note_type="NOTE", body=_with_reference(body, reference))

@@ -168,6 +168,12 @@ def _mark_written(claim: Claim, verdict: Verdict, *, note_id: int, candidate_id:
         if not updated:
             # Taken over meanwhile: the other worker reads the note back and records it.
             raise LostClaim
+        if claim.record.transcript_lead_id == claim.record.pk:
+            from .transcripts import transcript_members_written
+
+            transcript_members_written(
+                lead=claim.record, note_id=note_id, candidate_id=candidate_id, at=timezone.now()
+            )
         bot_notice_queue(thread=claim.record.thread)
         _wake_next_in_thread(claim)
     return "written"
@@ -190,6 +196,7 @@ def _settle(claim: Claim, verdict: Verdict, *, error: str = "") -> str:
 
             record = claim.record
             prospect_lookup_schedule(team_id=record.team_id, prospect_id=record.prospect_id)
+        _transcript_release(claim)
         _wake_next_in_thread(claim)
         if verdict.reason == Reason.CANDIDATE_TO_CREATE:
             # The team creates unknown recipients: the prospect's one creation (creation.py).
@@ -199,10 +206,19 @@ def _settle(claim: Claim, verdict: Verdict, *, error: str = "") -> str:
     return status
 
 
+def _transcript_release(claim: Claim) -> None:
+    """A transcript's lead that is not written lets its members be decided again."""
+    if claim.record.transcript_lead_id == claim.record.pk:
+        from .transcripts import transcript_members_release
+
+        transcript_members_release(lead=claim.record)
+
+
 def _fail(claim: Claim, reason: str, *, http_status=None) -> str:
     _attempt_finish(claim, SyncAttempt.Outcome.ERROR, error=reason, http_status=http_status)
     with transaction.atomic():
         claim.mine().update(status=Status.FAILED, next_attempt_at=None, last_error=reason[:2000])
+        _transcript_release(claim)
         _wake_next_in_thread(claim)
     logger.warning("Sync record %s failed: %s", claim.record.pk, reason)
     return "failed"

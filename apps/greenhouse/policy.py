@@ -24,6 +24,7 @@ class Reason(StrEnum):
     FIRST_REPLY = "first_reply"
     THREAD_MESSAGE = "thread_message"
     SMS = "sms"
+    SMS_TRANSCRIPT = "sms_transcript"  # issue 16: one note per quiet-ended SMS conversation
     # skip
     TEAM_NOT_ENABLED = "team_not_enabled"
     SYNC_TURNED_OFF = "sync_turned_off"
@@ -61,6 +62,7 @@ LABELS = {
     Reason.FIRST_REPLY: "First reply",
     Reason.THREAD_MESSAGE: "Later thread message",
     Reason.SMS: "SMS",
+    Reason.SMS_TRANSCRIPT: "SMS transcript",
     Reason.TEAM_NOT_ENABLED: "Not enabled by support",
     Reason.SYNC_TURNED_OFF: "Sync turned off",
     Reason.BEFORE_SYNC_ON: "Before sync was on",
@@ -99,6 +101,11 @@ EXPLANATIONS = {
     Reason.FIRST_REPLY: "The candidate's first reply to a sequence email.",
     Reason.THREAD_MESSAGE: "A later message in a sequence's email thread.",
     Reason.SMS: "An SMS sent or received on a recruiter's virtual number.",
+    Reason.SMS_TRANSCRIPT: (
+        "An SMS sent or received on a recruiter's virtual number, written in a transcript note "
+        "with the rest of its conversation once the conversation has been quiet for the "
+        "team's set time."
+    ),
     Reason.TEAM_NOT_ENABLED: "Support has not enabled Greenhouse sync for this team.",
     Reason.SYNC_TURNED_OFF: "A team admin turned Greenhouse sync off.",
     Reason.BEFORE_SYNC_ON: "The message is older than the moment sync was turned on.",
@@ -218,6 +225,7 @@ class SyncFacts:
     # Issue 16.
     exclusion: Exclusion = Exclusion.NONE
     review: Review = Review.NOT_NEEDED
+    sms_transcript: bool = False  # the team writes SMS as one transcript note per conversation
 
 
 @dataclass(frozen=True)
@@ -245,7 +253,7 @@ def decide(facts: SyncFacts) -> Verdict:
 
     # What is in scope: all SMS on a virtual number; email only inside a sequence's thread.
     if facts.channel == "sms":
-        reason = Reason.SMS
+        reason = Reason.SMS_TRANSCRIPT if facts.sms_transcript else Reason.SMS
     elif not facts.in_sequence_thread:
         return Verdict(Decision.SKIP, Reason.NOT_SEQUENCE_THREAD)
     elif facts.direction == "inbound" and not facts.earlier_inbound_in_thread:

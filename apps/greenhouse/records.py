@@ -9,6 +9,7 @@ import logging
 from dataclasses import replace
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from apps.messaging.models import Message
 
@@ -22,8 +23,9 @@ from .models import (
 from .notes import (
     note_reference,
 )
-from .policy import Decision, Review, decide
+from .policy import Decision, Reason, Review, decide
 from .sensitive_review import message_matches, review_rules_for, sensitive_review_open
+from .transcripts import transcript_quiet, transcript_record_joined
 
 # One logger for the whole sync, as before it was split into modules.
 logger = logging.getLogger("apps.greenhouse.sync")
@@ -94,6 +96,11 @@ def _record_create(message: Message) -> SyncRecord:
     if matched:
         assert rules is not None
         sensitive_review_open(record=record, matched=matched, rules=rules)
-    if pending:
+    quiet = transcript_quiet(integration)
+    if pending and quiet and verdict.reason == Reason.SMS_TRANSCRIPT:
+        # The conversation's SMS wait for it to be quiet, then make one note (transcripts.py).
+        due = transcript_record_joined(record=record, quiet=quiet, now=timezone.now())
+        sync_lane_wake_on_commit(team_id=record.team_id, at=due)
+    elif pending:
         sync_lane_wake_on_commit(team_id=record.team_id)  # the team's one wake-up (lanes.py)
     return record

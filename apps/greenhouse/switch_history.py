@@ -28,6 +28,7 @@ class SwitchEvent(models.Model):
         UNKNOWN_RECIPIENTS = "unknown_recipients", "Recipients not in Greenhouse: choice changed"
         WAITING_DAYS = "waiting_days", "Waiting window changed"
         REVIEW_RULES = "review_rules", "Review of sensitive mail changed"
+        SMS_TRANSCRIPT = "sms_transcript", "SMS notes changed"
 
         TONES = enum.nonmember(
             {
@@ -40,6 +41,7 @@ class SwitchEvent(models.Model):
                 "unknown_recipients": "info",
                 "waiting_days": "info",
                 "review_rules": "info",
+                "sms_transcript": "info",
             }
         )
 

@@ -34,6 +34,7 @@ from .models import (
 from .policy import CandidateMatch, Reason, UnknownRecipients
 from .previews import waiting_to_skip
 from .sync import HELD_FOR_CONNECTION, Status
+from .transcripts import QUIET_MINUTES_MAX, QUIET_MINUTES_MIN, transcripts_option_off
 
 logger = logging.getLogger(__name__)
 
@@ -335,6 +336,54 @@ def team_unknown_recipients_set(
             by,
             value=f"{integration.waiting_days} day{'s' if integration.waiting_days != 1 else ''}",
             effect="Also for the messages still waiting: each waits that long from its sending.",
+        )
+    return integration
+
+
+def sms_notes_label(quiet_seconds: int | None) -> str:
+    """The team's SMS notes in words (the settings page and the switch history)."""
+    if not quiet_seconds:
+        return "One note per SMS"
+    minutes, seconds = divmod(quiet_seconds, 60)
+    quiet = (
+        f"{minutes} minute{'s' if minutes != 1 else ''}" if not seconds else f"{quiet_seconds} s"
+    )
+    return f"One transcript note per conversation, after {quiet} without a new SMS"
+
+
+@transaction.atomic
+def team_sms_transcript_set(*, team: Team, quiet_minutes: int | None, by) -> GreenhouseIntegration:
+    """SMS as one note each (None) or one transcript note per conversation once it has been quiet
+    this many minutes (transcripts.py). Records still waiting follow the new choice: a shorter or
+    longer quiet time counts from each conversation's last SMS; going back to a note per SMS
+    writes the open bursts now, one note each (transcripts being written finish as such)."""
+    if quiet_minutes is not None and not (QUIET_MINUTES_MIN <= quiet_minutes <= QUIET_MINUTES_MAX):
+        raise ValidationError(
+            {
+                "sms_quiet_minutes": (
+                    f"Choose a quiet time from {QUIET_MINUTES_MIN} to {QUIET_MINUTES_MAX} minutes."
+                )
+            }
+        )
+    integration = _integration_for_update(team)
+    seconds = quiet_minutes * 60 if quiet_minutes is not None else None
+    changed = integration.sms_transcript_quiet_seconds != seconds
+    integration.sms_transcript_quiet_seconds = seconds
+    integration.sync_changed_by, integration.sync_changed_at = by, timezone.now()
+    integration.save(
+        update_fields=["sms_transcript_quiet_seconds", "sync_changed_by", "sync_changed_at"]
+    )
+    if changed:
+        effect = "Also for the SMS still waiting."
+        if seconds is None and transcripts_option_off(team_id=team.pk):
+            effect = "The SMS still waiting for a transcript are written now, one note each."
+            sync_lane_wake_on_commit(team_id=team.pk)
+        _record(
+            integration,
+            SwitchEvent.Change.SMS_TRANSCRIPT,
+            by,
+            value=sms_notes_label(seconds),
+            effect=effect,
         )
     return integration
 

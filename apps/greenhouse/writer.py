@@ -69,6 +69,13 @@ from .outcomes import (
 )
 from .policy import CandidateMatch, Decision, Reason, Review, Verdict, decide
 from .selectors import greenhouse_user_id_for
+from .transcripts import (
+    transcript_collect,
+    transcript_content,
+    transcript_member_claimed,
+    transcript_quiet,
+    transcript_wait,
+)
 from .visibility import VisibilityChanged, thread_note_visibility
 
 # One logger for the whole sync, as before it was split into modules.
@@ -198,6 +205,9 @@ def _stopped(claim: Claim, exc: SyncStopped) -> str:
 
 def _write(claim: Claim) -> str:
     record = claim.record
+    if record.in_transcript and not claim.mine().exists():
+        # A batch's copy of a record its transcript's lead has taken meanwhile (transcripts.py).
+        return "in a transcript"
     message = record.message
     message.thread = record.thread
     integration = GreenhouseIntegration.objects.filter(team_id=record.team_id).first()
@@ -214,6 +224,18 @@ def _write(claim: Claim) -> str:
     if verdict.decision != Decision.SYNC:
         return _settle(claim, verdict)
     assert integration is not None  # decide() syncs only over a connection
+    members: list[SyncRecord] | None = None
+    quiet = transcript_quiet(integration)
+    if record.in_transcript and record.transcript_lead_id not in (None, record.pk):
+        outcome = transcript_member_claimed(claim)  # in another record's transcript
+        if outcome is not None:
+            return outcome
+    if record.in_transcript and (quiet or record.transcript_lead_id == record.pk):
+        # One note for the conversation's burst, once it has been quiet (transcripts.py).
+        collected = transcript_collect(claim, quiet, timezone.now())
+        if not isinstance(collected, list):
+            return transcript_wait(claim, collected)
+        members = collected
 
     # Between the heartbeat below and the end of the POST a worker spends at most both
     # timeouts (it never waits for the rate budget: `_defer`), well under STALE_AFTER.
@@ -241,6 +263,7 @@ def _write(claim: Claim) -> str:
         record,
         unmapped_author=author if user_id is None else None,
         edited_text=_edited_text(record.pk) if facts.review == Review.APPROVED else "",
+        members=members,
     )
     claim.posted_before = record.post_started_at is not None
 
@@ -382,15 +405,22 @@ def _edited_text(record_id: int) -> str:
 
 
 def _note_content(
-    record: SyncRecord, *, unmapped_author=None, edited_text: str = ""
+    record: SyncRecord,
+    *,
+    unmapped_author=None,
+    edited_text: str = "",
+    members: list[SyncRecord] | None = None,
 ) -> NoteContent:
     """`edited_text`: the reviewer's text for the note, in place of the message's (the header
-    lines, the sender line and the reference line stay)."""
+    lines, the sender line and the reference line stay).
+    `members`: the records of an SMS transcript the record leads (transcripts.py)."""
     message = record.message
     sender = ""
     if unmapped_author is not None:
         name = unmapped_author.get_full_name() or unmapped_author.get_username()
         sender = sender_line(name=name, email=unmapped_author.email, direction=message.direction)
+    if members is not None:
+        return transcript_content(members, reference=record.note_ref, sender=sender)
     dated = ""
     # When it went out or came in (the message's own time, else when it was recorded).
     at = (

@@ -45,6 +45,7 @@ from ..switches import (
     sync_records_retry,
     team_maildrop_overlap_set,
     team_note_visibility_set,
+    team_sms_transcript_set,
     team_sync_turn_off,
     team_sync_turn_on,
     team_unknown_recipients_set,
@@ -190,6 +191,8 @@ def sync_settings(request):
             "maildrop_overlap": integration.maildrop_overlap,
             "unknown_recipients": integration.unknown_recipients,
             "waiting_days": integration.waiting_days,
+            "sms_notes": "transcript" if integration.sms_transcript_quiet_seconds else "message",
+            "sms_quiet_minutes": (integration.sms_transcript_quiet_seconds or 1800) // 60 or 1,
         }
         form = SyncSettingsForm(request.POST or None, initial=initial)
         if request.method == "POST":
@@ -220,6 +223,15 @@ def sync_settings(request):
                         team_unknown_recipients_set(
                             team=request.team, choice=unknown, waiting_days=days, by=request.user
                         )
+                    if data["sms_notes"]:
+                        minutes = (
+                            data["sms_quiet_minutes"] if data["sms_notes"] == "transcript" else None
+                        )
+                        seconds = minutes * 60 if minutes else None
+                        if seconds != integration.sms_transcript_quiet_seconds:
+                            team_sms_transcript_set(
+                                team=request.team, quiet_minutes=minutes, by=request.user
+                            )
                     if data["sync_on"] and not integration.sync_on:
                         team_sync_turn_on(team=request.team, by=request.user)
                     elif not data["sync_on"] and integration.sync_on:
