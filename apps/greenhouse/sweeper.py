@@ -36,6 +36,7 @@ def sync_records_sweep(
     missed (older than `grace`); rescue what lost its worker; queue what is due and has no task
     on its way (`lease`: settings.QUEUE_LEASE). Then the same for bot emails. Returns counts,
     for logs and tests."""
+    from .alerts import alert_emails_sweep
     from .bot_notice import bot_notices_sweep
 
     now = now or timezone.now()
@@ -70,6 +71,7 @@ def sync_records_sweep(
     counts.update(gave_up=result.gave_up, rescued=result.rescued)
     counts["queued"] = sync_lanes_sweep(now=now, lease=lease)  # teams whose lane was queued
     counts["bot_notices"] = bot_notices_sweep(now=now, stale_after=stale_after, lease=lease)
+    counts["alert_emails"] = alert_emails_sweep(now=now, stale_after=stale_after, lease=lease)
     return counts
 
 

@@ -45,3 +45,18 @@ def greenhouse_user_mappings_refresh_task() -> int:
     from .connection import greenhouse_user_mappings_refresh_due
 
     return greenhouse_user_mappings_refresh_due()
+
+
+@shared_task(acks_late=True)
+def team_alerts_evaluate_task() -> int:
+    """The beat's alerts run (alerts.py): no Greenhouse call, so on the send queue."""
+    from .alerts import team_alerts_evaluate_all
+
+    return team_alerts_evaluate_all()
+
+
+@shared_task(acks_late=True)
+def alert_email_send_task(pk: int) -> str:
+    from .alerts import alert_email_send
+
+    return alert_email_send(pk=pk)

@@ -1,14 +1,15 @@
 """Support staff's Greenhouse pages in the Django admin, one module per group of models:
 connections and user mappings (integrations.py), the switch history (switch_history.py), the sync
-log and dashboard (sync_records.py), and candidates' links, bot emails and pauses
-(candidates.py). Importing the package registers them all."""
+log and dashboard (sync_records.py), candidates' links, bot emails and pauses (candidates.py),
+and the alerts to team admins (alerts.py). Importing the package registers them all."""
 
-from . import candidates, integrations, switch_history, sync_records
+from . import alerts, candidates, integrations, switch_history, sync_records
 from .sync_records import CappedPaginator, SyncRecordAdmin
 
 __all__ = [
     "CappedPaginator",
     "SyncRecordAdmin",
+    "alerts",
     "candidates",
     "integrations",
     "switch_history",
