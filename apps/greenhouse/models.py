@@ -556,8 +556,9 @@ class SyncLane(models.Model):
         return f"Sync lane of team {self.team_id}"
 
 
-# The switch history is a model of its own module (switch_history.py says why); imported here so
-# that `from .models import SwitchEvent` works like every other model of the app.
 # The alerts to team admins (issue 16): their models' module says why it is separate.
 from .alert_models import AlertCause, AlertEmail, TeamAlert  # noqa: E402, F401
+
+# The switch history is a model of its own module (switch_history.py says why); imported here so
+# that `from .models import SwitchEvent` works like every other model of the app.
 from .switch_history import SwitchEvent  # noqa: E402, F401

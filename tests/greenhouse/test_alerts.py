@@ -2,8 +2,13 @@
 digest, no storm, the banner that shows and clears, its links, who sees it, support's dashboard
 and admin, and two evaluations at once. Mail goes through Anymail's test backend."""
 
+import re
 import threading
+import time
 from datetime import timedelta
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -25,6 +30,9 @@ from apps.greenhouse.models import (
     TeamAlert,
 )
 from apps.greenhouse.policy import Reason
+from apps.greenhouse.sweeper import sync_records_sweep
+from apps.greenhouse.tasks import team_alerts_evaluate_task
+from tests.fixtures.worker import wait_for
 from tests.greenhouse.factories import GreenhouseIntegrationFactory, SyncRecordFactory
 from tests.messaging.factories import MessageFactory, ThreadFactory
 
@@ -301,3 +309,81 @@ def test_two_evaluations_at_once_queue_one_email(team, thread):
     email = AlertEmail.objects.get()
     assert {c["cause"] for c in email.causes} == {"connection", "failed_records"}
     assert TeamAlert.objects.filter(team=team).count() == 2
+
+
+# --- Retries and the sweep -----------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_an_email_that_failed_is_retried_and_a_lost_task_is_queued_by_the_sweep(
+    team, thread, anymail_outbox, settings
+):
+    records(thread, 1, status=Status.FAILED)
+    email = team_alerts_evaluate(team_id=team.pk)
+    assert email is not None
+    settings.EMAIL_BACKEND = "tests.greenhouse.test_alerts.BrokenBackend"
+    assert alert_email_send(pk=email.pk) == "retry"
+    email.refresh_from_db()
+    assert email.status == AlertEmail.Status.PENDING and email.next_attempt_at is not None
+    assert "the mail server said no" in email.error
+
+    # Due, and its task lost: the sync sweep queues it once, then trusts the lease.
+    later = email.next_attempt_at + timedelta(seconds=1)
+    assert sync_records_sweep(now=later)["alert_emails"] == 1
+    assert sync_records_sweep(now=later + timedelta(seconds=1))["alert_emails"] == 0
+    settings.EMAIL_BACKEND = "anymail.backends.test.EmailBackend"
+    AlertEmail.objects.filter(pk=email.pk).update(next_attempt_at=None)
+    assert alert_email_send(pk=email.pk) == "sent"
+    assert len(mail.outbox) == 1
+
+
+class BrokenBackend:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        raise ConnectionError("the mail server said no")
+
+
+# --- Real workers --------------------------------------------------------------------------------
+
+
+@pytest.mark.worker
+@pytest.mark.django_db(transaction=True)
+def test_beat_ticks_on_two_workers_at_once_send_one_email(
+    team, thread, celery_worker_factory, anymail_outbox, settings
+):
+    records(thread, 12, status=Status.FAILED)
+    env = {
+        "DEV_OUTBOX_DIR": str(settings.DEV_OUTBOX_DIR),
+        "EMAIL_BACKEND": "apps.messaging.backends.DevOutboxEmailBackend",
+        "PUBLIC_BASE_URL": settings.PUBLIC_BASE_URL,
+    }
+    workers = [
+        celery_worker_factory(concurrency=2, extra_env=env, kinds=("send",)) for _ in range(2)
+    ]
+
+    for _ in range(6):  # six ticks at once, as after a beat's restart with a backlog
+        team_alerts_evaluate_task.apply_async()
+
+    def ticks_done() -> list[str]:
+        pattern = re.compile(r"team_alerts_evaluate_task\[[^\]]+\] succeeded in [^:]+: (\d+)")
+        return [m for w in workers for m in pattern.findall(w.log)]
+
+    wait_for(lambda: len(ticks_done()) == 6, message="the six evaluations did not all run")
+    wait_for(lambda: AlertEmail.objects.filter(status=AlertEmail.Status.SENT).exists())
+
+    assert sorted(ticks_done()) == ["0", "0", "0", "0", "0", "1"]  # one queued the email
+    assert AlertEmail.objects.count() == 1
+    folder = Path(settings.DEV_OUTBOX_DIR) / "email"
+    wait_for(lambda: list(folder.glob("*.eml")))
+    time.sleep(1)  # a second email, if one were on its way, would land by now
+    emails = [
+        BytesParser(policy=policy.default).parsebytes(p.read_bytes())
+        for p in sorted(folder.glob("*.eml"))
+    ]
+    assert len(emails) == 1
+    assert emails[0]["Subject"] == "Greenhouse sync: 12 notes failed to sync to Greenhouse"
+    assert emails[0]["To"] == "ada@acme.example"
+    body = emails[0].get_body(preferencelist=("plain",)).get_content()
+    assert settings.PUBLIC_BASE_URL + FAILED_LOG in body
