@@ -6,7 +6,8 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from apps.core.services import worker_ping_request
-from apps.greenhouse.models import PauseVia
+from apps.greenhouse.alerts import team_alerts_evaluate
+from apps.greenhouse.models import PauseVia, SyncRecord
 from apps.greenhouse.pausing import prospect_sync_pause
 from apps.greenhouse.switches import team_note_visibility_set
 from apps.messaging.models import Channel
@@ -66,6 +67,9 @@ def world(db):
     prospect_sync_pause(prospect=enrollment.prospect, via=PauseVia.APP, by=membership.user)
     worker_ping_request(requested_by="test")
     team_note_visibility_set(team=team, visibility="private", by=membership.user)  # history
+    # An alert to the team's admins, and its email: a record that failed, evaluated.
+    SyncRecordFactory(message=MessageFactory(thread=thread), status=SyncRecord.Status.FAILED)
+    team_alerts_evaluate(team_id=team.pk)
 
 
 @pytest.fixture
