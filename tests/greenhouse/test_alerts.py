@@ -387,3 +387,19 @@ def test_beat_ticks_on_two_workers_at_once_send_one_email(
     assert emails[0]["To"] == "ada@acme.example"
     body = emails[0].get_body(preferencelist=("plain",)).get_content()
     assert settings.PUBLIC_BASE_URL + FAILED_LOG in body
+
+
+@pytest.mark.django_db
+def test_a_tick_with_nothing_new_costs_four_queries_whatever_the_number_of_teams(
+    team, thread, django_assert_max_num_queries
+):
+    records(thread, 3, status=Status.FAILED)
+    for _ in range(5):
+        records(ThreadFactory(), 1, status=Status.FAILED)
+    assert team_alerts_evaluate_all() == 6
+    with django_assert_max_num_queries(4):
+        assert team_alerts_evaluate_all() == 0
+    # Something changed for one team: that team is evaluated (its count), the others are not.
+    records(thread, 1, status=Status.FAILED)
+    assert team_alerts_evaluate_all() == 0  # worse the same day: the banner, no email
+    assert TeamAlert.objects.get(team=team).count == 4
