@@ -627,6 +627,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "apps.greenhouse.tasks.greenhouse_connections_recheck_task",
         **_every(GREENHOUSE_RECHECK_MIN_DELAY),  # each connection's own delay decides
     },
+    # Alerts to team admins (apps/greenhouse/alerts.py): counts what is wrong per team, updates
+    # the banners and queues at most one email per cause per team per day.
+    "greenhouse-alerts-evaluate": {
+        "task": "apps.greenhouse.tasks.team_alerts_evaluate_task",
+        **_every(env.float("ALERTS_EVALUATE_INTERVAL", default=300.0)),
+    },
     # Looks team members up in Greenhouse by email once a day, new members and new connections
     # within 15 minutes (a run costs two queries per team that is not due).
     "greenhouse-user-mappings-refresh": {

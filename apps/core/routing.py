@@ -29,6 +29,9 @@ _KIND_BY_PREFIX = {
     # The bot email tells a recruiter a thread is synced: it is an email, it never calls
     # Greenhouse, and a recruiter should get it while the thread's notes still wait.
     "apps.greenhouse.tasks.bot_notice_send_task": SEND,
+    # The alerts to team admins only read the database and send an email (issue 16).
+    "apps.greenhouse.tasks.team_alerts_evaluate_task": SEND,
+    "apps.greenhouse.tasks.alert_email_send_task": SEND,
     "apps.messaging.tasks.": SEND,
     "apps.core.tasks.": SEND,
 }

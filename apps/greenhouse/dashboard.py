@@ -15,6 +15,7 @@ from apps.core.broker import queue_depths
 from apps.messaging.models import UnmatchedInbound
 from apps.teams.models import Team
 
+from .alerts import alerts_open_by_team
 from .metrics import sync_figures_by_team, sync_recent_counts
 from .models import GreenhouseIntegration
 from .selectors import sync_daily_counts, sync_waiting_by_team
@@ -94,8 +95,18 @@ def sync_dashboard(request) -> dict:
                 "peak": peak,
             }
         )
+    open_alerts = alerts_open_by_team()
+    alert_teams = {t.pk: t for t in Team.objects.filter(pk__in=list(open_alerts))}
     return {
         "summary": summary,
+        # The alerts the team admins see in their banner (alerts.py), per team.
+        "alerts": [
+            {"team": alert_teams[team_id], "alerts": items}
+            for team_id, items in sorted(
+                open_alerts.items(), key=lambda kv: str(alert_teams[kv[0]])
+            )
+            if team_id in alert_teams
+        ],
         "charts": charts,
         "days": days,
         "day_choices": DASHBOARD_DAYS,

@@ -946,6 +946,9 @@ class DirectoryFetch(models.Model):
         return f"Directory {self.kind} page {self.page}: {self.get_outcome_display()}"
 
 
+# The alerts to team admins (issue 16): their models' module says why it is separate.
+from .alert_models import AlertCause, AlertEmail, TeamAlert  # noqa: E402, F401
+
 # The switch history is a model of its own module (switch_history.py says why); imported here so
 # that `from .models import SwitchEvent` works like every other model of the app.
 # The same for backfills (backfill_models.py).

@@ -229,3 +229,20 @@ def sequence_enroll_not_in_greenhouse(request, *, sequence) -> str:
         {"prospects": named, "more": len(ids) - len(named), "review_url": review_queue_url()},
         request=request,
     )
+
+
+@panel("page.banner")
+def alert_banner(request) -> str:
+    """The team's open alerts (alerts.py), on every page, for team admins only: the pages that
+    fix them (connection, sync log) are admins' pages, so a recruiter would get a link to a 403."""
+    from apps.core.extensions import membership_of
+
+    from .alerts import team_alerts_open
+
+    membership = membership_of(request)
+    if membership is None or not membership.is_admin:
+        return ""
+    alerts = team_alerts_open(team_id=membership.team_id)
+    if not alerts:
+        return ""
+    return render_to_string("greenhouse/_alert_banner.html", {"alerts": alerts}, request=request)

@@ -40,6 +40,7 @@ def sync_records_sweep(
     missed (older than `grace`); rescue what lost its worker; queue what is due and has no task
     on its way (`lease`: settings.QUEUE_LEASE). Then the same for bot emails. Returns counts,
     for logs and tests."""
+    from .alerts import alert_emails_sweep
     from .bot_notice import bot_notices_sweep, review_notices_sweep
     from .sensitive_review import sensitive_reviews_expire
 
@@ -96,6 +97,7 @@ def sync_records_sweep(
 
     # Candidate directories (directory.py): a pass a crash left, a crawl due again.
     counts["directories"] = directories_sweep(now=now)
+    counts["alert_emails"] = alert_emails_sweep(now=now, stale_after=stale_after, lease=lease)
     return counts
 
 

@@ -85,3 +85,18 @@ def candidate_directory_pass_task(team_id: int) -> str:
     from .directory import directory_pass_run
 
     return directory_pass_run(team_id=team_id)
+
+
+@shared_task(acks_late=True)
+def team_alerts_evaluate_task() -> int:
+    """The beat's alerts run (alerts.py): no Greenhouse call, so on the send queue."""
+    from .alerts import team_alerts_evaluate_all
+
+    return team_alerts_evaluate_all()
+
+
+@shared_task(acks_late=True)
+def alert_email_send_task(pk: int) -> str:
+    from .alerts import alert_email_send
+
+    return alert_email_send(pk=pk)

@@ -6,9 +6,16 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from apps.core.services import worker_ping_request
+from apps.greenhouse.alerts import team_alerts_evaluate
 from apps.greenhouse.exclusion_services import team_exclusions_save
 from apps.greenhouse.exclusions import ExclusionRules
-from apps.greenhouse.models import CandidateCreation, CandidateDirectory, DirectoryFetch, PauseVia
+from apps.greenhouse.models import (
+    CandidateCreation,
+    CandidateDirectory,
+    DirectoryFetch,
+    PauseVia,
+    SyncRecord,
+)
 from apps.greenhouse.pausing import prospect_sync_pause
 from apps.greenhouse.review import prospect_sync_ignore
 from apps.greenhouse.sensitive import DEFAULT_TERMS_TEXT
@@ -96,6 +103,9 @@ def world(db):
         by=membership.user,
     )
     SensitiveReviewFactory(record__message=MessageFactory(thread=thread))
+    # An alert to the team's admins, and its email: a record that failed, evaluated.
+    SyncRecordFactory(message=MessageFactory(thread=thread), status=SyncRecord.Status.FAILED)
+    team_alerts_evaluate(team_id=team.pk)
 
 
 @pytest.fixture

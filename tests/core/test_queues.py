@@ -29,12 +29,19 @@ def routed_queue(task_name: str) -> str:
     return celery_app.amqp.router.route({}, task_name)["queue"].name
 
 
+# Greenhouse's tasks that never call Greenhouse: emails to people, and the alerts' evaluation.
+GREENHOUSE_SEND_TASKS = {
+    "apps.greenhouse.tasks.bot_notice_send_task",
+    "apps.greenhouse.tasks.team_alerts_evaluate_task",
+    "apps.greenhouse.tasks.alert_email_send_task",
+}
+
+
 def test_every_task_of_the_apps_goes_to_the_queue_of_its_kind():
     names = sorted(name for name in celery_app.tasks if name.startswith("apps."))
     expected = {
         name: SYNC
-        if name.startswith("apps.greenhouse.tasks.")
-        and name != "apps.greenhouse.tasks.bot_notice_send_task"
+        if name.startswith("apps.greenhouse.tasks.") and name not in GREENHOUSE_SEND_TASKS
         else SEND
         for name in names
     }
@@ -44,6 +51,7 @@ def test_every_task_of_the_apps_goes_to_the_queue_of_its_kind():
     assert expected["apps.greenhouse.tasks.sync_record_write_task"] == SYNC
     assert expected["apps.messaging.tasks.message_send_task"] == SEND
     assert expected["apps.core.tasks.worker_ping_answer_task"] == SEND
+    assert expected["apps.greenhouse.tasks.alert_email_send_task"] == SEND
 
 
 def test_a_new_task_is_routed_by_its_module_without_an_edit():
