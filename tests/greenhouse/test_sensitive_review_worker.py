@@ -12,7 +12,11 @@ from django.utils import timezone
 from apps.greenhouse.models import ReviewExpiry, SensitiveReview, SyncRecord
 from apps.greenhouse.notes import reference_line
 from apps.greenhouse.policy import Reason, Review
-from apps.greenhouse.sensitive_review import sensitive_review_approve, sensitive_review_drop
+from apps.greenhouse.sensitive_review import (
+    sensitive_review_approve,
+    sensitive_review_drop,
+    sensitive_reviews_expire,
+)
 from apps.greenhouse.sweeper import sync_records_sweep
 from apps.messaging.models import Channel, Message, Thread
 from tests.fixtures.worker import wait_for
@@ -96,18 +100,20 @@ def test_the_review_time_running_out_skips_or_writes_by_the_teams_choice(
     thread = sequence_thread(synced)
 
     skipped = held(email_reply(thread, text="Is there a medical plan?"))
-    sync_records_sweep(now=timezone.now() + timedelta(hours=2))
+    # The review's clock moves on, the lanes' leases keep real time: a whole sweep at a future
+    # `now` would take every lane's lease for lost (sweeper.py runs this with the real time).
+    sensitive_reviews_expire(now=timezone.now() + timedelta(hours=2))
     skipped.refresh_from_db()
     assert (skipped.status, skipped.reason) == (Status.SKIPPED, Reason.REVIEW_EXPIRED)
 
     rules_on(synced, hours=1, on_expiry=ReviewExpiry.WRITE)
     written = held(email_reply(thread, text="And the visa?"))
-    sync_records_sweep(now=timezone.now() + timedelta(hours=2))
+    sensitive_reviews_expire(now=timezone.now() + timedelta(hours=2))
     wait_for(
         lambda: SyncRecord.objects.filter(pk=written.pk, status=Status.WRITTEN).exists(),
         message="the expired message was not written by the team's choice",
     )
-    sync_records_sweep(now=timezone.now() + timedelta(hours=3))  # again: idempotent
+    sensitive_reviews_expire(now=timezone.now() + timedelta(hours=3))  # again: idempotent
     time.sleep(1)
 
     assert SensitiveReview.objects.get(record=written).state == Review.EXPIRED_WRITE
