@@ -170,6 +170,24 @@ class OutboxBase(models.Model):
     def gave_up_error(attempts: int, reason: str) -> str:
         return f"Gave up after {attempts} attempts. Last error: {reason}"
 
+    @classmethod
+    def retry_or_fail(
+        cls, mine, *, attempts: int, reason: str, claimed_at: datetime | None, **lookup
+    ) -> str:
+        """A claimed row's attempt failed: back to pending after the backoff ("retry"), or, once
+        the policy is used up, failed with why ("failed"). `mine`: the row, as still claimed."""
+        if cls.retry_later(attempts=attempts, reason=reason, claimed_at=claimed_at, **lookup):
+            return "retry"
+        error = cls.gave_up_error(attempts, reason)
+        mine.update(
+            **{
+                "status": cls.OUTBOX_FAILED,
+                "next_attempt_at": None,
+                cls.OUTBOX_ERROR_FIELD: error[:ERROR_MAX_LENGTH],
+            }
+        )
+        return "failed"
+
     # --- Waking rows up ------------------------------------------------------------------------
 
     def wake_on_commit(self) -> None:

@@ -294,15 +294,9 @@ def alert_email_send(*, pk: int) -> str:
         _render(email, email.team, recipients).send()
     except Exception as exc:
         logger.warning("Alert email %s not sent: %s", pk, type(exc).__name__)
-        reason = f"Not sent: {exc}"
-        next_at = AlertEmail.retry_later(
-            pk=pk, claimed_at=claimed_at, attempts=email.attempts, reason=reason
+        return AlertEmail.retry_or_fail(
+            mine, pk=pk, claimed_at=claimed_at, attempts=email.attempts, reason=f"Not sent: {exc}"
         )
-        if next_at is None:
-            error = AlertEmail.gave_up_error(email.attempts, reason)
-            mine.update(status=AlertEmail.Status.FAILED, next_attempt_at=None, error=error[:2000])
-            return "failed"
-        return "retry"
     mine.update(
         status=AlertEmail.Status.SENT,
         sent_at=timezone.now(),

@@ -140,15 +140,13 @@ def bot_notice_send(*, thread_id: int) -> str:
         _render(notice, thread, visibility).send()
     except Exception as exc:
         logger.warning("Bot email for thread %s not sent: %s", thread_id, exc)
-        reason = f"Not sent: {exc}"
-        next_at = BotNotice.retry_later(
-            pk=notice.pk, claimed_at=claimed_at, attempts=notice.attempts, reason=reason
+        return BotNotice.retry_or_fail(
+            mine,
+            pk=notice.pk,
+            claimed_at=claimed_at,
+            attempts=notice.attempts,
+            reason=f"Not sent: {exc}",
         )
-        if next_at is None:
-            error = BotNotice.gave_up_error(notice.attempts, reason)
-            mine.update(status=BotNotice.Status.FAILED, next_attempt_at=None, error=error[:2000])
-            return "failed"
-        return "retry"
     mine.update(
         status=BotNotice.Status.SENT, sent_at=timezone.now(), recipient=thread.owner.email, error=""
     )
@@ -243,15 +241,13 @@ def review_notice_send(*, review_id: int) -> str:
         _review_email(notice).send()
     except Exception as exc:
         logger.warning("Review email for review %s not sent: %s", review_id, exc)
-        reason = f"Not sent: {exc}"
-        next_at = ReviewNotice.retry_later(
-            pk=notice.pk, claimed_at=claimed_at, attempts=notice.attempts, reason=reason
+        return ReviewNotice.retry_or_fail(
+            mine,
+            pk=notice.pk,
+            claimed_at=claimed_at,
+            attempts=notice.attempts,
+            reason=f"Not sent: {exc}",
         )
-        if next_at is None:
-            error = ReviewNotice.gave_up_error(notice.attempts, reason)
-            mine.update(status=ReviewNotice.Status.FAILED, next_attempt_at=None, error=error[:2000])
-            return "failed"
-        return "retry"
     mine.update(
         status=ReviewNotice.Status.SENT, sent_at=timezone.now(), recipient=owner.email, error=""
     )
